@@ -1,0 +1,196 @@
+"""Schema and engine of the reference service: SQLite (WAL) embedded, PostgreSQL for clusters.
+
+The database lives outside the service's replicas, as a managed database would, so that
+killing a replica or a node never destroys an acknowledged write. SQLite runs with
+`synchronous=FULL`: in WAL mode NORMAL may lose the last commits on power loss, and an
+acknowledged subscription must survive anything the harness does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+settings_table = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+content = sa.Table(
+    "content",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("duration_s", sa.Integer, nullable=False),
+    sa.Column("premium", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("period_days", sa.Integer, nullable=False),
+)
+
+charges = sa.Table(
+    "charges",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("amount_cents", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, nullable=False, index=True),
+    sa.Column("plan_id", sa.String(40), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("charge_id", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("user_id", "idempotency_key", name="uq_subscription_idempotency"),
+)
+
+renewals = sa.Table(
+    "renewals",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("subscription_id", sa.String(40), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("charge_id", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("subscription_id", "idempotency_key", name="uq_renewal_idempotency"),
+)
+
+PLANS = [
+    {"id": "monthly", "name": "Monthly", "price_cents": 1299, "period_days": 30},
+    {"id": "annual", "name": "Annual", "price_cents": 6999, "period_days": 365},
+]
+
+_KINDS = ["meditation", "sleep", "story", "music", "breathing"]
+
+
+def catalog_seed() -> list[dict]:
+    """A fixed catalog of 60 items; every fourth one is free."""
+    items = []
+    for i in range(60):
+        kind = _KINDS[i % len(_KINDS)]
+        items.append(
+            {
+                "id": f"c{i:03d}",
+                "title": f"{kind.title()} {i:03d}",
+                "kind": kind,
+                "duration_s": 300 + (i * 37) % 1500,
+                "premium": i % 4 != 0,
+                "description": f"A {kind} session, number {i}, for calm and sleep.",
+            }
+        )
+    return items
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """Accept the plain postgresql:// form and use the psycopg 3 driver for it."""
+    for prefix in ("postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+psycopg://" + dsn[len(prefix) :]
+    return dsn
+
+
+def create_engine(dsn: str, timeout_s: float = 2.0, pool_size: int = 10) -> Engine:
+    """An engine whose waits (locks, connections) are bounded by timeout_s."""
+    url = sqlalchemy_url(dsn)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": timeout_s, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=timeout_s,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return sa.create_engine(
+        url,
+        connect_args={"connect_timeout": max(1, round(timeout_s)), "options": "-c statement_timeout=10000"},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=timeout_s,
+        pool_pre_ping=True,
+    )
+
+
+def insert_ignore(engine: Engine, table: sa.Table):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT DO NOTHING in the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
+def init_schema(engine: Engine) -> None:
+    """Create tables and seed data; safe to run from several replicas at once."""
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7355608)"))
+                metadata.create_all(conn, checkfirst=True)
+                conn.execute(insert_ignore(engine, plans), PLANS)
+                conn.execute(insert_ignore(engine, content), catalog_seed())
+                conn.execute(
+                    insert_ignore(engine, settings_table),
+                    [{"key": "token_secret", "value": secrets.token_hex(32)}],
+                )
+            return
+        except sa.exc.OperationalError:
+            # Another replica created the same table between our check and create, or
+            # the database is briefly locked; both settle within a moment.
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def token_secret(engine: Engine) -> bytes:
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(settings_table.c.value).where(settings_table.c.key == "token_secret")
+        ).scalar_one()
+    return bytes.fromhex(value)

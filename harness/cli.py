@@ -1,0 +1,198 @@
+"""The `harness` command: parse flags, call one function, map errors to exit codes.
+
+Exit codes: 0 passed, 1 a gate failed, 2 bad input or usage, 3 the run could not complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from harness import __version__
+from harness.errors import HarnessError, InputError
+
+app = typer.Typer(
+    name="harness",
+    help="Resilience Harness: chaos experiments under real-looking load, scored for what users felt.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app_cmd = typer.Typer(help="The reference subscription service.", no_args_is_help=True)
+load_cmd = typer.Typer(help="Load tests with Locust and the timeline recorder.", no_args_is_help=True)
+timeline_cmd = typer.Typer(help="Read timelines.", no_args_is_help=True)
+app.add_typer(app_cmd, name="app")
+app.add_typer(load_cmd, name="load")
+app.add_typer(timeline_cmd, name="timeline")
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "subscriptions.py"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"harness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Resilience Harness."""
+
+
+@app_cmd.command("serve")
+def app_serve(
+    db: Annotated[str, typer.Option(help="sqlite:///PATH (WAL) or postgresql://USER@HOST:PORT/DB")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    payment_latency_ms: Annotated[float, typer.Option(min=0, help="Mean simulated payment latency.")] = 50.0,
+    payment_failure_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Fraction of charges the provider fails.")
+    ] = 0.0,
+    admin_token: Annotated[
+        str | None, typer.Option(envvar="HARNESS_ADMIN_TOKEN", help="Require this token on /v1/admin.")
+    ] = None,
+    db_timeout_s: Annotated[float, typer.Option(min=0.1, help="Database wait before answering 503.")] = 2.0,
+) -> None:
+    """Serve the reference subscription service until SIGTERM."""
+    from pydantic import ValidationError
+
+    from harness.app.server import serve
+    from harness.app.settings import AppSettings
+
+    try:
+        settings = AppSettings(
+            db=db,
+            payment_latency_ms=payment_latency_ms,
+            payment_failure_rate=payment_failure_rate,
+            admin_token=admin_token,
+            db_timeout_s=db_timeout_s,
+        )
+    except ValidationError as exc:
+        raise InputError(f"--db: {exc.errors()[0]['msg']} (got {db!r})") from None
+    serve(settings, host, port, workers)
+
+
+@load_cmd.command("run")
+def load_run(
+    host: Annotated[
+        str | None, typer.Option(help="Base URL of the service; default: start a local reference service.")
+    ] = None,
+    locustfile: Annotated[
+        Path, typer.Option(help="Locust file with the user journeys.")
+    ] = DEFAULT_LOCUSTFILE,
+    users: Annotated[int, typer.Option(min=1, help="Simulated users.")] = 20,
+    spawn_rate: Annotated[float, typer.Option(min=0.1, help="Users started per second.")] = 10.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds of load.")] = 15.0,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Locust worker processes.")] = 1,
+    bucket: Annotated[float, typer.Option(min=0.1, max=60, help="Timeline bucket width, seconds.")] = 1.0,
+    pacing: Annotated[float | None, typer.Option(min=0, help="Seconds between a user's task starts.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder; default reports/<id>/.")
+    ] = None,
+) -> None:
+    """Run a short load test and print where its timeline is."""
+    from harness.load import process
+    from harness.timeline import read_timeline
+
+    if not locustfile.is_file():
+        raise InputError(f"--locustfile: {locustfile} does not exist")
+    run_id = dt.datetime.now(dt.UTC).strftime("load-%Y%m%dT%H%M%SZ")
+    out_dir = out_dir or PROJECT_ROOT / "reports" / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(url: str) -> process.LoadResult:
+        spec = process.LoadSpec(
+            locustfile=locustfile,
+            host=url,
+            users=users,
+            spawn_rate=spawn_rate,
+            run_time_s=duration,
+            processes=processes,
+            bucket_s=bucket,
+            pacing_s=pacing,
+        )
+        err.print(f"load: {users} users against {url} for {duration:.0f} s ({processes} process(es))")
+        return process.run_load(spec, out_dir)
+
+    if host is None:
+        from harness.app.launcher import open_service
+
+        db = f"sqlite:///{out_dir / 'service.db'}"
+        with open_service(db, log_path=out_dir / "service.log") as service:
+            result = run(service.url)
+    else:
+        result = run(host)
+    if not result.timeline.exists():
+        raise HarnessError(f"Locust wrote no timeline; see {result.log}")
+    total = read_timeline(result.timeline).total()
+    pct = total.percentiles_ms()
+    cor = total.percentiles_ms(corrected=True)
+    out.print(
+        f"requests {total.requests}, failures {total.failures}, "
+        f"subscriptions completed {total.kpi}, p95 {_ms(pct['p95'])} (corrected {_ms(cor['p95'])}), "
+        f"p99 {_ms(pct['p99'])} (corrected {_ms(cor['p99'])})"
+    )
+    out.print(f"timeline: {result.timeline}")
+
+
+@timeline_cmd.command("summary")
+def timeline_summary(
+    path: Annotated[Path, typer.Argument(help="A timeline.jsonl file.")],
+    window: Annotated[float, typer.Option(min=0.1, help="Window width in seconds.")] = 5.0,
+) -> None:
+    """Print counts and percentiles per window of a timeline."""
+    from rich.table import Table
+
+    from harness.timeline import read_timeline
+
+    timeline = read_timeline(path)
+    span = timeline.span()
+    if span is None:
+        raise InputError(f"{path}: the timeline has no buckets")
+    table = Table("start (s)", "requests", "failures", "kpi", "p50 ms", "p99 ms", "p99 corrected ms")
+    start, end = span
+    t = start
+    while t < end:
+        w = timeline.window(t, t + window)
+        p, c = w.percentiles_ms(), w.percentiles_ms(corrected=True)
+        table.add_row(
+            f"{t - start:.1f}",
+            str(w.requests),
+            str(w.failures),
+            str(w.kpi),
+            _ms(p["p50"]),
+            _ms(p["p99"]),
+            _ms(c["p99"]),
+        )
+        t += window
+    out.print(table)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def main() -> None:
+    """Console entry point: HarnessError → message and its exit code, no traceback.
+
+    Typer (standalone) already turns usage errors into a message and exit 2.
+    """
+    try:
+        app()
+    except HarnessError as exc:
+        err.print(f"[red]error[/red]: {exc}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,159 @@
+"""Start, watch and stop Locust in its own process(es), bounded in time.
+
+Locust patches its process with gevent, which breaks chaoslib, the Kubernetes client and
+boto3, so the harness never imports it: it runs `python -m locust` headless in a new
+session and reads back the timeline and Locust's CSV totals.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+STOP_TIMEOUT_S = 2
+"""Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
+SHUTDOWN_MARGIN_S = 30.0
+"""After run time plus stop timeout, how long Locust may take to exit before it is killed."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to run: one Locust invocation."""
+
+    locustfile: Path
+    host: str
+    users: int = 20
+    spawn_rate: float = 10.0
+    run_time_s: float = 15.0
+    processes: int = 1
+    bucket_s: float = 1.0
+    pacing_s: float | None = None
+    extra_args: Sequence[str] = ()
+
+
+@dataclass
+class LoadResult:
+    """Where a Locust run left its output, and how it exited."""
+
+    out_dir: Path
+    returncode: int | None = None
+    timeline: Path = field(init=False)
+    csv_prefix: Path = field(init=False)
+    acks: Path = field(init=False)
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timeline = self.out_dir / "timeline.jsonl"
+        self.csv_prefix = self.out_dir / "locust"
+        self.acks = self.out_dir / "acks.jsonl"
+        self.log = self.out_dir / "locust.log"
+
+
+def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(spec.locustfile),
+        "--headless",
+        "--host",
+        spec.host,
+        "-u",
+        str(spec.users),
+        "-r",
+        str(spec.spawn_rate),
+        "--run-time",
+        f"{max(1, round(spec.run_time_s))}s",
+        "--stop-timeout",
+        f"{STOP_TIMEOUT_S}s",
+        "--timeline",
+        str(result.timeline),
+        "--timeline-bucket",
+        str(spec.bucket_s),
+        "--csv",
+        str(result.csv_prefix),
+        "--acks",
+        str(result.acks),
+        "--loglevel",
+        "WARNING",
+        "--only-summary",
+    ]
+    if spec.processes > 1:
+        cmd += ["--processes", str(spec.processes)]
+    if spec.pacing_s is not None:
+        cmd += ["--pacing", str(spec.pacing_s)]
+    return cmd + list(spec.extra_args)
+
+
+@contextmanager
+def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen, LoadResult]]:
+    """Start Locust; on leaving the block, stop it (SIGTERM, then SIGKILL) and record its exit."""
+    if not spec.locustfile.is_file():
+        raise HarnessError(f"locustfile {spec.locustfile} does not exist")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = LoadResult(out_dir)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with result.log.open("ab") as log:
+        process = subprocess.Popen(
+            locust_command(spec, result),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            yield process, result
+        finally:
+            result.returncode = _stop(process, grace_s=STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
+
+
+def _stop(process: subprocess.Popen, grace_s: float) -> int:
+    if process.poll() is None:
+        # SIGTERM makes Locust stop users, write its final stats and quit (our recorder too).
+        process.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # workers of --processes, if any survived
+    except (ProcessLookupError, PermissionError):
+        pass
+    return process.wait(5)
+
+
+def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:
+    """Run Locust for spec.run_time_s and wait for it to exit (bounded)."""
+    deadline = time.monotonic() + spec.run_time_s + STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S
+    with open_load(spec, out_dir) as (process, result):
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    return result
+
+
+@dataclass(frozen=True)
+class LocustTotals:
+    requests: int
+    failures: int
+
+
+def read_locust_totals(csv_prefix: Path) -> LocustTotals:
+    """Locust's own Aggregated row from PREFIX_stats.csv."""
+    path = Path(f"{csv_prefix}_stats.csv")
+    try:
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("Name") == "Aggregated":
+                    return LocustTotals(int(row["Request Count"]), int(row["Failure Count"]))
+    except FileNotFoundError as exc:
+        raise HarnessError(f"Locust wrote no stats file at {path}") from exc
+    raise HarnessError(f"{path} has no Aggregated row")

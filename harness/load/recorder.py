@@ -1,0 +1,277 @@
+"""The timeline recorder: a Locust plugin that writes what every request did, per bucket.
+
+Runs inside Locust (gevent-patched), so it is imported only by locustfiles:
+
+    from locust import events
+    from harness.load import recorder
+    recorder.register(events)
+
+then `locust -f ... --timeline run/timeline.jsonl [--timeline-bucket 0.5]`.
+
+Why not Locust's own stats: its history CSV is smoothed over ~10 s and its percentiles are
+rounded to two significant figures, which cannot place a recovery to the second.
+
+How it works. The request listener appends one tuple per request (the cheap part, on the
+hot path); a ticker folds the batch into bucket deltas with numpy (harness.timeline.aggregate).
+Single process: the ticker writes buckets once they are closed. Distributed (`--processes N`
+or --master/--worker): each worker ships its deltas to the master every tick as a custom
+message; the master merges and writes. A request belongs to the bucket of its *intended*
+send time (see harness.load.users), so a stall shows in the buckets it covered. A bucket is
+written `GRACE_S` after it ends; anything arriving later still counts, as an extra delta
+line for the same bucket (readers sum them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.exception import CatchResponseError
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.timeline.aggregate import Aggregator
+from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
+from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
+
+__all__ = ["Recorder", "classify", "register"]
+
+log = logging.getLogger(__name__)
+
+MESSAGE = "harness_timeline"
+GRACE_S = 1.0
+"""How long after a bucket ends it is held for requests still in flight before it is written."""
+
+_KIND_CODE = {kind: i + 1 for i, kind in enumerate(FailureKind)}
+
+
+def classify(exception: BaseException, response: Any) -> FailureKind:
+    """Why a request failed: HTTP status class, business check, timeout or connection."""
+    status = getattr(response, "status_code", 0) or 0
+    if status >= 500:
+        return FailureKind.HTTP_5XX
+    if status >= 400:
+        return FailureKind.HTTP_4XX
+    if isinstance(exception, CatchResponseError):
+        return FailureKind.CHECK
+    if isinstance(exception, TimeoutError | gevent.Timeout) or "timed out" in str(exception).lower():
+        return FailureKind.TIMEOUT
+    return FailureKind.CONNECTION
+
+
+class TimelineWriter:
+    """Appends JSON lines and flushes each batch, so another process can tail the file."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("w", encoding="utf-8")
+        self.write([{"type": "header", "schema": SCHEMA, **header}])
+
+    def write(self, lines: list[dict[str, Any]]) -> None:
+        if lines:
+            self._fh.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
+            self._fh.flush()
+
+    def close(self, end: dict[str, Any]) -> None:
+        if not self._fh.closed:
+            self.write([{"type": "end", **end}])
+            self._fh.close()
+
+
+class Recorder:
+    """Collects request samples in one Locust process and writes or ships bucket deltas."""
+
+    def __init__(self, environment: Any, path: str, bucket_s: float) -> None:
+        self.environment = environment
+        self.bucket_s = bucket_s
+        self.aggregator = Aggregator(bucket_s, DEFAULT_RELATIVE_ACCURACY)
+        self.samples: list[tuple] = []
+        runner = environment.runner
+        self.is_worker = isinstance(runner, WorkerRunner)
+        self.is_master = isinstance(runner, MasterRunner)
+        self.writer: TimelineWriter | None = None
+        if not self.is_worker:
+            self.writer = TimelineWriter(
+                Path(path),
+                {
+                    "bucket_s": bucket_s,
+                    "relative_accuracy": DEFAULT_RELATIVE_ACCURACY,
+                    "started": time.time(),
+                    "host": environment.host,
+                    "pid": os.getpid(),
+                    "latency_unit": "ms",
+                },
+            )
+        self._ticker: gevent.Greenlet | None = None
+        self._users: dict[int, int] = {}
+        self._next_tick_index: int | None = None
+        self._stopped = False
+
+    # --- hot path -------------------------------------------------------------------
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response: Any = None,
+        context: dict | None = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        response_time = response_time or 0.0
+        lag_s = 0.0
+        kpi = 0
+        if context:
+            lag_s = context.get("lag_s", 0.0)
+            kpi = context.get("kpi", 0)
+        if start_time is None:
+            start_time = time.time() - response_time / 1000.0
+        kind = 0 if exception is None else _KIND_CODE[classify(exception, response)]
+        self.samples.append(
+            (start_time - lag_s, (name, request_type), response_time, lag_s * 1000.0, kind, kpi)
+        )
+
+    # --- ticks ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._ticker is None:
+            self._stopped = False
+            self._next_tick_index = None
+            self._ticker = gevent.spawn(self._tick_forever)
+
+    def _tick_forever(self) -> None:
+        interval = min(self.bucket_s, 1.0)
+        while True:
+            now = time.time()
+            gevent.sleep(interval - (now % interval) + 0.005)
+            try:
+                self.tick(time.time())
+            except Exception:  # a broken tick must not kill the load test; say so loudly
+                log.exception("timeline recorder tick failed")
+
+    def _fold(self) -> None:
+        batch, self.samples = self.samples, []
+        self.aggregator.add_samples(batch)
+
+    def tick(self, now: float, final: bool = False) -> None:
+        """Fold the samples so far; write (or ship) what is ready."""
+        self._fold()
+        if self.is_worker:
+            self._ship(self.aggregator.take_all())
+            return
+        index = math.floor(now / self.bucket_s)
+        self._users[index] = self.environment.runner.user_count if self.environment.runner else 0
+        if self._next_tick_index is None:
+            self._next_tick_index = index
+        cutoff = math.inf if final else now - GRACE_S
+        buckets = self.aggregator.take_all() if final else self.aggregator.take_closed(cutoff)
+        lines: list[dict[str, Any]] = []
+        last_closed = index if final else math.floor(cutoff / self.bucket_s) - 1
+        users = 0
+        while self._next_tick_index <= last_closed:
+            i = self._next_tick_index
+            users = self._users.pop(i, users)
+            lines.append(
+                {"type": "tick", "t": round(i * self.bucket_s, 6), "dt": self.bucket_s, "users": users}
+            )
+            self._next_tick_index += 1
+        lines.extend(b.to_line() for b in buckets)
+        assert self.writer is not None
+        self.writer.write(lines)
+
+    def _ship(self, buckets: list[Bucket]) -> None:
+        if buckets:
+            self.environment.runner.send_message(MESSAGE, [b.to_line() for b in buckets])
+
+    def on_worker_message(self, environment: Any, msg: Any, **_: Any) -> None:
+        acc = self.aggregator.relative_accuracy
+        self.aggregator.add_buckets(Bucket.from_line(line, acc) for line in msg.data)
+
+    def stop(self) -> None:
+        """The test stopped: everything measured is written (or shipped) now."""
+        if self._ticker is not None:
+            self._ticker.kill(block=False)
+            self._ticker = None
+        if not self._stopped:
+            self._stopped = True
+            self.tick(time.time(), final=True)
+
+    def close(self) -> None:
+        """Locust is quitting: write whatever arrived after the stop, then the end line."""
+        self.stop()
+        if self.aggregator.pending or self.samples:
+            self.tick(time.time(), final=True)
+        if self.writer is not None:
+            self.writer.close({"t": time.time()})
+
+
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("timeline", "Harness timeline recorder")
+    group.add_argument(
+        "--timeline",
+        type=str,
+        default="",
+        help="Write a per-bucket request timeline (JSON lines) to this file",
+    )
+    group.add_argument(
+        "--timeline-bucket",
+        type=float,
+        default=1.0,
+        help="Timeline bucket width in seconds, 0.1 to 60 (default 1)",
+    )
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    runner = environment.runner
+    if options is None or runner is None:
+        return
+    if isinstance(runner, WorkerRunner):
+        # A worker learns --timeline from the master only at spawn time, so it decides then.
+        state: dict[str, Recorder] = {}
+
+        def on_test_start(environment: Any, **_: Any) -> None:
+            opts = environment.parsed_options
+            if "recorder" not in state:
+                if not getattr(opts, "timeline", ""):
+                    return
+                state["recorder"] = Recorder(environment, opts.timeline, _bucket_width(opts.timeline_bucket))
+                environment.events.request.add_listener(state["recorder"].on_request)
+            state["recorder"].start()
+
+        def on_test_stop(**_: Any) -> None:
+            if "recorder" in state:
+                state["recorder"].stop()
+
+        environment.events.test_start.add_listener(on_test_start)
+        environment.events.test_stop.add_listener(on_test_stop)
+        return
+    if not options.timeline:
+        return
+    rec = Recorder(environment, options.timeline, _bucket_width(options.timeline_bucket))
+    if isinstance(runner, MasterRunner):
+        runner.register_message(MESSAGE, rec.on_worker_message)
+    else:
+        environment.events.request.add_listener(rec.on_request)
+    environment.events.test_start.add_listener(lambda **_: rec.start())
+    environment.events.test_stop.add_listener(lambda **_: rec.stop())
+    environment.events.quitting.add_listener(lambda **_: rec.close())
+
+
+def _bucket_width(value: float) -> float:
+    if not 0.1 <= value <= 60:
+        # Locust's own option errors exit the same way; 2 is the harness's code for bad input.
+        log.error("--timeline-bucket must be between 0.1 and 60 seconds, got %s", value)
+        raise SystemExit(2)
+    return value
+
+
+def register(events: Any) -> None:
+    """Install the recorder into Locust's event hooks; call once from a locustfile."""
+    events.init_command_line_parser.add_listener(_add_arguments)
+    events.init.add_listener(_on_init)

@@ -1,0 +1,149 @@
+"""Turns raw request samples into bucket deltas, in batches.
+
+The recorder's per-request listener only appends a tuple to a list; this module does
+the work once per tick with numpy, so the cost per request stays a few hundred
+nanoseconds of Python instead of several microseconds (the difference between a
+recorder that costs ~1 % of Locust's throughput and one that costs ~8 %).
+
+Pure: no clock, no files, no Locust. The caller says what time it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from harness.timeline.buckets import FAILURE_KINDS, Bucket
+from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, ZERO_MS, Histogram, mapping_for
+
+_NK = len(FAILURE_KINDS) + 1
+_KEY_SPAN = 1 << 22
+"""Histogram keys stay within ±2^21 for any latency a float can hold at 0.1 % accuracy or coarser."""
+
+
+class Sample(NamedTuple):
+    """One finished request as the recorder captured it."""
+
+    t: float
+    """Intended send time, Unix seconds (actual send time minus the user's schedule lag)."""
+    key: tuple[str, str]
+    """(name, method)"""
+    response_ms: float
+    lag_ms: float
+    kind: int
+    """0 for success, i+1 for FAILURE_KINDS[i]."""
+    kpi: int
+
+
+class Aggregator:
+    """Pending bucket deltas keyed by (bucket index, name, method)."""
+
+    def __init__(self, bucket_s: float, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
+        if not bucket_s > 0:
+            raise ValueError(f"bucket width must be positive, got {bucket_s}")
+        self.bucket_s = bucket_s
+        self.relative_accuracy = relative_accuracy
+        self.pending: dict[tuple[int, str, str], Bucket] = {}
+        self._multiplier = 1.0 / math.log2(mapping_for(relative_accuracy).gamma)
+
+    def _bucket(self, index: int, name: str, method: str) -> Bucket:
+        key = (index, name, method)
+        bucket = self.pending.get(key)
+        if bucket is None:
+            acc = self.relative_accuracy
+            bucket = Bucket(
+                t=round(index * self.bucket_s, 6),
+                dt=self.bucket_s,
+                name=name,
+                method=method,
+                latency=Histogram(acc),
+                latency_corrected=Histogram(acc),
+            )
+            self.pending[key] = bucket
+        return bucket
+
+    def add_samples(self, samples: Sequence[Sample] | Sequence[tuple]) -> None:
+        """Fold a batch of samples into the pending buckets (vectorised)."""
+        if not samples:
+            return
+        ts, keys, resp, lag, kind, kpi = zip(*samples, strict=True)
+        ids: dict[tuple[str, str], int] = {}
+        name_ids = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), np.int64, len(keys))
+        names = list(ids)
+        index = np.floor(np.asarray(ts, dtype=np.float64) / self.bucket_s).astype(np.int64)
+        group_key = (index - index.min()) * len(names) + name_ids
+        groups, firsts, inverse = np.unique(group_key, return_index=True, return_inverse=True)
+        n_groups = groups.size
+        resp_ms = np.asarray(resp, dtype=np.float64)
+        cor_ms = resp_ms + np.maximum(np.asarray(lag, dtype=np.float64), 0.0)
+        kinds = np.asarray(kind, dtype=np.int64)
+        requests = np.bincount(inverse, minlength=n_groups)
+        kind_counts = np.bincount(inverse * _NK + kinds, minlength=n_groups * _NK).reshape(n_groups, _NK)
+        kpis = np.bincount(inverse, weights=np.asarray(kpi, dtype=np.float64), minlength=n_groups)
+        sums = np.bincount(inverse, weights=resp_ms, minlength=n_groups)
+        maxima = np.zeros(n_groups)
+        np.maximum.at(maxima, inverse, resp_ms)
+        cor_maxima = np.zeros(n_groups)
+        np.maximum.at(cor_maxima, inverse, cor_ms)
+        hist = self._binned(inverse, resp_ms)
+        hist_cor = self._binned(inverse, cor_ms)
+
+        for g in range(n_groups):
+            i = firsts[g]
+            name, method = names[name_ids[i]]
+            bucket = self._bucket(int(index[i]), name, method)
+            bucket.requests += int(requests[g])
+            row = kind_counts[g]
+            failed = int(requests[g] - row[0])
+            if failed:
+                bucket.failures += failed
+                by_kind = bucket.failures_by_kind
+                for k in range(1, _NK):
+                    if row[k]:
+                        label = FAILURE_KINDS[k - 1].value
+                        by_kind[label] = by_kind.get(label, 0) + int(row[k])
+            bucket.kpi += int(kpis[g])
+            bucket.latency_sum_ms += float(sums[g])
+            bucket.latency_max_ms = max(bucket.latency_max_ms, float(maxima[g]))
+            bucket.latency_corrected_max_ms = max(bucket.latency_corrected_max_ms, float(cor_maxima[g]))
+            zero, pairs = hist[g]
+            bucket.latency.zero += zero
+            bucket.latency.add_counts(pairs)
+            zero, pairs = hist_cor[g]
+            bucket.latency_corrected.zero += zero
+            bucket.latency_corrected.add_counts(pairs)
+
+    def _binned(self, inverse: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, list]]:
+        """Per group: (zero count, [(key, count), ...])."""
+        positive = values > ZERO_MS
+        keys = np.ceil(np.log2(values[positive]) * self._multiplier).astype(np.int64)
+        groups = inverse[positive]
+        combined = groups * _KEY_SPAN + (keys + _KEY_SPAN // 2)
+        uniq, counts = np.unique(combined, return_counts=True)
+        zeros = np.bincount(inverse[~positive], minlength=int(inverse.max()) + 1)
+        out: dict[int, tuple[int, list]] = {g: (int(zeros[g]), []) for g in range(zeros.size)}
+        for c, n in zip(uniq.tolist(), counts.tolist(), strict=True):
+            g, k = divmod(c, _KEY_SPAN)
+            out[g][1].append((k - _KEY_SPAN // 2, n))
+        return out
+
+    def add_buckets(self, buckets: Iterable[Bucket]) -> None:
+        """Merge deltas made elsewhere (a worker's, or lines read back)."""
+        for other in buckets:
+            index, name, method = other.key
+            self._bucket(index, name, method).merge(other)
+
+    def take_closed(self, before_t: float) -> list[Bucket]:
+        """Remove and return the buckets that end at or before `before_t`, oldest first."""
+        closed = [k for k, b in self.pending.items() if b.t + b.dt <= before_t + 1e-9]
+        closed.sort()
+        return [self.pending.pop(k) for k in closed]
+
+    def take_all(self) -> list[Bucket]:
+        """Remove and return every pending bucket, oldest first."""
+        out = [self.pending[k] for k in sorted(self.pending)]
+        self.pending.clear()
+        return out

@@ -1,0 +1,254 @@
+"""Subscription traffic for a meditation and sleep app, against the reference service.
+
+    locust -f loadtests/subscriptions.py --headless -u 20 -r 10 --run-time 30s \
+        --host http://127.0.0.1:8000 --timeline out/timeline.jsonl --acks out/acks.jsonl
+
+Journeys (weights are users of each kind):
+- Browser (6): anonymous catalog browsing and content details.
+- Subscriber (3): signs up and subscribes once, then mostly checks entitlement and streams
+  premium content; renews now and then; rarely cancels and later subscribes again.
+- NewCustomer (1): the funnel — sign up, look at plans, purchase with an Idempotency-Key
+  (retried with the same key on timeout or 5xx), then check the entitlement exists.
+
+Business checks, not only status codes: a purchase answered 2xx whose entitlement is then
+missing is a failure of kind `check`. A purchase confirmed by its entitlement counts one
+KPI ("subscriptions completed"). Every subscription the service acknowledged is appended
+to --acks so the harness can verify afterwards that none was lost.
+
+Users are paced (see harness.load.users): --pacing sets the intended seconds between a
+user's task starts, and latency is also measured from the intended send time.
+"""
+
+import json
+import os
+import random
+import time
+import uuid
+
+import gevent
+from locust import events, task
+
+from harness.load import recorder, users
+from harness.load.users import PacedUser
+
+recorder.register(events)
+users.register(events)
+
+CATALOG_IDS = [f"c{i:03d}" for i in range(60)]
+PREMIUM_IDS = [c for i, c in enumerate(CATALOG_IDS) if i % 4 != 0]
+PLANS = ["monthly", "annual"]
+PURCHASE_ATTEMPTS = 3
+"""First try plus two retries with the same Idempotency-Key."""
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser):
+    parser.add_argument("--acks", type=str, default="", help="Append acknowledged subscription ids here")
+
+
+class AckLog:
+    """One JSON line per acknowledged subscription; O_APPEND keeps lines whole across processes."""
+
+    def __init__(self):
+        self._fd = None
+
+    def record(self, environment, subscription_id, user_email):
+        path = getattr(environment.parsed_options, "acks", "") if environment.parsed_options else ""
+        if not path:
+            return
+        if self._fd is None:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        line = json.dumps({"subscription_id": subscription_id, "email": user_email, "t": time.time()})
+        os.write(self._fd, (line + "\n").encode())
+
+
+ACKS = AckLog()
+
+
+def _json(resp):
+    try:
+        return resp.json()
+    except (ValueError, TypeError):
+        return None
+
+
+def _ok(resp):
+    return 200 <= resp.status_code < 300
+
+
+def check(resp, condition, message):
+    """Fail a 2xx response whose content is wrong; other statuses keep their own failure."""
+    if _ok(resp) and not condition:
+        resp.failure(message)
+
+
+class Account(PacedUser):
+    """A user with an account: sign-up, token, purchase and entitlement helpers."""
+
+    abstract = True
+
+    def on_start(self):
+        super().on_start()
+        self.subscription_id = None
+        self.token = None
+        self.email = None
+
+    def sign_up(self):
+        self.email = f"u{uuid.uuid4().hex[:16]}@example.test"
+        password = uuid.uuid4().hex
+        with self.client.post(
+            "/v1/signup",
+            json={"email": self.email, "password": password},
+            name="signup",
+            catch_response=True,
+        ) as resp:
+            body = _json(resp)
+            check(resp, body and body.get("token"), "signup answered without a token")
+            if _ok(resp) and body and body.get("token"):
+                self.token = body["token"]
+                self.client.auth_header = f"Bearer {self.token}"
+        return self.token is not None
+
+    def purchase(self, plan_id):
+        """Purchase with one Idempotency-Key, retried on timeouts and 5xx; the subscription id or None."""
+        key = str(uuid.uuid4())
+        for attempt in range(PURCHASE_ATTEMPTS):
+            with self.client.post(
+                "/v1/subscriptions",
+                json={"plan_id": plan_id},
+                headers={"Idempotency-Key": key},
+                name="purchase",
+                catch_response=True,
+            ) as resp:
+                body = _json(resp)
+                if _ok(resp):
+                    good = bool(body and body.get("subscription_id") and body.get("status") == "active")
+                    check(resp, good, "purchase answered without an active subscription")
+                    if good:
+                        ACKS.record(self.environment, body["subscription_id"], self.email)
+                        return body["subscription_id"]
+                    return None
+                retryable = resp.status_code == 0 or resp.status_code >= 500
+            if not retryable or attempt == PURCHASE_ATTEMPTS - 1:
+                return None
+            gevent.sleep(0.2 * (attempt + 1))
+        return None
+
+    def confirm_entitlement(self, subscription_id):
+        """The purchase is complete only when the entitlement shows it: that is the KPI."""
+        with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
+            body = _json(resp) or {}
+            sub = body.get("subscription") or {}
+            entitled = body.get("active") is True and sub.get("subscription_id") == subscription_id
+            check(resp, entitled, "purchase acknowledged but entitlement missing")
+            if _ok(resp) and entitled:
+                resp.request_meta["context"]["kpi"] = 1
+                return True
+        return False
+
+
+class Browser(PacedUser):
+    """Anonymous visitors browsing the catalog."""
+
+    weight = 6
+
+    @task(5)
+    def catalog(self):
+        kind = random.choice([None, "sleep", "meditation", "story"])
+        with self.client.get(
+            "/v1/catalog" + (f"?kind={kind}" if kind else ""), name="catalog", catch_response=True
+        ) as resp:
+            body = _json(resp)
+            check(resp, body and len(body.get("items", [])) > 0, "catalog is empty")
+
+    @task(3)
+    def content(self):
+        content_id = random.choice(CATALOG_IDS)
+        with self.client.get(f"/v1/content/{content_id}", name="content", catch_response=True) as resp:
+            body = _json(resp)
+            check(resp, body and body.get("id") == content_id, "content answered for another id")
+
+    @task(1)
+    def plans(self):
+        with self.client.get("/v1/plans", name="plans", catch_response=True) as resp:
+            body = _json(resp)
+            check(resp, body and len(body.get("plans", [])) >= 1, "no plans on offer")
+
+
+class Subscriber(Account):
+    """Paying users: entitlement checks and streaming, occasional renewal or cancellation."""
+
+    weight = 3
+
+    def on_start(self):
+        super().on_start()
+        if self.sign_up():
+            self.subscribe()
+
+    def subscribe(self):
+        self.subscription_id = self.purchase(random.choice(PLANS))
+        if self.subscription_id and not self.confirm_entitlement(self.subscription_id):
+            self.subscription_id = None
+
+    @task(6)
+    def entitlement(self):
+        if not self.token:
+            self.sign_up()
+            return
+        if not self.subscription_id:
+            self.subscribe()
+            return
+        with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
+            body = _json(resp) or {}
+            check(resp, body.get("active") is True, "subscriber lost the entitlement")
+
+    @task(4)
+    def stream(self):
+        if not self.subscription_id:
+            return
+        content_id = random.choice(PREMIUM_IDS)
+        with self.client.get(f"/v1/content/{content_id}/stream", name="stream", catch_response=True) as resp:
+            body = _json(resp)
+            check(resp, body and body.get("content_id") == content_id, "stream answered for other content")
+
+    @task(1)
+    def renew(self):
+        if not self.subscription_id:
+            return
+        with self.client.post(
+            f"/v1/subscriptions/{self.subscription_id}/renew",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            name="renew",
+            catch_response=True,
+        ) as resp:
+            body = _json(resp)
+            check(
+                resp, body and body.get("status") == "active", "renewal did not keep the subscription active"
+            )
+
+    @task(1)
+    def cancel_sometimes(self):
+        if not self.subscription_id or random.random() > 0.2:
+            return
+        with self.client.post(
+            f"/v1/subscriptions/{self.subscription_id}/cancel", name="cancel", catch_response=True
+        ) as resp:
+            body = _json(resp)
+            check(resp, body and body.get("status") == "cancelled", "cancellation not confirmed")
+            if _ok(resp):
+                self.subscription_id = None
+
+
+class NewCustomer(Account):
+    """The subscription funnel, start to finish, once per task."""
+
+    weight = 1
+
+    @task
+    def subscribe_funnel(self):
+        if not self.sign_up():
+            return
+        self.client.get("/v1/plans", name="plans")
+        subscription_id = self.purchase(random.choice(PLANS))
+        if subscription_id:
+            self.confirm_entitlement(subscription_id)

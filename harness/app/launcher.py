@@ -6,19 +6,18 @@ runs in its own session (process group), so stopping it also stops its uvicorn w
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from harness import children
 from harness.errors import HarnessError
 
 READY_TIMEOUT_S = 30.0
@@ -40,22 +39,7 @@ class Service:
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM (graceful), then SIGKILL to the whole group after timeout_s; returns exit code."""
-        return stop_process_group(self.process, timeout_s)
-
-
-def stop_process_group(process: subprocess.Popen, timeout_s: float) -> int:
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group, whatever the leader did
-    except (ProcessLookupError, PermissionError):
-        pass
-    return process.wait(5)
+        return children.stop_group(self.process, timeout_s)
 
 
 def wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float, what: str) -> None:

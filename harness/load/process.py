@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import children
 from harness.errors import HarnessError
 
 STOP_TIMEOUT_S = 2
@@ -115,20 +115,11 @@ def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen,
         try:
             yield process, result
         finally:
-            result.returncode = _stop(process, grace_s=STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S)
-
-
-def _stop(process: subprocess.Popen, grace_s: float) -> int:
-    if process.poll() is None:
-        # SIGTERM makes Locust stop users, write its final stats and quit (our recorder too).
-        process.send_signal(signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(grace_s)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # workers of --processes, if any survived
-    except (ProcessLookupError, PermissionError):
-        pass
-    return process.wait(5)
+            # SIGTERM to the master only: Locust then stops its users and workers, writes its
+            # final stats and quits (the recorder writes its last buckets).
+            result.returncode = children.stop_group(
+                process, grace_s=STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S, leader_only=True
+            )
 
 
 def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:

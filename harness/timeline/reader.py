@@ -97,9 +97,9 @@ class Timeline:
         acc = self.relative_accuracy
         stats = WindowStats(start, end, latency=Histogram(acc), latency_corrected=Histogram(acc))
         for bucket in self.buckets.values():
-            if start <= bucket.t + 1e-9 and bucket.t < end - 1e-9:
-                if wanted is None or bucket.name in wanted:
-                    stats.add(bucket)
+            in_window = start <= bucket.t + 1e-9 and bucket.t < end - 1e-9
+            if in_window and (wanted is None or bucket.name in wanted):
+                stats.add(bucket)
         return stats
 
     def total(self) -> WindowStats:

@@ -50,8 +50,17 @@ class PostgresServer:
 
     def start(self) -> None:
         cmd = [
-            str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-            "-k", str(self.data_dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on",
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=on",
         ]
         with (self.data_dir.parent / "postgres.log").open("ab") as log:
             self.process = subprocess.Popen(_as_postgres(cmd), stdout=log, stderr=log, start_new_session=True)
@@ -70,8 +79,11 @@ class PostgresServer:
         if self.process is not None:
             # "fast" shutdown disconnects clients; the default ("smart") waits for them to leave.
             subprocess.run(
-                _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]),
-                capture_output=True, timeout=30,
+                _as_postgres(
+                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+                ),
+                capture_output=True,
+                timeout=30,
             )
             children.stop_group(self.process, grace_s=10, leader_only=True)
             self.process = None
@@ -96,8 +108,11 @@ def open_postgres() -> Iterator[PostgresServer]:
         shutil.chown(root, "postgres")
         shutil.chown(data, "postgres")
     subprocess.run(
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
+        ),
+        check=True,
+        capture_output=True,
     )
     server = PostgresServer(bin_dir, data, free_port())
     try:

@@ -7,7 +7,7 @@ session and reads back the timeline and Locust's CSV totals.
 
 from __future__ import annotations
 
-import csv
+import json
 import os
 import subprocess
 import sys
@@ -51,49 +51,38 @@ class LoadResult:
     csv_prefix: Path = field(init=False)
     acks: Path = field(init=False)
     log: Path = field(init=False)
+    stats_json: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.timeline = self.out_dir / "timeline.jsonl"
         self.csv_prefix = self.out_dir / "locust"
         self.acks = self.out_dir / "acks.jsonl"
         self.log = self.out_dir / "locust.log"
+        self.stats_json = self.out_dir / "locust.json"
 
 
 def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(spec.locustfile),
-        "--headless",
-        "--host",
-        spec.host,
-        "-u",
-        str(spec.users),
-        "-r",
-        str(spec.spawn_rate),
-        "--run-time",
-        f"{max(1, round(spec.run_time_s))}s",
-        "--stop-timeout",
-        f"{STOP_TIMEOUT_S}s",
-        "--timeline",
-        str(result.timeline),
-        "--timeline-bucket",
-        str(spec.bucket_s),
-        "--csv",
-        str(result.csv_prefix),
-        "--acks",
-        str(result.acks),
-        "--loglevel",
-        "WARNING",
-        "--only-summary",
-    ]
+    options = {
+        "-f": str(spec.locustfile),
+        "--host": spec.host,
+        "-u": str(spec.users),
+        "-r": str(spec.spawn_rate),
+        "--run-time": f"{max(1, round(spec.run_time_s))}s",
+        "--stop-timeout": f"{STOP_TIMEOUT_S}s",
+        "--timeline": str(result.timeline),
+        "--timeline-bucket": str(spec.bucket_s),
+        "--csv": str(result.csv_prefix),
+        # Locust appends ".json" to this name.
+        "--json-file": str(result.stats_json.with_suffix("")),
+        "--acks": str(result.acks),
+        "--loglevel": "WARNING",
+    }
     if spec.processes > 1:
-        cmd += ["--processes", str(spec.processes)]
+        options["--processes"] = str(spec.processes)
     if spec.pacing_s is not None:
-        cmd += ["--pacing", str(spec.pacing_s)]
-    return cmd + list(spec.extra_args)
+        options["--pacing"] = str(spec.pacing_s)
+    flat = [part for pair in options.items() for part in pair]
+    return [sys.executable, "-m", "locust", "--headless", "--only-summary", *flat, *spec.extra_args]
 
 
 @contextmanager
@@ -137,14 +126,18 @@ class LocustTotals:
     failures: int
 
 
-def read_locust_totals(csv_prefix: Path) -> LocustTotals:
-    """Locust's own Aggregated row from PREFIX_stats.csv."""
-    path = Path(f"{csv_prefix}_stats.csv")
+def read_locust_totals(stats_json: Path) -> LocustTotals:
+    """Locust's own final totals, from the --json-file it writes after the last request.
+
+    (Its CSV stats are rewritten once a second and may miss the last second.)
+    """
     try:
-        with path.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row.get("Name") == "Aggregated":
-                    return LocustTotals(int(row["Request Count"]), int(row["Failure Count"]))
+        entries = json.loads(stats_json.read_text())
     except FileNotFoundError as exc:
-        raise HarnessError(f"Locust wrote no stats file at {path}") from exc
-    raise HarnessError(f"{path} has no Aggregated row")
+        raise HarnessError(f"Locust wrote no stats file at {stats_json}") from exc
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{stats_json}: not JSON ({exc})") from exc
+    return LocustTotals(
+        requests=sum(int(e["num_requests"]) for e in entries),
+        failures=sum(int(e["num_failures"]) for e in entries),
+    )

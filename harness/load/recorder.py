@@ -260,7 +260,9 @@ def _on_init(environment: Any, **_: Any) -> None:
         environment.events.request.add_listener(rec.on_request)
     environment.events.test_start.add_listener(lambda **_: rec.start())
     environment.events.test_stop.add_listener(lambda **_: rec.stop())
-    environment.events.quitting.add_listener(lambda **_: rec.close())
+    # `quit` fires after runner.quit(): users and workers have stopped and the master has had
+    # its window for workers' final reports. (`quitting` fires before, while users may still run.)
+    environment.events.quit.add_listener(lambda **_: rec.close())
 
 
 def _bucket_width(value: float) -> float:

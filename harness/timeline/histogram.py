@@ -99,7 +99,7 @@ class Histogram:
         total = self.count
         if total == 0:
             return None
-        rank = max(1, math.ceil(q * total))
+        rank = max(1, math.ceil(q * total - 1e-9))  # 0.999 * 30000 must be rank 29970, not 29971
         if rank <= self.zero:
             return 0.0
         seen = self.zero

@@ -67,7 +67,10 @@ class TestAccounts:
     def test_wrong_password_and_duplicate_email_are_refused(self, client: TestClient) -> None:
         """Bad credentials give 401 and a taken email 409, with a message."""
         client.post("/v1/signup", json={"email": "b@example.test", "password": "password1"})
-        assert client.post("/v1/login", json={"email": "b@example.test", "password": "wrong-one"}).status_code == 401
+        assert (
+            client.post("/v1/login", json={"email": "b@example.test", "password": "wrong-one"}).status_code
+            == 401
+        )
         dup = client.post("/v1/signup", json={"email": "b@example.test", "password": "password2"})
         assert dup.status_code == 409 and dup.json()["error"] == "email_taken"
 
@@ -85,7 +88,11 @@ class TestBadInput:
         [
             ('{"email": "x@example.test", "pass', {"Content-Type": "application/json"}, 400),
             ('{"email": "x@example.test"}', {"Content-Type": "application/json"}, 422),
-            ('{"email": "not-an-email", "password": "longenough"}', {"Content-Type": "application/json"}, 422),
+            (
+                '{"email": "not-an-email", "password": "longenough"}',
+                {"Content-Type": "application/json"},
+                422,
+            ),
             ('{"email": "x@example.test", "password": "short"}', {"Content-Type": "application/json"}, 422),
             ("[1, 2]", {"Content-Type": "application/json"}, 422),
         ],
@@ -102,7 +109,10 @@ class TestBadInput:
         no_key = client.post("/v1/subscriptions", json={"plan_id": "monthly"}, headers=auth)
         assert no_key.status_code == 400 and no_key.json()["error"] == "idempotency_key_required"
         assert purchase(client, auth, "k1", plan="lifetime").status_code == 422
-        assert client.post("/v1/subscriptions", json={}, headers={**auth, "Idempotency-Key": "k"}).status_code == 422
+        assert (
+            client.post("/v1/subscriptions", json={}, headers={**auth, "Idempotency-Key": "k"}).status_code
+            == 422
+        )
 
     def test_unauthenticated_purchase_is_401(self, client: TestClient) -> None:
         """No token, no purchase."""
@@ -156,9 +166,13 @@ class TestSubscriptions:
         auth = signup(client)
         sub = purchase(client, auth, "k").json()
         sid = sub["subscription_id"]
-        renewed = client.post(f"/v1/subscriptions/{sid}/renew", headers={**auth, "Idempotency-Key": "r1"}).json()
+        renewed = client.post(
+            f"/v1/subscriptions/{sid}/renew", headers={**auth, "Idempotency-Key": "r1"}
+        ).json()
         assert renewed["expires_at"] == pytest.approx(sub["expires_at"] + 30 * 86400, abs=1)
-        replay = client.post(f"/v1/subscriptions/{sid}/renew", headers={**auth, "Idempotency-Key": "r1"}).json()
+        replay = client.post(
+            f"/v1/subscriptions/{sid}/renew", headers={**auth, "Idempotency-Key": "r1"}
+        ).json()
         assert replay["expires_at"] == renewed["expires_at"]
         assert count(dsn, schema.charges) == 2
         cancelled = client.post(f"/v1/subscriptions/{sid}/cancel", headers=auth).json()

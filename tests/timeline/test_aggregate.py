@@ -71,7 +71,7 @@ class TestAggregator:
         rng = np.random.default_rng(5)
         n = 20_000
         ts = T0 + rng.uniform(0, 30, n)
-        names = [("n%d" % i, "GET") for i in rng.integers(0, 7, n)]
+        names = [(f"n{i}", "GET") for i in rng.integers(0, 7, n)]
         kinds = rng.choice([0, 0, 0, 1, 2, 3, 4, 5], n)
         samples = [
             Sample(float(t), k, float(r), 0.0, int(c), int(c == 0 and r > 50))

@@ -248,14 +248,18 @@ def create_app(settings: AppSettings) -> FastAPI:
         if plan is None:
             raise ApiError(422, "unknown_plan", f"no plan {body.plan_id!r}; see /v1/plans")
         previous = await run_in_threadpool(store.subscription_by_key, user_id, key)
+        if previous is None and await run_in_threadpool(store.active_subscription, user_id, time.time()):
+            # A concurrent retry with this key may have committed since the first look:
+            # look again before calling it a second subscription.
+            previous = await run_in_threadpool(store.subscription_by_key, user_id, key)
+            if previous is None:
+                raise ApiError(409, "already_subscribed", "the account already has an active subscription")
         if previous is not None:
             if previous["plan_id"] != plan["id"]:
                 raise ApiError(
                     422, "idempotency_key_reused", "this Idempotency-Key was used for another plan"
                 )
             return JSONResponse(previous, status_code=200, headers={"Idempotent-Replayed": "true"})
-        if await run_in_threadpool(store.active_subscription, user_id, time.time()) is not None:
-            raise ApiError(409, "already_subscribed", "the account already has an active subscription")
         try:
             charge_id = await payments.charge(user_id, key, plan["price_cents"], "purchase")
         except PaymentDeclinedError:

@@ -102,20 +102,18 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 db.insert_ignore(self.engine, db.charges),
-                [
-                    {
-                        "id": charge_id,
-                        "user_id": user_id,
-                        "idempotency_key": key,
-                        "purpose": "purchase",
-                        "amount_cents": plan["price_cents"],
-                        "created_at": now,
-                    }
-                ],
+                {
+                    "id": charge_id,
+                    "user_id": user_id,
+                    "idempotency_key": key,
+                    "purpose": "purchase",
+                    "amount_cents": plan["price_cents"],
+                    "created_at": now,
+                },
             )
-            inserted = conn.execute(
-                db.insert_ignore(self.engine, db.subscriptions),
-                [
+            inserted = (
+                conn.execute(
+                    db.insert_ignore(self.engine, db.subscriptions).returning(db.subscriptions.c.id),
                     {
                         "id": "sub_" + secrets.token_hex(10),
                         "user_id": user_id,
@@ -125,9 +123,10 @@ class Store:
                         "charge_id": charge_id,
                         "created_at": now,
                         "expires_at": now + plan["period_days"] * DAY_S,
-                    }
-                ],
-            ).rowcount
+                    },
+                ).first()
+                is not None
+            )  # RETURNING, not rowcount: psycopg reports -1 for an insert SQLAlchemy returns from
             row = (
                 conn.execute(
                     sa.select(db.subscriptions).where(
@@ -176,20 +175,18 @@ class Store:
                 expires = max(current, now) + period_days * DAY_S
                 conn.execute(
                     db.insert_ignore(self.engine, db.charges),
-                    [
-                        {
-                            "id": charge_id,
-                            "user_id": user_id,
-                            "idempotency_key": key,
-                            "purpose": "renewal",
-                            "amount_cents": amount_cents,
-                            "created_at": now,
-                        }
-                    ],
+                    {
+                        "id": charge_id,
+                        "user_id": user_id,
+                        "idempotency_key": key,
+                        "purpose": "renewal",
+                        "amount_cents": amount_cents,
+                        "created_at": now,
+                    },
                 )
-                inserted = conn.execute(
-                    db.insert_ignore(self.engine, db.renewals),
-                    [
+                inserted = (
+                    conn.execute(
+                        db.insert_ignore(self.engine, db.renewals).returning(db.renewals.c.id),
                         {
                             "id": "ren_" + secrets.token_hex(10),
                             "subscription_id": subscription_id,
@@ -197,9 +194,10 @@ class Store:
                             "charge_id": charge_id,
                             "expires_at": expires,
                             "created_at": now,
-                        }
-                    ],
-                ).rowcount
+                        },
+                    ).first()
+                    is not None
+                )
                 if inserted:
                     conn.execute(
                         sa.update(db.subscriptions)

@@ -1,0 +1,200 @@
+"""Benchmark the load path: recorder overhead in Locust, and the reference service's throughput.
+
+    .venv/bin/python benchmarks/load_path.py [--rounds 3] [--seconds 10]
+
+Variants run interleaved (round-robin, each round in the same order) so drift on the
+machine affects all of them alike. Results: a Markdown table on stdout and JSON in
+benchmarks/results/load_path.json. All traffic goes to 127.0.0.1.
+
+1. Locust (1 process, 10 users, closed loop, FastHttpUser) against a fixed fast endpoint
+   (HAProxy answering `200 ok` itself), with no listener, with the harness recorder, and
+   with a naive per-request listener.
+2. The reference service on SQLite with 1 and 2 uvicorn workers, driven by Locust
+   (1 process, 40 users, closed loop) on a read mix (catalog, entitlement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from harness import children  # noqa: E402
+from harness.app.launcher import free_port, open_service  # noqa: E402
+from harness.load.process import read_locust_totals  # noqa: E402
+from harness.timeline import read_timeline  # noqa: E402
+
+HAPROXY_CFG = """
+global
+    maxconn 20000
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 5s
+    timeout server 10s
+frontend fast
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain string ok
+"""
+
+
+def run_locust(
+    locustfile: Path, host: str, users: int, seconds: int, out: Path, env: dict[str, str], extra: list[str]
+) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "--run-time",
+        f"{seconds}s",
+        "--stop-timeout",
+        "1s",
+        "--json-file",
+        str(out / "locust"),
+        "--loglevel",
+        "WARNING",
+        *extra,
+    ]
+    with (out / "locust.log").open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
+        )
+        try:
+            proc.wait(seconds + 60)
+        finally:
+            children.stop_group(proc, grace_s=10, leader_only=True)
+    totals = read_locust_totals(out / "locust.json")
+    return {"requests": totals.requests, "failures": totals.failures, "rps": totals.requests / seconds}
+
+
+def recorder_overhead(rounds: int, seconds: int, work: Path) -> dict[str, list[float]]:
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    port = free_port()
+    cfg = work / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(port=port))
+    proc = subprocess.Popen(
+        [haproxy, "-f", str(cfg), "-db"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    results: dict[str, list[float]] = {"none": [], "recorder": [], "naive": []}
+    try:
+        time.sleep(0.5)
+        for r in range(rounds):
+            for mode in results:
+                out = work / f"fast-{mode}-{r}"
+                extra = ["--timeline", str(out / "timeline.jsonl")] if mode == "recorder" else []
+                res = run_locust(
+                    HERE / "locust_fast.py",
+                    f"http://127.0.0.1:{port}",
+                    10,
+                    seconds,
+                    out,
+                    {"BENCH_RECORDER": mode},
+                    extra,
+                )
+                if mode == "recorder":
+                    total = read_timeline(out / "timeline.jsonl").total()
+                    assert total.requests == res["requests"], "recorder lost requests"
+                results[mode].append(res["rps"])
+                print(f"  round {r + 1} {mode:9s} {res['rps']:9.0f} req/s", file=sys.stderr)
+    finally:
+        children.stop_group(proc, grace_s=5)
+    return results
+
+
+def service_throughput(rounds: int, seconds: int, work: Path) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
+    for r in range(rounds):
+        for label in results:
+            workers = int(label.split()[0])
+            db = f"sqlite:///{work / f'svc-{workers}-{r}.db'}"
+            with open_service(db, workers=workers, log_path=work / "svc.log") as svc:
+                res = run_locust(
+                    HERE / "locust_service.py", svc.url, 40, seconds, work / f"svc-{label}-{r}", {}, []
+                )
+            results[label].append(res["rps"])
+            print(
+                f"  round {r + 1} {label:9s} {res['rps']:9.0f} req/s ({res['failures']} failures)",
+                file=sys.stderr,
+            )
+    return results
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
+    try:
+        print("recorder overhead (Locust against a fixed fast endpoint)", file=sys.stderr)
+        overhead = recorder_overhead(args.rounds, args.seconds, work)
+        print("reference service throughput (SQLite)", file=sys.stderr)
+        service = service_throughput(args.rounds, args.seconds, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = statistics.median(overhead["none"])
+    report = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "recorder": {k: v for k, v in overhead.items()},
+        "service": service,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "load_path.json").write_text(json.dumps(report, indent=2))
+    print(f"Machine: {report['machine']}\n")
+    print("| Locust listener | median req/s | runs | overhead vs none |")
+    print("| --- | ---: | --- | ---: |")
+    for mode, values in overhead.items():
+        med = statistics.median(values)
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        print(f"| {mode} | {med:.0f} | {runs} | {100 * (1 - med / base):.1f} % |")
+    print("\n| reference service (SQLite) | median req/s | runs |")
+    print("| --- | ---: | --- |")
+    for label, values in service.items():
+        print(f"| {label} | {statistics.median(values):.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,11 @@ app = typer.Typer(
 app_cmd = typer.Typer(help="The reference subscription service.", no_args_is_help=True)
 load_cmd = typer.Typer(help="Load tests with Locust and the timeline recorder.", no_args_is_help=True)
 timeline_cmd = typer.Typer(help="Read timelines.", no_args_is_help=True)
+testbed_cmd = typer.Typer(
+    help="The local testbed: etcd, nodes, HAProxy, fault proxies.", no_args_is_help=True
+)
 app.add_typer(app_cmd, name="app")
+app.add_typer(testbed_cmd, name="testbed")
 app.add_typer(load_cmd, name="load")
 app.add_typer(timeline_cmd, name="timeline")
 
@@ -180,6 +185,102 @@ def timeline_summary(
         )
         t += window
     out.print(table)
+
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Testbed folder (default: $HARNESS_TESTBED_DIR or ~/.cache/harness/testbed)."),
+]
+
+
+def _testbed_dir(path: Path | None) -> Path:
+    from harness.testbed import state
+
+    return (path or state.default_dir()).expanduser()
+
+
+@testbed_cmd.command("up")
+def testbed_up(
+    profile: Annotated[
+        str, typer.Option(help="self-managed (1 etcd member) or managed (3 members, 3 zones).")
+    ] = "managed",
+    dir: DirOption = None,
+    lb_port: Annotated[int, typer.Option(min=1, max=65535, help="Load balancer port.")] = 18080,
+    lb_health_checks: Annotated[
+        bool,
+        typer.Option(
+            help="HAProxy checks /readyz itself (a cloud load balancer) instead of following endpoints."
+        ),
+    ] = False,
+) -> None:
+    """Start the testbed (or report the one already running) and print where it serves."""
+    from harness.testbed import cluster, profiles
+
+    if profile not in [p.value for p in profiles.ProfileName]:
+        raise InputError(f"--profile: expected self-managed or managed, got {profile!r}")
+    started = time.monotonic()
+    state = cluster.up(
+        profiles.builtin(profile, lb_health_checks=lb_health_checks), _testbed_dir(dir), lb_port=lb_port
+    )
+    out.print(
+        f"testbed {state.profile.name} up in {time.monotonic() - started:.1f} s: {state.lb_url} ({state.dir})"
+    )
+
+
+@testbed_cmd.command("status")
+def testbed_status(
+    dir: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show etcd members, nodes, replicas and endpoints."""
+    import json as jsonlib
+
+    from harness.testbed import cluster
+
+    info = cluster.status(_testbed_dir(dir))
+    if as_json:
+        print(jsonlib.dumps(info, indent=2))
+        return
+    cp = info["etcd"]
+    out.print(
+        f"{info['profile']} testbed at {info['lb_url']} ({'running' if info['running'] else 'NOT running'})"
+    )
+    out.print(f"etcd: quorum {cp['quorum']}, leader {cp['leader']}")
+    for m in cp["members"]:
+        out.print(
+            f"  {m['name']:8s} {m['zone']:8s} {'healthy' if m['healthy'] else 'DOWN'}{' leader' if m['leader'] else ''}"
+        )
+    for n in info["nodes"]:
+        out.print(
+            f"  {n['name']:8s} {n['zone']:8s} {'Ready' if n['ready'] else 'NotReady'} {', '.join(n['replicas'])}"
+        )
+    out.print(f"endpoints: {len(info['endpoints'])}")
+
+
+@testbed_cmd.command("down")
+def testbed_down(
+    dir: DirOption = None,
+    keep: Annotated[bool, typer.Option(help="Keep the folder (logs, events, data).")] = False,
+) -> None:
+    """Stop every testbed process and remove its folder."""
+    from harness.testbed import cluster
+
+    started = time.monotonic()
+    if cluster.down(_testbed_dir(dir), keep=keep):
+        out.print(f"testbed down in {time.monotonic() - started:.1f} s")
+    else:
+        out.print("no testbed was running")
+
+
+@app.command("cleanup")
+def cleanup(dir: DirOption = None) -> None:
+    """Undo every fault a crashed or killed run left applied on the testbed."""
+    from harness.testbed import faults
+
+    done = faults.cleanup(_testbed_dir(dir))
+    for line in done:
+        out.print(line)
+    out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
 def _ms(value: float | None) -> str:

@@ -1,0 +1,1 @@
+"""Chaos Toolkit integration: the harness's own actions and probes (activities/)."""

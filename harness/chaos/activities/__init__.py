@@ -1,0 +1,1 @@
+"""Chaos Toolkit activities (python provider) written by the harness."""

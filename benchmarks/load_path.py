@@ -37,7 +37,7 @@ from harness.timeline import read_timeline  # noqa: E402
 
 HAPROXY_CFG = """
 global
-    maxconn 20000
+    maxconn 4096
 defaults
     mode http
     timeout client 10s

@@ -47,8 +47,9 @@ def kill_group(pid: int) -> bool:
 
 
 def group_alive(pid: int) -> bool:
-    """Whether any process of the group led by pid still exists (signal 0 probes)."""
-    return signal_group(pid, 0)
+    """Whether any process of the group led by pid still runs (a zombie does not count)."""
+    reap(pid)
+    return _alive(pid)
 
 
 def spawn_detached(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:

@@ -227,6 +227,7 @@ class Agent:
         for info in tbstate.read_json(self.files / "replicas.json", {}).values():
             if info.get("pid"):
                 children.kill_group(info["pid"])
+        self.save_replicas()
         for route in self.proxy.state().get("routes", []):
             if route.get("direction") == Direction.INGRESS:
                 self.proxy.remove_route(route["name"])

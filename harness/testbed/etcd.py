@@ -407,6 +407,8 @@ class MemberHealth:
     healthy: bool
     """It answered its status within the timeout and knows a leader."""
     leader: bool
+    """It is the leader the most answering members follow; without quorum (see ClusterHealth) it
+    may be a leader about to step down."""
     member_id: int | None
     """None when it did not answer."""
 
@@ -537,6 +539,15 @@ def replace_member(
     and it rejoins under a new id with an empty data dir; the leader then sends it the data.
     Needs quorum among the other members (client should reach them).
     """
+    rejoin_member(spec, client, timeout_s)
+    return start_member(spec, members, "existing", binaries, log_path)
+
+
+def rejoin_member(spec: MemberSpec, client: EtcdClient, timeout_s: float = REPLACE_TIMEOUT_S) -> None:
+    """The membership half of replace_member: remove the old identity, wipe, add anew.
+
+    The caller then starts the member with state "existing" (the testbed starts it detached).
+    """
     for member in client.member_list():
         if member.name == spec.name or spec.peer_url in member.peer_urls:
             client.member_remove(member.id)
@@ -555,4 +566,3 @@ def replace_member(
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
-    return start_member(spec, members, "existing", binaries, log_path)

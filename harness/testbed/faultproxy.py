@@ -12,8 +12,8 @@ starts one per node, the node agent adds and removes ingress routes as replicas 
 and answers a small HTTP/1.1 JSON API on 127.0.0.1:PORT (see `_ControlServer`). Faults apply
 to every route of a direction, to new and existing connections:
 
-- latency_ms ± jitter_ms: each chunk read is delayed, each way, and never overtakes an
-  earlier chunk of its stream (like netem with a rate, unlike netem's reordering jitter);
+- latency_ms ± jitter_ms: each chunk read is delayed, each way, and waits for the chunk
+  before it (netem's jitter reorders packets, which TCP hides from a stream anyway);
 - loss: that fraction of new connections is lost, by reset (accept, then RST) or by drop
   (accept, then silence until the client gives up);
 - blackhole: a partition (see `FaultSpec.blackhole` for what is held and what resumes);
@@ -41,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -75,6 +76,9 @@ CONTROL_MAX_BODY_BYTES = 1 << 20
 READY_TIMEOUT_S = 15.0
 """How long `start_proxy` waits for /healthz; the proxy starts in well under a second."""
 STOP_TIMEOUT_S = 5.0
+LISTEN_BACKLOG = 1024
+"""Well above asyncio's 100, so that a burst of connections from HAProxy queues at the replica
+(whose backlog is what a test measures), not at the proxy in front of it."""
 
 
 class Direction(StrEnum):
@@ -103,10 +107,15 @@ class FaultSpec(BaseModel):
     """A partition: nothing is forwarded either way, on new or existing connections.
 
     The proxy cannot drop SYNs, so new connections are accepted and held silent; the target is
-    not dialled while the blackhole lasts. Removing it resumes everything that was held, in
-    order: queued bytes are delivered and held connections are dialled, as TCP retransmission
-    would deliver once a partition heals. A client that gave up meanwhile has closed its
-    socket; its close (or reset) reaches the target after its data, as it would have.
+    not dialled while the blackhole lasts. Bytes keep being read into the connection's queue
+    (up to QUEUE_LIMIT_BYTES, then the sender's window fills) but none are sent. Removing the
+    blackhole resumes what was held, in order: queued bytes are delivered and held connections
+    dialled, as TCP retransmission would deliver once a partition heals; a FIN is delivered
+    after its data, as an orphaned socket's retransmissions would be. What TCP would not
+    deliver is dropped: a held connection whose client closes or resets gave up before its
+    handshake could complete, so it is closed and never dialled (no stale request reaches the
+    target after the heal); a connection reset during the blackhole loses what it had queued
+    that way, as an abortive close discards the send queue.
     """
     bandwidth_kbps: float | None = Field(default=None, gt=0)
     """Kilobits (1000 bits) per second, per way, shared by all connections of the direction;
@@ -146,18 +155,20 @@ class _Marker(StrEnum):
 
 
 class _TokenBucket:
-    """Bytes per second with a burst of BURST_S; waiters poll, so a removed limit frees them."""
+    """Bytes per second with a burst of BURST_S; waiters poll, so a lifted limit frees them."""
 
     def __init__(self, kbps: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate_bytes_s = kbps * 1000 / 8
         self.burst_bytes = max(MIN_BURST_BYTES, int(self.rate_bytes_s * BURST_S))
+        self.retired = False
+        """Set when the limit changes or is lifted: its waiters pass at once."""
         self._tokens = float(self.burst_bytes)
         self._clock = clock
         self._updated = clock()
 
     async def take(self, n: int) -> None:
         """Wait until n (at most burst_bytes) bytes may pass."""
-        while True:
+        while not self.retired:
             now = self._clock()
             self._tokens = min(self.burst_bytes, self._tokens + (now - self._updated) * self.rate_bytes_s)
             self._updated = now
@@ -187,16 +198,18 @@ class _Faults:
             self.open.clear()
         else:
             self.open.set()
-        if spec.bandwidth_kbps is None:
+        if spec.bandwidth_kbps != old.bandwidth_kbps:
+            for bucket in self.buckets.values():
+                bucket.retired = True
             self.buckets = {}
-        elif spec.bandwidth_kbps != old.bandwidth_kbps:
-            self.buckets = {way: _TokenBucket(spec.bandwidth_kbps) for way in ("up", "down")}
+            if spec.bandwidth_kbps is not None:
+                self.buckets = {way: _TokenBucket(spec.bandwidth_kbps) for way in ("up", "down")}
 
     def delay_s(self) -> float:
-        spec = self.spec
-        if not spec.jitter_ms:
-            return spec.latency_ms / 1000
-        return max(0.0, self._rng.uniform(spec.latency_ms - spec.jitter_ms, spec.latency_ms + spec.jitter_ms)) / 1000
+        latency_ms, jitter_ms = self.spec.latency_ms, self.spec.jitter_ms
+        if jitter_ms:
+            latency_ms = max(0.0, self._rng.uniform(latency_ms - jitter_ms, latency_ms + jitter_ms))
+        return latency_ms / 1000
 
     def lose(self) -> bool:
         return self.spec.loss > 0 and self._rng.random() < self.spec.loss
@@ -231,10 +244,8 @@ def _reset(transport: asyncio.BaseTransport) -> None:
     """Close with an RST rather than a FIN (SO_LINGER 0), as a crashed or vanished peer would."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        with suppress(OSError):  # already gone: nothing left to reset
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass  # already gone: nothing left to reset
     transport.abort()  # type: ignore[attr-defined]
 
 
@@ -382,6 +393,8 @@ class _Connection:
         self.down = _Flow(self, "down")
         self.closed = False
         self.dropped = False
+        self.held = False
+        """Accepted during a blackhole and not dialled yet (in reality: SYNs still unanswered)."""
         self._dial: asyncio.Task[None] | None = None
 
     # callbacks from the two sides
@@ -412,7 +425,11 @@ class _Connection:
         """EOF or reset from a side: passed on behind its data; a reset also kills the other way."""
         if self.closed:
             return
-        if self.dropped or (side is self.client and self.target is None and marker is _Marker.RESET):
+        if self.dropped or (
+            side is self.client and (self.held or (self.target is None and marker is _Marker.RESET))
+        ):
+            # A held client that closes gave up before its handshake could have completed: none
+            # of it would ever have reached the target, so it is not dialled.
             self.close(reset=marker is _Marker.RESET)
             return
         flow = self.up if side is self.client else self.down
@@ -421,6 +438,11 @@ class _Connection:
             if flow.ended:  # its EOF went out already; the reset ends the connection
                 self.close(reset=True)
                 return
+            if not self.route.faults.open.is_set():
+                # An abortive close discards the socket's unsent data: what the blackhole held
+                # of this way is lost; the reset itself reaches the other side when it lifts.
+                flow.queue.clear()
+                flow.queued_bytes = 0
         if not flow.ended and not any(item is marker for _, item in flow.queue):
             flow.feed(marker)
 
@@ -458,9 +480,11 @@ class _Connection:
         faults, stats, route = self.route.faults, self.route.stats, self.route.route
         if not faults.open.is_set():
             stats.connections_held += 1
+            self.held = True
             try:
                 await faults.open.wait()
             finally:
+                self.held = False
                 stats.connections_held -= 1
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
@@ -469,7 +493,9 @@ class _Connection:
                 )
         except (OSError, TimeoutError) as exc:
             stats.target_errors += 1
-            log.info("route %s: cannot reach %s:%s: %s", route.name, route.target_host, route.target_port, exc)
+            log.info(
+                "route %s: cannot reach %s:%s: %s", route.name, route.target_host, route.target_port, exc
+            )
             self.close(reset=True)
 
     def close(self, reset: bool) -> None:
@@ -521,7 +547,9 @@ class _Proxy:
                 await self.put_route(route, save=False)
             except _Conflict as exc:
                 log.error("route %s from %s not restored: %s", route.name, self.state_file, exc)
-        log.info("restored %d routes and faults %s from %s", len(self.routes), self._faults_json(), self.state_file)
+        log.info(
+            "restored %d routes and faults %s from %s", len(self.routes), self._faults_json(), self.state_file
+        )
 
     async def put_route(self, route: Route, save: bool = True) -> None:
         """Add or replace a route; replacing closes the old listener and its connections."""
@@ -537,19 +565,21 @@ class _Proxy:
             state = _RouteState(route, self.faults[route.direction], _RouteStats(), set())
             try:
                 state.server = await asyncio.get_running_loop().create_server(
-                    lambda: _Connection(state).client, HOST, route.listen_port
+                    lambda: _Connection(state).client, HOST, route.listen_port, backlog=LISTEN_BACKLOG
                 )
             except OSError as exc:
                 if old is not None and route.name not in self.routes:
-                    self._save()  # the old route is gone already
-                raise _Conflict(f"cannot listen on {HOST}:{route.listen_port}: {exc.strerror or exc}") from exc
+                    self.save()  # the old route is gone already
+                raise _Conflict(
+                    f"cannot listen on {HOST}:{route.listen_port}: {exc.strerror or exc}"
+                ) from exc
             if route.name in self.routes:
                 await self._close_route(self.routes.pop(route.name))
             self.routes[route.name] = state
             log.info("route %s: %s:%s → %s:%s (%s)", route.name, HOST, route.listen_port,
                      route.target_host, route.target_port, route.direction)  # fmt: skip
             if save:
-                self._save()
+                self.save()
 
     async def remove_route(self, name: str) -> bool:
         async with self._lock:
@@ -558,19 +588,19 @@ class _Proxy:
                 return False
             await self._close_route(state)
             log.info("route %s removed", name)
-            self._save()
+            self.save()
             return True
 
     def set_faults(self, direction: Direction, spec: FaultSpec) -> None:
         self.faults[direction].apply(spec)
         log.info("faults %s: %s", direction, spec.model_dump(exclude_defaults=True) or "none")
-        self._save()
+        self.save()
 
     def clear_faults(self) -> None:
         for faults in self.faults.values():
             faults.apply(FaultSpec())
         log.info("faults cleared")
-        self._save()
+        self.save()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -598,9 +628,11 @@ class _Proxy:
                 async with asyncio.timeout(STOP_TIMEOUT_S):
                     await state.server.wait_closed()
             except TimeoutError:
-                log.warning("route %s: listener did not close within %.0f s", state.route.name, STOP_TIMEOUT_S)
+                log.warning(
+                    "route %s: listener did not close within %.0f s", state.route.name, STOP_TIMEOUT_S
+                )
 
-    def _save(self) -> None:
+    def save(self) -> None:
         """Write routes and faults atomically (rename); no fsync: it guards against a killed
         proxy, whose page cache survives, not against a crashed machine."""
         if self.state_file is None:
@@ -638,7 +670,12 @@ class _ControlServer:
                 try:
                     async with asyncio.timeout(CONTROL_IDLE_TIMEOUT_S):
                         head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+                except (
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    TimeoutError,
+                    ConnectionError,
+                ):
                     return
                 try:
                     method, target, headers = self._parse_head(head)
@@ -667,7 +704,7 @@ class _ControlServer:
         try:
             match method, parts:
                 case "GET", ["healthz"]:
-                    return 200, {"ok": True}
+                    return 200, {"ok": True, "pid": os.getpid()}
                 case "GET", ["state"]:
                     return 200, self.proxy.state()
                 case "PUT", ["routes", name]:
@@ -697,8 +734,13 @@ class _ControlServer:
                 case _:
                     return 404, {"error": f"no such resource: {path}"}
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
             return 400, {"error": problems}
+        except Exception:  # a bug: keep the traceback in the log, answer, and keep serving
+            log.exception("%s %s failed", method, path)
+            return 500, {"error": f"internal error in the fault proxy on {method} {path}; see its log"}
 
     @staticmethod
     def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
@@ -712,42 +754,54 @@ class _ControlServer:
         return method, target, headers
 
     @staticmethod
-    async def _respond(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any], keep_alive: bool) -> None:
+    async def _respond(
+        writer: asyncio.StreamWriter, status: int, payload: dict[str, Any], keep_alive: bool
+    ) -> None:
         body = json.dumps(payload).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict"}
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            409: "Conflict",
+            500: "Internal Server Error",
+        }
         head = (
             f"HTTP/1.1 {status} {reason.get(status, 'Error')}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
         )
         writer.write(head.encode() + body)
-        try:
+        with suppress(ConnectionError):  # the client went away; nothing to tell it
             await writer.drain()
-        except ConnectionError:
-            pass  # the client went away; nothing to tell it
 
 
 async def _serve(control_port: int, state_file: Path | None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     proxy = _Proxy(state_file)
     control = _ControlServer(proxy)
     try:
+        # Bound first, so that a second proxy on the same port exits before touching its routes;
+        # served only once restored, so that /healthz means the routes are back.
+        server = await asyncio.start_server(control.handle, HOST, control_port, start_serving=False)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s for control: %s", HOST, control_port, exc)
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
         try:
             await proxy.restore()
+            proxy.save()  # also shows now, not at the first change, that the file can be written
         except (OSError, ValueError) as exc:  # ValidationError is a ValueError
-            log.error("cannot restore %s: %s", state_file, exc)
+            log.error("cannot restore or write %s: %s", state_file, exc)
             return 2
-        try:
-            server = await asyncio.start_server(control.handle, HOST, control_port)
-        except OSError as exc:
-            log.error("cannot listen on %s:%s for control: %s", HOST, control_port, exc)
-            return 2
+        await server.start_serving()
         log.info("control API on http://%s:%s (pid %d)", HOST, control_port, os.getpid())
         await stop.wait()
         log.info("stopping")
+    finally:
         server.close()
         control.close_connections()
         try:
@@ -755,7 +809,6 @@ async def _serve(control_port: int, state_file: Path | None) -> int:
                 await server.wait_closed()
         except TimeoutError:
             log.warning("control connections did not close within %.0f s", STOP_TIMEOUT_S)
-    finally:
         await proxy.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -764,7 +817,10 @@ async def _serve(control_port: int, state_file: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness.testbed.faultproxy`; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m harness.testbed.faultproxy", description="A fault-injecting TCP proxy for one testbed node.")
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.testbed.faultproxy",
+        description="A fault-injecting TCP proxy for one testbed node.",
+    )
     parser.add_argument("--control-port", type=int, required=True)
     parser.add_argument("--state-file", type=Path, default=None, help="persist routes and faults here")
     args = parser.parse_args(argv)
@@ -811,10 +867,15 @@ class FaultProxyClient:
         self.close()
 
     def healthy(self) -> bool:
+        return self.health_pid() is not None
+
+    def health_pid(self) -> int | None:
+        """The pid of the proxy answering /healthz, or None if none answers."""
         try:
-            return self._http.get("/healthz").status_code == 200
-        except httpx.HTTPError:
-            return False
+            response = self._http.get("/healthz")
+            return int(response.json()["pid"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
 
     def state(self) -> dict[str, Any]:
         """Routes, faults per direction and per-route stats (connections, bytes)."""
@@ -842,7 +903,9 @@ class FaultProxyClient:
         try:
             response = self._http.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise HarnessError(f"fault proxy {self.control_url} did not answer {method} {path}: {exc}") from exc
+            raise HarnessError(
+                f"fault proxy {self.control_url} did not answer {method} {path}: {exc}"
+            ) from exc
         if response.status_code == 404 and missing_ok:
             return {}
         if response.status_code >= 400:
@@ -883,10 +946,12 @@ def _wait_healthy(process: subprocess.Popen, url: str, log_path: Path) -> None:
                 raise HarnessError(
                     f"the fault proxy exited with code {process.returncode} before it was ready; see {log_path}"
                 )
-            if client.healthy():
+            if client.health_pid() == process.pid:  # not another proxy already on the port
                 return
             time.sleep(0.05)
-    raise HarnessError(f"the fault proxy was not ready at {url} within {READY_TIMEOUT_S:.0f} s; see {log_path}")
+    raise HarnessError(
+        f"the fault proxy was not ready at {url} within {READY_TIMEOUT_S:.0f} s; see {log_path}"
+    )
 
 
 if __name__ == "__main__":

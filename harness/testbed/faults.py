@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import random
 import secrets
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -327,11 +326,7 @@ def recover_etcd_member(root: Path, member: str | None = None) -> list[str]:
             peers = [f"http://127.0.0.1:{o.client_port}" for o in state.etcd if o.name != m.name]
             client = etcd.EtcdClient(peers, timeout_s=2.0)
             try:
-                for old in client.member_list():
-                    if old.name == m.name or spec.peer_url in old.peer_urls:
-                        client.member_remove(old.id)
-                shutil.rmtree(spec.data_dir, ignore_errors=True)
-                client.member_add(spec.peer_url)
+                etcd.rejoin_member(spec, client)
             finally:
                 client.close()
             cmd = etcd.member_command(spec, state.member_specs(), "existing", binaries)

@@ -18,6 +18,7 @@ and probing of replicas.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -32,6 +33,7 @@ import httpx
 
 from harness import children
 from harness.app.launcher import free_port
+from harness.errors import HarnessError
 from harness.testbed import state as tbstate
 from harness.testbed.etcd import EtcdClient
 from harness.testbed.faultproxy import Direction, FaultProxyClient, Route
@@ -106,7 +108,7 @@ class Agent:
                     with self.lock:
                         if rid in self.replicas:
                             self.replicas[rid].published = status
-            except Exception:  # control plane unreachable: keep serving what we have
+            except HarnessError:  # control plane unreachable: keep serving what we have
                 with self.lock:
                     for r in self.replicas.values():
                         r.published = None  # republish everything once it is back
@@ -138,10 +140,8 @@ class Agent:
     def stop_replica(self, r: Replica) -> None:
         if r.process is not None:
             children.stop_group(r.process, grace_s=10)
-        try:
+        with contextlib.suppress(HarnessError):  # the proxy may be frozen or gone; its route dies with it
             self.proxy.remove_route(r.id)
-        except Exception:
-            pass  # the proxy may be frozen or gone; its route dies with it
         self.events.record(Event.REPLICA_STOPPED, replica=r.id, node=self.node.name)
 
     def reconcile(self) -> None:
@@ -159,10 +159,8 @@ class Agent:
             self.stop_replica(r)
             with self.lock:
                 del self.replicas[rid]
-            try:
+            with contextlib.suppress(HarnessError):  # the controller deletes it on eviction anyway
                 self.etcd.delete(replica_key(rid))
-            except Exception:
-                pass
             self.save_replicas()
 
     def supervise(self) -> None:

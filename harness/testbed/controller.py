@@ -73,7 +73,9 @@ class Controller:
         first_miss, self.suspect_since = self.suspect_since, None
         lost_at = first_miss if not health.quorum else None
         if health.leader != self.leader:
-            self.events.record(Event.ETCD_LEADER_CHANGED, t=lost_at, member=health.leader, previous=self.leader)
+            self.events.record(
+                Event.ETCD_LEADER_CHANGED, t=lost_at, member=health.leader, previous=self.leader
+            )
             self.leader = health.leader
         if health.quorum != self.quorum:
             if self.quorum is not None or not health.quorum:

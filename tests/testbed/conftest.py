@@ -59,7 +59,11 @@ def answers(state: TestbedState, path: str = "/readyz", timeout_s: float = 2.0) 
 
 
 def events_since(state: TestbedState, t: float, *kinds: Event) -> list[Record]:
-    return [r for r in read_events(Path(state.dir) / "events.jsonl") if r.t >= t and (not kinds or r.event in kinds)]
+    return [
+        r
+        for r in read_events(Path(state.dir) / "events.jsonl")
+        if r.t >= t and (not kinds or r.event in kinds)
+    ]
 
 
 def probe_lb(state: TestbedState, seconds: float, timeout_s: float = 1.0) -> list[tuple[float, bool, float]]:

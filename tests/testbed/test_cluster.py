@@ -144,7 +144,9 @@ class TestNodeFaults:
         assert faults.ledger(managed.root) == []
 
     @pytest.mark.parametrize("fault", ["freeze", "isolate"])
-    def test_frozen_or_isolated_node_goes_not_ready_and_comes_back(self, managed: tbstate.TestbedState, fault: str) -> None:
+    def test_frozen_or_isolated_node_goes_not_ready_and_comes_back(
+        self, managed: tbstate.TestbedState, fault: str
+    ) -> None:
         """A hung or partitioned node stops heartbeating, is marked NotReady and loses its endpoints."""
         node = busy_node(managed).name
         t0 = time.time()
@@ -210,7 +212,9 @@ class TestZoneFaults:
 
 
 class TestControlPlane:
-    def test_leader_kill_costs_about_an_election_and_the_service_keeps_answering(self, managed: tbstate.TestbedState) -> None:
+    def test_leader_kill_costs_about_an_election_and_the_service_keeps_answering(
+        self, managed: tbstate.TestbedState
+    ) -> None:
         """Writes are unavailable for about an election timeout; the service never stops answering."""
         client = etcd.EtcdClient(managed.client_endpoints(), timeout_s=0.3)
         try:
@@ -247,7 +251,9 @@ class TestControlPlane:
                  "etcd-c healthy again")  # fmt: skip
         assert serving(managed) and faults.ledger(managed.root) == []
 
-    def test_snapshot_restore_drill_reports_recovery_and_lost_writes(self, managed: tbstate.TestbedState) -> None:
+    def test_snapshot_restore_drill_reports_recovery_and_lost_writes(
+        self, managed: tbstate.TestbedState
+    ) -> None:
         """The drill restores every member from a snapshot and counts exactly the writes made after it as lost."""
         result = faults.snapshot_restore_drill(managed.root, writes_after=15)
         assert result["writes_lost"] == 15
@@ -271,7 +277,9 @@ def test_self_managed_control_plane_outage_stops_all_repair(tmp_path: Path) -> N
         assert len(faults.controller_view(state.root)["endpoints"]) == 3, "endpoints do not change"
         t_back = time.time()
         faults.start_etcd_members(state.root)
-        wait_for(lambda: events_since(state, t_back, Event.REPLICA_SCHEDULED), 30, "repair after etcd returns")
+        wait_for(
+            lambda: events_since(state, t_back, Event.REPLICA_SCHEDULED), 30, "repair after etcd returns"
+        )
         faults.restore_node(state.root, node)
         wait_for(lambda: serving(state), 30, "whole again")
 
@@ -286,7 +294,9 @@ def test_sigkilled_chaos_run_is_cleaned_up(managed: tbstate.TestbedState, tmp_pa
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: any(e["kind"] == "node_freeze" for e in faults.ledger(managed.root)), 30, "the freeze")
+        wait_for(
+            lambda: any(e["kind"] == "node_freeze" for e in faults.ledger(managed.root)), 30, "the freeze"
+        )
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(10)

@@ -205,4 +205,6 @@ def wait_until_serving(timeout_s: float = 60.0, configuration: Configuration = N
         if count >= wanted and service_answers(configuration=configuration):
             return count
         time.sleep(0.2)
-    raise faults.HarnessError(f"the testbed was not serving all {wanted} replicas within {timeout_s:.0f} s ({count} endpoints)")
+    raise faults.HarnessError(
+        f"the testbed was not serving all {wanted} replicas within {timeout_s:.0f} s ({count} endpoints)"
+    )

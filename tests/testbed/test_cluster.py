@@ -308,3 +308,18 @@ def test_sigkilled_chaos_run_is_cleaned_up(managed: tbstate.TestbedState, tmp_pa
     assert faults.ledger(managed.root) == []
     wait_for(lambda: serving(managed) and all(n["ready"] for n in faults.controller_view(managed.root)["nodes"].values()),
              30, "a healthy testbed")  # fmt: skip
+
+
+def test_plain_chaos_run_of_a_local_experiment(managed: tbstate.TestbedState, tmp_path: Path) -> None:
+    """`chaos run experiments/local/replica-kill.yaml` completes against the running testbed."""
+    journal = tmp_path / "journal.json"
+    chaos = str(Path(sys.executable).parent / "chaos")
+    experiment = Path(__file__).parents[2] / "experiments/local/replica-kill.yaml"
+    done = subprocess.run(
+        [chaos, "--no-log-file", "run", "--journal-path", str(journal), str(experiment)],
+        env={**os.environ, tbstate.ENV_DIR: managed.dir}, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    result = json.loads(journal.read_text())
+    assert result["status"] == "completed", done.stdout[-2000:]
+    assert result["steady_states"]["after"]["steady_state_met"] is True
+    assert [r["activity"]["name"] for r in result["run"]] == ["kill-a-replica"]

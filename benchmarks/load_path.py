@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,6 +54,7 @@ def run_locust(
     locustfile: Path, host: str, users: int, seconds: int, out: Path, env: dict[str, str], extra: list[str]
 ) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [
         sys.executable,
         "-m",
@@ -85,8 +87,17 @@ def run_locust(
             proc.wait(seconds + 60)
         finally:
             children.stop_group(proc, grace_s=10, leader_only=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     totals = read_locust_totals(out / "locust.json")
-    return {"requests": totals.requests, "failures": totals.failures, "rps": totals.requests / seconds}
+    return {
+        "requests": totals.requests,
+        "failures": totals.failures,
+        "rps": totals.requests / seconds,
+        # CPU time Locust spent per request: unlike requests/s, it does not move when other
+        # work on the machine takes a core away, so it is the fair measure of overhead.
+        "cpu_us_per_request": 1e6 * cpu_s / max(1, totals.requests),
+    }
 
 
 def recorder_overhead(rounds: int, seconds: int, work: Path) -> dict[str, list[float]]:
@@ -101,6 +112,7 @@ def recorder_overhead(rounds: int, seconds: int, work: Path) -> dict[str, list[f
         start_new_session=True,
     )
     results: dict[str, list[float]] = {"none": [], "recorder": [], "naive": []}
+    cpu: dict[str, list[float]] = {"none": [], "recorder": [], "naive": []}
     try:
         time.sleep(0.5)
         for r in range(rounds):
@@ -120,10 +132,12 @@ def recorder_overhead(rounds: int, seconds: int, work: Path) -> dict[str, list[f
                     total = read_timeline(out / "timeline.jsonl").total()
                     assert total.requests == res["requests"], "recorder lost requests"
                 results[mode].append(res["rps"])
-                print(f"  round {r + 1} {mode:9s} {res['rps']:9.0f} req/s", file=sys.stderr)
+                cpu[mode].append(res["cpu_us_per_request"])
+                print(f"  round {r + 1} {mode:9s} {res['rps']:9.0f} req/s {res['cpu_us_per_request']:6.1f} us CPU/req",
+                      file=sys.stderr)  # fmt: skip
     finally:
         children.stop_group(proc, grace_s=5)
-    return results
+    return results, cpu
 
 
 def service_throughput(rounds: int, seconds: int, work: Path) -> dict[str, list[float]]:
@@ -167,29 +181,29 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     try:
         print("recorder overhead (Locust against a fixed fast endpoint)", file=sys.stderr)
-        overhead = recorder_overhead(args.rounds, args.seconds, work)
+        overhead, cpu = recorder_overhead(args.rounds, args.seconds, work)
         print("reference service throughput (SQLite)", file=sys.stderr)
         service = service_throughput(args.rounds, args.seconds, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    base = statistics.median(overhead["none"])
     report = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
         "rounds": args.rounds,
         "seconds": args.seconds,
-        "recorder": {k: v for k, v in overhead.items()},
+        "recorder": {"requests_per_s": overhead, "cpu_us_per_request": cpu},
         "service": service,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "load_path.json").write_text(json.dumps(report, indent=2))
     print(f"Machine: {report['machine']}\n")
-    print("| Locust listener | median req/s | runs | overhead vs none |")
-    print("| --- | ---: | --- | ---: |")
+    base_cpu = statistics.median(cpu["none"])
+    print("| Locust listener | CPU per request (median) | overhead vs none | req/s (median) | req/s runs |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for mode, values in overhead.items():
-        med = statistics.median(values)
+        med_cpu = statistics.median(cpu[mode])
         runs = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {mode} | {med:.0f} | {runs} | {100 * (1 - med / base):.1f} % |")
+        print(f"| {mode} | {med_cpu:.1f} us | {100 * (med_cpu / base_cpu - 1):+.1f} % | {statistics.median(values):.0f} | {runs} |")
     print("\n| reference service (SQLite) | median req/s | runs |")
     print("| --- | ---: | --- |")
     for label, values in service.items():

@@ -283,6 +283,69 @@ def cleanup(dir: DirOption = None) -> None:
     out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
+def _run_plan(plan_arg: str | None, reports: Path, testbed_dir: Path | None, keep_testbed: bool, quiet: bool) -> int:
+    from harness.engine import runner
+    from harness.engine.progress import Progress
+    from harness.plan import loading, validation
+
+    path = loading.resolve_plan_arg(plan_arg)
+    plan = loading.load_plan(path)
+    for scenario in plan.scenarios:  # every experiment is checked before anything is injected
+        validation.validate_file(Path(scenario.experiment))
+    engine = runner.Engine(plan, reports, _testbed_dir(testbed_dir), Progress(quiet=quiet), keep_testbed=keep_testbed)
+    result = engine.run()
+    if not quiet:
+        out.print((engine.run_dir / "summary.md").read_text(), markup=False, highlight=False)
+    out.print(f"report: {engine.run_dir}")
+    return runner.exit_code(result)
+
+
+ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
+KeepOption = Annotated[bool, typer.Option(help="Leave a testbed this run started running afterwards.")]
+
+
+@app.command("run")
+def run(
+    plan: Annotated[str | None, typer.Argument(help="Plan file or bundled plan name (default: local-gameday).")] = None,
+    reports: ReportsOption = PROJECT_ROOT / "reports",
+    dir: DirOption = None,
+    keep_testbed: KeepOption = False,
+) -> None:
+    """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
+    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=False))
+
+
+@app.command("gate")
+def gate(
+    plan: Annotated[str, typer.Argument(help="Plan file or bundled plan name.")],
+    reports: ReportsOption = PROJECT_ROOT / "reports",
+    dir: DirOption = None,
+    keep_testbed: KeepOption = False,
+) -> None:
+    """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
+    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=True))
+
+
+@app.command("score")
+def score(run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")]) -> None:
+    """Score a finished run again from its folder alone and rewrite result.json, summary.md, junit.xml."""
+    from harness.engine import runner
+
+    result = runner.rescore(run_dir)
+    out.print(f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}")
+    raise typer.Exit(runner.exit_code(result))
+
+
+@app.command("validate")
+def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
+    """Check plans and experiments without running anything; exit 2 on the first problem."""
+    from harness.plan import validation
+
+    for path in files:
+        kind = validation.validate_file(path)
+        out.print(f"{path}: valid {kind}")
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 

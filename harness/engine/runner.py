@@ -1,0 +1,337 @@
+"""Run a plan: for each scenario and trial, load + baseline + experiment + observation, scored.
+
+Per scenario and trial:
+1. start Locust in its own process with the timeline recorder;
+2. warm-up, then the baseline window;
+3. the Chaos Toolkit experiment, in the main thread, rollbacks "always", every activity
+   marked on the timeline; abort conditions watched on the live timeline meanwhile;
+4. the observation window: load stays on until the scenario has recovered and stayed
+   healthy for the stability window, or until `observe_s`;
+5. stop the load, verify acknowledged writes, copy the ground truth, score, gate.
+
+Everything is written as it happens (run directory, see harness.store.rundir), so an
+interrupted run keeps what it measured. `score_scenario_dir` is the one function that
+turns a scenario folder into its result entry, used here and by `harness score`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import scoring
+from harness.chaos import experiment as chaos_experiment
+from harness.chaos.control import write_marker
+from harness.engine import abort
+from harness.engine.progress import Progress
+from harness.engine.stopping import Interrupted, open_signal_handlers
+from harness.engine.targets import Target, environment, make_target
+from harness.errors import HarnessError
+from harness.load import process, verify
+from harness.plan import gates as gate_lang
+from harness.store import rundir
+
+SCHEMA = "harness.result/v1"
+EXPERIMENT_BUDGET_S = 900.0
+"""The longest an experiment may run; Locust's own run time is bounded by it (the engine stops it sooner)."""
+SCENARIO_FILE = "scenario.json"
+
+
+# --- scoring a scenario folder (also `harness score`) -------------------------------------
+def settings_for(plan: Any) -> scoring.ScoringSettings:
+    return scoring.ScoringSettings(
+        policy=scoring.HealthPolicy(error_rate=plan.slo.error_rate, p95_ms=plan.slo.p95_ms, kpi_drop=plan.slo.kpi_drop),
+        stability_s=plan.windows.stability_s,
+        cost_per_hour_usd=plan.cost.per_hour_usd,
+    )
+
+
+def gates_for(plan: Any, scenario: Any) -> list[str]:
+    return [*plan.gates, *scenario.gates]
+
+
+def score_scenario_dir(plan: Any, scenario: Any, sdir: Path) -> dict[str, Any]:
+    """The result entry of one scenario trial, from its folder alone."""
+    facts = rundir.read_json(sdir / SCENARIO_FILE)
+    entry = dict(facts)
+    entry.update({"metrics": None, "gates": [], "passed": False})
+    timeline = sdir / "timeline.jsonl"
+    markers = rundir.read_markers(sdir / "markers.jsonl")
+    try:
+        phases = scoring.phases_from_markers(markers)
+        series = scoring.load_series(timeline)
+    except (ValueError, HarnessError) as exc:
+        entry["scoring_error"] = str(exc)
+        return entry
+    verified = _read_optional(sdir / "verify.json")
+    data_loss = verified.get("data_loss") if verified else None
+    metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
+    entry["phases"] = dataclasses.asdict(phases)
+    entry["metrics"] = metrics
+    results = [gate_lang.evaluate(gate_lang.parse(g), metrics) for g in gates_for(plan, scenario)]
+    entry["gates"] = [
+        {"expression": r.expression, "value": r.value, "passed": r.passed, **({"reason": r.reason} if r.reason else {})}
+        for r in results
+    ]
+    completed = facts.get("status") == "completed" and not facts.get("deviated")
+    entry["passed"] = completed and all(r.passed for r in results)
+    return entry
+
+
+def _read_optional(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def assemble_result(run_dir: Path, plan: Any, head: dict[str, Any]) -> dict[str, Any]:
+    """result.json from the run folder: the run's facts plus every scenario scored again."""
+    scenarios = []
+    for scenario in plan.scenarios:
+        for trial in range(1, scenario.trials + 1):
+            sdir = rundir.scenario_dir(run_dir, scenario.name, trial)
+            if (sdir / SCENARIO_FILE).exists():
+                scenarios.append(score_scenario_dir(plan, scenario, sdir))
+    complete = head.get("status") == "completed"
+    return {
+        **head,
+        "schema": SCHEMA,
+        "passed": complete and bool(scenarios) and all(s["passed"] for s in scenarios),
+        "scenarios": scenarios,
+    }
+
+
+def write_outputs(run_dir: Path, result: dict[str, Any]) -> None:
+    from harness.report import junit, markdown
+
+    rundir.write_json(run_dir / rundir.RESULT, result)
+    rundir.write_text(run_dir / "summary.md", markdown.summary(result))
+    rundir.write_text(run_dir / "junit.xml", junit.render(result))
+
+
+# --- running ------------------------------------------------------------------------------
+class Engine:
+    def __init__(self, plan: Any, reports_dir: Path, testbed_dir: Path, progress: Progress,
+                 keep_testbed: bool = False) -> None:  # fmt: skip
+        self.plan = plan
+        self.reports_dir = reports_dir
+        self.progress = progress
+        self.target: Target = make_target(plan.target, testbed_dir, keep_testbed)
+        self.run_id = rundir.new_run_id(plan.name)
+        self.run_dir = reports_dir / self.run_id
+        self.head: dict[str, Any] = {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "plan": {"name": plan.name, "description": getattr(plan, "description", None)},
+            "target": {"kind": plan.target.kind},
+            "environment": environment(),
+            "started": time.time(),
+            "ended": None,
+            "status": "running",
+        }
+
+    def checkpoint(self) -> dict[str, Any]:
+        result = assemble_result(self.run_dir, self.plan, self.head)
+        write_outputs(self.run_dir, result)
+        return result
+
+    def run(self) -> dict[str, Any]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(self.run_dir / rundir.PLAN, self.plan.model_dump(mode="json"))
+        self.checkpoint()
+        interrupted: BaseException | None = None
+        try:
+            with open_signal_handlers():
+                self.progress.say(f"run {self.run_id}: preparing the {self.plan.target.kind} target")
+                self.target.open()
+                self.head["target"] = self.target.facts()
+                self.checkpoint()
+                for scenario in self.plan.scenarios:
+                    for trial in range(1, scenario.trials + 1):
+                        status = self.run_scenario(scenario, trial)
+                        self.checkpoint()
+                        if status == "interrupted":
+                            raise Interrupted("stopped during a scenario")
+            self.head["status"] = "completed"
+        except (Interrupted, KeyboardInterrupt) as exc:
+            self.head["status"] = "interrupted"
+            interrupted = exc
+        except HarnessError as exc:
+            self.head["status"] = "failed"
+            self.head["error"] = str(exc)
+            interrupted = exc
+        finally:
+            self.progress.end()
+            self.head["ended"] = time.time()
+            try:
+                self.target.close()
+            finally:
+                result = self.checkpoint()
+        if interrupted is not None:
+            raise interrupted if isinstance(interrupted, HarnessError) else Interrupted("stopped by Ctrl-C")
+        return result
+
+    def run_scenario(self, scenario: Any, trial: int) -> str:
+        plan = self.plan
+        label = f"{scenario.name}#{trial}"
+        sdir = rundir.scenario_dir(self.run_dir, scenario.name, trial)
+        sdir.mkdir(parents=True, exist_ok=True)
+        markers = sdir / "markers.jsonl"
+        facts: dict[str, Any] = {
+            "name": scenario.name,
+            "experiment": str(scenario.experiment),
+            "trial": trial,
+            "status": "running",
+            "aborted_by": None,
+            "deviated": None,
+            "steady_state": {"before": None, "after": None},
+            "started": time.time(),
+            "ended": None,
+            "healed": [],
+            "error": None,
+            "paths": {name: f"scenarios/{sdir.name}/{name}" for name in
+                      ("timeline.jsonl", "markers.jsonl", "journal.json", "events.jsonl")},
+        }  # fmt: skip
+        rundir.write_json(sdir / SCENARIO_FILE, facts)
+        experiment = chaos_experiment.load(scenario.experiment)
+        variables = {**self.target.configuration(), **{k: v for k, v in scenario.vars.items()}}
+        w = plan.windows
+        spec = process.LoadSpec(
+            locustfile=Path(plan.load.locustfile),
+            host=self.target.url if plan.load.host == "auto" else plan.load.host,
+            users=plan.load.users,
+            spawn_rate=plan.load.spawn_rate,
+            run_time_s=w.warmup_s + w.baseline_s + EXPERIMENT_BUDGET_S + w.observe_s,
+            processes=plan.load.processes,
+            bucket_s=plan.load.bucket_s,
+            pacing_s=plan.load.pacing_s,
+        )
+        live = abort.LiveTimeline(sdir / "timeline.jsonl")
+        lock = threading.Lock()
+        self.progress.begin(label)
+        status = "running"
+        try:
+            with process.open_load(spec, sdir) as (locust, _load):
+                self._phase(markers, "warmup", w.warmup_s, locust, live, lock)
+                self._phase(markers, "baseline", w.baseline_s, locust, live, lock)
+                write_marker(str(markers), kind="phase", phase="experiment")
+                self.progress.enter("experiment")
+                with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
+                                        time.time, lock) as watcher:  # fmt: skip
+                    journal = chaos_experiment.run(experiment, markers, variables)
+                rundir.write_json(sdir / "journal.json", chaos_experiment.redact(journal))
+                facts["deviated"] = bool(journal.get("deviated"))
+                facts["steady_state"] = _steady_states(journal)
+                if watcher.reason:
+                    status = "aborted"
+                    facts["aborted_by"] = watcher.reason
+                    self.progress.say(f"{label}: aborted ({watcher.reason}); rollbacks ran")
+                elif journal.get("status") == "interrupted":
+                    status = "interrupted"
+                else:
+                    status = journal.get("status", "completed")
+                    self._observe(markers, w, locust, live, lock)
+                write_marker(str(markers), kind="phase", phase="stopped")
+        except (Interrupted, KeyboardInterrupt):
+            status = "interrupted"
+            write_marker(str(markers), kind="phase", phase="stopped")
+        except HarnessError as exc:
+            status = "error"
+            facts["error"] = str(exc)
+            write_marker(str(markers), kind="phase", phase="stopped")
+        finally:
+            facts["healed"] = self.target.heal()
+            facts["status"] = status
+            facts["ended"] = time.time()
+            self._after_load(sdir, facts)
+            rundir.write_json(sdir / SCENARIO_FILE, facts)
+        return status
+
+    def _phase(self, markers: Path, phase: str, seconds: float, locust: Any, live: abort.LiveTimeline,
+               lock: Any) -> None:  # fmt: skip
+        write_marker(str(markers), kind="phase", phase=phase)
+        self.progress.enter(phase)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if locust.poll() is not None:
+                raise HarnessError(f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}")
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            with lock:
+                live.update()
+            self.progress.tick(live)
+
+    def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveTimeline, lock: Any) -> None:
+        """Keep the load on until recovered and stable (as scoring defines it), or observe_s."""
+        write_marker(str(markers), kind="phase", phase="observe")
+        self.progress.enter("observe")
+        settings = settings_for(self.plan)
+        timeline = markers.parent / "timeline.jsonl"
+        phases = scoring.phases_from_markers(rundir.read_markers(markers))
+        end = time.monotonic() + w.observe_s
+        while time.monotonic() < end:
+            if locust.poll() is not None:
+                raise HarnessError("Locust exited during the observation window")
+            time.sleep(1.0)
+            with lock:
+                live.update()
+            self.progress.tick(live)
+            now = time.time()
+            if now - phases.fault_end_t < w.stability_s:
+                continue
+            closed_until = now - 2.0 * self.plan.load.bucket_s - 1.0  # the recorder writes a bucket ~1 s after it ends
+            try:
+                series = scoring.load_series(timeline)
+                metrics = scoring.score_scenario(series, dataclasses.replace(phases, end_t=closed_until), settings)
+            except (ValueError, HarnessError):
+                continue
+            if metrics.recovery_time_s is not None:
+                return
+
+    def _after_load(self, sdir: Path, facts: dict[str, Any]) -> None:
+        """Verify acknowledged writes and keep the ground truth; never lose what was measured."""
+        acks = verify.read_acks(sdir / "acks.jsonl")
+        try:
+            result = verify.verify_acks(self.target.url, acks, timeout_s=30)
+        except HarnessError as exc:
+            result = {"acknowledged": len(acks), "missing": None, "data_loss": None, "error": str(exc)}
+        rundir.write_json(sdir / "verify.json", result)
+        events = self.target.ground_truth(facts["started"] - 1, time.time())
+        rundir.write_text(sdir / "events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+
+
+def _steady_states(journal: dict[str, Any]) -> dict[str, bool | None]:
+    states = journal.get("steady_states") or {}
+
+    def met(which: str) -> bool | None:
+        value = states.get(which)
+        return None if not value else value.get("steady_state_met")
+
+    return {"before": met("before"), "after": met("after")}
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    """0 all passed, 1 a gate failed, 3 the run could not complete."""
+    if result.get("status") != "completed":
+        return 3
+    if any(s.get("status") in ("aborted", "error", "interrupted") or s.get("metrics") is None
+           for s in result["scenarios"]):  # fmt: skip
+        return 3
+    return 0 if result.get("passed") else 1
+
+
+def rescore(run_dir: Path) -> dict[str, Any]:
+    """`harness score RUN_DIR`: result.json again from the folder alone."""
+    from harness.plan.models import Plan
+
+    rundir.check_run_dir(run_dir)
+    plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
+    previous = rundir.read_json(run_dir / rundir.RESULT)
+    head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
+    result = assemble_result(run_dir, plan, head)
+    write_outputs(run_dir, result)
+    return result

@@ -1,0 +1,56 @@
+"""After the load: is every write the service acknowledged still readable?
+
+The locustfile appends each acknowledged subscription id to acks.jsonl; here they are
+looked up through the service's verification endpoint. The count that cannot be read
+back is the scenario's `data_loss`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.errors import HarnessError
+
+LOOKUP = "/v1/admin/subscriptions/lookup"
+BATCH = 1000
+
+
+def read_acks(path: Path) -> list[str]:
+    ids = []
+    try:
+        for line in path.read_text().splitlines():
+            try:
+                ids.append(json.loads(line)["subscription_id"])
+            except (ValueError, KeyError):
+                continue  # a line cut short when Locust was stopped
+    except FileNotFoundError:
+        pass
+    return ids
+
+
+def verify_acks(base_url: str, ids: list[str], admin_token: str | None = None, timeout_s: float = 30.0) -> dict[str, Any]:
+    """{"acknowledged": N, "missing": [...]} — retried until the service answers or timeout_s passes."""
+    headers = {"X-Admin-Token": admin_token} if admin_token else {}
+    missing: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=10, headers=headers) as client:
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            while True:
+                try:
+                    resp = client.post(base_url + LOOKUP, json={"ids": chunk})
+                    if resp.status_code == 200:
+                        missing += resp.json()["missing"]
+                        break
+                    problem = f"HTTP {resp.status_code}"
+                except httpx.HTTPError as exc:
+                    problem = str(exc)
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"cannot verify acknowledged writes at {base_url}: {problem}")
+                time.sleep(0.5)
+    return {"acknowledged": len(ids), "missing": sorted(set(missing)), "data_loss": len(set(missing))}

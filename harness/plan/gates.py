@@ -1,0 +1,484 @@
+"""Gate expressions such as `recovery_time_s < 30`: parsed and evaluated without `eval`.
+
+Plans list gates as text; plan validation parses them (a bad gate is an error at its line),
+and the engine evaluates them against a scenario's metrics after scoring. The grammar is
+small on purpose, so a gate can only compare arithmetic over numbers, metric names and the
+functions the caller hands in:
+
+    gate   := expr OP expr                    OP: < <= > >= == !=
+    expr   := term (("+" | "-") term)*
+    term   := factor (("*" | "/") factor)*
+    factor := NUMBER | NAME | NAME "(" [expr ("," expr)*] ")" | "(" expr ")" | "-" factor
+
+A NAME is a metric (`error_rate`) or a nested one (`latency_ms.fault.p95`). A metric that
+was not measured (None, such as `recovery_time_s` when the scenario never recovered) and a
+division by zero fail the gate with a reason: they are results, not errors. An unknown
+metric or function is an error: the gate cannot mean anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import InputError
+
+_LATENCY_NAMES = {
+    f"latency_ms.{window}.{p}" for window in ("baseline", "fault", "recovery") for p in ("p50", "p95", "p99")
+}
+METRIC_NAMES: frozenset[str] = frozenset(
+    {
+        "time_to_impact_s",
+        "recovery_time_s",
+        "recovery_after_fault_end_s",
+        "requests",
+        "failed_requests",
+        "error_rate",
+        "peak_error_rate",
+        "availability",
+        "peak_p99_ms",
+        "kpi",
+        "kpi_baseline_per_s",
+        "kpi_lost",
+        "downtime_s",
+        "downtime_cost_usd",
+        "data_loss",
+        "resilience_score",
+        *_LATENCY_NAMES,
+    }
+)
+"""The metric names a plan's gates may use: the scenario metrics of result.json (DESIGN.md)."""
+
+_NULL_MEANS = {
+    "recovery_time_s": "the scenario did not recover within the observation window",
+    "recovery_after_fault_end_s": "the scenario did not recover within the observation window",
+    "time_to_impact_s": "no bucket was unhealthy, so there was no impact to time",
+}
+"""Why a metric can be null, for the reason a failed gate gives."""
+
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+    | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
+    | (?P<op><=|>=|==|!=|<|>|[-+*/(),])
+    """,
+    re.VERBOSE,
+)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class GateError(InputError):
+    """A gate cannot be parsed or refers to something that does not exist."""
+
+
+class GateSyntaxError(GateError):
+    """The gate text does not follow the grammar; the caller adds file and line."""
+
+    def __init__(self, text: str, column: int, expected: str, got: str) -> None:
+        self.text = text
+        self.column = column
+        self.expected = expected
+        self.got = got
+        super().__init__(f"gate {text!r}: column {column}: expected {expected} (got {got})")
+
+
+class GateNameError(GateError):
+    """The gate uses metrics or functions that are not known."""
+
+    def __init__(self, text: str, kind: str, unknown: Iterable[str], known: Iterable[str]) -> None:
+        self.text = text
+        self.kind = kind
+        self.unknown = sorted(unknown)
+        self.known = sorted(known)
+        hints = []
+        for name in self.unknown:
+            close = difflib.get_close_matches(name, self.known, n=1)
+            if close:
+                hints.append(f"{name!r}: did you mean {close[0]!r}?")
+        listed = ", ".join(repr(n) for n in self.unknown)
+        plural = "s" if len(self.unknown) > 1 else ""
+        message = f"gate {text!r}: unknown {kind}{plural} {listed}"
+        if hints:
+            message += f" ({'; '.join(hints)})"
+        message += f"; known: {', '.join(self.known) or 'none'}"
+        super().__init__(message)
+
+
+# --- syntax tree --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Negative:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    op: str
+    left: Node
+    right: Node
+
+
+type Node = Number | Metric | Call | Negative | Arithmetic
+
+
+def _walk(node: Node) -> Iterable[Node]:
+    yield node
+    match node:
+        case Call(args=args):
+            for arg in args:
+                yield from _walk(arg)
+        case Negative(operand=operand):
+            yield from _walk(operand)
+        case Arithmetic(left=left, right=right):
+            yield from _walk(left)
+            yield from _walk(right)
+
+
+def render(node: Node) -> str:
+    """Canonical text of an expression, fully parenthesised where precedence needs it."""
+    match node:
+        case Number(value=value):
+            return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        case Metric(name=name):
+            return name
+        case Call(function=function, args=args):
+            return f"{function}({', '.join(render(a) for a in args)})"
+        case Negative(operand=operand):
+            inner = render(operand)
+            return f"-{inner}" if isinstance(operand, Number | Metric | Call) else f"-({inner})"
+        case Arithmetic(op=op, left=left, right=right):
+            return f"{_operand(left, op, False)} {op} {_operand(right, op, True)}"
+    raise AssertionError(node)  # pragma: no cover
+
+
+def _operand(node: Node, op: str, right: bool) -> str:
+    """An operand's text, in parentheses where reading it back would build another tree."""
+    text = render(node)
+    if not isinstance(node, Arithmetic):
+        return text
+    child, parent = _PRECEDENCE[node.op], _PRECEDENCE[op]
+    # Operators associate to the left, so a right operand of the same precedence keeps its
+    # parentheses: a - (b - c) is not a - b - c.
+    if child < parent or (right and child == parent):
+        return f"({text})"
+    return text
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A parsed gate: `left OP right`, with the text it came from."""
+
+    text: str
+    op: str
+    left: Node
+    right: Node
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The metric names the gate reads."""
+        return frozenset(n.name for side in (self.left, self.right) for n in _walk(side) if isinstance(n, Metric))
+
+    @property
+    def functions(self) -> frozenset[str]:
+        """The function names the gate calls."""
+        return frozenset(
+            n.function for side in (self.left, self.right) for n in _walk(side) if isinstance(n, Call)
+        )
+
+    @property
+    def subject(self) -> str:
+        """The left side in canonical form: what the gate is about (a scenario gate on the same
+        subject overrides a plan gate)."""
+        return render(self.left)
+
+
+class GateResult(BaseModel):
+    """One gate's outcome, as written to result.json."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expression: str
+    value: float | None
+    """The left side's value; None when it could not be computed."""
+    passed: bool
+    reason: str | None = None
+    """Why the gate failed without a comparison (a null metric, a division by zero)."""
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # number, name, op, end
+    text: str
+    column: int  # 1-based
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            char = text[pos]
+            hint = " ('==' compares)" if char == "=" else ""
+            raise GateSyntaxError(
+                text, pos + 1, f"a number, a metric name, an operator or a parenthesis{hint}", repr(char)
+            )
+        kind = match.lastgroup or ""
+        if kind != "space":
+            tokens.append(_Token(kind, match.group(), pos + 1))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over the token list, one method per grammar rule."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.pos = 0
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def fail(self, expected: str) -> GateSyntaxError:
+        token = self.current
+        got = "the end of the gate" if token.kind == "end" else repr(token.text)
+        return GateSyntaxError(self.text, token.column, expected, got)
+
+    def at(self, *texts: str) -> bool:
+        return self.current.kind == "op" and self.current.text in texts
+
+    def gate(self) -> Gate:
+        left = self.expr()
+        if not self.at(*COMPARISONS):
+            raise self.fail("a comparison (<, <=, >, >=, ==, !=)")
+        op = self.advance().text
+        right = self.expr()
+        if self.current.kind != "end":
+            raise self.fail("the end of the gate (one comparison per gate)")
+        return Gate(self.text.strip(), op, left, right)
+
+    def expr(self) -> Node:
+        node = self.term()
+        while self.at("+", "-"):
+            op = self.advance().text
+            node = Arithmetic(op, node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.factor()
+        while self.at("*", "/"):
+            op = self.advance().text
+            node = Arithmetic(op, node, self.factor())
+        return node
+
+    def factor(self) -> Node:
+        token = self.current
+        if token.kind == "number":
+            self.advance()
+            return Number(float(token.text))
+        if token.kind == "name":
+            self.advance()
+            if not self.at("("):
+                return Metric(token.text)
+            self.advance()
+            args: list[Node] = []
+            if not self.at(")"):
+                args.append(self.expr())
+                while self.at(","):
+                    self.advance()
+                    args.append(self.expr())
+            if not self.at(")"):
+                raise self.fail("',' or ')'")
+            self.advance()
+            return Call(token.text, tuple(args))
+        if self.at("("):
+            self.advance()
+            node = self.expr()
+            if not self.at(")"):
+                raise self.fail("')'")
+            self.advance()
+            return node
+        if self.at("-"):
+            self.advance()
+            return Negative(self.factor())
+        raise self.fail("a number, a metric name, '(' or '-'")
+
+
+def parse(text: str) -> Gate:
+    """Parse a gate; raises GateSyntaxError with the column and what was expected."""
+    return _Parser(text).gate()
+
+
+def validate_names(gate: Gate, known: Iterable[str], functions: Iterable[str] | None = None) -> None:
+    """Raise GateNameError if the gate reads metrics not in `known` (or, when given, calls
+    functions not in `functions`); plan validation checks against METRIC_NAMES."""
+    known = set(known)
+    unknown = gate.names - known
+    if unknown:
+        raise GateNameError(gate.text, "metric", unknown, known)
+    if functions is not None:
+        functions = set(functions)
+        unknown = gate.functions - functions
+        if unknown:
+            raise GateNameError(gate.text, "function", unknown, functions)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+class _Undefined(Exception):
+    """A value could not be computed (null metric, division by zero); the gate fails."""
+
+
+_MISSING = object()
+
+
+def _leaf_names(metrics: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            yield from _leaf_names(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
+    """`metrics[name]`, else walk nested mappings along the dots; a null on the way is null."""
+    if name in metrics:
+        return metrics[name]
+    value: Any = metrics
+    for part in name.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+class _Evaluator:
+    def __init__(self, gate: Gate, metrics: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+    ) -> None:
+        self.gate = gate
+        self.metrics = metrics
+        self.functions = functions
+
+    def number(self, value: Any, what: str, null_means: str) -> float:
+        if value is None:
+            raise _Undefined(f"{what} is null ({null_means})")
+        if isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, int | float):
+            raise _Undefined(f"{what} is not a number (got {value!r})")
+        if math.isnan(value):
+            raise _Undefined(f"{what} is not a number (NaN)")
+        return float(value)
+
+    def value(self, node: Node) -> float:
+        match node:
+            case Number(value=value):
+                return value
+            case Metric(name=name):
+                value = _lookup(self.metrics, name)
+                if value is _MISSING:
+                    raise GateNameError(self.gate.text, "metric", [name], _leaf_names(self.metrics))
+                return self.number(value, name, _NULL_MEANS.get(name, "it was not measured"))
+            case Call(function=function, args=args):
+                if function not in self.functions:
+                    raise GateNameError(self.gate.text, "function", [function], self.functions)
+                values = [self.value(a) for a in args]
+                result = self.functions[function](*values)
+                return self.number(result, render(node), "the function had no value")
+            case Negative(operand=operand):
+                return -self.value(operand)
+            case Arithmetic(op=op, left=left, right=right):
+                a, b = self.value(left), self.value(right)
+                if op == "/" and b == 0:
+                    raise _Undefined(f"division by zero in {render(node)}")
+                return _ARITHMETIC[op](a, b)
+        raise AssertionError(node)  # pragma: no cover
+
+
+def evaluate(
+    gate: Gate,
+    metrics: Mapping[str, Any],
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> GateResult:
+    """Evaluate a gate against one scenario's metrics.
+
+    A null metric or a division by zero fails the gate with a reason; an unknown metric or
+    function raises GateNameError listing the known ones.
+    """
+    evaluator = _Evaluator(gate, metrics, functions or {})
+    # Every name is checked before anything is computed, so a null early in the expression
+    # cannot hide a typo later in it.
+    for name in sorted(gate.names):
+        if _lookup(metrics, name) is _MISSING:
+            raise GateNameError(gate.text, "metric", [name], _leaf_names(metrics))
+    unknown = gate.functions - set(evaluator.functions)
+    if unknown:
+        raise GateNameError(gate.text, "function", unknown, evaluator.functions)
+    left: float | None = None
+    try:
+        left = evaluator.value(gate.left)
+        right = evaluator.value(gate.right)
+    except _Undefined as undefined:
+        return GateResult(expression=gate.text, value=left, passed=False, reason=str(undefined))
+    return GateResult(expression=gate.text, value=left, passed=COMPARISONS[gate.op](left, right))

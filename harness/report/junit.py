@@ -1,0 +1,34 @@
+"""junit.xml: one test case per gate per scenario, so any CI system shows which gate failed."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree as ET
+
+
+def render(result: dict[str, Any]) -> str:
+    plan = result.get("plan", {}).get("name", "harness")
+    suites = ET.Element("testsuites", name=f"harness {plan}")
+    for s in result.get("scenarios", []):
+        suite = ET.SubElement(suites, "testsuite", name=f"{s['name']}#{s['trial']}")
+        cases = 0
+        failures = 0
+        errors = 0
+        if s.get("status") not in ("completed", None) or s.get("metrics") is None:
+            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s['name']}", name="scenario completed")
+            problem = s.get("aborted_by") or s.get("error") or s.get("scoring_error") or f"status {s.get('status')}"
+            ET.SubElement(case, "error", message=str(problem))
+            cases += 1
+            errors += 1
+        for g in s.get("gates", []):
+            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s['name']}", name=g["expression"])
+            cases += 1
+            if not g["passed"]:
+                failures += 1
+                detail = f"value {g.get('value')}" + (f": {g['reason']}" if g.get("reason") else "")
+                ET.SubElement(case, "failure", message=detail)
+        suite.set("tests", str(cases))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(errors))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

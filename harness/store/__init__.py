@@ -1,0 +1,1 @@
+"""Where runs are kept: the run directory (rundir) and, later, the history of runs."""

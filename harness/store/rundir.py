@@ -1,0 +1,88 @@
+"""The run directory `reports/<run-id>/`: everything a run measured, written as it goes.
+
+    plan.json                    the resolved plan (absolute paths, defaults filled in)
+    result.json                  harness.result/v1, rewritten after every scenario
+    summary.md, junit.xml        rendered from result.json
+    scenarios/NAME-TRIAL/
+        timeline.jsonl           the load timeline (recorder)
+        markers.jsonl            phases and Chaos Toolkit activities
+        journal.json             the Chaos Toolkit journal, redacted
+        acks.jsonl, verify.json  acknowledged writes and their read-back
+        events.jsonl             the testbed's ground truth during the scenario
+        locust.log, locust.json
+
+A run directory alone is enough to re-score and re-render: nothing here points at a live
+target. Files are replaced atomically, so a crash leaves the previous complete version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from harness.errors import FileInputError, InputError
+
+RESULT = "result.json"
+PLAN = "plan.json"
+
+
+def new_run_id(plan_name: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{plan_name}-{secrets.token_hex(2)}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileInputError(path, "missing (is this a run directory?)") from None
+    except json.JSONDecodeError as exc:
+        raise FileInputError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+
+
+def scenario_dir(run_dir: Path, name: str, trial: int) -> Path:
+    return run_dir / "scenarios" / f"{name}-{trial}"
+
+
+def read_markers(path: Path) -> list[dict[str, Any]]:
+    markers = []
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return markers
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            markers.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break  # a last line cut short by a crash
+            raise FileInputError(path, f"not a JSON object: {exc.msg}", line=number) from exc
+    return markers
+
+
+def check_run_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise InputError(f"RUN_DIR: {path} is not a directory")
+    if not (path / PLAN).exists():
+        raise InputError(f"RUN_DIR: {path} has no {PLAN}; is it a run directory?")
+    return path

@@ -203,7 +203,9 @@ def main() -> None:
     for mode, values in overhead.items():
         med_cpu = statistics.median(cpu[mode])
         runs = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {mode} | {med_cpu:.1f} us | {100 * (med_cpu / base_cpu - 1):+.1f} % | {statistics.median(values):.0f} | {runs} |")
+        print(
+            f"| {mode} | {med_cpu:.1f} us | {100 * (med_cpu / base_cpu - 1):+.1f} % | {statistics.median(values):.0f} | {runs} |"
+        )
     print("\n| reference service (SQLite) | median req/s | runs |")
     print("| --- | ---: | --- |")
     for label, values in service.items():

@@ -283,7 +283,9 @@ def cleanup(dir: DirOption = None) -> None:
     out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
-def _run_plan(plan_arg: str | None, reports: Path, testbed_dir: Path | None, keep_testbed: bool, quiet: bool) -> int:
+def _run_plan(
+    plan_arg: str | None, reports: Path, testbed_dir: Path | None, keep_testbed: bool, quiet: bool
+) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
     from harness.plan import loading, validation
@@ -292,7 +294,9 @@ def _run_plan(plan_arg: str | None, reports: Path, testbed_dir: Path | None, kee
     plan = loading.load_plan(path)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
-    engine = runner.Engine(plan, reports, _testbed_dir(testbed_dir), Progress(quiet=quiet), keep_testbed=keep_testbed)
+    engine = runner.Engine(
+        plan, reports, _testbed_dir(testbed_dir), Progress(quiet=quiet), keep_testbed=keep_testbed
+    )
     result = engine.run()
     if not quiet:
         out.print((engine.run_dir / "summary.md").read_text(), markup=False, highlight=False)
@@ -306,7 +310,9 @@ KeepOption = Annotated[bool, typer.Option(help="Leave a testbed this run started
 
 @app.command("run")
 def run(
-    plan: Annotated[str | None, typer.Argument(help="Plan file or bundled plan name (default: local-gameday).")] = None,
+    plan: Annotated[
+        str | None, typer.Argument(help="Plan file or bundled plan name (default: local-gameday).")
+    ] = None,
     reports: ReportsOption = PROJECT_ROOT / "reports",
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
@@ -332,7 +338,9 @@ def score(run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<r
     from harness.engine import runner
 
     result = runner.rescore(run_dir)
-    out.print(f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}")
+    out.print(
+        f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}"
+    )
     raise typer.Exit(runner.exit_code(result))
 
 

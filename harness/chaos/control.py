@@ -69,7 +69,9 @@ def before_activity_control(context: dict[str, Any], path: str, **_: Any) -> Non
     section = _get(path)
     if section == "after_method":
         section = "steady_state_after"
-    write_marker(path, kind="activity_start", name=context.get("name"), type=context.get("type"), section=section)
+    write_marker(
+        path, kind="activity_start", name=context.get("name"), type=context.get("type"), section=section
+    )
 
 
 def after_activity_control(context: dict[str, Any], state: Any, path: str, **_: Any) -> None:

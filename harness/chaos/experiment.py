@@ -35,12 +35,21 @@ def load(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot load the experiment: {exc}") from exc
 
 
-def with_markers(experiment: dict[str, Any], markers: Path) -> dict[str, Any]:
-    """A copy of the experiment with the harness's markers control added."""
+def prepared(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the experiment with the harness's markers control and the scenario's variables.
+
+    chaoslib only keeps `--var` values for keys the experiment's configuration declares, so
+    variables it does not declare (the testbed's folder, say) are declared here.
+    """
     exp = copy.deepcopy(experiment)
+    exp["configuration"] = {**variables, **(exp.get("configuration") or {})}
     control = {
         "name": "harness-markers",
-        "provider": {"type": "python", "module": "harness.chaos.control", "arguments": {"path": str(markers)}},
+        "provider": {
+            "type": "python",
+            "module": "harness.chaos.control",
+            "arguments": {"path": str(markers)},
+        },
     }
     exp["controls"] = [*exp.get("controls", []), control]
     return exp
@@ -53,7 +62,7 @@ def run(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) ->
     _running.set()
     try:
         return run_experiment(
-            with_markers(experiment, markers),
+            prepared(experiment, markers, variables),
             settings=settings,
             experiment_vars=(dict(variables), {}),  # (configuration vars, secret vars), as `chaos run --var`
         )
@@ -76,7 +85,9 @@ def redact(journal: dict[str, Any]) -> dict[str, Any]:
     for key in ("secrets",):
         exp.pop(key, None)
     if isinstance(exp.get("configuration"), dict):
-        exp["configuration"] = {k: "<redacted>" if _secretish(k) else v for k, v in exp["configuration"].items()}
+        exp["configuration"] = {
+            k: "<redacted>" if _secretish(k) else v for k, v in exp["configuration"].items()
+        }
     return out
 
 

@@ -148,7 +148,9 @@ class AbortWatcher:
                 self.timeline.update()
                 now = self.clock()
                 for condition in self.conditions:
-                    if self.reason is None and tripped(self.timeline.buckets, self.timeline.dt, condition, now):
+                    if self.reason is None and tripped(
+                        self.timeline.buckets, self.timeline.dt, condition, now
+                    ):
                         self.reason = describe(condition)
             if self.reason is not None:
                 self.on_trip(self.reason)

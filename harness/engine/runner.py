@@ -44,14 +44,12 @@ SCENARIO_FILE = "scenario.json"
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
 def settings_for(plan: Any) -> scoring.ScoringSettings:
     return scoring.ScoringSettings(
-        policy=scoring.HealthPolicy(error_rate=plan.slo.error_rate, p95_ms=plan.slo.p95_ms, kpi_drop=plan.slo.kpi_drop),
+        policy=scoring.HealthPolicy(
+            error_rate=plan.slo.error_rate, p95_ms=plan.slo.p95_ms, kpi_drop=plan.slo.kpi_drop
+        ),
         stability_s=plan.windows.stability_s,
         cost_per_hour_usd=plan.cost.per_hour_usd,
     )
-
-
-def gates_for(plan: Any, scenario: Any) -> list[str]:
-    return [*plan.gates, *scenario.gates]
 
 
 def score_scenario_dir(plan: Any, scenario: Any, sdir: Path) -> dict[str, Any]:
@@ -72,9 +70,14 @@ def score_scenario_dir(plan: Any, scenario: Any, sdir: Path) -> dict[str, Any]:
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
     entry["phases"] = dataclasses.asdict(phases)
     entry["metrics"] = metrics
-    results = [gate_lang.evaluate(gate_lang.parse(g), metrics) for g in gates_for(plan, scenario)]
+    results = [gate_lang.evaluate(gate_lang.parse(g), metrics) for g in plan.gates_for(scenario)]
     entry["gates"] = [
-        {"expression": r.expression, "value": r.value, "passed": r.passed, **({"reason": r.reason} if r.reason else {})}
+        {
+            "expression": r.expression,
+            "value": r.value,
+            "passed": r.passed,
+            **({"reason": r.reason} if r.reason else {}),
+        }
         for r in results
     ]
     completed = facts.get("status") == "completed" and not facts.get("deviated")
@@ -210,7 +213,11 @@ class Engine:
             processes=plan.load.processes,
             bucket_s=plan.load.bucket_s,
             pacing_s=plan.load.pacing_s,
-        )
+            extra_args=(
+                "--request-timeout", str(plan.load.request_timeout_s),
+                "--connect-timeout", str(plan.load.connect_timeout_s),
+            ),
+        )  # fmt: skip
         live = abort.LiveTimeline(sdir / "timeline.jsonl")
         lock = threading.Lock()
         self.progress.begin(label)
@@ -259,7 +266,9 @@ class Engine:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             if locust.poll() is not None:
-                raise HarnessError(f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}")
+                raise HarnessError(
+                    f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}"
+                )
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
             with lock:
                 live.update()
@@ -271,7 +280,10 @@ class Engine:
         self.progress.enter("observe")
         settings = settings_for(self.plan)
         timeline = markers.parent / "timeline.jsonl"
-        phases = scoring.phases_from_markers(rundir.read_markers(markers))
+        try:
+            phases = scoring.phases_from_markers(rundir.read_markers(markers))
+        except ValueError:
+            return  # the experiment never reached its method: there is no fault to recover from
         end = time.monotonic() + w.observe_s
         while time.monotonic() < end:
             if locust.poll() is not None:
@@ -283,10 +295,14 @@ class Engine:
             now = time.time()
             if now - phases.fault_end_t < w.stability_s:
                 continue
-            closed_until = now - 2.0 * self.plan.load.bucket_s - 1.0  # the recorder writes a bucket ~1 s after it ends
+            closed_until = (
+                now - 2.0 * self.plan.load.bucket_s - 1.0
+            )  # the recorder writes a bucket ~1 s after it ends
             try:
                 series = scoring.load_series(timeline)
-                metrics = scoring.score_scenario(series, dataclasses.replace(phases, end_t=closed_until), settings)
+                metrics = scoring.score_scenario(
+                    series, dataclasses.replace(phases, end_t=closed_until), settings
+                )
             except (ValueError, HarnessError):
                 continue
             if metrics.recovery_time_s is not None:

@@ -116,4 +116,6 @@ def make_target(plan_target: Any, testbed_dir: Path, keep_testbed: bool = False)
     kind = getattr(plan_target, "kind", None)
     if kind == "testbed":
         return TestbedTarget(profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed)
-    raise InputError(f"target: kind {kind!r} cannot be run by this version of the harness (use kind: testbed)")
+    raise InputError(
+        f"target: kind {kind!r} cannot be run by this version of the harness (use kind: testbed)"
+    )

@@ -33,7 +33,9 @@ def read_acks(path: Path) -> list[str]:
     return ids
 
 
-def verify_acks(base_url: str, ids: list[str], admin_token: str | None = None, timeout_s: float = 30.0) -> dict[str, Any]:
+def verify_acks(
+    base_url: str, ids: list[str], admin_token: str | None = None, timeout_s: float = 30.0
+) -> dict[str, Any]:
     """{"acknowledged": N, "missing": [...]} — retried until the service answers or timeout_s passes."""
     headers = {"X-Admin-Token": admin_token} if admin_token else {}
     missing: list[str] = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -222,7 +223,9 @@ class Gate:
     @property
     def names(self) -> frozenset[str]:
         """The metric names the gate reads."""
-        return frozenset(n.name for side in (self.left, self.right) for n in _walk(side) if isinstance(n, Metric))
+        return frozenset(
+            n.name for side in (self.left, self.right) for n in _walk(side) if isinstance(n, Metric)
+        )
 
     @property
     def functions(self) -> frozenset[str]:
@@ -414,7 +417,8 @@ def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
 
 
 class _Evaluator:
-    def __init__(self, gate: Gate, metrics: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+    def __init__(
+        self, gate: Gate, metrics: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
     ) -> None:
         self.gate = gate
         self.metrics = metrics
@@ -425,7 +429,7 @@ class _Evaluator:
             raise _Undefined(f"{what} is null ({null_means})")
         if isinstance(value, bool):
             return float(value)
-        if not isinstance(value, int | float):
+        if not isinstance(value, numbers.Real):  # numbers.Real takes numpy's scalars too
             raise _Undefined(f"{what} is not a number (got {value!r})")
         if math.isnan(value):
             raise _Undefined(f"{what} is not a number (NaN)")

@@ -15,8 +15,12 @@ def render(result: dict[str, Any]) -> str:
         failures = 0
         errors = 0
         if s.get("status") not in ("completed", None) or s.get("metrics") is None:
-            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s['name']}", name="scenario completed")
-            problem = s.get("aborted_by") or s.get("error") or s.get("scoring_error") or f"status {s.get('status')}"
+            case = ET.SubElement(
+                suite, "testcase", classname=f"{plan}.{s['name']}", name="scenario completed"
+            )
+            problem = (
+                s.get("aborted_by") or s.get("error") or s.get("scoring_error") or f"status {s.get('status')}"
+            )
             ET.SubElement(case, "error", message=str(problem))
             cases += 1
             errors += 1

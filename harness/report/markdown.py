@@ -19,7 +19,11 @@ def _pct(value: float | None) -> str:
 
 def summary(result: dict[str, Any]) -> str:
     scenarios = result.get("scenarios", [])
-    verdict = "PASSED" if result.get("passed") else ("INCOMPLETE" if result.get("status") != "completed" else "FAILED")
+    verdict = (
+        "PASSED"
+        if result.get("passed")
+        else ("INCOMPLETE" if result.get("status") != "completed" else "FAILED")
+    )
     plan = result.get("plan", {}).get("name", "?")
     lines = [
         f"# Resilience run `{result.get('run_id')}`: {verdict}",
@@ -34,7 +38,9 @@ def summary(result: dict[str, Any]) -> str:
     if metrics:
         cost = sum(m.get("downtime_cost_usd") or 0 for m in metrics)
         loss = sum(m.get("data_loss") or 0 for m in metrics)
-        worst = min((s for s in scenarios if s.get("metrics")), key=lambda s: s["metrics"]["resilience_score"])
+        worst = min(
+            (s for s in scenarios if s.get("metrics")), key=lambda s: s["metrics"]["resilience_score"]
+        )
         lines += [
             "",
             f"Total downtime cost **${cost:,.0f}**, data loss **{loss}** acknowledged writes, "
@@ -62,7 +68,9 @@ def summary(result: dict[str, Any]) -> str:
         lines += ["", "Failed gates:", ""]
         for s, g in failed:
             reason = f" ({g['reason']})" if g.get("reason") else ""
-            lines.append(f"- {s['name']}#{s['trial']}: `{g['expression']}` — value {_fmt(g.get('value'), '', 3)}{reason}")
+            lines.append(
+                f"- {s['name']}#{s['trial']}: `{g['expression']}` — value {_fmt(g.get('value'), '', 3)}{reason}"
+            )
     aborted = [s for s in scenarios if s.get("aborted_by")]
     for s in aborted:
         lines.append(f"- {s['name']}#{s['trial']} was aborted: {s['aborted_by']}")

@@ -1,0 +1,80 @@
+"""Plans: YAML files → validated models (every problem with file:line), and gate expressions.
+
+The engine calls `load_plan` and `gates.parse` / `gates.evaluate`; `harness validate` calls
+`validate_file`; `harness run` turns its PLAN argument into a file with `resolve_plan_arg`.
+"""
+
+from __future__ import annotations
+
+from harness.plan import gates
+from harness.plan.gates import (
+    METRIC_NAMES,
+    Gate,
+    GateError,
+    GateNameError,
+    GateResult,
+    GateSyntaxError,
+    evaluate,
+    parse,
+    validate_names,
+)
+from harness.plan.loading import (
+    DEFAULT_PLAN,
+    PLANS_DIR,
+    FileProblemsError,
+    PlanError,
+    Problem,
+    bundled_plans,
+    load_plan,
+    resolve_plan_arg,
+)
+from harness.plan.models import (
+    AbortCondition,
+    AwsSettings,
+    Cost,
+    KubernetesTarget,
+    LoadSpec,
+    Plan,
+    Scenario,
+    Slo,
+    Target,
+    TestbedTarget,
+    Windows,
+)
+from harness.plan.validation import ExperimentError, validate_experiment, validate_file, validate_plan
+
+__all__ = [
+    "DEFAULT_PLAN",
+    "METRIC_NAMES",
+    "PLANS_DIR",
+    "AbortCondition",
+    "AwsSettings",
+    "Cost",
+    "ExperimentError",
+    "FileProblemsError",
+    "Gate",
+    "GateError",
+    "GateNameError",
+    "GateResult",
+    "GateSyntaxError",
+    "KubernetesTarget",
+    "LoadSpec",
+    "Plan",
+    "PlanError",
+    "Problem",
+    "Scenario",
+    "Slo",
+    "Target",
+    "TestbedTarget",
+    "Windows",
+    "bundled_plans",
+    "evaluate",
+    "gates",
+    "load_plan",
+    "parse",
+    "resolve_plan_arg",
+    "validate_experiment",
+    "validate_file",
+    "validate_names",
+    "validate_plan",
+]

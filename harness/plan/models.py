@@ -1,0 +1,292 @@
+"""The plan: what load to run, against which target, which experiments, and the gates.
+
+`loading.load_plan` builds a Plan from YAML and turns every validation error into a
+problem with file and line; the engine reads the Plan. The models check only what the text
+says (types, ranges, unknown keys, gate syntax); whether files exist is the loader's job.
+
+Checks that involve more than one field raise `_KeyedValueError`, which names the key below
+the model that is at fault, so the loader can point at that key's line rather than at the
+enclosing block.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from harness.plan import gates
+
+
+class _KeyedValueError(ValueError):
+    """A ValueError about a key below the model being validated (`key` is its path)."""
+
+    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ValueError(
+            "expected a slug: lowercase letters, digits and '-', starting with a letter or digit"
+        )
+    return value
+
+
+def _gate(text: str) -> str:
+    try:
+        gates.validate_names(gates.parse(text), gates.METRIC_NAMES)
+    except gates.GateError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+def _scalar(value: Any) -> Any:
+    # One error for a list or mapping, instead of one per member of the union below.
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError("expected a string, a number or a boolean")
+    return value
+
+
+def _host(value: str) -> str:
+    if value == "auto":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected 'auto' or an http(s) URL such as http://subs.example:8000")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+GateText = Annotated[str, AfterValidator(_gate)]
+"""A gate expression, parsed when the plan is validated so a bad one has its file and line."""
+VarValue = Annotated[str | bool | int | float, BeforeValidator(_scalar)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- target -------------------------------------------------------------------------------
+
+
+class TestbedTarget(_Model):
+    """The embedded local testbed (`harness testbed up`)."""
+
+    kind: Literal["testbed"]
+    profile: Literal["managed", "self-managed"] = "managed"
+    """Three etcd members in three zones, as EKS runs its control plane: the set-up the project
+    moved to, so game days run against it unless they ask for the old one."""
+
+
+class AwsSettings(_Model):
+    """Credentials for chaosaws activities (EC2, ASG, EKS node groups, SSM, FIS)."""
+
+    region: str
+    profile: str | None = None
+    """None: the default credential chain (environment, instance role)."""
+    role_arn: str | None = None
+    """None: act with the credentials as they are, without assuming a role."""
+
+
+class KubernetesTarget(_Model):
+    """A cluster reached through a kubeconfig context (self-managed or EKS)."""
+
+    kind: Literal["kubernetes"]
+    context: str | None = None
+    """None: the in-cluster service account (a scheduled run inside the cluster); list
+    `in-cluster` in allowed_contexts to permit it."""
+    allowed_contexts: list[str] = Field(min_length=1)
+    """The contexts faults may be injected into. Required, with no default: the harness refuses
+    any other context, so a stale kubeconfig cannot aim a game day at production."""
+    namespace: str = "default"
+    """Kubernetes' own default namespace, where a fresh deploy/ of the reference service lands."""
+    selector: str | None = None
+    """Label selector of the service under test (`app=subs`); None: the experiments name their
+    own targets."""
+    aws: AwsSettings | None = None
+    """None: no AWS activities (a cluster outside AWS, or only Kubernetes-level faults)."""
+
+    @property
+    def effective_context(self) -> str:
+        """The context name checked against allowed_contexts."""
+        return self.context if self.context is not None else "in-cluster"
+
+    @model_validator(mode="after")
+    def _context_allowed(self) -> KubernetesTarget:
+        if self.effective_context not in self.allowed_contexts:
+            raise _KeyedValueError(
+                ("context",),
+                f"context {self.effective_context!r} is not in allowed_contexts "
+                f"({', '.join(self.allowed_contexts)})",
+            )
+        return self
+
+
+Target = Annotated[TestbedTarget | KubernetesTarget, Field(discriminator="kind")]
+
+
+# --- load and windows ---------------------------------------------------------------------
+
+
+class LoadSpec(_Model):
+    """The traffic that flows during every scenario, as a Locust run."""
+
+    locustfile: Path
+    host: Annotated[str, AfterValidator(_host)] = "auto"
+    """auto: the testbed's load balancer. A Kubernetes target has no such thing to find, so
+    it must name the service's URL."""
+    users: int = Field(20, ge=1)
+    """Enough concurrent journeys for every replica to serve several requests per bucket, few
+    enough for one Locust process on a laptop."""
+    spawn_rate: float = Field(10.0, gt=0)
+    """Users started per second: the default users are all running within the warm-up."""
+    shape: Literal["constant", "step", "spike", "diurnal"] = "constant"
+    """Constant load keeps the baseline comparable with the fault window; the other shapes
+    are for load gates."""
+    processes: int = Field(1, ge=1, le=64)
+    """One Locust process carries the default load; raise it when Locust's CPU saturates."""
+    pacing_s: float = Field(1.0, ge=0)
+    """Each user starts a task every second on a schedule, so a stall shows up as lag (the
+    coordinated-omission correction) instead of as quiet; 0 runs a closed loop."""
+    bucket_s: float = Field(1.0, ge=0.1, le=60)
+    """Timeline resolution: DESIGN asks for buckets of at most a second."""
+    request_timeout_s: float = Field(5.0, gt=0, le=120)
+    """How long a user waits for an answer before the request counts as a timeout. Locust's own
+    default is 60 s, which hides a blackholed path as users silently stuck."""
+    connect_timeout_s: float = Field(2.0, gt=0, le=60)
+    """TCP connect timeout; Linux retries an unanswered SYN after 1 s, so 2 s shows a partition fast."""
+
+
+class Windows(_Model):
+    """How long each phase of a scenario lasts."""
+
+    warmup_s: float = Field(5.0, ge=0)
+    """Users spawn and connection pools fill in the first seconds; those buckets are not scored."""
+    baseline_s: float = Field(20.0, gt=0)
+    """Twenty 1-s buckets give a stable p95, error rate and KPI rate for the health tolerances."""
+    observe_s: float = Field(90.0, gt=0)
+    """The longest the load stays on after the method ends, waiting for recovery plus
+    stability: the testbed's slowest repair (30 s eviction, then a restart) fits with room."""
+    stability_s: float = Field(10.0, gt=0)
+    """Healthy time that counts as recovered: DESIGN's default."""
+
+    @model_validator(mode="after")
+    def _stability_fits(self) -> Windows:
+        if self.stability_s > self.observe_s:
+            raise _KeyedValueError(
+                ("stability_s",),
+                f"expected at most observe_s ({self.observe_s:g}): recovery could never be seen",
+            )
+        return self
+
+
+# --- thresholds ---------------------------------------------------------------------------
+
+
+class Slo(_Model):
+    """Absolute health thresholds; a missing one is derived from the baseline."""
+
+    error_rate: float | None = Field(None, ge=0, le=1)
+    """None: unhealthy when the error rate rises clearly above the baseline's."""
+    p95_ms: float | None = Field(None, gt=0)
+    """None: unhealthy when p95 rises clearly above the baseline's."""
+    kpi_drop: float | None = Field(None, ge=0, le=1)
+    """None: unhealthy when completed subscriptions fall clearly below the baseline rate."""
+
+
+class AbortCondition(_Model):
+    """Stop the experiment (rollbacks run, exit 3) when a live SLI stays past a limit."""
+
+    metric: Literal["error_rate", "p95_ms"]
+    above: float | None = None
+    """Abort when the metric stays above this; None: no upper limit (set exactly one of the two)."""
+    below: float | None = None
+    """Abort when the metric stays below this; None: no lower limit."""
+    for_s: float = Field(10.0, gt=0)
+    """As long as the stability window: a breach must last as long as a recovery does to count,
+    so one bad bucket does not abort a game day."""
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> AbortCondition:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("expected exactly one of 'above' and 'below'")
+        return self
+
+
+class Cost(_Model):
+    """What downtime costs, for downtime_cost_usd."""
+
+    per_hour_usd: float = Field(40_000.0, ge=0)
+    """The hourly loss the project started from: two days of downtime at about $40,000 an hour."""
+
+
+# --- scenarios and the plan ---------------------------------------------------------------
+
+
+class Scenario(_Model):
+    """One experiment run under load, `trials` times."""
+
+    name: Slug
+    experiment: Path
+    vars: dict[str, VarValue] = {}
+    """Values for the experiment's configuration (as `chaos run --var`); none: its own defaults."""
+    trials: int = Field(1, ge=1, le=100)
+    """One run per game day; comparisons ask for more to get confidence intervals."""
+    gates: list[GateText] = []
+    """Gates for this scenario. Each overrides the plan's gates on the same left side
+    (`recovery_time_s < 10` replaces `recovery_time_s < 30`); the others still apply."""
+
+
+class Plan(_Model):
+    """A game day, a load gate or one side of a comparison."""
+
+    name: Slug
+    description: str | None = None
+    """Free text for reports; None: the name says enough."""
+    target: Target = TestbedTarget(kind="testbed")
+    """The embedded testbed: it runs anywhere and cannot hurt a real cluster."""
+    load: LoadSpec
+    windows: Windows = Windows()
+    """DESIGN's stability window and phases long enough for the bundled experiments."""
+    slo: Slo = Slo()
+    """Every threshold derived from the baseline, so a plan works on a service it knows nothing about."""
+    abort: list[AbortCondition] = []
+    """Empty: a game day measures a bad outcome rather than cutting it short."""
+    scenarios: list[Scenario] = Field(min_length=1)
+    gates: list[GateText] = []
+    """Gates for every scenario; none: the run reports metrics and passes."""
+    cost: Cost = Cost()
+    """$40,000 an hour, the figure this project started from."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        seen: dict[str, int] = {}
+        for index, scenario in enumerate(self.scenarios):
+            if scenario.name in seen:
+                raise _KeyedValueError(
+                    ("scenarios", index, "name"),
+                    f"scenario name {scenario.name!r} is already used by scenario {seen[scenario.name]}; "
+                    "names must be unique (they name run directories and history entries)",
+                )
+            seen[scenario.name] = index
+        if isinstance(self.target, KubernetesTarget) and self.load.host == "auto":
+            raise _KeyedValueError(
+                ("load", "host"),
+                "a kubernetes target needs the service's URL: 'auto' finds only the testbed's",
+            )
+        return self
+
+    def gates_for(self, scenario: Scenario) -> list[str]:
+        """The gates a scenario is judged by: its own, plus the plan's on other left sides."""
+        own = [gates.parse(text) for text in scenario.gates]
+        subjects = {gate.subject for gate in own}
+        inherited = [text for text in self.gates if gates.parse(text).subject not in subjects]
+        return inherited + list(scenario.gates)

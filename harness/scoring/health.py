@@ -1,0 +1,143 @@
+"""Is a bucket healthy? The tolerances, resolved against the baseline, and the per-bucket verdict.
+
+A bucket is healthy when enough requests completed, its error rate and its p95 latency (corrected
+for coordinated omission: what users on schedule waited) are within their thresholds, and the KPI
+rate over the last few seconds has not dropped too far below the baseline rate. The plan may set
+absolute SLOs; what it leaves unset is derived from the baseline window.
+
+Called by harness.scoring.metrics (and by the report, to shade unhealthy buckets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.scoring.series import Series, Window
+
+KPI_MIN_EXPECTED_EVENTS = 3.0
+"""Below this many expected KPI events per KPI window, the KPI criterion is skipped: with Poisson
+arrivals, a window expecting 3 events is empty about 5 % of the time, so a lower rate would flag
+healthy buckets as drops by chance alone."""
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """Tolerances for a healthy bucket; None derives the tolerance from the baseline window."""
+
+    error_rate: float | None = None
+    """Highest healthy error rate of a bucket. Derived: max(2 x baseline, baseline + 0.01). Doubling
+    tolerates the noise of a service that already fails a little; the 1-point floor keeps a clean
+    baseline (0 %) from making a single failed request an outage."""
+    p95_ms: float | None = None
+    """Highest healthy p95 of a bucket, on corrected latency (intended send to response, what users
+    feel). Derived: max(2 x baseline p95, baseline p95 + 50 ms). Doubling is clearly felt; the 50 ms
+    floor keeps a fast baseline (a few ms) from turning scheduler jitter into an outage."""
+    kpi_drop: float | None = None
+    """Largest healthy fractional drop of the KPI rate below the baseline KPI rate, judged over the
+    last `kpi_window_s`. Derived: 0.5 — half the sign-ups gone is an outage for the business even when
+    every request answers 200, and KPI events are too lumpy for a tighter default."""
+    kpi_window_s: float = 5.0
+    """The KPI is judged over this rolling window ending at the bucket: at one subscription a second,
+    a single 1 s bucket is empty a third of the time; five seconds smooths that without hiding an outage."""
+    min_requests: int = 1
+    """A bucket with fewer completed requests than this is unhealthy: load is running, so a bucket where
+    nothing completed is a total stall, the worst case, not missing data."""
+
+    def __post_init__(self) -> None:
+        if self.error_rate is not None and not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError(f"error_rate must be within [0, 1], got {self.error_rate}")
+        if self.p95_ms is not None and not self.p95_ms > 0.0:
+            raise ValueError(f"p95_ms must be positive, got {self.p95_ms}")
+        if self.kpi_drop is not None and not 0.0 <= self.kpi_drop <= 1.0:
+            raise ValueError(f"kpi_drop must be within [0, 1], got {self.kpi_drop}")
+        if not self.kpi_window_s > 0.0:
+            raise ValueError(f"kpi_window_s must be positive, got {self.kpi_window_s}")
+        if self.min_requests < 0:
+            raise ValueError(f"min_requests must not be negative, got {self.min_requests}")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The policy resolved to numbers for one scenario; None means the criterion is not judged."""
+
+    error_rate: float
+    p95_ms: float | None
+    """None when the plan sets none and the baseline has no latency to derive one from."""
+    kpi_min_per_s: float | None
+    """Lowest healthy KPI rate over `kpi_window_s`; None when the baseline KPI is too sparse to judge."""
+    kpi_window_s: float
+    min_requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error_rate": round(self.error_rate, 6),
+            "p95_ms": None if self.p95_ms is None else round(self.p95_ms, 3),
+            "kpi_min_per_s": None if self.kpi_min_per_s is None else round(self.kpi_min_per_s, 6),
+            "kpi_window_s": round(self.kpi_window_s, 3),
+            "min_requests": self.min_requests,
+        }
+
+
+def thresholds(policy: HealthPolicy, baseline: Window) -> Thresholds:
+    """The policy's tolerances, with what it leaves unset derived from the baseline window.
+
+    A baseline without requests has no error rate, latency or KPI to derive from: the error rate
+    is then derived as from a clean baseline (1 %), p95 and KPI are not judged unless the plan
+    sets them (an absolute p95; a KPI drop needs a baseline rate, so it is skipped).
+    """
+    if policy.error_rate is not None:
+        error_rate = policy.error_rate
+    else:
+        base = baseline.error_rate or 0.0
+        error_rate = min(1.0, max(2.0 * base, base + 0.01))
+    p95_ms = policy.p95_ms
+    base_p95 = baseline.latency_corrected_ms["p95"]
+    if p95_ms is None and base_p95 is not None:
+        p95_ms = max(2.0 * base_p95, base_p95 + 50.0)
+    drop = policy.kpi_drop if policy.kpi_drop is not None else 0.5
+    kpi_min_per_s = None
+    if baseline.duration_s > 0.0:
+        base_rate = baseline.kpi / baseline.duration_s
+        if base_rate * policy.kpi_window_s >= KPI_MIN_EXPECTED_EVENTS:
+            kpi_min_per_s = base_rate * (1.0 - drop)
+    return Thresholds(
+        error_rate=error_rate,
+        p95_ms=p95_ms,
+        kpi_min_per_s=kpi_min_per_s,
+        kpi_window_s=policy.kpi_window_s,
+        min_requests=policy.min_requests,
+    )
+
+
+def healthy(series: Series, limits: Thresholds) -> np.ndarray:
+    """Per bucket of the series: True when healthy under the thresholds.
+
+    Every bucket is judged as if load were running (the scorer only asks about buckets between the
+    fault start and the end, when it is).
+    """
+    requests = series.requests
+    ok = requests >= limits.min_requests
+    error_rate = np.divide(
+        series.failures, requests, out=np.zeros(requests.size), where=requests > 0, dtype=np.float64
+    )
+    ok &= error_rate <= limits.error_rate
+    if limits.p95_ms is not None:
+        ok &= ~(series.latency_corrected.p95_ms > limits.p95_ms)  # NaN (no latency) is no breach
+    if limits.kpi_min_per_s is not None and requests.size:
+        ok &= rolling_rate(series.kpi, series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
+    return ok
+
+
+def rolling_rate(counts: np.ndarray, bucket_s: float, window_s: float) -> np.ndarray:
+    """Per bucket: events per second over the window of `window_s` ending with that bucket.
+
+    The window is a whole number of buckets (at least one); near the start it holds the buckets there are.
+    """
+    n = max(1, round(window_s / bucket_s))
+    cum = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+    ends = np.arange(1, counts.size + 1)
+    starts = np.maximum(ends - n, 0)
+    return (cum[ends] - cum[starts]) / ((ends - starts) * bucket_s)

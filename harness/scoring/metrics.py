@@ -1,0 +1,230 @@
+"""A scenario's metrics (DESIGN.md, "What we measure") from its Series and Phases.
+
+`score_scenario` is the whole of scoring for one scenario trial: split the timeline into
+windows, judge every bucket's health, find impact and recovery, count what was lost and
+what it cost, and score it. Pure and deterministic: the same inputs give the same
+`to_dict()`, floats rounded (seconds and ms to 3 decimals, rates to 6, dollars to 2), so
+`harness score RUN_DIR` reproduces result.json from files alone. Called by the engine.
+
+Buckets and windows. A bucket covers [t, t + dt); a request belongs to the bucket of its
+intended send time. The baseline is the buckets wholly inside [baseline start, fault start).
+The observation is the buckets that end after the fault start and by the end: the bucket in
+which the fault starts is the first one observed (the fault hit part of it), and a bucket
+cut short by the end of the load is left out (it would look like a stall). The fault window
+runs from the first observed bucket to the recovery point, the recovery window from there
+to the end of the observation. docs/scoring.md has the definitions of every metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.scoring import health, resilience
+from harness.scoring.health import HealthPolicy
+from harness.scoring.series import Series, Window
+from harness.scoring.windows import Phases
+
+_EPS_S = 1e-9
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How a plan wants its scenarios judged."""
+
+    policy: HealthPolicy = field(default_factory=HealthPolicy)
+    stability_s: float = 10.0
+    """A recovery counts once healthy buckets have lasted this long with nothing unhealthy after:
+    long enough to outlast a restart loop's back-off or an endpoint flapping in and out of the
+    load balancer, short enough that a game day does not wait minutes per scenario."""
+    cost_per_hour_usd: float = 40000.0
+    """The figure the project started from: what an hour of the product being down cost."""
+    target_recovery_s: float = 60.0
+    """Recovering within this costs proportionally fewer points in the resilience score (full
+    penalty at or beyond it): a minute is what a node or zone loss should take on a managed cluster."""
+
+    def __post_init__(self) -> None:
+        if self.stability_s < 0.0:
+            raise ValueError(f"stability_s must not be negative, got {self.stability_s}")
+        if self.cost_per_hour_usd < 0.0:
+            raise ValueError(f"cost_per_hour_usd must not be negative, got {self.cost_per_hour_usd}")
+        if not self.target_recovery_s > 0.0:
+            raise ValueError(f"target_recovery_s must be positive, got {self.target_recovery_s}")
+
+
+@dataclass(frozen=True, eq=False)
+class HealthTrack:
+    """Per bucket from the baseline to the end of the observation: its start, width and health."""
+
+    t: np.ndarray
+    dt: np.ndarray
+    healthy: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScenarioMetrics:
+    """The metrics of one scenario trial; `to_dict()` is its `metrics` in result.json."""
+
+    time_to_impact_s: float | None
+    recovery_time_s: float | None
+    recovery_after_fault_end_s: float | None
+    requests: int
+    failed_requests: int
+    error_rate: float | None
+    peak_error_rate: float | None
+    availability: float | None
+    latency_ms: dict[str, dict[str, float | None]]
+    latency_uncorrected_ms: dict[str, dict[str, float | None]]
+    peak_p99_ms: float | None
+    kpi: int
+    kpi_baseline_per_s: float | None
+    kpi_lost: float | None
+    downtime_s: float
+    downtime_cost_usd: float
+    data_loss: int | None
+    resilience_score: float
+    thresholds: dict[str, Any]
+    score_breakdown: dict[str, float] = field(compare=False)
+    """Points subtracted from 100, per criterion (harness.scoring.resilience)."""
+    recovered_t: float | None = field(compare=False)
+    """The recovery point (start of the final stable healthy run), Unix seconds; None if not recovered."""
+    healthy: HealthTrack = field(compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time_to_impact_s": self.time_to_impact_s,
+            "recovery_time_s": self.recovery_time_s,
+            "recovery_after_fault_end_s": self.recovery_after_fault_end_s,
+            "requests": self.requests,
+            "failed_requests": self.failed_requests,
+            "error_rate": self.error_rate,
+            "peak_error_rate": self.peak_error_rate,
+            "availability": self.availability,
+            "latency_ms": {w: dict(p) for w, p in self.latency_ms.items()},
+            "latency_uncorrected_ms": {w: dict(p) for w, p in self.latency_uncorrected_ms.items()},
+            "peak_p99_ms": self.peak_p99_ms,
+            "kpi": self.kpi,
+            "kpi_baseline_per_s": self.kpi_baseline_per_s,
+            "kpi_lost": self.kpi_lost,
+            "downtime_s": self.downtime_s,
+            "downtime_cost_usd": self.downtime_cost_usd,
+            "data_loss": self.data_loss,
+            "resilience_score": self.resilience_score,
+            "thresholds": dict(self.thresholds),
+        }
+
+
+def score_scenario(
+    series: Series, phases: Phases, settings: ScoringSettings, data_loss: int | None = None
+) -> ScenarioMetrics:
+    """Every metric of one scenario trial from its timeline and phases."""
+    ends = series.t + series.dt
+    lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
+    base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
+    hi = max(lo, int(np.searchsorted(ends, phases.end_t + _EPS_S, side="right")))
+    baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
+    limits = health.thresholds(settings.policy, baseline)
+    ok = health.healthy(series, limits)
+    observed = ok[lo:hi]
+    unhealthy = np.flatnonzero(~observed)
+
+    time_to_impact_s = None
+    if unhealthy.size:
+        time_to_impact_s = _round(max(0.0, float(series.t[lo + unhealthy[0]]) - phases.fault_start_t), 3)
+    recovered_at = _recovery_position(series, lo, hi, unhealthy, settings.stability_s)
+    if recovered_at is None:
+        recovered_t = None
+        recovery_time_s = recovery_after_s = None
+        fault_hi = hi
+    else:
+        if not unhealthy.size:
+            recovered_t = phases.fault_start_t
+        elif recovered_at < hi:
+            recovered_t = float(series.t[recovered_at])
+        else:
+            recovered_t = float(ends[hi - 1])  # stability 0 and the last bucket unhealthy
+        recovery_time_s = _round(max(0.0, recovered_t - phases.fault_start_t), 3) if unhealthy.size else 0.0
+        recovery_after_s = _round(max(0.0, recovered_t - phases.fault_end_t), 3) if unhealthy.size else 0.0
+        fault_hi = recovered_at
+    fault = series.window_at(lo, fault_hi, phases.fault_start_t)
+    recovery = series.window_at(fault_hi, hi, phases.end_t)
+
+    requests = int(series.requests[lo:hi].sum())
+    failed = int(series.failures[lo:hi].sum())
+    kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
+    kpi_lost = None if kpi_rate is None else _round(max(0.0, kpi_rate * fault.duration_s - fault.kpi), 3)
+    downtime_s = float(series.dt[lo:hi][~observed].sum())
+    availability = float(observed.mean()) if observed.size else None
+    error_rate = failed / requests if requests else None
+    peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
+    score = resilience.resilience_score(
+        recovery_time_s=recovery_time_s,
+        target_recovery_s=settings.target_recovery_s,
+        availability=availability,
+        error_rate=error_rate,
+        peak_p99_ms=peak_p99_ms,
+        p95_threshold_ms=limits.p95_ms,
+        data_loss=data_loss,
+    )
+    return ScenarioMetrics(
+        time_to_impact_s=time_to_impact_s,
+        recovery_time_s=recovery_time_s,
+        recovery_after_fault_end_s=recovery_after_s,
+        requests=requests,
+        failed_requests=failed,
+        error_rate=_round(error_rate, 6),
+        peak_error_rate=_round(_peak(series.error_rate[lo:hi]), 6),
+        availability=_round(availability, 6),
+        latency_ms=_latency(baseline, fault, recovery, corrected=True),
+        latency_uncorrected_ms=_latency(baseline, fault, recovery, corrected=False),
+        peak_p99_ms=_round(peak_p99_ms, 3),
+        kpi=int(series.kpi[lo:hi].sum()),
+        kpi_baseline_per_s=_round(kpi_rate, 6),
+        kpi_lost=kpi_lost,
+        downtime_s=round(downtime_s, 3),
+        downtime_cost_usd=round(settings.cost_per_hour_usd * downtime_s / 3600.0, 2),
+        data_loss=data_loss,
+        resilience_score=score.score,
+        thresholds=limits.to_dict(),
+        score_breakdown=score.penalties,
+        recovered_t=recovered_t,
+        healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok[base_lo:hi].copy()),
+    )
+
+
+def _recovery_position(
+    series: Series, lo: int, hi: int, unhealthy: np.ndarray, stability_s: float
+) -> int | None:
+    """Position of the first bucket of the final healthy run, if it lasts `stability_s` within the observation.
+
+    The final run is everything after the last unhealthy bucket; a healthy run that ends in an
+    unhealthy bucket never counts, however long. hi means a zero-length run at the end (stability 0).
+    """
+    if hi <= lo:
+        return None  # nothing observed after the fault start: recovery was not seen
+    start = lo + int(unhealthy[-1]) + 1 if unhealthy.size else lo
+    if float(series.dt[start:hi].sum()) < stability_s - _EPS_S:
+        return None  # the stable run would extend past the end: not enough observation
+    return start
+
+
+def _latency(
+    baseline: Window, fault: Window, recovery: Window, corrected: bool
+) -> dict[str, dict[str, float | None]]:
+    def pick(w: Window) -> dict[str, float | None]:
+        values = w.latency_corrected_ms if corrected else w.latency_ms
+        return {label: _round(v, 3) for label, v in values.items()}
+
+    return {"baseline": pick(baseline), "fault": pick(fault), "recovery": pick(recovery)}
+
+
+def _peak(values: np.ndarray) -> float | None:
+    """The largest value, ignoring NaN (buckets without requests); None when there is none."""
+    finite = values[~np.isnan(values)]
+    return float(finite.max()) if finite.size else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)

@@ -1,0 +1,169 @@
+"""Health: thresholds resolved from policy and baseline, and the per-bucket verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.scoring import HealthPolicy, load_series
+from harness.scoring.health import Thresholds, healthy, rolling_rate, thresholds
+from harness.scoring.series import Window
+from tests.scoring.timelines import T0, scenario
+
+
+def baseline(
+    requests: int = 1000,
+    failures: int = 0,
+    kpi: int = 100,
+    duration_s: float = 50.0,
+    p95: float | None = 20.0,
+) -> Window:
+    percentiles = {"p50": None if p95 is None else p95 / 2, "p95": p95, "p99": p95}
+    return Window(
+        T0, T0 + duration_s, int(duration_s), duration_s, requests, failures, kpi, percentiles, percentiles
+    )
+
+
+class TestThresholds:
+    @pytest.mark.parametrize(
+        ("policy", "window", "error_rate", "p95_ms", "kpi_min_per_s"),
+        [
+            (HealthPolicy(), baseline(), 0.01, 70.0, 1.0),
+            (HealthPolicy(), baseline(failures=20, p95=200.0), 0.04, 400.0, 1.0),
+            (HealthPolicy(), baseline(failures=5), 0.015, 70.0, 1.0),
+            (
+                HealthPolicy(error_rate=0.05, p95_ms=300.0, kpi_drop=0.2),
+                baseline(failures=20),
+                0.05,
+                300.0,
+                1.6,
+            ),
+            (HealthPolicy(), baseline(kpi=20), 0.01, 70.0, None),
+            (HealthPolicy(kpi_window_s=10.0), baseline(kpi=20), 0.01, 70.0, 0.2),
+            (HealthPolicy(), baseline(requests=0, kpi=0, p95=None), 0.01, None, None),
+            (HealthPolicy(p95_ms=300.0), baseline(requests=0, kpi=0, p95=None), 0.01, 300.0, None),
+            (
+                HealthPolicy(kpi_drop=0.5),
+                baseline(requests=0, kpi=0, duration_s=0.0, p95=None),
+                0.01,
+                None,
+                None,
+            ),
+        ],
+        ids=[
+            "clean",
+            "noisy",
+            "slightly-noisy",
+            "absolute",
+            "sparse-kpi",
+            "wider-kpi-window",
+            "empty-baseline",
+            "empty-baseline-slo",
+            "no-baseline-bucket",
+        ],
+    )
+    def test_resolved_thresholds(
+        self,
+        policy: HealthPolicy,
+        window: Window,
+        error_rate: float,
+        p95_ms: float | None,
+        kpi_min_per_s: float | None,
+    ) -> None:
+        """Unset tolerances derive from the baseline (2x, with floors); a sparse or empty baseline skips what it cannot say."""
+        got = thresholds(policy, window)
+        assert got.error_rate == pytest.approx(error_rate)
+        assert got.p95_ms == (None if p95_ms is None else pytest.approx(p95_ms))
+        assert got.kpi_min_per_s == (None if kpi_min_per_s is None else pytest.approx(kpi_min_per_s))
+        assert (got.kpi_window_s, got.min_requests) == (policy.kpi_window_s, policy.min_requests)
+
+    def test_to_dict_is_rounded_plain_numbers(self) -> None:
+        """The resolved thresholds serialise with the key names result.json uses."""
+        got = Thresholds(1 / 3, 100 / 3, None, 5.0, 1).to_dict()
+        assert got == {
+            "error_rate": 0.333333,
+            "p95_ms": 33.333,
+            "kpi_min_per_s": None,
+            "kpi_window_s": 5.0,
+            "min_requests": 1,
+        }
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"error_rate": 1.5},
+            {"p95_ms": 0.0},
+            {"kpi_drop": -0.1},
+            {"kpi_window_s": 0.0},
+            {"min_requests": -1},
+        ],
+    )
+    def test_a_policy_out_of_range_is_refused(self, kwargs: dict) -> None:
+        """Impossible tolerances raise ValueError when the policy is made."""
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            HealthPolicy(**kwargs)
+
+
+class TestHealthy:
+    def limits(self, **kwargs: object) -> Thresholds:
+        values = {
+            "error_rate": 0.1,
+            "p95_ms": 300.0,
+            "kpi_min_per_s": None,
+            "kpi_window_s": 5.0,
+            "min_requests": 1,
+        }
+        return Thresholds(**{**values, **kwargs})  # type: ignore[arg-type]
+
+    def test_a_stall_is_unhealthy(self, tmp_path: Path) -> None:
+        """A bucket where nothing completed (tick only, or no line) is unhealthy while load runs."""
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=6, stalled={2}, missing={4}))
+        assert healthy(series, self.limits()).tolist() == [True, True, False, True, False, True]
+        assert healthy(series, self.limits(min_requests=0)).all()
+        assert not healthy(series, self.limits(min_requests=31)).any()
+
+    @pytest.mark.parametrize(("failures", "ok"), [(0, True), (3, True), (4, False), (30, False)])
+    def test_error_rate_above_the_threshold_is_unhealthy(
+        self, tmp_path: Path, failures: int, ok: bool
+    ) -> None:
+        """A bucket is healthy up to and including the error-rate threshold (3/30 = 0.1 here)."""
+        series = load_series(
+            scenario(tmp_path / "t.jsonl", seconds=1, overrides={0: {"catalog": {"failures": failures}}})
+        )
+        assert healthy(series, self.limits()).tolist() == [ok]
+
+    def test_p95_is_judged_on_corrected_latency(self, tmp_path: Path) -> None:
+        """Requests answered fast but sent late (a stall users waited through) breach the p95 threshold."""
+        slow = {0: {"catalog": {"corrected_ms": 900.0}}, 1: {"catalog": {"latency_ms": 250.0}}}
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=3, overrides=slow))
+        assert series.latency.p95_ms[0] == pytest.approx(50.0, rel=0.01)
+        assert healthy(series, self.limits()).tolist() == [False, True, True]
+        assert healthy(series, self.limits(p95_ms=None)).all()
+
+    def test_kpi_is_judged_over_a_rolling_window(self, tmp_path: Path) -> None:
+        """KPI at 2/s, then none for 4 s: the 5 s rate falls below 1/s only on the third empty second."""
+        no_kpi = {s: {"purchase": {"kpi": 0}} for s in range(5, 9)}
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=12, overrides=no_kpi))
+        got = healthy(series, self.limits(kpi_min_per_s=1.0))
+        assert got.tolist() == [True] * 7 + [False] * 4 + [True]
+
+
+class TestRollingRate:
+    @pytest.mark.parametrize(
+        ("counts", "bucket_s", "window_s", "expected"),
+        [
+            ([5, 5, 5, 5], 1.0, 2.0, [5.0, 5.0, 5.0, 5.0]),
+            ([2, 0, 0, 4], 1.0, 2.0, [2.0, 1.0, 0.0, 2.0]),
+            ([1, 1, 1, 1], 0.5, 1.0, [2.0, 2.0, 2.0, 2.0]),
+            ([3, 0, 3], 1.0, 0.2, [3.0, 0.0, 3.0]),
+            ([], 1.0, 5.0, []),
+        ],
+    )
+    def test_rate_over_the_window_ending_at_each_bucket(
+        self, counts: list, bucket_s: float, window_s: float, expected: list
+    ) -> None:
+        """Events per second over the last whole buckets of the window (at least one; fewer at the start)."""
+        got = rolling_rate(np.array(counts, dtype=np.int64), bucket_s, window_s)
+        assert got.tolist() == expected

@@ -1,0 +1,304 @@
+"""score_scenario end to end on timelines with known answers: impact, recovery, cost, score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.scoring import (
+    HealthPolicy,
+    Phases,
+    ScenarioMetrics,
+    ScoringSettings,
+    load_series,
+    score_scenario,
+)
+from tests.scoring.timelines import HEADER, T0, bad, phases, scenario, write_lines
+
+KEYS = {
+    "time_to_impact_s",
+    "recovery_time_s",
+    "recovery_after_fault_end_s",
+    "requests",
+    "failed_requests",
+    "error_rate",
+    "peak_error_rate",
+    "availability",
+    "latency_ms",
+    "latency_uncorrected_ms",
+    "peak_p99_ms",
+    "kpi",
+    "kpi_baseline_per_s",
+    "kpi_lost",
+    "downtime_s",
+    "downtime_cost_usd",
+    "data_loss",
+    "resilience_score",
+    "thresholds",
+}
+
+
+def score(
+    tmp_path: Path,
+    overrides: dict | None = None,
+    stalled: Any = (),
+    missing: Any = (),
+    at: Phases | None = None,
+    settings: ScoringSettings | None = None,
+    data_loss: int | None = None,
+) -> ScenarioMetrics:
+    """Score the two-name scenario (120 s; baseline from 10 s, fault 60.5-70.2 s, end 120 s)."""
+    path = scenario(tmp_path / "timeline.jsonl", overrides=overrides, stalled=stalled, missing=missing)
+    return score_scenario(
+        load_series(path), at or phases(), settings or ScoringSettings(), data_loss=data_loss
+    )
+
+
+def failing_and_half_kpi(seconds: range) -> dict:
+    return {s: {"catalog": {"failures": 10}, "purchase": {"kpi": 1}} for s in seconds}
+
+
+class TestNoImpact:
+    def test_a_fault_users_did_not_feel_scores_100(self, tmp_path: Path) -> None:
+        """Nothing unhealthy: no impact, recovery 0, full availability, nothing lost, score 100."""
+        m = score(tmp_path)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.recovery_after_fault_end_s) == (None, 0.0, 0.0)
+        assert (m.requests, m.failed_requests, m.error_rate, m.peak_error_rate) == (1800, 0, 0.0, 0.0)
+        assert (m.availability, m.downtime_s, m.downtime_cost_usd) == (1.0, 0.0, 0.0)
+        assert (m.kpi, m.kpi_baseline_per_s, m.kpi_lost) == (120, 2.0, 0.0)
+        assert m.resilience_score == 100.0
+        assert m.score_breakdown == {
+            "recovery": 0.0,
+            "availability": 0.0,
+            "errors": 0.0,
+            "latency": 0.0,
+            "data_loss": 0.0,
+        }
+        assert m.latency_ms["fault"] == {"p50": None, "p95": None, "p99": None}
+        assert m.latency_ms["recovery"]["p50"] == pytest.approx(20.0, rel=0.01)
+
+
+class TestImpactThatRecovers:
+    def test_exact_impact_recovery_downtime_cost_and_kpi_lost(self, tmp_path: Path) -> None:
+        """Seconds 62-71 fail a third of requests and halve the KPI: every metric follows exactly."""
+        m = score(tmp_path, failing_and_half_kpi(range(62, 72)))
+        assert m.time_to_impact_s == 1.5  # bucket 62 starts 1.5 s after the fault (60.5)
+        assert m.recovery_time_s == 11.5  # bucket 72 starts the final healthy run
+        assert m.recovery_after_fault_end_s == 1.8  # the rollback started at 70.2
+        assert m.recovered_t == T0 + 72
+        assert (m.downtime_s, m.downtime_cost_usd) == (10.0, 111.11)  # 10 s at $40,000/h
+        assert (m.requests, m.failed_requests) == (1800, 100)
+        assert (m.error_rate, m.peak_error_rate, m.availability) == (0.055556, 0.333333, 0.833333)
+        assert (m.kpi, m.kpi_baseline_per_s) == (110, 2.0)
+        assert m.kpi_lost == 10.0  # fault window 60-72 (12 s) expected 24, delivered 2 + 2 + 10 x 1
+        assert m.resilience_score == 68.2
+        assert m.score_breakdown == {
+            "recovery": 7.67,
+            "availability": 4.17,
+            "errors": 20.0,
+            "latency": 0.0,
+            "data_loss": 0.0,
+        }
+        assert m.thresholds == {
+            "error_rate": 0.01,
+            "p95_ms": pytest.approx(100.0, rel=0.01),
+            "kpi_min_per_s": 1.0,
+            "kpi_window_s": 5.0,
+            "min_requests": 1,
+        }
+
+    def test_the_health_track_covers_baseline_and_observation(self, tmp_path: Path) -> None:
+        """metrics.healthy has a bucket per second from the baseline start to the end, unhealthy where it hurt."""
+        m = score(tmp_path, failing_and_half_kpi(range(62, 72)))
+        assert m.healthy.t[0] == T0 + 10 and m.healthy.t[-1] == T0 + 119
+        assert m.healthy.dt.tolist() == [1.0] * 110
+        assert [int(t - T0) for t in m.healthy.t[~m.healthy.healthy]] == list(range(62, 72))
+
+    def test_impact_in_the_bucket_where_the_fault_starts_is_immediate(self, tmp_path: Path) -> None:
+        """The bucket in which the fault starts (60-61 for a fault at 60.5) is observed: impact at 0 s."""
+        m = score(tmp_path, bad(range(60, 65)))
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (0.0, 4.5, 5.0)
+
+    @pytest.mark.parametrize(
+        ("unhealthy", "recovery_time_s"),
+        [
+            ([*range(62, 67), 70, 71], 11.5),  # a 3 s healthy run between does not count
+            ([62, 63, 80], 20.5),  # nor does a 16 s run that ends in an unhealthy bucket
+            ([62, 119], None),  # unhealthy in the last observed bucket: not recovered
+            ([*range(62, 72, 2)], 10.5),  # alternating
+        ],
+        ids=["short-run", "long-run-then-unhealthy", "unhealthy-at-the-end", "alternating"],
+    )
+    def test_flapping_recovers_at_the_start_of_the_final_stable_run(
+        self, tmp_path: Path, unhealthy: list, recovery_time_s: float | None
+    ) -> None:
+        """Recovery is the start of the healthy run after which nothing is unhealthy again."""
+        m = score(tmp_path, bad(unhealthy))
+        assert m.recovery_time_s == recovery_time_s
+        assert m.downtime_s == float(len(unhealthy))
+        assert m.time_to_impact_s == 1.5
+
+
+class TestNoRecovery:
+    def test_unhealthy_to_the_end_is_not_recovered_and_costs_the_full_recovery_penalty(
+        self, tmp_path: Path
+    ) -> None:
+        """Never healthy again: recovery null, the fault window runs to the end, 40 points lost for it."""
+        m = score(tmp_path, bad(range(62, 120)))
+        assert (m.recovery_time_s, m.recovery_after_fault_end_s, m.recovered_t) == (None, None, None)
+        assert (m.downtime_s, m.availability, m.failed_requests) == (58.0, 0.033333, 580)
+        assert m.latency_ms["recovery"] == {"p50": None, "p95": None, "p99": None}
+        assert m.latency_ms["fault"]["p99"] == pytest.approx(50.0, rel=0.01)
+        assert m.score_breakdown["recovery"] == 40.0
+        assert m.resilience_score == 15.8  # 100 - 40 - 25 x 58/60 - 20
+
+    @pytest.mark.parametrize(("stability_s", "recovery_time_s"), [(10.0, None), (8.0, 51.5), (5.0, 51.5)])
+    def test_a_stable_run_cut_short_by_the_end_is_not_enough_observation(
+        self, tmp_path: Path, stability_s: float, recovery_time_s: float | None
+    ) -> None:
+        """Healthy from 112 s to the end (8 s): recovered only if the stability window is 8 s or less."""
+        m = score(tmp_path, bad(range(62, 112)), settings=ScoringSettings(stability_s=stability_s))
+        assert m.recovery_time_s == recovery_time_s
+
+    def test_a_bucket_cut_short_by_the_end_is_not_observed(self, tmp_path: Path) -> None:
+        """With the end at 119.5 s, the bucket 119-120 is left out: a partial bucket would look like a stall."""
+        m = score(tmp_path, at=phases(end_s=119.5))
+        assert m.requests == 59 * 30 and m.recovery_time_s == 0.0
+
+
+class TestStall:
+    def test_buckets_where_nothing_completed_are_unhealthy(self, tmp_path: Path) -> None:
+        """A total stall (tick lines only, or no line at all) is downtime, not missing data."""
+        settings = ScoringSettings(policy=HealthPolicy(kpi_drop=1.0))  # judge the stall alone, not the KPI
+        m = score(tmp_path, stalled=range(62, 66), missing=[66], settings=settings)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (1.5, 6.5, 5.0)
+        assert (m.requests, m.peak_error_rate) == (1650, 0.0)  # stalled buckets have no error rate
+
+    def test_with_the_default_policy_the_kpi_window_extends_a_stall(self, tmp_path: Path) -> None:
+        """The 5 s KPI window is still below half the baseline rate for two seconds after the stall ends."""
+        m = score(tmp_path, stalled=range(62, 67))
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (1.5, 8.5, 7.0)
+
+
+class TestLatencyOnlyImpact:
+    def test_slow_corrected_latency_alone_is_impact(self, tmp_path: Path) -> None:
+        """Requests that all succeed but waited 900 ms (corrected) for 5 s: unhealthy by p95, penalised on latency."""
+        slow = {s: {"catalog": {"corrected_ms": 900.0}} for s in range(62, 67)}
+        m = score(tmp_path, slow)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s, m.error_rate) == (1.5, 6.5, 5.0, 0.0)
+        assert m.latency_ms["fault"] == {
+            "p50": pytest.approx(50.0, rel=0.01),
+            "p95": pytest.approx(900.0, rel=0.01),
+            "p99": pytest.approx(900.0, rel=0.01),
+        }
+        assert m.latency_uncorrected_ms["fault"]["p99"] == pytest.approx(50.0, rel=0.01)
+        assert m.latency_ms["baseline"] == m.latency_uncorrected_ms["baseline"]
+        assert m.latency_ms["baseline"]["p95"] == pytest.approx(50.0, rel=0.01)
+        assert m.peak_p99_ms == pytest.approx(900.0, rel=0.01)
+        assert m.score_breakdown["latency"] == 10.0  # peak p99 ≥ twice the p95 threshold (~100 ms)
+
+
+class TestKpiOnlyImpact:
+    def test_no_subscriptions_is_impact_even_when_every_request_succeeds(self, tmp_path: Path) -> None:
+        """KPI at zero for 10 s: the 5 s KPI rate is below half the baseline from 64 s to 73 s."""
+        m = score(tmp_path, {s: {"purchase": {"kpi": 0}} for s in range(62, 72)})
+        assert (m.time_to_impact_s, m.recovery_time_s, m.recovery_after_fault_end_s) == (3.5, 13.5, 3.8)
+        assert (m.downtime_s, m.error_rate, m.kpi) == (10.0, 0.0, 100)
+        assert m.kpi_lost == 20.0  # fault window 60-74 (14 s) expected 28, delivered 8
+
+
+class TestEmptyWindows:
+    def test_no_baseline_requests_uses_the_policy_only(self, tmp_path: Path) -> None:
+        """A baseline that served nothing: 1 % error threshold, no p95 or KPI criterion, no division by zero."""
+        m = score(tmp_path, bad(range(62, 72)), stalled=range(0, 60))
+        assert m.thresholds == {
+            "error_rate": 0.01,
+            "p95_ms": None,
+            "kpi_min_per_s": None,
+            "kpi_window_s": 5.0,
+            "min_requests": 1,
+        }
+        assert (m.time_to_impact_s, m.recovery_time_s, m.kpi_baseline_per_s, m.kpi_lost) == (
+            1.5,
+            11.5,
+            0.0,
+            0.0,
+        )
+        assert m.latency_ms["baseline"] == {"p50": None, "p95": None, "p99": None}
+        assert m.score_breakdown["latency"] == 0.0
+
+    def test_no_baseline_bucket_leaves_the_kpi_rate_unknown(self, tmp_path: Path) -> None:
+        """A baseline that starts with the fault has no duration: KPI rate and KPI lost are null."""
+        m = score(tmp_path, at=phases(baseline_s=60.5))
+        assert (m.kpi_baseline_per_s, m.kpi_lost, m.recovery_time_s) == (None, None, 0.0)
+        assert m.thresholds["error_rate"] == 0.01 and m.thresholds["p95_ms"] is None
+
+    def test_nothing_observed_after_the_fault_is_not_a_recovery(self, tmp_path: Path) -> None:
+        """An end inside the fault's first bucket observes nothing: no recovery, rates null, worst-case score."""
+        m = score(tmp_path, at=phases(end_s=60.8))
+        assert (m.recovery_time_s, m.availability, m.error_rate, m.peak_error_rate, m.peak_p99_ms) == (
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+        assert (m.requests, m.downtime_s, m.kpi, m.kpi_lost) == (0, 0.0, 0, 0.0)
+        assert m.resilience_score == 5.0
+
+    def test_an_empty_timeline_scores_without_error(self, tmp_path: Path) -> None:
+        """A timeline with no bucket at all still gives metrics: all unmeasured, the worst penalties (no p95 to judge)."""
+        series = load_series(write_lines(tmp_path / "t.jsonl", [HEADER]))
+        m = score_scenario(series, phases(), ScoringSettings())
+        assert (m.requests, m.recovery_time_s, m.kpi_baseline_per_s, m.resilience_score) == (
+            0,
+            None,
+            None,
+            15.0,
+        )
+
+
+class TestDataLoss:
+    @pytest.mark.parametrize(
+        ("data_loss", "resilience_score"),
+        [(None, 100.0), (0, 100.0), (1, 45.0), (3, 35.0), (10, 0.0), (25, 0.0)],
+    )
+    def test_lost_writes_cap_the_score_at_50_and_cost_5_each(
+        self, tmp_path: Path, data_loss: int | None, resilience_score: float
+    ) -> None:
+        """Any lost acknowledged write caps the score at 50, then 5 points per write, down to 0."""
+        m = score(tmp_path, data_loss=data_loss)
+        assert (m.data_loss, m.resilience_score) == (data_loss, resilience_score)
+        assert m.score_breakdown["data_loss"] == 100.0 - resilience_score
+
+
+class TestResultShape:
+    def test_to_dict_has_exactly_the_result_json_keys(self, tmp_path: Path) -> None:
+        """to_dict() gives the metric names of result.json, plain JSON values, and not the per-bucket health."""
+        d = score(tmp_path, bad(range(62, 72))).to_dict()
+        assert set(d) == KEYS
+        assert set(d["latency_ms"]) == set(d["latency_uncorrected_ms"]) == {"baseline", "fault", "recovery"}
+        assert json.loads(json.dumps(d)) == d
+
+    def test_scoring_is_deterministic(self, tmp_path: Path) -> None:
+        """The same files scored twice give identical metrics, byte for byte."""
+        path = scenario(tmp_path / "t.jsonl", overrides=failing_and_half_kpi(range(62, 80)), stalled=[85])
+        first = score_scenario(load_series(path), phases(), ScoringSettings(), data_loss=1).to_dict()
+        second = score_scenario(load_series(path), phases(), ScoringSettings(), data_loss=1).to_dict()
+        assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+    def test_cost_follows_the_plans_hourly_figure(self, tmp_path: Path) -> None:
+        """downtime_cost_usd is cost_per_hour_usd x downtime_s / 3600, in dollars and cents."""
+        m = score(tmp_path, bad(range(62, 71)), settings=ScoringSettings(cost_per_hour_usd=1000.0))
+        assert (m.downtime_s, m.downtime_cost_usd) == (9.0, 2.5)
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"stability_s": -1.0}, {"cost_per_hour_usd": -5.0}, {"target_recovery_s": 0.0}]
+    )
+    def test_settings_out_of_range_are_refused(self, kwargs: dict) -> None:
+        """Impossible settings raise ValueError naming the setting."""
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            ScoringSettings(**kwargs)

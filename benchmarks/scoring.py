@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -54,9 +55,11 @@ t2 = time.perf_counter()
 phases = scoring.Phases(**json.loads(sys.argv[2]))
 metrics = scoring.score_scenario(series, phases, scoring.ScoringSettings())
 t3 = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "score_s": t3 - t2, "buckets": len(series),
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024,
                   "metrics": metrics.to_dict()}))
+
 """
 
 
@@ -207,6 +210,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     report = {
         "machine": machine(),
+        "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "date": time.strftime("%Y-%m-%d"),
         "timeline": {
             "hours": args.hours,
@@ -221,7 +225,7 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "scoring.json").write_text(json.dumps(report, indent=2) + "\n")
     total = [r["load_s"] + r["score_s"] for r in rounds]
-    print(f"Machine: {report['machine']}\n")
+    print(f"Machine: {report['machine']}; load average {report['load_average']} during the run\n")
     print(
         f"Timeline: {args.hours:g} h, {args.names} names, 1 s buckets, {lines:,} lines, {size_mb:,.0f} MB\n"
     )
@@ -232,6 +236,7 @@ def main() -> None:
         ("score_scenario", [r["score_s"] for r in rounds]),
         ("load + score (target < 10 s)", total),
         ("whole process incl. imports", [r["process_s"] for r in rounds]),
+        ("CPU time of that process (user + system)", [r["cpu_s"] for r in rounds]),
     ):
         print(f"| {label} | {statistics.median(values):.2f} s | {', '.join(f'{v:.2f}' for v in values)} |")
     rss = [r["maxrss_mb"] for r in rounds]

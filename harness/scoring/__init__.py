@@ -5,7 +5,7 @@ scenario with it, live and after the run, and `harness score RUN_DIR` recomputes
 result.json from the run folder alone. Definitions in docs/scoring.md.
 
     phases = phases_from_markers(markers)          # windows.py
-    series = load_series("timeline.jsonl")         # loading.py, series.py
+    series = load_series("timeline.jsonl")         # loading.py (bucketlines.py), series.py (bins.py)
     metrics = score_scenario(series, phases, ScoringSettings(policy=HealthPolicy(p95_ms=300)))
     metrics.to_dict()                              # metrics.py (health.py, resilience.py)
 """

@@ -3,10 +3,11 @@
 A day-long timeline of 20 request names is 1.7 million bucket lines and some 150 million
 histogram bins. A JSON library makes a Python object per bin (on the 2-core machines this runs
 on, orjson manages ~100 MB/s: half a minute for such a file); here the bytes are read as numpy
-arrays instead. Two scans find the colons and the newlines; the four bytes before a colon say
-which field it ends, and a colon after a quoted number ends a bin key. Keys and counts
-are read from the bytes around each bin's colon; the line's other numbers eight bytes at a time
-with SIMD-within-a-register arithmetic on uint64 windows (Lemire, "Fast integer parsing", 2020).
+arrays instead. Two scans find the colons and the newlines; a colon after a quoted number ends
+a bin key, and the two characters before the closing quote of any other key say which field it
+is. Keys and counts are read from the bytes around each bin's colon; the line's other numbers
+eight bytes at a time with SIMD-within-a-register arithmetic on uint64 windows (Lemire, "Fast
+integer parsing", 2020).
 
 Only the exact shape `Bucket.to_line` gives under `json.dumps(separators=(",", ":"))` — the
 recorder's — is taken: these fields in this order, integers where the reader wants integers,
@@ -25,7 +26,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.scoring.series import KEY_LIMIT
+from harness.scoring.bins import KEY_LIMIT
 
 PREFIX = b'{"type":"bucket","t":'
 PAD = 16
@@ -38,15 +39,26 @@ _HIGH = np.uint64(0x8080808080808080)
 _NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
-def _field(name: bytes) -> int:
-    """The 4 bytes before a field's colon, as the little-endian uint32 a window reads."""
-    return int.from_bytes(name[-4:], "little")
+_FIELDS = ("t", "dt", "requests", "failures", "kpi", "z", "b")
+"""The fields scoring reads, in the order a bucket line has them (z and b twice: latency, corrected)."""
+_T, _DT, _REQUESTS, _FAILURES, _KPI, _Z, _B = range(1, 8)
 
 
-# A field colon is identified by the four bytes before it (keys are unique within the shape).
-_T, _DT, _REQUESTS, _FAILURES, _KPI, _Z, _B = (
-    _field(k) for k in (b',"t"', b'"dt"', b'sts"', b'res"', b'kpi"', b'{"z"', b',"b"')
-)
+def _field_codes() -> np.ndarray:
+    """Field code (above; 0: another field) by the two characters before a key's closing quote.
+
+    Indexed by `last | (before_last << 8)`. Two characters tell these keys apart from each other and
+    from every other key of the shape; a stray key that happens to match makes a field appear
+    twice, and its line is handed back.
+    """
+    table = np.zeros(1 << 16, np.uint8)
+    for code, name in enumerate(_FIELDS, start=1):
+        key = ('"' + name).encode()
+        table[key[-1] | (key[-2] << 8)] = code
+    return table
+
+
+_FIELD_CODE = _field_codes()
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +94,6 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     path: it may be half-written); `buf` goes on for at least PAD bytes after them.
     """
     win64 = np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    win32 = np.ndarray((buf.size - 3,), dtype="<u4", buffer=buf, strides=(1,))
     text = buf[:size]
     colons = np.flatnonzero(text == _COLON)
     newlines = np.flatnonzero(text == _NEWLINE)
@@ -91,41 +102,57 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     starts = np.concatenate(([0], ends[:-1] + 1))
     n_lines = ends.size
 
-    ok = _has_prefix(buf, starts, ends)
+    ok = _has_prefix(win64, starts, ends)
     if not complete and n_lines:
         ok[-1] = False  # possibly half-written: the general path decides
-    quoted = buf[colons - 1] == _QUOTE  # (a colon at 0 or 1 reads the end of buf: no match)
-    key_digit = (buf[colons - 2] - np.uint8(48)) < 10
-    bins = colons[quoted & key_digit]
-    fields = colons[quoted & ~key_digit]
-    kinds = win32[fields - 4]
-    line_of = np.searchsorted(ends, fields)
+    # Colons after a quote end keys: of a bin when a digit comes before the quote, else of a field.
+    # (A colon at 0 to 2 reads the end of buf, padding: no match.)
+    before = colons - 3
+    last_char = buf[1:][before]
+    closes_key = buf[2:][before] == _QUOTE
+    digit = (last_char - np.uint8(48)) < 10
+    bins = colons[closes_key & digit]
+    named = closes_key & ~digit
+    fields = colons[named]
+    code = _FIELD_CODE[last_char[named] | (buf[before[named]].astype(np.uint16) << 8)]
+    known = code > 0
+    fields, code = fields[known], code[known]
+    line_of = np.repeat(np.arange(n_lines), np.diff(np.searchsorted(fields, ends), prepend=0))
 
-    at: dict[int, np.ndarray] = {}
-    for kind, count in ((_T, 1), (_DT, 1), (_REQUESTS, 1), (_FAILURES, 1), (_KPI, 1), (_Z, 2), (_B, 2)):
-        mine = kinds == kind
-        where, owner = fields[mine], line_of[mine]
-        ok &= np.bincount(owner, minlength=n_lines) == count
-        first = np.zeros(n_lines, np.int64)
-        first[owner[::-1]] = where[::-1]  # the first occurrence in each line wins
-        at[kind] = first
-        if count == 2:
-            second = np.zeros(n_lines, np.int64)
-            second[owner] = where  # the last occurrence
-            at[-kind] = second
-    z1, b1, z2, b2 = at[_Z], at[_B], at[-_Z], at[-_B]
-    order = (at[_T], at[_DT], at[_REQUESTS], at[_FAILURES], at[_KPI], z1, b1, z2, b2, ends)
-    for before, after in pairwise(order):
-        ok &= before < after
+    # Each field once per line (z and b twice), in the shape's order.
+    cell = line_of * 8 + code
+    counts_of = np.bincount(cell, minlength=n_lines * 8).reshape(n_lines, 8)
+    ok &= (counts_of[:, 1:] == np.array([1, 1, 1, 1, 1, 2, 2])).all(axis=1)
+    first = np.zeros(n_lines * 8, np.int64)
+    first[cell[::-1]] = fields[::-1]  # the first occurrence in each line wins
+    last = np.zeros(n_lines * 8, np.int64)
+    last[cell] = fields
+    first, last = first.reshape(n_lines, 8), last.reshape(n_lines, 8)
+    z1, b1, z2, b2 = first[:, _Z], first[:, _B], last[:, _Z], last[:, _B]
+    order = (first[:, _T], first[:, _DT], first[:, _REQUESTS], first[:, _FAILURES], first[:, _KPI])
+    for earlier, later in pairwise((*order, z1, b1, z2, b2, ends)):
+        ok &= earlier < later
     ok &= (buf[z1 - 10] == ord("y")) & (buf[z2 - 10] == ord("d"))  # "latency_ms", then "latency_corrected_ms"
 
-    t, t_ok = _decimal(win64, at[_T] + 1)
-    dt, dt_ok = _decimal(win64, at[_DT] + 1)
-    values = {}
-    for kind in (_REQUESTS, _FAILURES, _KPI, _Z, -_Z):
-        values[kind], length, end = _uint(win64, at[kind] + 1)
-        ok &= (length > 0) & (end == _COMMA)
-    ok &= t_ok & dt_ok & (dt > 0) & (buf[b1 + 1] == _LBRACE) & (buf[b2 + 1] == _LBRACE)
+    # The numbers after those colons, all in one go: requests, failures, kpi, z, z, t, dt.
+    at = np.concatenate(
+        [first[:, _REQUESTS], first[:, _FAILURES], first[:, _KPI], z1, z2, first[:, _T], first[:, _DT]]
+    )
+    numbers, length, end = _uint(win64, at + 1)
+    numbers, length, end = (x.reshape(7, n_lines) for x in (numbers, length, end))
+    ok &= ((length[:5] > 0) & (end[:5] == _COMMA)).all(axis=0)
+    requests, failures, kpi, zero_latency, zero_corrected = numbers[:5]
+    fraction, f_length, f_end = (
+        x.reshape(2, n_lines) for x in _uint(win64, at[5 * n_lines :] + length[5:].ravel() + 2)
+    )
+    has_fraction = end[5:] == _DOT
+    ok &= (
+        (length[5:] > 0) & np.where(has_fraction, (f_length > 0) & (f_end == _COMMA), end[5:] == _COMMA)
+    ).all(axis=0)
+    t, dt = numbers[5:] + np.where(has_fraction, fraction / 10.0 ** np.where(has_fraction, f_length, 0), 0.0)
+    ok &= (
+        (dt >= 0.001) & (t < 1e12) & (buf[b1 + 1] == _LBRACE) & (buf[b2 + 1] == _LBRACE)
+    )  # else: the general path
 
     # The two bin objects of each line ("regions"), in file order: latency, corrected, latency, ...
     # A region's bins are the key colons from its opening brace to the next field (z of the
@@ -146,14 +173,17 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     last = (first_bin + counts - 1)[nonempty]
     expected_end = np.full(p.size, _COMMA, np.uint8)
     expected_end[last] = _RBRACE
-    bin_len = np.where(key_ok & (count_end == expected_end), key_len + count_len + 4, -(1 << 40))
-    filled = np.zeros(counts.size, np.int64)
+    bad = ~key_ok | (count_end != expected_end)
+    filled = np.zeros(counts.size, np.int64)  # bytes of the region's bins, less 4 each (quotes, colon, comma)
+    broken = np.zeros(counts.size, bool)  # any bin not well formed
     closing = region_starts.copy()  # where each region's closing brace is
     if p.size:
-        filled[nonempty] = np.add.reduceat(bin_len, first_bin[nonempty])
+        starts_at = first_bin[nonempty]
+        filled[nonempty] = np.add.reduceat((key_len + count_len).astype(np.int64), starts_at)
+        broken[nonempty] = np.logical_or.reduceat(bad, starts_at)
         closing[nonempty] = p[last] + count_len[last] + 1
-    good = (filled == np.where(nonempty, closing - region_starts + 1, 0)) & (buf[closing] == _RBRACE)
-    good &= buf[closing + 1] == _RBRACE  # and the histogram object's
+    good = ~broken & (filled + 4 * counts == np.where(nonempty, closing - region_starts + 1, 0))
+    good &= (buf[closing] == _RBRACE) & (buf[closing + 1] == _RBRACE)  # the bins', then the histogram's
     ok &= good[0::2] & good[1::2]
 
     keep = np.flatnonzero(ok)
@@ -166,10 +196,10 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
         lines=keep,
         t=t[keep],
         dt=dt[keep],
-        requests=values[_REQUESTS][keep],
-        failures=values[_FAILURES][keep],
-        kpi=values[_KPI][keep],
-        zero=(values[_Z][keep], values[-_Z][keep]),
+        requests=requests[keep],
+        failures=failures[keep],
+        kpi=kpi[keep],
+        zero=(zero_latency[keep], zero_corrected[keep]),
         region_line=np.repeat(np.arange(keep.size), 2),
         region_histogram=np.tile(np.array([0, 1], np.uint8), keep.size),
         region_bins=counts[region_ok],
@@ -180,11 +210,18 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     )
 
 
-def _has_prefix(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Per line: does it start with the bucket prefix (and is it long enough to hold a bucket)."""
-    long_enough = ends - starts > 2 * len(PREFIX)
-    head = buf[np.minimum(starts[:, None] + np.arange(len(PREFIX)), buf.size - 1)]
-    return long_enough & (head == np.frombuffer(PREFIX, np.uint8)).all(axis=1)
+def _has_prefix(win64: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per line: does it start with `{"type":"bucket","t":` (and is it long enough to hold a bucket)."""
+    starts = np.minimum(starts, win64.size - 24)
+    ok = ends - starts > 2 * len(PREFIX)
+    for offset in range(0, 24, 8):
+        want = int.from_bytes(PREFIX[offset : offset + 8].ljust(8, b"\0"), "little")
+        mask = int.from_bytes(
+            b"\xff" * len(PREFIX[offset : offset + 8]) + b"\0" * (8 - len(PREFIX[offset : offset + 8])),
+            "little",
+        )
+        ok &= (win64[starts + offset] & np.uint64(mask)) == np.uint64(want)
+    return ok
 
 
 def _digits(w: np.ndarray) -> np.ndarray:
@@ -238,17 +275,6 @@ def _aligned(w: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.where(n > 0, _eight_digits(w << shift), 0)
 
 
-def _decimal(win64: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers like 1795750000.25 starting at pos and ended by a comma: value, and whether well formed."""
-    whole, n, end = _uint(win64, pos)
-    fraction_at = pos + n + 1
-    fraction, m, fraction_end = _uint(win64, fraction_at)
-    has_fraction = end == _DOT
-    value = whole + np.where(has_fraction, fraction / 10.0 ** np.where(has_fraction, m, 0), 0.0)
-    ok = (n > 0) & np.where(has_fraction, (m > 0) & (fraction_end == _COMMA), end == _COMMA)
-    return value, ok
-
-
 def _keys(buf: np.ndarray, colon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bin keys ending just before `":` at each colon: value, length in bytes (sign included), well formed.
 
@@ -258,14 +284,13 @@ def _keys(buf: np.ndarray, colon: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     c0, c1, c2 = buf[colon - 2], buf[colon - 3], buf[colon - 4]
     d0, d1, d2 = c0 - np.uint8(48), c1 - np.uint8(48), c2 - np.uint8(48)
     three = (buf[colon - 5] == _QUOTE) & (d0 < 10) & (d1 < 10) & (d2 < 10)
-    value = d2.astype(np.int16) * np.int16(100)
-    value += d1.astype(np.int16) * np.int16(10)
+    value = d2.astype(np.int32) * np.int32(100)
+    value += d1.astype(np.int32) * np.int32(10)
     value += d0
-    value = value.astype(np.int64)
-    length = np.full(colon.size, 3, np.int64)
+    length = np.full(colon.size, 3, np.uint8)
     ok = three
-    other = np.flatnonzero(~three)
-    if other.size:
+    if not three.all():
+        other = np.flatnonzero(~three)
         value[other], length[other], ok[other] = _other_keys(buf, colon[other])
     return value, length, ok
 
@@ -309,10 +334,11 @@ def _counts(buf: np.ndarray, colon: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     d1 = b1 - np.uint8(48)
     one = (d1 < 10) & ~((b2 - np.uint8(48)) < 10)
     value = d1.astype(np.int64)
-    length = one.astype(np.int64)
+    length = one.view(np.uint8).copy()
     end = b2
-    longer = np.flatnonzero(~one & (d1 < 10))
-    if longer.size:
+    longer_mask = ~one & (d1 < 10)
+    if longer_mask.any():
+        longer = np.flatnonzero(longer_mask)
         value[longer], length[longer], end[longer] = _slow_digits(buf, colon[longer] + 1, 1)
     return value, length, end
 

@@ -36,15 +36,8 @@ import orjson
 
 from harness.errors import FileInputError
 from harness.scoring import bucketlines
-from harness.scoring.series import (
-    KEY_LIMIT,
-    LineBins,
-    MergedLines,
-    RegionBins,
-    Series,
-    SeriesBuilder,
-    merge_lines,
-)
+from harness.scoring.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
+from harness.scoring.series import Series, SeriesBuilder
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
@@ -71,7 +64,7 @@ _LATENCY = methodcaller("get", "latency_ms", {})
 _LATENCY_CORRECTED = methodcaller("get", "latency_corrected_ms", {})
 _ZERO = methodcaller("get", "z", 0)
 _BINS = methodcaller("get", "b", {})
-_FAST_PATH_ERRORS = (KeyError, TypeError, ValueError, OverflowError, AttributeError)
+_COLUMN_ERRORS = (KeyError, TypeError, ValueError, OverflowError, AttributeError)
 
 
 class _KeyCache(dict[str, int]):
@@ -311,7 +304,7 @@ class _Reader:
     def _buckets(self, builder: SeriesBuilder, lines: list[dict[str, Any]], numbers: list[int]) -> None:
         try:
             columns = self._bucket_columns(lines)
-        except _FAST_PATH_ERRORS:
+        except _COLUMN_ERRORS:
             lines = [
                 self._normalised(line, number, builder) for line, number in zip(lines, numbers, strict=True)
             ]
@@ -353,11 +346,11 @@ class _Reader:
             raise self.error(f"bad bucket line: {exc!r}", number) from exc
 
     def _check_times(self, t: np.ndarray, dt: np.ndarray, bucket_s: float, numbers: list[int]) -> None:
-        bad = ~np.isfinite(t) | (np.abs(dt - bucket_s) > 1e-9)
+        bad = ~(np.abs(t) < 1e12) | (np.abs(dt - bucket_s) > 1e-9)  # Unix seconds; NaN is bad too
         if bad.any():
             i = int(np.argmax(bad))
             raise self.error(
-                f"bucket t={t[i]} dt={dt[i]}: every bucket must be {bucket_s} s wide with a finite start",
+                f"bucket t={t[i]} dt={dt[i]}: every bucket must be {bucket_s} s wide and start at a Unix time",
                 numbers[i],
             )
 
@@ -378,7 +371,7 @@ class _Reader:
             t = np.fromiter(map(_T, lines), np.float64, n)
             dt = np.fromiter(map(_DT, lines), np.float64, n)
             users = np.fromiter(map(_USERS, lines), np.int64, n)
-        except _FAST_PATH_ERRORS:
+        except _COLUMN_ERRORS:
             t, dt, users = self._tick_columns(lines, numbers)
         self._check_times(t, dt, builder.bucket_s, numbers)
         builder.add_ticks(np.rint(t / dt).astype(np.int64), users)

@@ -54,8 +54,11 @@ def in_phase(reports: Path, phase: str) -> bool:
     return any(m.get("kind") == "phase" and m.get("phase") == phase for m in markers(reports))
 
 
-def fault_applied(reports: Path) -> bool:
-    return any(m.get("kind") == "activity_end" and m.get("section") == "method" for m in markers(reports))
+def fault_applied(reports: Path, root: Path) -> bool:
+    started = any(
+        m.get("kind") == "activity_start" and m.get("section") == "method" for m in markers(reports)
+    )
+    return started and bool(faults.ledger(root))
 
 
 @pytest.mark.parametrize(
@@ -85,7 +88,7 @@ def test_interrupted_run_rolls_back_stops_load_and_keeps_results(managed, tmp_pa
         if moment == "warmup":
             wait_for(lambda: in_phase(reports, "warmup"), 30, "the warm-up")
         elif moment == "fault":
-            wait_for(lambda: fault_applied(reports), 60, "the fault applied")
+            wait_for(lambda: fault_applied(reports, managed.root), 60, "the fault applied")
         else:
             wait_for(lambda: in_phase(reports, "observe"), 60, "the observation window")
         time.sleep(1.0)

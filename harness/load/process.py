@@ -7,8 +7,10 @@ session and reads back the timeline and Locust's CSV totals.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from harness.errors import HarnessError
 
 STOP_TIMEOUT_S = 2
 """Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
+PR_SET_PDEATHSIG = 1
 SHUTDOWN_MARGIN_S = 30.0
 """After run time plus stop timeout, how long Locust may take to exit before it is killed."""
 
@@ -100,6 +103,7 @@ def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         try:
             yield process, result
@@ -109,6 +113,19 @@ def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen,
             result.returncode = children.stop_group(
                 process, grace_s=STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S, leader_only=True
             )
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the harness dies, even by SIGKILL (Linux only).
+
+    Without it, a harness killed mid-run would leave Locust sending load until its run time
+    ends; with it, Locust stops and writes what it measured.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: Locust's own --run-time still bounds it
 
 
 def run_load(spec: LoadSpec, out_dir: Path) -> LoadResult:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -37,6 +36,7 @@ import uvloop
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks import load_path  # noqa: E402
 from harness import children  # noqa: E402
 from harness.app.launcher import free_port  # noqa: E402
 from harness.testbed.faultproxy import Direction, FaultProxyClient, FaultSpec, Route, start_proxy  # noqa: E402
@@ -114,19 +114,8 @@ def measure(port: int, connections: int, seconds: float) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, load average at start {load}"
-    )
+    return f"{load_path.machine()}, load average at start {load}"
 
 
 def main() -> None:

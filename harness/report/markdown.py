@@ -74,5 +74,5 @@ def summary(result: dict[str, Any]) -> str:
     aborted = [s for s in scenarios if s.get("aborted_by")]
     for s in aborted:
         lines.append(f"- {s['name']}#{s['trial']} was aborted: {s['aborted_by']}")
-    lines += ["", "Full details: `result.json`, `report.html` and `junit.xml` in the run folder.", ""]
+    lines += ["", "Full details: `result.json` and `junit.xml` in the run folder.", ""]
     return "\n".join(lines)

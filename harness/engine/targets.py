@@ -66,8 +66,10 @@ class TestbedTarget:
         return {"testbed_dir": str(self.root)}
 
     def heal(self) -> list[str]:
-        """Safety net after each scenario: undo anything the experiment's rollbacks left."""
-        return faults.cleanup(self.root) if faults.ledger(self.root) else []
+        """After each scenario: undo anything the rollbacks left, and spread the replicas again
+        so that the next scenario starts from the same cluster as this one did."""
+        undone = faults.cleanup(self.root) if faults.ledger(self.root) else []
+        return undone + faults.rebalance(self.root)
 
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]:
         return [

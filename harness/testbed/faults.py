@@ -11,6 +11,7 @@ Every application and removal is also a ground-truth event (harness.testbed.grou
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -435,3 +436,47 @@ def cleanup(root: Path) -> list[str]:
     for n in state.nodes:
         _set_proxy(n, None, BOTH)
     return done
+
+
+# --- between scenarios ------------------------------------------------------------------
+def rebalance(root: Path, timeout_s: float = 60.0) -> list[str]:
+    """Spread replicas over the nodes again, surge first, so every scenario starts alike.
+
+    Kubernetes leaves replicas where eviction put them (no descheduler by default); after a
+    node crash one zone is left empty, and the next scenario's zone fault would hit nothing.
+    For each node above its share while another has none: schedule a replica on the empty
+    node, wait until it is an endpoint, then remove one from the crowded node.
+    """
+    state = _state(root)
+    moves: list[str] = []
+    client = etcd.EtcdClient(state.client_endpoints(), timeout_s=2.0)
+    try:
+        for _ in range(state.profile.replicas):
+            view = controller_view(root)
+            per_node: dict[str, list[str]] = {n.name: [] for n in state.nodes}
+            for rid, info in sorted(view.get("replicas", {}).items()):
+                per_node.setdefault(info["node"], []).append(rid)
+            ready = {n for n, v in view.get("nodes", {}).items() if v.get("ready")}
+            empty = [n for n, rids in per_node.items() if not rids and n in ready]
+            crowded = [n for n, rids in per_node.items() if len(rids) > 1]
+            if not empty or not crowded:
+                break
+            target, source = empty[0], max(crowded, key=lambda n: len(per_node[n]))
+            rid = "subs-" + secrets.token_hex(3)
+            client.put(keys.assignment_key(rid), json.dumps({"node": target}))
+            _wait(lambda rid=rid: any(e["replica"] == rid for e in controller_view(root).get("endpoints", [])),
+                  timeout_s, f"the new replica {rid} on {target}")  # fmt: skip
+            victim = per_node[source][-1]
+            client.delete(keys.assignment_key(victim))
+            moves.append(f"moved a replica from {source} to {target}")
+    finally:
+        client.close()
+    return moves
+
+
+def _wait(condition: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"the testbed did not settle: waited {timeout_s:.0f} s for {what}")
+        time.sleep(0.1)

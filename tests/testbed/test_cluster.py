@@ -142,6 +142,10 @@ class TestNodeFaults:
             faults.restore_node(managed.root, node)
         wait_for(lambda: events_since(managed, t0, Event.NODE_READY), 15, "the node back")
         assert faults.ledger(managed.root) == []
+        assert replicas_on(managed, node) == [], "Kubernetes does not move replicas back by itself"
+        moves = faults.rebalance(managed.root)
+        assert moves and replicas_on(managed, node), "rebalance spreads them again"
+        wait_for(lambda: all(len(replicas_on(managed, n.name)) == 1 for n in managed.nodes), 20, "one per node")
 
     @pytest.mark.parametrize("fault", ["freeze", "isolate"])
     def test_frozen_or_isolated_node_goes_not_ready_and_comes_back(

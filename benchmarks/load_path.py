@@ -16,10 +16,10 @@ benchmarks/results/load_path.json. All traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -50,53 +50,77 @@ frontend fast
 """
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of one process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _requests_at(history: Path) -> list[tuple[float, int]]:
+    """(Unix time, cumulative requests) from Locust's stats-history CSV (Aggregated rows)."""
+    rows = []
+    with history.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("Name") == "Aggregated":
+                rows.append((float(row["Timestamp"]), int(row["Total Request Count"])))
+    return rows
+
+
 def run_locust(
     locustfile: Path, host: str, users: int, seconds: int, out: Path, env: dict[str, str], extra: list[str]
 ) -> dict:
+    """One Locust run; requests/s, and CPU per request measured in the steady state only.
+
+    Start-up (imports, spawning users) costs the same CPU whatever listens, and would blur a
+    difference of a few percent; so CPU is sampled from /proc every second and matched with
+    Locust's own cumulative request counts, skipping the first 3 s and the last 2 s.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(locustfile),
-        "--headless",
-        "--only-summary",
-        "--host",
-        host,
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "--run-time",
-        f"{seconds}s",
-        "--stop-timeout",
-        "1s",
-        "--json-file",
-        str(out / "locust"),
-        "--loglevel",
-        "WARNING",
-        *extra,
-    ]
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
+        "--host", host, "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s",
+        "--stop-timeout", "1s", "--json-file", str(out / "locust"), "--csv", str(out / "locust"),
+        "--loglevel", "WARNING", *extra,
+    ]  # fmt: skip
+    samples: list[tuple[float, float]] = []
     with (out / "locust.log").open("wb") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
         )
         try:
+            while proc.poll() is None:
+                cpu = _cpu_s(proc.pid)
+                if cpu is not None:
+                    samples.append((time.time(), cpu))
+                time.sleep(1.0)
             proc.wait(seconds + 60)
         finally:
             children.stop_group(proc, grace_s=10, leader_only=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     totals = read_locust_totals(out / "locust.json")
+    history = _requests_at(Path(f"{out / 'locust'}_stats_history.csv"))
+    cpu_us = None
+    if history and len(samples) > 6:
+        import numpy as np
+
+        # History timestamps are whole seconds (floored): centre them. The slope of CPU against
+        # requests does not depend on a constant shift anyway.
+        ht = np.array([h[0] for h in history], dtype=float) + 0.5
+        hr = np.array([h[1] for h in history], dtype=float)
+        t0, t1 = ht[0] + 3, ht[-1] - 2
+        window = np.array([(t, c) for t, c in samples if t0 <= t <= t1])
+        if len(window) >= 4:
+            reqs = np.interp(window[:, 0], ht, hr)
+            cpu_us = 1e6 * float(np.polyfit(reqs, window[:, 1], 1)[0])
     return {
         "requests": totals.requests,
         "failures": totals.failures,
         "rps": totals.requests / seconds,
-        # CPU time Locust spent per request: unlike requests/s, it does not move when other
-        # work on the machine takes a core away, so it is the fair measure of overhead.
-        "cpu_us_per_request": 1e6 * cpu_s / max(1, totals.requests),
+        # CPU time Locust spent per request in the steady state: unlike requests/s, it does not
+        # move when other work on the machine takes a core away.
+        "cpu_us_per_request": cpu_us if cpu_us is not None else float("nan"),
     }
 
 

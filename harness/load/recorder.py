@@ -35,7 +35,7 @@ import gevent
 from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.timeline.aggregate import Aggregator
+from harness.timeline.aggregate import Aggregator, SampleBuffer
 from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
@@ -90,7 +90,7 @@ class Recorder:
         self.environment = environment
         self.bucket_s = bucket_s
         self.aggregator = Aggregator(bucket_s, DEFAULT_RELATIVE_ACCURACY)
-        self.samples: list[tuple] = []
+        self.buffer = SampleBuffer()
         runner = environment.runner
         self.is_worker = isinstance(runner, WorkerRunner)
         self.is_master = isinstance(runner, MasterRunner)
@@ -132,10 +132,13 @@ class Recorder:
             kpi = context.get("kpi", 0)
         if start_time is None:
             start_time = time.time() - response_time / 1000.0
-        kind = 0 if exception is None else _KIND_CODE[classify(exception, response)]
-        self.samples.append(
-            (start_time - lag_s, (name, request_type), response_time, lag_s * 1000.0, kind, kpi)
-        )
+        buf = self.buffer
+        buf.t.append(start_time - lag_s)
+        buf.key.append(buf.key_id(name, request_type))
+        buf.resp.append(response_time)
+        buf.lag.append(lag_s * 1000.0)
+        buf.kind.append(0 if exception is None else _KIND_CODE[classify(exception, response)])
+        buf.kpi.append(kpi)
 
     # --- ticks ----------------------------------------------------------------------
     def start(self) -> None:
@@ -155,8 +158,7 @@ class Recorder:
                 log.exception("timeline recorder tick failed")
 
     def _fold(self) -> None:
-        batch, self.samples = self.samples, []
-        self.aggregator.add_samples(batch)
+        self.aggregator.add_buffer(self.buffer)
 
     def tick(self, now: float, final: bool = False) -> None:
         """Fold the samples so far; write (or ship) what is ready."""
@@ -204,7 +206,7 @@ class Recorder:
     def close(self) -> None:
         """Locust is quitting: write whatever arrived after the stop, then the end line."""
         self.stop()
-        if self.aggregator.pending or self.samples:
+        if self.aggregator.pending or len(self.buffer.t):
             self.tick(time.time(), final=True)
         if self.writer is not None:
             self.writer.close({"t": time.time()})

@@ -11,6 +11,7 @@ Pure: no clock, no files, no Locust. The caller says what time it is.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -36,6 +37,40 @@ class Sample(NamedTuple):
     kind: int
     """0 for success, i+1 for FAILURE_KINDS[i]."""
     kpi: int
+
+
+class SampleBuffer:
+    """The recorder's per-request store: columns in `array`s, no Python object per request.
+
+    A tuple per request would be a container the cyclic garbage collector has to track and
+    traverse until the next tick (thousands a second); floats and ints appended to arrays
+    are not, and numpy reads the arrays without copying.
+    """
+
+    __slots__ = ("_ids", "key", "keys", "kind", "kpi", "lag", "resp", "t")
+
+    def __init__(self) -> None:
+        self._ids: dict[str, dict[str, int]] = {}
+        self.keys: list[tuple[str, str]] = []
+        self.clear()
+
+    def clear(self) -> None:
+        self.t = array("d")
+        self.key = array("q")
+        self.resp = array("d")
+        self.lag = array("d")
+        self.kind = array("q")
+        self.kpi = array("d")
+
+    def key_id(self, name: str, method: str) -> int:
+        by_name = self._ids.get(method)
+        if by_name is None:
+            by_name = self._ids[method] = {}
+        kid = by_name.get(name)
+        if kid is None:
+            kid = by_name[name] = len(self.keys)
+            self.keys.append((name, method))
+        return kid
 
 
 class Aggregator:
@@ -66,23 +101,50 @@ class Aggregator:
         return bucket
 
     def add_samples(self, samples: Sequence[Sample] | Sequence[tuple]) -> None:
-        """Fold a batch of samples into the pending buckets (vectorised)."""
+        """Fold a batch of Sample tuples into the pending buckets (tests and small batches)."""
         if not samples:
             return
         ts, keys, resp, lag, kind, kpi = zip(*samples, strict=True)
         ids: dict[tuple[str, str], int] = {}
-        name_ids = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), np.int64, len(keys))
-        names = list(ids)
-        index = np.floor(np.asarray(ts, dtype=np.float64) / self.bucket_s).astype(np.int64)
+        key_ids = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), np.int64, len(keys))
+        self.add_columns(
+            np.asarray(ts, dtype=np.float64), key_ids, list(ids), np.asarray(resp, dtype=np.float64),
+            np.asarray(lag, dtype=np.float64), np.asarray(kind, dtype=np.int64), np.asarray(kpi, dtype=np.float64),
+        )  # fmt: skip
+
+    def add_buffer(self, buffer: SampleBuffer) -> None:
+        """Fold what a SampleBuffer collected (zero-copy views of its arrays), then empty it."""
+        if not len(buffer.t):
+            return
+        self.add_columns(
+            np.frombuffer(buffer.t, dtype=np.float64), np.frombuffer(buffer.key, dtype=np.int64), buffer.keys,
+            np.frombuffer(buffer.resp, dtype=np.float64), np.frombuffer(buffer.lag, dtype=np.float64),
+            np.frombuffer(buffer.kind, dtype=np.int64), np.frombuffer(buffer.kpi, dtype=np.float64),
+        )  # fmt: skip
+        buffer.clear()
+
+    def add_columns(
+        self,
+        ts: np.ndarray,
+        key_ids: np.ndarray,
+        names: Sequence[tuple[str, str]],
+        resp_ms: np.ndarray,
+        lag: np.ndarray,
+        kinds: np.ndarray,
+        kpi: np.ndarray,
+    ) -> None:
+        """The fold itself, on columns: intended send time, key id into `names`, response ms,
+        lag ms, failure kind code, KPI count."""
+        name_ids = key_ids.astype(np.int64)
+        index = np.floor(ts / self.bucket_s).astype(np.int64)
         group_key = (index - index.min()) * len(names) + name_ids
         groups, firsts, inverse = np.unique(group_key, return_index=True, return_inverse=True)
         n_groups = groups.size
-        resp_ms = np.asarray(resp, dtype=np.float64)
-        cor_ms = resp_ms + np.maximum(np.asarray(lag, dtype=np.float64), 0.0)
-        kinds = np.asarray(kind, dtype=np.int64)
+        cor_ms = resp_ms + np.maximum(lag, 0.0)
+        kinds = kinds.astype(np.int64)
         requests = np.bincount(inverse, minlength=n_groups)
         kind_counts = np.bincount(inverse * _NK + kinds, minlength=n_groups * _NK).reshape(n_groups, _NK)
-        kpis = np.bincount(inverse, weights=np.asarray(kpi, dtype=np.float64), minlength=n_groups)
+        kpis = np.bincount(inverse, weights=kpi.astype(np.float64), minlength=n_groups)
         sums = np.bincount(inverse, weights=resp_ms, minlength=n_groups)
         maxima = np.zeros(n_groups)
         np.maximum.at(maxima, inverse, resp_ms)

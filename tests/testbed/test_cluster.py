@@ -145,7 +145,9 @@ class TestNodeFaults:
         assert replicas_on(managed, node) == [], "Kubernetes does not move replicas back by itself"
         moves = faults.rebalance(managed.root)
         assert moves and replicas_on(managed, node), "rebalance spreads them again"
-        wait_for(lambda: all(len(replicas_on(managed, n.name)) == 1 for n in managed.nodes), 20, "one per node")
+        wait_for(
+            lambda: all(len(replicas_on(managed, n.name)) == 1 for n in managed.nodes), 20, "one per node"
+        )
 
     @pytest.mark.parametrize("fault", ["freeze", "isolate"])
     def test_frozen_or_isolated_node_goes_not_ready_and_comes_back(

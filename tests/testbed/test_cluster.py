@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from harness import children
+from harness.app.launcher import free_port
 from harness.testbed import cluster, etcd, faults
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import FaultSpec
@@ -46,7 +47,7 @@ class TestUpAndDown:
         """`up` serves through the load balancer, `status` describes it, `down` leaves no process or folder."""
         root = tmp_path / "tb"
         started = time.monotonic()
-        state = cluster.up(make_profile("self-managed"), root, lb_port=children_free_port())
+        state = cluster.up(make_profile("self-managed"), root, lb_port=free_port())
         up_s = time.monotonic() - started
         try:
             info = cluster.status(root)
@@ -81,12 +82,6 @@ class TestUpAndDown:
         assert sum(m["leader"] for m in info["etcd"]["members"]) == 1
         assert {"name", "zone", "ready", "replicas"} <= set(info["nodes"][0])
         assert len(info["endpoints"]) == 3
-
-
-def children_free_port() -> int:
-    from harness.app.launcher import free_port
-
-    return free_port()
 
 
 class TestReplicaFaults:

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # haproxy: the testbed's load balancer. postgresql: the service's cluster database and the tests'.
-APT_PACKAGES=(haproxy postgresql)
+# chromium: the headless browser the tests open reports in (offline, no browser download).
+APT_PACKAGES=(haproxy postgresql chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

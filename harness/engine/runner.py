@@ -223,7 +223,7 @@ class Engine:
         self.progress.begin(label)
         status = "running"
         try:
-            with process.open_load(spec, sdir) as (locust, _load):
+            with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, _load):
                 self._phase(markers, "warmup", w.warmup_s, locust, live, lock)
                 self._phase(markers, "baseline", w.baseline_s, locust, live, lock)
                 write_marker(str(markers), kind="phase", phase="experiment")

@@ -7,8 +7,10 @@ Only the testbed target exists so far: the Kubernetes target refuses clearly.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +31,9 @@ class Target(Protocol):
     def heal(self) -> list[str]: ...
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]: ...
     def facts(self) -> dict[str, Any]: ...
+    def observe(self, sdir: Path) -> contextlib.AbstractContextManager[None]:
+        """Sample the target's own health (control plane) into `sdir` while a scenario runs."""
+        ...
 
 
 @dataclass
@@ -77,6 +82,11 @@ class TestbedTarget:
             for r in read_events(self.root / "events.jsonl")
             if start_t <= r.t <= end_t
         ]
+
+    @contextlib.contextmanager
+    def observe(self, sdir: Path) -> Iterator[None]:
+        """Nothing to sample: the testbed's ground truth (events.jsonl) already says what happened."""
+        yield
 
     def facts(self) -> dict[str, Any]:
         state = tbstate.load(self.root)

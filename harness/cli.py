@@ -284,7 +284,12 @@ def cleanup(dir: DirOption = None) -> None:
 
 
 def _run_plan(
-    plan_arg: str | None, reports: Path, testbed_dir: Path | None, keep_testbed: bool, quiet: bool
+    plan_arg: str | None,
+    reports: Path,
+    testbed_dir: Path | None,
+    keep_testbed: bool,
+    quiet: bool,
+    trials: int | None = None,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
@@ -292,6 +297,8 @@ def _run_plan(
 
     path = loading.resolve_plan_arg(plan_arg)
     plan = loading.load_plan(path)
+    if trials is not None:
+        plan = plan.with_trials(trials)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
     engine = runner.Engine(
@@ -306,6 +313,15 @@ def _run_plan(
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
 KeepOption = Annotated[bool, typer.Option(help="Leave a testbed this run started running afterwards.")]
+TrialsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--trials",
+        min=1,
+        max=100,
+        help="Run every scenario this many times (overrides the plan), for comparisons with power.",
+    ),
+]
 
 
 @app.command("run")
@@ -316,9 +332,10 @@ def run(
     reports: ReportsOption = PROJECT_ROOT / "reports",
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
+    trials: TrialsOption = None,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
-    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=False))
+    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=False, trials=trials))
 
 
 @app.command("gate")
@@ -327,9 +344,10 @@ def gate(
     reports: ReportsOption = PROJECT_ROOT / "reports",
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
+    trials: TrialsOption = None,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
-    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=True))
+    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=True, trials=trials))
 
 
 @app.command("score")
@@ -352,6 +370,22 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experimen
     for path in files:
         kind = validation.validate_file(path)
         out.print(f"{path}: valid {kind}")
+
+
+@app.command("list")
+def list_bundled() -> None:
+    """The bundled plans and experiments, with their descriptions."""
+    from rich.table import Table
+
+    from harness.plan import catalog
+
+    for section, entries in catalog.bundled().items():
+        table = Table(title=section, title_justify="left", box=None, show_header=False, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column()
+        for entry in entries:
+            table.add_row(entry.name, entry.summary)
+        out.print(table)
 
 
 def _ms(value: float | None) -> str:

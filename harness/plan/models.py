@@ -284,6 +284,11 @@ class Plan(_Model):
             )
         return self
 
+    def with_trials(self, trials: int) -> Plan:
+        """The same plan with every scenario run `trials` times (`harness run --trials`)."""
+        scenarios = [s.model_copy(update={"trials": trials}) for s in self.scenarios]
+        return self.model_copy(update={"scenarios": scenarios})
+
     def gates_for(self, scenario: Scenario) -> list[str]:
         """The gates a scenario is judged by: its own, plus the plan's on other left sides."""
         own = [gates.parse(text) for text in scenario.gates]

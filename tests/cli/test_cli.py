@@ -65,3 +65,26 @@ def test_load_run_starts_the_service_and_prints_the_timeline(tmp_path: Path) -> 
     assert "subscriptions completed" in result.stdout
     summary = harness("timeline", "summary", str(tmp_path / "timeline.jsonl"))
     assert summary.returncode == 0 and "p99" in summary.stdout
+
+
+def test_list_names_every_bundled_plan_and_experiment_with_its_title() -> None:
+    """`harness list` shows what `harness run NAME` accepts and what each experiment does."""
+    import yaml
+
+    from harness.plan.loading import PLANS_DIR
+
+    listing = harness("list").stdout
+    flat = " ".join(listing.split())  # rich wraps long titles
+    for plan in PLANS_DIR.glob("*.yaml"):
+        assert plan.stem in listing
+    for experiment in (PLANS_DIR.parent / "local").glob("*.yaml"):
+        assert f"experiments/local/{experiment.name}" in listing
+        title = yaml.safe_load(experiment.read_text())["title"]
+        assert " ".join(title.split()) in flat
+
+
+def test_trials_out_of_range_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = harness("run", "local-quick", "--trials", "0", "--reports", str(tmp_path))
+    assert result.returncode == 2
+    assert "--trials" in result.stderr
+    assert not any(tmp_path.iterdir())

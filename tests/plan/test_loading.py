@@ -10,6 +10,7 @@ import pytest
 
 from harness.errors import FileInputError, InputError
 from harness.plan import loading, models
+from harness.plan.loading import PLANS_DIR, load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted((ROOT / "experiments" / "plans").glob("*.yaml"))
@@ -86,6 +87,15 @@ class TestDefaults:
         assert plan.slo == models.Slo(error_rate=None, p95_ms=None, kpi_drop=None)
         assert plan.cost.per_hour_usd == 40_000
         assert (plan.scenarios[0].trials, plan.scenarios[0].vars, plan.scenarios[0].gates) == (1, {}, [])
+
+    def test_with_trials_overrides_every_scenario(self) -> None:
+        """`harness run --trials N`: every scenario N times, the rest of the plan unchanged."""
+        plan = load_plan(PLANS_DIR / "local-gameday.yaml")
+        more = plan.with_trials(5)
+        assert [s.trials for s in more.scenarios] == [5] * len(plan.scenarios)
+        assert [s.name for s in more.scenarios] == [s.name for s in plan.scenarios]
+        assert more.gates == plan.gates and more.load == plan.load
+        assert all(s.trials == 1 for s in plan.scenarios)
 
     def test_models_are_frozen(self, write_plan: WritePlan) -> None:
         """A loaded plan cannot be changed in place."""

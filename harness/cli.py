@@ -290,10 +290,12 @@ def _run_plan(
     keep_testbed: bool,
     quiet: bool,
     trials: int | None = None,
+    history_url: str | None = None,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
     from harness.plan import loading, validation
+    from harness.store import history
 
     path = loading.resolve_plan_arg(plan_arg)
     plan = loading.load_plan(path)
@@ -301,10 +303,16 @@ def _run_plan(
         plan = plan.with_trials(trials)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
-    engine = runner.Engine(
-        plan, reports, _testbed_dir(testbed_dir), Progress(quiet=quiet), keep_testbed=keep_testbed
-    )
-    result = engine.run()
+    with history.open_history(history_url, reports) as store:
+        engine = runner.Engine(
+            plan,
+            reports,
+            _testbed_dir(testbed_dir),
+            Progress(quiet=quiet),
+            keep_testbed=keep_testbed,
+            store=store,
+        )
+        result = engine.run()
     if not quiet:
         out.print((engine.run_dir / "summary.md").read_text(), markup=False, highlight=False)
     out.print(f"report: {engine.run_dir}")
@@ -313,6 +321,14 @@ def _run_plan(
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
 KeepOption = Annotated[bool, typer.Option(help="Leave a testbed this run started running afterwards.")]
+HistoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        metavar="URL",
+        help="History store, a SQLAlchemy URL (default: $HARNESS_HISTORY_URL or sqlite in --reports).",
+    ),
+]
 TrialsOption = Annotated[
     int | None,
     typer.Option(
@@ -333,9 +349,12 @@ def run(
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
-    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=False, trials=trials))
+    raise typer.Exit(
+        _run_plan(plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history)
+    )
 
 
 @app.command("gate")
@@ -345,21 +364,101 @@ def gate(
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
-    raise typer.Exit(_run_plan(plan, reports, dir, keep_testbed, quiet=True, trials=trials))
+    raise typer.Exit(
+        _run_plan(plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history)
+    )
 
 
 @app.command("score")
-def score(run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")]) -> None:
+def score(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")],
+    history: HistoryOption = None,
+) -> None:
     """Score a finished run again from its folder alone and rewrite result.json, summary.md, junit.xml."""
     from harness.engine import runner
+    from harness.store import history as history_store
 
-    result = runner.rescore(run_dir)
+    runner_dir = _run_dir(run_dir)
+    with history_store.open_history(history, runner_dir.parent) as store:
+        result = runner.rescore(runner_dir, store)
     out.print(
         f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}"
     )
     raise typer.Exit(runner.exit_code(result))
+
+
+def _run_dir(path: Path) -> Path:
+    from harness.store import rundir
+
+    return rundir.check_run_dir(path).resolve()
+
+
+@app.command("compare")
+def compare_cmd(
+    run_dirs: Annotated[
+        list[Path] | None, typer.Argument(help="Run folders; the first side is the baseline.")
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", metavar="NAME=RUN_DIR", help="Name a side; repeat a NAME to pool runs."),
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level of the rank test.")
+    ] = 0.05,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="Compare this metric (dotted names); repeatable.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for compare.html and compare.md (default: reports/compare-<time>)."
+        ),
+    ] = None,
+    reports: ReportsOption = PROJECT_ROOT / "reports",
+) -> None:
+    """Put runs side by side: medians, 95 % bootstrap intervals, Mann-Whitney U, a verdict per metric."""
+    from harness import compare
+
+    labels = compare.parse_label_options(label or [])
+    report = compare.compare_runs(run_dirs or [], labels or None, alpha=alpha, metrics=metric or None)
+    folder = out_dir or reports / f"compare-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    html, md = compare.write_comparison(report, folder)
+    out.print(md.read_text(), markup=False, highlight=False)
+    out.print(f"comparison: {html}")
+
+
+@app.command("history")
+def history_list(
+    plan: Annotated[str | None, typer.Option("--plan", help="Only runs of this plan.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Only runs on this target (testbed/managed, kubernetes/CTX)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 20,
+    reports: ReportsOption = PROJECT_ROOT / "reports",
+    history: HistoryOption = None,
+) -> None:
+    """Past runs from the history store, newest first."""
+    from rich.table import Table
+
+    from harness.store import history as history_store
+
+    with history_store.open_history(history, reports) as store:
+        rows = store.runs(plan=plan, target=target, limit=limit)
+    if not rows:
+        out.print("history: no runs recorded" + (f" for plan {plan}" if plan else ""))
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("started (UTC)", "run", "plan", "target", "status", "verdict"):
+        table.add_column(column)
+    for row in rows:
+        started = dt.datetime.fromtimestamp(row.started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        verdict = "passed" if row.passed else "not passed"
+        table.add_row(started, row.run_id, row.plan, row.target, row.status, verdict)
+    out.print(table)
 
 
 @app.command("validate")

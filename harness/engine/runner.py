@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.plan import gates as gate_lang
-from harness.store import rundir
+from harness.store import history, rundir
 
 SCHEMA = "harness.result/v1"
 EXPERIMENT_BUDGET_S = 900.0
@@ -52,8 +53,15 @@ def settings_for(plan: Any) -> scoring.ScoringSettings:
     )
 
 
-def score_scenario_dir(plan: Any, scenario: Any, sdir: Path) -> dict[str, Any]:
-    """The result entry of one scenario trial, from its folder alone."""
+def score_scenario_dir(
+    plan: Any,
+    scenario: Any,
+    sdir: Path,
+    head: dict[str, Any] | None = None,
+    store: history.HistoryStore | None = None,
+) -> dict[str, Any]:
+    """The result entry of one scenario trial, from its folder alone (and the history store, for
+    gates that compare with earlier runs: without a store those gates are skipped, with a reason)."""
     facts = rundir.read_json(sdir / SCENARIO_FILE)
     entry = dict(facts)
     entry.update({"metrics": None, "gates": [], "passed": False})
@@ -70,16 +78,16 @@ def score_scenario_dir(plan: Any, scenario: Any, sdir: Path) -> dict[str, Any]:
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
     entry["phases"] = dataclasses.asdict(phases)
     entry["metrics"] = metrics
-    results = [gate_lang.evaluate(gate_lang.parse(g), metrics) for g in plan.gates_for(scenario)]
-    entry["gates"] = [
-        {
-            "expression": r.expression,
-            "value": r.value,
-            "passed": r.passed,
-            **({"reason": r.reason} if r.reason else {}),
-        }
-        for r in results
-    ]
+    head = head or {}
+    target = history.target_key(head.get("target") or {})
+    results = []
+    for text in plan.gates_for(scenario):
+        gate = gate_lang.parse(text)
+        functions = history.history_functions(
+            store, plan.name, target, scenario.name, gate.subject, before=head.get("started")
+        )
+        results.append(gate_lang.evaluate(gate, metrics, functions))
+    entry["gates"] = [r.to_json() for r in results]
     completed = facts.get("status") == "completed" and not facts.get("deviated")
     entry["passed"] = completed and all(r.passed for r in results)
     return entry
@@ -92,14 +100,16 @@ def _read_optional(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def assemble_result(run_dir: Path, plan: Any, head: dict[str, Any]) -> dict[str, Any]:
+def assemble_result(
+    run_dir: Path, plan: Any, head: dict[str, Any], store: history.HistoryStore | None = None
+) -> dict[str, Any]:
     """result.json from the run folder: the run's facts plus every scenario scored again."""
     scenarios = []
     for scenario in plan.scenarios:
         for trial in range(1, scenario.trials + 1):
             sdir = rundir.scenario_dir(run_dir, scenario.name, trial)
             if (sdir / SCENARIO_FILE).exists():
-                scenarios.append(score_scenario_dir(plan, scenario, sdir))
+                scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store))
     complete = head.get("status") == "completed"
     return {
         **head,
@@ -120,8 +130,9 @@ def write_outputs(run_dir: Path, result: dict[str, Any]) -> None:
 # --- running ------------------------------------------------------------------------------
 class Engine:
     def __init__(self, plan: Any, reports_dir: Path, testbed_dir: Path, progress: Progress,
-                 keep_testbed: bool = False) -> None:  # fmt: skip
+                 keep_testbed: bool = False, store: history.HistoryStore | None = None) -> None:  # fmt: skip
         self.plan = plan
+        self.store = store
         self.reports_dir = reports_dir
         self.progress = progress
         self.target: Target = make_target(plan.target, testbed_dir, keep_testbed)
@@ -139,7 +150,7 @@ class Engine:
         }
 
     def checkpoint(self) -> dict[str, Any]:
-        result = assemble_result(self.run_dir, self.plan, self.head)
+        result = assemble_result(self.run_dir, self.plan, self.head, self.store)
         write_outputs(self.run_dir, result)
         return result
 
@@ -175,6 +186,7 @@ class Engine:
                 self.target.close()
             finally:
                 result = self.checkpoint()
+                record(self.store, result, self.run_dir, _warn)
         if interrupted is not None:
             raise interrupted if isinstance(interrupted, HarnessError) else Interrupted("stopped by Ctrl-C")
         return result
@@ -340,14 +352,30 @@ def exit_code(result: dict[str, Any]) -> int:
     return 0 if result.get("passed") else 1
 
 
-def rescore(run_dir: Path) -> dict[str, Any]:
-    """`harness score RUN_DIR`: result.json again from the folder alone."""
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: Path, warn: Any) -> None:
+    """Record the run in the history store; a store that fails costs the trend, not the run."""
+    if store is None:
+        return
+    try:
+        store.record(result, run_dir)
+    except HarnessError as exc:
+        warn(f"warning: the run was not recorded in the history store: {exc}")
+
+
+def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
+    """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
+    only at runs that started before this one), and the run recorded again."""
     from harness.plan.models import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
     previous = rundir.read_json(run_dir / rundir.RESULT)
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
-    result = assemble_result(run_dir, plan, head)
+    result = assemble_result(run_dir, plan, head, store)
     write_outputs(run_dir, result)
+    record(store, result, run_dir, warn)
     return result

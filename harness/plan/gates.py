@@ -14,6 +14,19 @@ A NAME is a metric (`error_rate`) or a nested one (`latency_ms.fault.p95`). A me
 was not measured (None, such as `recovery_time_s` when the scenario never recovered) and a
 division by zero fail the gate with a reason: they are results, not errors. An unknown
 metric or function is an error: the gate cannot mean anything.
+
+The functions a plan may call are the history functions (HISTORY_FUNCTIONS): `median_last(n)`,
+`mean_last(n)`, `min_last(n)`, `max_last(n)` over the gate's left-side metric in the last n
+earlier runs of the same plan, target and scenario (harness.store.history provides them), as in
+`recovery_time_s <= 1.2 * median_last(5)`. A release gate then catches a regression, not only
+an absolute breach. Such a gate's left side must be one metric name (its history is what the
+functions read), and n is a whole number from 1 to 100.
+
+A function with no value because nothing earlier was recorded raises NoHistory: the gate is
+skipped, which counts as passed, with the reason. The first run of a plan on a new target must
+not fail a release for lack of history; the absolute parts of the gate still apply, because the
+left side is evaluated first (a null metric still fails). A function may return a
+FunctionValue to say what its value rests on (how many runs); that note becomes the reason.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -63,6 +76,11 @@ _NULL_MEANS = {
     "time_to_impact_s": "no bucket was unhealthy, so there was no impact to time",
 }
 """Why a metric can be null, for the reason a failed gate gives."""
+
+HISTORY_FUNCTIONS: frozenset[str] = frozenset({"median_last", "mean_last", "min_last", "max_last"})
+"""The functions a plan's gates may call: statistics of the left-side metric over earlier runs."""
+HISTORY_MAX_RUNS = 100
+"""The largest n of a history function: a longer look back hides the regressions it is for."""
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -129,6 +147,20 @@ class GateNameError(GateError):
             message += f" ({'; '.join(hints)})"
         message += f"; known: {', '.join(self.known) or 'none'}"
         super().__init__(message)
+
+
+class NoHistory(Exception):
+    """Raised by a gate function that has no value because nothing earlier was recorded; the
+    message says what is missing and becomes the skipped gate's reason. A signal, not an error
+    (like trio's Cancelled): the gate is skipped and passes."""
+
+
+class FunctionValue(NamedTuple):
+    """A gate function's value with a note on what it rests on (`median_last(5) = 2.1 over 3
+    earlier runs`), which the gate's result carries as its reason."""
+
+    value: float
+    note: str
 
 
 # --- syntax tree --------------------------------------------------------------------------
@@ -251,7 +283,20 @@ class GateResult(BaseModel):
     """The left side's value; None when it could not be computed."""
     passed: bool
     reason: str | None = None
-    """Why the gate failed without a comparison (a null metric, a division by zero)."""
+    """Why the gate failed without a comparison (a null metric, a division by zero), why it was
+    skipped, or what a history function's value rests on."""
+    skipped: bool = False
+    """The gate could not be judged yet (no earlier runs for its history function) and counts as
+    passed; False in every result written before history gates existed."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The gate's entry in result.json: `reason` and `skipped` only when they say something."""
+        entry: dict[str, Any] = {"expression": self.expression, "value": self.value, "passed": self.passed}
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.skipped:
+            entry["skipped"] = True
+        return entry
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -370,9 +415,12 @@ def parse(text: str) -> Gate:
     return _Parser(text).gate()
 
 
-def validate_names(gate: Gate, known: Iterable[str], functions: Iterable[str] | None = None) -> None:
-    """Raise GateNameError if the gate reads metrics not in `known` (or, when given, calls
-    functions not in `functions`); plan validation checks against METRIC_NAMES."""
+def validate_names(
+    gate: Gate, known: Iterable[str], functions: Iterable[str] | None = HISTORY_FUNCTIONS
+) -> None:
+    """Raise GateError if the gate reads metrics not in `known`, calls functions not in
+    `functions` (None: any), or calls a history function wrongly; plan validation checks
+    against METRIC_NAMES and HISTORY_FUNCTIONS."""
     known = set(known)
     unknown = gate.names - known
     if unknown:
@@ -382,6 +430,36 @@ def validate_names(gate: Gate, known: Iterable[str], functions: Iterable[str] | 
         unknown = gate.functions - functions
         if unknown:
             raise GateNameError(gate.text, "function", unknown, functions)
+    calls = [
+        n
+        for side in (gate.left, gate.right)
+        for n in _walk(side)
+        if isinstance(n, Call) and n.function in HISTORY_FUNCTIONS
+    ]
+    if calls and not isinstance(gate.left, Metric):
+        raise GateError(
+            f"gate {gate.text!r}: {calls[0].function}() compares with the left side's earlier values, "
+            f"so the left side must be one metric name (got {gate.subject!r})"
+        )
+    for call in calls:
+        if len(call.args) != 1 or not isinstance(call.args[0], Number):
+            got = ", ".join(render(a) for a in call.args) or "nothing"
+            raise GateError(f"gate {gate.text!r}: {history_runs_expected(call.function)} (got {got})")
+        history_runs(call.function, call.args[0].value, gate.text)
+
+
+def history_runs_expected(function: str) -> str:
+    """What a history function's argument must be, for error messages."""
+    return f"{function}(n) takes one whole number n of earlier runs, from 1 to {HISTORY_MAX_RUNS}"
+
+
+def history_runs(function: str, n: float, text: str | None = None) -> int:
+    """A history function's n as a whole number of runs; GateError unless 1..HISTORY_MAX_RUNS."""
+    if not (float(n).is_integer() and 1 <= n <= HISTORY_MAX_RUNS):
+        where = f"gate {text!r}: " if text else ""
+        got = render(Number(float(n)))
+        raise GateError(f"{where}{history_runs_expected(function)} (got {got})")
+    return int(n)
 
 
 # --- evaluation ---------------------------------------------------------------------------
@@ -423,6 +501,7 @@ class _Evaluator:
         self.gate = gate
         self.metrics = metrics
         self.functions = functions
+        self.notes: list[str] = []
 
     def number(self, value: Any, what: str, null_means: str) -> float:
         if value is None:
@@ -449,6 +528,9 @@ class _Evaluator:
                     raise GateNameError(self.gate.text, "function", [function], self.functions)
                 values = [self.value(a) for a in args]
                 result = self.functions[function](*values)
+                if isinstance(result, FunctionValue):
+                    self.notes.append(result.note)
+                    result = result.value
                 return self.number(result, render(node), "the function had no value")
             case Negative(operand=operand):
                 return -self.value(operand)
@@ -456,7 +538,9 @@ class _Evaluator:
                 a, b = self.value(left), self.value(right)
                 if op == "/" and b == 0:
                     raise _Undefined(f"division by zero in {render(node)}")
-                return _ARITHMETIC[op](a, b)
+                # A history function can be infinite (earlier runs that never recovered), and
+                # inf - inf has no value: say so rather than compare a NaN, which is never true.
+                return self.number(_ARITHMETIC[op](a, b), render(node), "infinite operands")
         raise AssertionError(node)  # pragma: no cover
 
 
@@ -467,8 +551,9 @@ def evaluate(
 ) -> GateResult:
     """Evaluate a gate against one scenario's metrics.
 
-    A null metric or a division by zero fails the gate with a reason; an unknown metric or
-    function raises GateNameError listing the known ones.
+    A null metric or a division by zero fails the gate with a reason; a function raising
+    NoHistory skips it (passed, with the reason); an unknown metric or function raises
+    GateNameError listing the known ones.
     """
     evaluator = _Evaluator(gate, metrics, functions or {})
     # Every name is checked before anything is computed, so a null early in the expression
@@ -485,4 +570,13 @@ def evaluate(
         right = evaluator.value(gate.right)
     except _Undefined as undefined:
         return GateResult(expression=gate.text, value=left, passed=False, reason=str(undefined))
-    return GateResult(expression=gate.text, value=left, passed=COMPARISONS[gate.op](left, right))
+    except NoHistory as missing:
+        return GateResult(expression=gate.text, value=left, passed=True, skipped=True, reason=str(missing))
+    reason = None
+    if evaluator.notes:
+        reason = "; ".join(evaluator.notes)
+        if not isinstance(gate.right, Call):
+            reason += f"; {render(gate.right)} = {right:.4g}"
+    return GateResult(
+        expression=gate.text, value=left, passed=COMPARISONS[gate.op](left, right), reason=reason
+    )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.errors import InputError
 from harness.plan import gates
+from harness.plan.loading import PlanError, load_plan
+from harness.store import history
+
+ROOT = Path(__file__).resolve().parents[2]
 
 METRICS: dict[str, Any] = {
     "error_rate": 0.02,
@@ -192,8 +198,182 @@ class TestValidateNames:
             gates.validate_names(gates.parse("nope + latency_ms.p95 < 1"), gates.METRIC_NAMES)
 
     def test_functions_checked_when_given(self) -> None:
-        """Function names are checked only when the caller knows them."""
+        """Function names are checked against the history functions unless the caller names others."""
         gate = gates.parse("recovery_time_s < median_last(5)")
         gates.validate_names(gate, gates.METRIC_NAMES)
         with pytest.raises(gates.GateNameError, match="unknown function 'median_last'"):
             gates.validate_names(gate, gates.METRIC_NAMES, functions=set())
+
+
+PLAN = "release-gate"
+TARGET = "testbed/managed"
+REGRESSION_GATE = "recovery_time_s <= 1.2 * median_last(3)"
+
+
+def _record_runs(store: history.HistoryStore, recovery_times: list[float | None]) -> None:
+    """Earlier completed runs of the release gate, one a minute, with these recovery times."""
+    for i, recovery_time_s in enumerate(recovery_times):
+        store.record(
+            {
+                "run_id": f"earlier-{i}",
+                "plan": {"name": PLAN},
+                "target": {"kind": "testbed", "profile": "managed"},
+                "started": 1000.0 + 60 * i,
+                "ended": 1030.0 + 60 * i,
+                "status": "completed",
+                "passed": True,
+                "scenarios": [
+                    {
+                        "name": "zone-latency",
+                        "trial": 1,
+                        "status": "completed",
+                        "passed": True,
+                        "metrics": {**METRICS, "recovery_time_s": recovery_time_s},
+                    }
+                ],
+            }
+        )
+
+
+def _gate_now(store: history.HistoryStore, text: str, recovery_time_s: float | None) -> gates.GateResult:
+    """Evaluate a gate for a new run after the recorded ones, as the engine does."""
+    gate = gates.parse(text)
+    gates.validate_names(gate, gates.METRIC_NAMES)
+    functions = history.history_functions(store, PLAN, TARGET, "zone-latency", gate.subject, before=9999.0)
+    return gates.evaluate(gate, {**METRICS, "recovery_time_s": recovery_time_s}, functions)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[history.HistoryStore]:
+    with history.HistoryStore(f"sqlite:///{tmp_path / 'history.sqlite'}") as opened:
+        yield opened
+
+
+class TestHistoryGates:
+    def test_regression_fails_with_value_and_reason(self, store: history.HistoryStore) -> None:
+        """Recovery at 4 s after three runs at about 2 s fails, saying what it was compared with."""
+        _record_runs(store, [1.9, 2.0, 2.1])
+        result = _gate_now(store, REGRESSION_GATE, 4.0)
+        assert (result.passed, result.value, result.skipped) == (False, 4.0, False)
+        assert result.reason == "median_last(3) = 2 over 3 earlier runs; 1.2 * median_last(3) = 2.4"
+        assert result.to_json() == {
+            "expression": REGRESSION_GATE,
+            "value": 4.0,
+            "passed": False,
+            "reason": result.reason,
+        }
+
+    def test_no_regression_passes(self, store: history.HistoryStore) -> None:
+        """The same new run at 2.1 s is within 20 % of the earlier median and passes."""
+        _record_runs(store, [1.9, 2.0, 2.1])
+        result = _gate_now(store, REGRESSION_GATE, 2.1)
+        assert (result.passed, result.value, result.skipped) == (True, 2.1, False)
+
+    def test_only_the_last_n_runs_count(self, store: history.HistoryStore) -> None:
+        """An old slow era does not excuse a regression against the last n runs."""
+        _record_runs(store, [9.0, 9.0, 9.0, 1.9, 2.0, 2.1])
+        assert not _gate_now(store, REGRESSION_GATE, 4.0).passed
+        assert _gate_now(store, "recovery_time_s <= 1.2 * median_last(6)", 4.0).passed
+
+    def test_first_run_is_skipped_not_failed(self, store: history.HistoryStore) -> None:
+        """With no earlier run, a history gate passes, marked skipped, saying why."""
+        result = _gate_now(store, REGRESSION_GATE, 4.0)
+        assert (result.passed, result.skipped, result.value) == (True, True, 4.0)
+        assert result.reason is not None
+        assert result.reason.startswith(
+            "no earlier runs of this plan on this target (release-gate on testbed/managed"
+        )
+        assert result.reason.endswith("median_last(3) has no value")
+        assert result.to_json()["skipped"] is True
+
+    def test_first_run_that_did_not_recover_still_fails(self, store: history.HistoryStore) -> None:
+        """Skipping for lack of history never hides an absolute failure on the left side."""
+        result = _gate_now(store, REGRESSION_GATE, None)
+        assert (result.passed, result.skipped) == (False, False)
+        assert result.reason is not None and result.reason.startswith("recovery_time_s is null")
+
+    def test_fewer_runs_than_asked_are_used_and_counted(self, store: history.HistoryStore) -> None:
+        """With two earlier runs, median_last(5) is their median, and the reason says only two exist."""
+        _record_runs(store, [2.0, 3.0])
+        result = _gate_now(store, "recovery_time_s <= median_last(5)", 4.0)
+        assert not result.passed
+        assert result.reason == "median_last(5) = 2.5 over 2 earlier runs (only 2 recorded)"
+
+    def test_earlier_runs_that_did_not_recover(self, store: history.HistoryStore) -> None:
+        """Earlier runs that never recovered count as the slowest: max_last is then infinite."""
+        _record_runs(store, [2.0, None])
+        assert _gate_now(store, "recovery_time_s < max_last(2)", 60.0).passed
+        result = _gate_now(store, "recovery_time_s < min_last(2) + 1", 4.0)
+        assert not result.passed
+        assert result.reason == (
+            "min_last(2) = 2 over 2 earlier runs, 1 of which did not recover; min_last(2) + 1 = 3"
+        )
+
+    def test_skipped_is_absent_from_old_results(self) -> None:
+        """A gate without history functions writes the same entry as before history existed."""
+        result = gates.evaluate(gates.parse("error_rate < 0.05"), METRICS)
+        assert result.to_json() == {"expression": "error_rate < 0.05", "value": 0.02, "passed": True}
+        assert gates.GateResult(expression="x < 1", value=0.5, passed=True).skipped is False
+
+
+class TestHistoryValidation:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "recovery_time_s <= 1.2 * median_last(5)",
+            "latency_ms.fault.p99 < mean_last(10) + 50",
+            "error_rate <= max(0.01, max_last(1))",
+            "resilience_score >= min_last(100) - 5",
+        ],
+    )
+    def test_history_functions_are_accepted(self, text: str) -> None:
+        """A plan's gates may compare a metric with its history."""
+        gates.validate_names(gates.parse(text), gates.METRIC_NAMES, gates.HISTORY_FUNCTIONS | {"max"})
+
+    @pytest.mark.parametrize(
+        ("text", "got"),
+        [
+            ("recovery_time_s < median_last(0)", "0"),
+            ("recovery_time_s < median_last(101)", "101"),
+            ("recovery_time_s < median_last(2.5)", "2.5"),
+            ("recovery_time_s < median_last(-3)", "-3"),
+            ("recovery_time_s < median_last()", "nothing"),
+            ("recovery_time_s < median_last(3, 4)", "3, 4"),
+            ("recovery_time_s < median_last(error_rate)", "error_rate"),
+        ],
+    )
+    def test_n_must_be_a_whole_number_of_runs(self, text: str, got: str) -> None:
+        """n is one literal whole number from 1 to 100, else the plan is rejected with what was wrong."""
+        with pytest.raises(gates.GateError) as caught:
+            gates.validate_names(gates.parse(text), gates.METRIC_NAMES)
+        assert str(caught.value) == (
+            f"gate {text!r}: median_last(n) takes one whole number n of earlier runs, from 1 to 100 (got {got})"
+        )
+
+    def test_left_side_must_be_one_metric(self) -> None:
+        """History is kept per metric, so the left side of a history gate is a metric name."""
+        with pytest.raises(
+            gates.GateError, match=r"left side must be one metric name \(got 'failed_requests / requests'\)"
+        ):
+            gates.validate_names(
+                gates.parse("failed_requests / requests < median_last(3)"), gates.METRIC_NAMES
+            )
+
+    def test_unknown_function_in_a_plan_is_reported_at_its_line(self, tmp_path: Path) -> None:
+        """A misspelt history function is an error at the gate's file and line, with a suggestion."""
+        path = tmp_path / "plan.yaml"
+        experiment = ROOT / "experiments" / "local" / "replica-kill.yaml"
+        path.write_text(
+            "name: t\n"
+            "load: {locustfile: loadtests/subscriptions.py}\n"
+            f"scenarios:\n  - {{name: replica-kill, experiment: {experiment}}}\n"
+            "gates:\n"
+            "  - recovery_time_s <= 1.2 * median_last(5)\n"
+            "  - recovery_time_s <= 1.2 * median_lst(5)\n"
+        )
+        with pytest.raises(PlanError) as caught:
+            load_plan(path)
+        [problem] = caught.value.problems
+        assert (problem.path, problem.line) == (path, 7)
+        assert "unknown function 'median_lst' ('median_lst': did you mean 'median_last'?)" in problem.message
+        assert "known: max_last, mean_last, median_last, min_last" in problem.message

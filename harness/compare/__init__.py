@@ -1,0 +1,50 @@
+"""Side-by-side comparison of runs: the same plan on several targets, or one target over time.
+
+`harness compare RUN_DIR… [--label NAME=RUN_DIR…]` reads run directories, pools the trials of
+runs sharing a label, and compares every side against the first (the baseline) per scenario
+and metric: median and bootstrap interval per side, difference, Mann-Whitney U p-value and a
+verdict in the metric's good direction. How to read it: docs/compare.md.
+
+    labels = parse_label_options(["eks=reports/r2", "self-managed=reports/r1"])  # runs.py
+    report = compare_runs([], labels, alpha=0.05, metrics=None)                    # runs.py
+    html_path, md_path = write_comparison(report, out_dir)                         # render.py
+    render_markdown(report), render_html(report)                                   # text only
+
+`stats` is the pure part (summarize, compare, min_trials_for), usable on any list of values.
+"""
+
+from harness.compare.render import render_html, render_markdown, write_comparison
+from harness.compare.runs import (
+    DEFAULT_METRICS,
+    ComparisonReport,
+    MetricComparison,
+    MetricSpec,
+    ScenarioComparison,
+    Side,
+    compare_runs,
+    metric_spec,
+    parse_label_options,
+)
+from harness.compare.stats import Better, Comparison, Summary, Verdict, compare, min_trials_for, summarize
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "Better",
+    "Comparison",
+    "ComparisonReport",
+    "MetricComparison",
+    "MetricSpec",
+    "ScenarioComparison",
+    "Side",
+    "Summary",
+    "Verdict",
+    "compare",
+    "compare_runs",
+    "metric_spec",
+    "min_trials_for",
+    "parse_label_options",
+    "render_html",
+    "render_markdown",
+    "summarize",
+    "write_comparison",
+]

@@ -1,0 +1,482 @@
+"""Run directories → a comparison: sides (labels), pooled trials per scenario and metric, warnings.
+
+`harness compare RUN_DIR… [--label NAME=RUN_DIR…]` calls `compare_runs`, then `render`. A side
+is every run sharing a label; its trials are pooled. The first side is the baseline and every
+other side is compared against it with `stats.compare`. What makes the comparison unfair or
+incomplete (plans that differ, scenarios on one side only, trials that were not scored) is
+collected as warnings for the report rather than hidden or refused: only inputs that leave
+nothing to compare are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from harness.compare import stats
+from harness.errors import FileInputError, InputError
+from harness.store import rundir
+
+SCHEMA = "harness.result/v1"
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+class Unit(StrEnum):
+    """How a metric's values read; the renderer formats by it."""
+
+    SECONDS = "s"
+    MS = "ms"
+    FRACTION = "fraction"
+    COUNT = "count"
+    USD = "usd"
+    SCORE = "score"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric means for a comparison: its good direction, unit, and what null says."""
+
+    name: str
+    better: stats.Better
+    unit: Unit
+    null_means: str | None = None
+    """For metrics whose null is beyond every measured value (right-censored), the words for
+    it; None: a null is simply not measured and the trial is left out of that metric."""
+
+
+_LOWER, _HIGHER = stats.Better.LOWER, stats.Better.HIGHER
+
+_SPECS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        # A later impact is better: the system absorbed the fault for longer. Null means no
+        # impact at all, later than any measured one.
+        MetricSpec("time_to_impact_s", _HIGHER, Unit.SECONDS, "no impact"),
+        MetricSpec("recovery_time_s", _LOWER, Unit.SECONDS, "did not recover"),
+        MetricSpec("recovery_after_fault_end_s", _LOWER, Unit.SECONDS, "did not recover"),
+        MetricSpec("requests", _HIGHER, Unit.COUNT),
+        MetricSpec("failed_requests", _LOWER, Unit.COUNT),
+        MetricSpec("error_rate", _LOWER, Unit.FRACTION),
+        MetricSpec("peak_error_rate", _LOWER, Unit.FRACTION),
+        MetricSpec("availability", _HIGHER, Unit.FRACTION),
+        MetricSpec("peak_p99_ms", _LOWER, Unit.MS),
+        MetricSpec("kpi", _HIGHER, Unit.COUNT),
+        MetricSpec("kpi_baseline_per_s", _HIGHER, Unit.COUNT),
+        MetricSpec("kpi_lost", _LOWER, Unit.COUNT),
+        MetricSpec("downtime_s", _LOWER, Unit.SECONDS),
+        MetricSpec("downtime_cost_usd", _LOWER, Unit.USD),
+        MetricSpec("data_loss", _LOWER, Unit.COUNT),
+        MetricSpec("resilience_score", _HIGHER, Unit.SCORE),
+        *(
+            MetricSpec(f"{family}.{window}.{p}", _LOWER, Unit.MS)
+            for family in ("latency_ms", "latency_uncorrected_ms")
+            for window in ("baseline", "fault", "recovery")
+            for p in ("p50", "p95", "p99")
+        ),
+    )
+}
+
+DEFAULT_METRICS: tuple[str, ...] = (
+    "recovery_time_s",
+    "recovery_after_fault_end_s",
+    "time_to_impact_s",
+    "error_rate",
+    "availability",
+    "latency_ms.fault.p99",
+    "kpi_lost",
+    "downtime_cost_usd",
+    "data_loss",
+    "resilience_score",
+)
+"""What a user asks first: how fast it recovered, how much failed, what it cost, was data lost.
+A default metric that no trial has (older results lack recovery_after_fault_end_s) is dropped."""
+
+
+def metric_spec(name: str) -> MetricSpec:
+    """The spec of a result.json metric (dotted for nested ones); InputError naming --metric."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _SPECS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(_SPECS))}"
+        raise InputError(f"--metric: unknown metric {name!r}{hint}") from None
+
+
+_ABSENT = object()
+
+
+def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
+    value: Any = metrics
+    for part in name.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+# --- runs and sides -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory's plan.json and result.json."""
+
+    path: Path
+    plan: Mapping[str, Any]
+    result: Mapping[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.result.get("run_id") or self.path.name)
+
+    @property
+    def plan_name(self) -> str:
+        return str(self.plan.get("name") or self.result.get("plan", {}).get("name") or "?")
+
+    @property
+    def status(self) -> str:
+        return str(self.result.get("status") or "?")
+
+    @property
+    def target(self) -> str:
+        """The target in a few words: `testbed managed`, `kubernetes eks-prod`."""
+        target = {**(self.plan.get("target") or {}), **(self.result.get("target") or {})}
+        kind = str(target.get("kind") or "?")
+        if kind == "kubernetes":
+            return f"kubernetes {target.get('context') or 'in-cluster'}"
+        return f"{kind} {target['profile']}" if target.get("profile") else kind
+
+    @property
+    def scenario_names(self) -> list[str]:
+        """The plan's scenarios in order (the result's, if the plan lists none)."""
+        names = [s.get("name") for s in self.plan.get("scenarios") or []]
+        names += [s.get("name") for s in self.result.get("scenarios") or []]
+        return list(dict.fromkeys(str(n) for n in names if n))
+
+
+def read_run(path: Path, argument: str = "RUN_DIR") -> Run:
+    """Read a run directory; InputError naming `argument` when it is not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{argument}: {path} is not a directory")
+    for name in (rundir.PLAN, rundir.RESULT):
+        if not (path / name).is_file():
+            raise InputError(f"{argument}: {path} has no {name}; is it a run directory?")
+    plan = rundir.read_json(path / rundir.PLAN)
+    result = rundir.read_json(path / rundir.RESULT)
+    if not isinstance(plan, dict):
+        raise FileInputError(path / rundir.PLAN, "not a JSON object")
+    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        found = result.get("schema") if isinstance(result, dict) else type(result).__name__
+        raise FileInputError(path / rundir.RESULT, f"schema is {found!r}, expected {SCHEMA!r}")
+    return Run(path=path, plan=plan, result=result)
+
+
+def default_label(run: Run) -> str:
+    """A side's name when none is given: the target and the run id, unique per run."""
+    return f"{run.target} {run.run_id}"
+
+
+def parse_label_options(options: Sequence[str]) -> dict[str, list[Path]]:
+    """`--label NAME=RUN_DIR` options → {NAME: [RUN_DIR, …]}, in order; a repeated NAME pools."""
+    labels: dict[str, list[Path]] = {}
+    for option in options:
+        name, sep, path = option.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InputError(f"--label: {option!r} is not NAME=RUN_DIR")
+        labels.setdefault(name.strip(), []).append(Path(path.strip()))
+    return labels
+
+
+@dataclass(frozen=True)
+class Side:
+    """Runs compared as one: their trials are pooled."""
+
+    label: str
+    runs: tuple[Run, ...]
+
+
+def assign_sides(run_dirs: Sequence[Path], labels: Mapping[str, Sequence[Path]] | None = None) -> list[Side]:
+    """Read the runs and group them by label, in order of first appearance (first: baseline).
+
+    Run directories come from RUN_DIR arguments, then from --label options not already given;
+    a run without a --label gets `default_label`. The same directory twice counts once."""
+    given: dict[Path, str] = {}
+    for name, paths in (labels or {}).items():
+        for path in paths:
+            key = Path(path).resolve()
+            if given.get(key, name) != name:
+                raise InputError(f"--label: {path} is given to both {given[key]!r} and {name!r}")
+            given[key] = name
+    order: list[tuple[Path, str]] = [(Path(p), "RUN_DIR") for p in run_dirs]
+    order += [(Path(p), f"--label {name}") for name, paths in (labels or {}).items() for p in paths]
+    seen: set[Path] = set()
+    grouped: dict[str, list[Run]] = {}
+    for path, argument in order:
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        run = read_run(path, argument)
+        grouped.setdefault(given.get(key) or default_label(run), []).append(run)
+    if len(grouped) < 2:
+        only = next(iter(grouped), "nothing")
+        raise InputError(
+            f"RUN_DIR: a comparison needs at least two sides, got {only!r} only "
+            "(give runs of another target, or name sides with --label NAME=RUN_DIR)"
+        )
+    return [Side(label, tuple(runs)) for label, runs in grouped.items()]
+
+
+# --- the report model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one scenario: each side's summary, each other side against the baseline."""
+
+    spec: MetricSpec
+    summaries: dict[str, stats.Summary]
+    """Per label, for the sides that ran the scenario (baseline first)."""
+    missing: dict[str, int]
+    """Per label, trials with no value for this metric (not scored, or null meaning unmeasured)."""
+    comparisons: dict[str, stats.Comparison]
+    """Per non-baseline label."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class ScenarioComparison:
+    name: str
+    labels: tuple[str, ...]
+    """The sides that ran this scenario, baseline first."""
+    trials: dict[str, int]
+    unscored: dict[str, int]
+    """Per label, trials without metrics (errored, interrupted): left out of every metric."""
+    metrics: tuple[MetricComparison, ...]
+
+    def verdicts(self, label: str) -> dict[stats.Verdict, list[MetricComparison]]:
+        """The metrics of one other side grouped by verdict, for the scenario's verdict line."""
+        grouped: dict[stats.Verdict, list[MetricComparison]] = {}
+        for metric in self.metrics:
+            if label in metric.comparisons:
+                grouped.setdefault(metric.comparisons[label].verdict, []).append(metric)
+        return grouped
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    sides: tuple[Side, ...]
+    alpha: float
+    confidence: float
+    metrics: tuple[str, ...]
+    scenarios: tuple[ScenarioComparison, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def baseline(self) -> str:
+        return self.sides[0].label
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(side.label for side in self.sides)
+
+    @property
+    def min_trials(self) -> int:
+        """Trials per side the exact test needs to reach p < alpha at all."""
+        return stats.min_trials_for(self.alpha)
+
+
+# --- warnings -----------------------------------------------------------------------------
+
+
+_LOAD_IGNORED = {"host"}
+"""The load's host differs between targets by design; it says where, not how much."""
+
+
+def _plan_facts(plan: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, Any]:
+    """The plan settings that change what is measured, as dotted keys, for spotting differences."""
+    facts: dict[str, Any] = {"name": plan.get("name")}
+    for section in ("load", "windows", "slo", "cost"):
+        for key, value in (plan.get(section) or {}).items():
+            if section == "load" and key in _LOAD_IGNORED:
+                continue
+            if key == "locustfile" and value:
+                value = Path(str(value)).name  # the same file checked out elsewhere is the same
+            facts[f"{section}.{key}"] = value
+    facts["abort"] = plan.get("abort")
+    for scenario in plan.get("scenarios") or []:
+        if scenario.get("name") in scenarios:
+            experiment = scenario.get("experiment")
+            facts[f"scenarios.{scenario['name']}.experiment"] = (
+                Path(str(experiment)).name if experiment else None
+            )
+            facts[f"scenarios.{scenario['name']}.vars"] = scenario.get("vars") or {}
+    return facts
+
+
+def _plan_warnings(sides: Sequence[Side], scenarios: Sequence[str]) -> list[str]:
+    reference = sides[0].runs[0]
+    ref_facts = _plan_facts(reference.plan, scenarios)
+    found: list[str] = []
+    for side in sides:
+        for run in side.runs:
+            if run is reference:
+                continue
+            facts = _plan_facts(run.plan, scenarios)
+            for key in sorted(set(ref_facts) | set(facts)):
+                if key.startswith("scenarios.") and not (key in ref_facts and key in facts):
+                    continue  # a scenario on one side only has its own warning
+                mine, theirs = ref_facts.get(key), facts.get(key)
+                if mine != theirs:
+                    found.append(
+                        f"plans differ on {key}: {mine!r} in {reference.run_id} ({sides[0].label}) "
+                        f"vs {theirs!r} in {run.run_id} ({side.label}); the comparison may be unfair"
+                    )
+    return found
+
+
+def _status_warnings(sides: Sequence[Side]) -> list[str]:
+    return [
+        f"run {run.run_id} ({side.label}) has status {run.status!r}: its results may be incomplete"
+        for side in sides
+        for run in side.runs
+        if run.status != "completed"
+    ]
+
+
+# --- building the report ------------------------------------------------------------------
+
+
+def _entries(side: Side, scenario: str) -> list[tuple[Run, Mapping[str, Any]]]:
+    return [
+        (run, entry)
+        for run in side.runs
+        for entry in run.result.get("scenarios") or []
+        if entry.get("name") == scenario
+    ]
+
+
+def _sample(
+    entries: Sequence[tuple[Run, Mapping[str, Any]]], spec: MetricSpec
+) -> tuple[list[float | None], int]:
+    """The trials' values (None: censored) and how many had no value."""
+    values: list[float | None] = []
+    missing = 0
+    for _, entry in entries:
+        metrics = entry.get("metrics")
+        value = _lookup(metrics, spec.name) if isinstance(metrics, Mapping) else _ABSENT
+        if value is _ABSENT or (value is None and spec.null_means is None):
+            missing += 1
+        elif value is None:
+            values.append(None)
+        elif isinstance(value, bool | int | float):
+            values.append(float(value))
+        else:
+            missing += 1
+    return values, missing
+
+
+def compare_runs(
+    run_dirs: Sequence[Path],
+    labels: Mapping[str, Sequence[Path]] | None = None,
+    alpha: float = 0.05,
+    metrics: Sequence[str] | None = None,
+    confidence: float = 0.95,
+) -> ComparisonReport:
+    """Read the runs, pool trials per side, and compare every side against the first."""
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha: must be between 0 and 1, not {alpha}")
+    if not 0 < confidence < 1:
+        raise InputError(f"--confidence: must be between 0 and 1, not {confidence}")
+    specs = [metric_spec(name) for name in dict.fromkeys(metrics or DEFAULT_METRICS)]
+    sides = assign_sides(run_dirs, labels)
+    baseline = sides[0]
+
+    names_of = {
+        side.label: list(dict.fromkeys(n for r in side.runs for n in r.scenario_names)) for side in sides
+    }
+    compared = [
+        name for name in names_of[baseline.label] if any(name in names_of[side.label] for side in sides[1:])
+    ]
+    if not compared:
+        listing = "; ".join(f"{label}: {', '.join(names) or 'none'}" for label, names in names_of.items())
+        raise InputError(f"RUN_DIR: the runs' plans have no scenario in common ({listing})")
+
+    warnings: list[str] = []
+    all_names = list(dict.fromkeys(n for names in names_of.values() for n in names))
+    for name in all_names:
+        having = [label for label, names in names_of.items() if name in names]
+        if name not in compared:
+            warnings.append(f"scenario {name!r} is only in {', '.join(having)}: not compared")
+        elif len(having) < len(sides):
+            missing_in = [s.label for s in sides if s.label not in having]
+            warnings.append(f"scenario {name!r} is not in {', '.join(missing_in)}")
+    warnings += _plan_warnings(sides, compared)
+    warnings += _status_warnings(sides)
+
+    scenarios: list[ScenarioComparison] = []
+    for name in compared:
+        present = [side for side in sides if name in names_of[side.label]]
+        entries = {side.label: _entries(side, name) for side in present}
+        unscored = {
+            label: sum(not isinstance(e.get("metrics"), Mapping) for _, e in found)
+            for label, found in entries.items()
+        }
+        for label, count in unscored.items():
+            if count:
+                warnings.append(
+                    f"{name} on {label}: {count} of {len(entries[label])} trials have no metrics "
+                    "(not completed or not scored) and are left out"
+                )
+        rows: list[MetricComparison] = []
+        for spec in specs:
+            samples = {label: _sample(found, spec) for label, found in entries.items()}
+            if metrics is None and not any(
+                _lookup(e.get("metrics") or {}, spec.name) is not _ABSENT
+                for found in entries.values()
+                for _, e in found
+            ):
+                continue  # a default metric these results do not have (older schema)
+            summaries = {label: stats.summarize(values, confidence) for label, (values, _) in samples.items()}
+            base_values = samples[baseline.label][0]
+            comparisons = {
+                label: stats.compare(base_values, values, spec.better, alpha, confidence)
+                for label, (values, _) in samples.items()
+                if label != baseline.label
+            }
+            rows.append(
+                MetricComparison(
+                    spec=spec,
+                    summaries=summaries,
+                    missing={label: missing for label, (_, missing) in samples.items()},
+                    comparisons=comparisons,
+                )
+            )
+        scenarios.append(
+            ScenarioComparison(
+                name=name,
+                labels=tuple(side.label for side in present),
+                trials={label: len(found) for label, found in entries.items()},
+                unscored=unscored,
+                metrics=tuple(rows),
+            )
+        )
+    return ComparisonReport(
+        sides=tuple(sides),
+        alpha=alpha,
+        confidence=confidence,
+        metrics=tuple(spec.name for spec in specs),
+        scenarios=tuple(scenarios),
+        warnings=tuple(warnings),
+    )

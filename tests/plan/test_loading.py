@@ -42,9 +42,12 @@ def _problems(path: Path) -> loading.PlanError:
 
 
 class TestBundledPlans:
-    def test_there_are_the_three_plans(self) -> None:
-        """The local game day, the quick run and the release gate are shipped."""
-        assert [p.stem for p in BUNDLED] == ["local-gameday", "local-quick", "release-gate"]
+    def test_the_bundled_plans(self) -> None:
+        """The local game day, the quick run and the release gate for the testbed; the cluster
+        benchmark and the EKS game day for real clusters."""
+        assert [p.stem for p in BUNDLED] == [
+            "cluster-benchmark", "eks-gameday", "local-gameday", "local-quick", "release-gate",
+        ]  # fmt: skip
         assert loading.bundled_plans() == BUNDLED
 
     @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
@@ -52,9 +55,11 @@ class TestBundledPlans:
         """Every bundled plan loads, and its locustfile and experiments resolve to real files."""
         plan = loading.load_plan(path)
         assert plan.load.locustfile.is_absolute() and plan.load.locustfile.is_file()
+        folder = "local" if plan.target.kind == "testbed" else ("kubernetes", "aws")
         for scenario in plan.scenarios:
             assert scenario.experiment.is_absolute() and scenario.experiment.is_file()
-            assert scenario.experiment.parent == ROOT / "experiments" / "local"
+            assert scenario.experiment.parent.parent == ROOT / "experiments"
+            assert scenario.experiment.parent.name in folder
 
     def test_local_gameday_runs_the_five_faults(self) -> None:
         """The default game day runs the five faults on the managed testbed."""
@@ -182,7 +187,8 @@ class TestResolvePlanArg:
         """A plan that is neither bundled nor a file is an input error naming it and the bundled plans."""
         with pytest.raises(
             InputError,
-            match=rf"PLAN: {arg} does not exist \(bundled plans: local-gameday, local-quick, release-gate\)",
+            match=rf"PLAN: {arg} does not exist \(bundled plans: cluster-benchmark, eks-gameday, local-gameday, "
+            r"local-quick, release-gate\)",
         ):
             loading.resolve_plan_arg(arg)
 

@@ -34,12 +34,15 @@ from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.plan import gates as gate_lang
+from harness.scoring import controlplane
 from harness.store import history, rundir
 
 SCHEMA = "harness.result/v1"
 EXPERIMENT_BUDGET_S = 900.0
 """The longest an experiment may run; Locust's own run time is bounded by it (the engine stops it sooner)."""
 SCENARIO_FILE = "scenario.json"
+CONTROL_PLANE_FILE = "controlplane.jsonl"
+"""Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
 
 
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
@@ -76,6 +79,9 @@ def score_scenario_dir(
     verified = _read_optional(sdir / "verify.json")
     data_loss = verified.get("data_loss") if verified else None
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
+    control_plane = _read_lines(sdir / CONTROL_PLANE_FILE)
+    if control_plane is not None:
+        metrics["control_plane"] = controlplane.summarize(control_plane, phases)
     entry["phases"] = dataclasses.asdict(phases)
     entry["metrics"] = metrics
     head = head or {}
@@ -88,9 +94,30 @@ def score_scenario_dir(
         )
         results.append(gate_lang.evaluate(gate, metrics, functions))
     entry["gates"] = [r.to_json() for r in results]
-    completed = facts.get("status") == "completed" and not facts.get("deviated")
+    # A scenario whose steady state did not hold before the fault measured nothing about the
+    # fault: it cannot pass, whatever its gates say.
+    completed = (
+        facts.get("status") == "completed"
+        and not facts.get("deviated")
+        and (facts.get("steady_state") or {}).get("before") is not False
+    )
     entry["passed"] = completed and all(r.passed for r in results)
     return entry
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]] | None:
+    """A JSON-lines file, or None when absent; a torn last line (a crashed run) is left out."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    lines = []
+    for raw in text.splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    return lines
 
 
 def _read_optional(path: Path) -> dict[str, Any] | None:
@@ -135,7 +162,8 @@ class Engine:
         self.store = store
         self.reports_dir = reports_dir
         self.progress = progress
-        self.target: Target = make_target(plan.target, testbed_dir, keep_testbed)
+        url = "" if plan.load.host == "auto" else plan.load.host
+        self.target: Target = make_target(plan.target, testbed_dir, keep_testbed, url=url)
         self.run_id = rundir.new_run_id(plan.name)
         self.run_dir = reports_dir / self.run_id
         self.head: dict[str, Any] = {
@@ -210,7 +238,8 @@ class Engine:
             "healed": [],
             "error": None,
             "paths": {name: f"scenarios/{sdir.name}/{name}" for name in
-                      ("timeline.jsonl", "markers.jsonl", "journal.json", "events.jsonl")},
+                      ("timeline.jsonl", "markers.jsonl", "journal.json", "events.jsonl",
+                       CONTROL_PLANE_FILE)},
         }  # fmt: skip
         rundir.write_json(sdir / SCENARIO_FILE, facts)
         experiment = chaos_experiment.load(scenario.experiment)

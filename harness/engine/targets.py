@@ -124,10 +124,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def make_target(plan_target: Any, testbed_dir: Path, keep_testbed: bool = False) -> Target:
+def make_target(plan_target: Any, testbed_dir: Path, keep_testbed: bool = False, url: str = "") -> Target:
+    """The plan's target; `url` is the service's URL (the plan's load.host) for a Kubernetes target."""
     kind = getattr(plan_target, "kind", None)
     if kind == "testbed":
         return TestbedTarget(profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed)
+    if kind == "kubernetes":
+        from harness.kubernetes.target import KubernetesTarget  # the kubernetes client only when asked for
+
+        return KubernetesTarget(plan_target, url=url)
     raise InputError(
-        f"target: kind {kind!r} cannot be run by this version of the harness (use kind: testbed)"
+        f"target: kind {kind!r} cannot be run by this version of the harness (use kind: testbed or kubernetes)"
     )

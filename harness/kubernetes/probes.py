@@ -1,0 +1,334 @@
+"""Sample a cluster's control plane while a scenario runs: `controlplane.jsonl` in the scenario folder.
+
+The Kubernetes target opens a `ControlPlaneSampler` around each scenario's load (the engine's
+`Target.observe`). Two daemon threads, each with its own ApiClient:
+
+- the **sampler**, every `interval_s` (1 s): times a LIST of the service's pods (namespace and
+  selector), a GET of one object (the namespace's `default` ServiceAccount: every namespace
+  has one, and it is the cheapest namespaced read), and `/readyz?verbose` and
+  `/livez?verbose` (which include the etcd checks);
+- the **watcher**, every `poll_s` (0.5 s): lists nodes, the selector's pods and the
+  deployments whose pod template the selector matches, and writes their transitions.
+
+Polling, not watches: a watch needs resourceVersion bookkeeping, 410-Gone relists and
+bookmarks to stay correct across an API outage, which is exactly when this must keep working;
+a list every half second costs little and a failed list is simply skipped (nothing is inferred
+from it: a pod is never reported deleted because a list failed). The price is resolution: a
+transition's `t` is when the poll saw it, up to `poll_s` (plus the list's latency) late.
+
+Lines (one JSON object each; harness.report reads them, so the keys are fixed):
+
+    {"t", "kind": "api", "verb": "list"|"get", "resource", "latency_ms", "ok", "status", "error"}
+    {"t", "kind": "health", "endpoint": "readyz"|"livez", "ok", "latency_ms", "failed_checks": [...]}
+    {"t", "kind": "node", "name", "ready"}                      initial state and every change
+    {"t", "kind": "pod", "name", "event": "deleted"|"created"|"scheduled"|"ready"|"not_ready", "node"}
+    {"t", "kind": "deployment", "name", "available", "desired"}  initial state and every change
+
+`t` is Unix seconds: for api and health lines when the request was sent, for the others when
+the change was seen. Requests are not retried (a retry would hide the failure being measured)
+and time out after `request_timeout_s`. Nothing here raises into the engine: an API error is
+an ok=false line, and an unexpected one ends that thread's sampling, not the scenario.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
+
+from harness.kubernetes import selectors
+
+FILE = "controlplane.jsonl"
+log = logging.getLogger(__name__)
+
+
+def sampling_client(api: k8s_client.ApiClient) -> k8s_client.ApiClient:
+    """A client with the same cluster and credentials that never retries a request."""
+    configuration = copy.deepcopy(api.configuration)
+    configuration.retries = False
+    return k8s_client.ApiClient(configuration)
+
+
+def failed_checks(body: str) -> list[str]:
+    """The checks a verbose /readyz or /livez reports as failed (`[-]etcd failed: ...`)."""
+    out = []
+    for line in body.splitlines():
+        if line.startswith("[-]"):
+            out.append(line[3:].split(" ", 1)[0])
+    return out
+
+
+@dataclass
+class _Pod:
+    name: str
+    node: str | None
+    ready: bool
+    terminating: bool
+
+
+class ControlPlaneSampler:
+    """Background sampling of the API server and of the workload's objects; see the module docstring."""
+
+    def __init__(
+        self,
+        api: k8s_client.ApiClient,
+        namespace: str,
+        selector: str | None,
+        path: Path,
+        *,
+        interval_s: float = 1.0,
+        poll_s: float = 0.5,
+        request_timeout_s: float = 5.0,
+        max_duration_s: float = 4 * 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.namespace = namespace
+        self.selector = selector or None
+        self.path = path
+        self.interval_s = interval_s
+        self.poll_s = poll_s
+        self.timeout = (request_timeout_s, request_timeout_s)
+        self.max_duration_s = max_duration_s
+        """A sampler left open by a bug stops by itself; a game day is never this long."""
+        self.clock = clock
+        self._source = api
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._out: Any = None
+        self._threads: list[threading.Thread] = []
+        self.errors: list[str] = []
+        """Unexpected failures that ended a thread early (for the scenario's facts)."""
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = self.path.open("a", encoding="utf-8")
+        deadline = time.monotonic() + self.max_duration_s
+        for name, loop in (("sampler", self._sample_loop), ("watcher", self._watch_loop)):
+            thread = threading.Thread(
+                target=self._guarded, args=(name, loop, deadline), name=f"controlplane-{name}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout[1] * 2 + 2)
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+    def __enter__(self) -> ControlPlaneSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _guarded(
+        self, name: str, loop: Callable[[k8s_client.ApiClient, float], None], deadline: float
+    ) -> None:
+        api = sampling_client(self._source)
+        try:
+            loop(api, deadline)
+        except Exception as exc:  # never into the engine: record and stop this thread
+            log.warning("control-plane %s stopped: %r", name, exc)
+            self.errors.append(f"{name}: {exc!r}")
+        finally:
+            api.close()
+
+    def _running(self, deadline: float, wait_s: float) -> bool:
+        return not self._stop.wait(wait_s) and time.monotonic() < deadline
+
+    def _write(self, line: dict[str, Any]) -> None:
+        text = json.dumps(line, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._out is not None:
+                self._out.write(text)
+                self._out.flush()
+
+    # --- the sampler ----------------------------------------------------------------------
+    def _sample_loop(self, api: k8s_client.ApiClient, deadline: float) -> None:
+        core = k8s_client.CoreV1Api(api)
+        wait = 0.0
+        while self._running(deadline, wait):
+            started = time.monotonic()
+            self._timed("list", "pods", lambda: core.list_namespaced_pod(
+                self.namespace, label_selector=self.selector, _request_timeout=self.timeout))  # fmt: skip
+            self._timed("get", "serviceaccounts/default", lambda: core.read_namespaced_service_account(
+                "default", self.namespace, _request_timeout=self.timeout))  # fmt: skip
+            for endpoint in ("readyz", "livez"):
+                self._health(api, endpoint)
+            wait = max(0.0, self.interval_s - (time.monotonic() - started))
+
+    def _timed(self, verb: str, resource: str, call: Callable[[], Any]) -> None:
+        t = self.clock()
+        start = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            call()
+            status = 200
+        except ApiException as exc:
+            status = exc.status or None
+            error = f"{exc.status} {exc.reason}".strip()
+        except Exception as exc:  # connection refused, timeout: the API server did not answer
+            error = _short(exc)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        self._write({"t": t, "kind": "api", "verb": verb, "resource": resource,
+                     "latency_ms": round(latency_ms, 3), "ok": error is None, "status": status,
+                     "error": error})  # fmt: skip
+
+    def _health(self, api: k8s_client.ApiClient, endpoint: str) -> None:
+        t = self.clock()
+        start = time.perf_counter()
+        ok, failed = False, []
+        try:
+            request = api.param_serialize(
+                "GET", f"/{endpoint}", query_params=[("verbose", "true")], auth_settings=["BearerToken"]
+            )
+            response = api.call_api(*request, _request_timeout=self.timeout)
+            body = response.read() or b""
+            failed = failed_checks(body.decode("utf-8", "replace"))
+            ok = response.status == 200 and not failed
+        except Exception as exc:  # no answer at all: the endpoint failed, with no check named
+            log.debug("%s: %r", endpoint, exc)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        self._write({"t": t, "kind": "health", "endpoint": endpoint, "ok": ok,
+                     "latency_ms": round(latency_ms, 3), "failed_checks": failed})  # fmt: skip
+
+    # --- the watcher ----------------------------------------------------------------------
+    def _watch_loop(self, api: k8s_client.ApiClient, deadline: float) -> None:
+        core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
+        nodes: dict[str, bool] | None = None
+        pods: dict[str, _Pod] | None = None
+        deployments: dict[str, tuple[int, int]] | None = None
+        wait = 0.0
+        while self._running(deadline, wait):
+            started = time.monotonic()
+            nodes = self._poll(lambda: self._nodes(core), nodes, self._node_changes)
+            pods = self._poll(lambda: self._pods(core), pods, self._pod_changes)
+            deployments = self._poll(lambda: self._deployments(apps), deployments, self._deployment_changes)
+            wait = max(0.0, self.poll_s - (time.monotonic() - started))
+
+    def _poll(self, read: Callable[[], Any], before: Any, changes: Callable[[Any, Any, float], None]) -> Any:
+        try:
+            now = read()
+        except Exception as exc:  # skip this round; never infer a change from a failed list
+            log.debug("control-plane poll failed: %r", exc)
+            return before
+        changes(before, now, self.clock())
+        return now
+
+    def _nodes(self, core: k8s_client.CoreV1Api) -> dict[str, bool]:
+        items = core.list_node(_request_timeout=self.timeout).items
+        return {n.metadata.name: _condition(n.status, "Ready") for n in items}
+
+    def _node_changes(self, before: dict[str, bool] | None, now: dict[str, bool], t: float) -> None:
+        before = before or {}
+        for name, ready in sorted(now.items()):
+            if before.get(name) != ready:
+                self._write({"t": t, "kind": "node", "name": name, "ready": ready})
+        for name in sorted(set(before) - set(now)):
+            if before[name]:  # a deleted Node object (the cloud controller removed it) serves nothing
+                self._write({"t": t, "kind": "node", "name": name, "ready": False})
+
+    def _pods(self, core: k8s_client.CoreV1Api) -> dict[str, _Pod]:
+        items = core.list_namespaced_pod(
+            self.namespace, label_selector=self.selector, _request_timeout=self.timeout
+        ).items
+        out = {}
+        for p in items:
+            key = p.metadata.uid or p.metadata.name
+            out[key] = _Pod(
+                name=p.metadata.name,
+                node=p.spec.node_name if p.spec else None,
+                ready=_condition(p.status, "Ready"),
+                terminating=p.metadata.deletion_timestamp is not None,
+            )
+        return out
+
+    def _pod_changes(self, before: dict[str, _Pod] | None, now: dict[str, _Pod], t: float) -> None:
+        if before is None:
+            return  # the pods running when sampling starts are the baseline, not events
+        for key, pod in now.items():
+            old = before.get(key)
+            if old is None:
+                self._pod(t, pod, "created")
+                if pod.node:
+                    self._pod(t, pod, "scheduled")
+                if pod.ready:
+                    self._pod(t, pod, "ready")
+                if pod.terminating:
+                    self._pod(t, pod, "deleted")
+                continue
+            if pod.node and not old.node:
+                self._pod(t, pod, "scheduled")
+            if pod.ready != old.ready:
+                self._pod(t, pod, "ready" if pod.ready else "not_ready")
+            if pod.terminating and not old.terminating:
+                self._pod(t, pod, "deleted")
+        for key in before.keys() - now.keys():
+            if not before[key].terminating:  # already reported when it started terminating
+                self._pod(t, before[key], "deleted")
+
+    def _pod(self, t: float, pod: _Pod, event: str) -> None:
+        self._write({"t": t, "kind": "pod", "name": pod.name, "event": event, "node": pod.node})
+
+    def _deployments(self, apps: k8s_client.AppsV1Api) -> dict[str, tuple[int, int]]:
+        items = apps.list_namespaced_deployment(self.namespace, _request_timeout=self.timeout).items
+        out = {}
+        for d in items:
+            template = d.spec.template.metadata if d.spec and d.spec.template else None
+            if self.selector and not selectors.matches(self.selector, template.labels if template else None):
+                continue
+            desired = d.spec.replicas if d.spec and d.spec.replicas is not None else 1
+            available = (d.status.available_replicas if d.status else None) or 0
+            out[d.metadata.name] = (available, desired)
+        return out
+
+    def _deployment_changes(
+        self, before: dict[str, tuple[int, int]] | None, now: dict[str, tuple[int, int]], t: float
+    ) -> None:
+        before = before or {}
+        for name, (available, desired) in sorted(now.items()):
+            if before.get(name) != (available, desired):
+                self._write({"t": t, "kind": "deployment", "name": name, "available": available,
+                             "desired": desired})  # fmt: skip
+
+
+def _condition(status: Any, kind: str) -> bool:
+    for c in (status.conditions if status else None) or []:
+        if c.type == kind:
+            return c.status == "True"
+    return False
+
+
+def _short(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def open_sampler(
+    api: k8s_client.ApiClient, namespace: str, selector: str | None, sdir: Path, **options: Any
+) -> Iterator[ControlPlaneSampler]:
+    """Sample into `sdir/controlplane.jsonl` until the block ends."""
+    sampler = ControlPlaneSampler(api, namespace, selector, sdir / FILE, **options)
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.close()

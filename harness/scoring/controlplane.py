@@ -1,0 +1,176 @@
+"""metrics["control_plane"]: what the Kubernetes control plane did during a scenario.
+
+Pure: lines of `controlplane.jsonl` (written by harness.kubernetes.probes; shapes in its module
+docstring) and the scenario's Phases in, one dict out. Called by the engine when the scenario
+folder has the file, and so by `harness score`.
+
+Windows: **baseline** is [baseline start, fault start); **fault** is [fault start, end] — the
+whole observation after the fault started, since control-plane effects (a replacement pod,
+a node coming back) often come after the method's last action has ended.
+
+| key | definition |
+| --- | --- |
+| `api.<window>` | `samples`, `p50_ms`, `p99_ms` (nearest rank over the timed LIST and GET), `error_rate` (ok=false share) |
+| `readyz_failed_s`, `livez_failed_s` | in the fault window, time covered by failed health samples (each counts until the next sample of its endpoint) |
+| `node_not_ready_s` | longest NotReady spell of any node that starts in the fault window (to the end if it never ended) |
+| `node_ready_again_s` | from the fault start until the last node that went NotReady is Ready again; null if one never came back |
+| `pod_rescheduling_time_s` | as Krkn's pod_rescheduling_time: from a pod's deletion to its replacement being created and scheduled (the slowest pair) |
+| `pod_readiness_time_s` | from a pod's deletion to its replacement being ready (the slowest pair) |
+| `pods_deleted`, `pods_replaced` | deletions seen in the fault window, and how many got a ready replacement |
+| `deployment_unavailable_s` | time in the fault window with some deployment below its desired available replicas |
+
+A replacement is the earliest pod created after the deletion that no earlier deletion claimed.
+Null wherever nothing was observed: no samples in a window, no node went NotReady, no pod was
+deleted, a deletion got no replacement, no deployment line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.scoring.windows import Phases
+
+
+def summarize(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[str, Any]:
+    """The control_plane metrics of one scenario trial."""
+    rows = sorted((r for r in lines if isinstance(r.get("t"), int | float)), key=lambda r: r["t"])
+    start, end = phases.fault_start_t, phases.end_t
+    api = [r for r in rows if r.get("kind") == "api"]
+    pods = [r for r in rows if r.get("kind") == "pod"]
+    rescheduling, readiness, deleted, replaced = _pod_times(pods, start, end)
+    not_ready, ready_again = _node_times([r for r in rows if r.get("kind") == "node"], start, end)
+    return {
+        "api": {
+            "baseline": _api_window([r for r in api if phases.baseline_start_t <= r["t"] < start]),
+            "fault": _api_window([r for r in api if start <= r["t"] <= end]),
+        },
+        "readyz_failed_s": _health_failed_s(rows, "readyz", start, end),
+        "livez_failed_s": _health_failed_s(rows, "livez", start, end),
+        "node_not_ready_s": _round(not_ready),
+        "node_ready_again_s": _round(ready_again),
+        "pod_rescheduling_time_s": _round(rescheduling),
+        "pod_readiness_time_s": _round(readiness),
+        "pods_deleted": deleted,
+        "pods_replaced": replaced,
+        "deployment_unavailable_s": _round(
+            _deployment_unavailable_s([r for r in rows if r.get("kind") == "deployment"], start, end)
+        ),
+    }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Nearest rank, as harness.timeline's histograms."""
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _api_window(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    if not rows:
+        return {"samples": 0, "p50_ms": None, "p99_ms": None, "error_rate": None}
+    latencies = sorted(float(r.get("latency_ms", 0.0)) for r in rows)
+    failed = sum(1 for r in rows if not r.get("ok"))
+    return {
+        "samples": len(rows),
+        "p50_ms": _round(_quantile(latencies, 0.50)),
+        "p99_ms": _round(_quantile(latencies, 0.99)),
+        "error_rate": round(failed / len(rows), 6),
+    }
+
+
+def _health_failed_s(rows: list[Mapping[str, Any]], endpoint: str, start: float, end: float) -> float | None:
+    samples = [r for r in rows if r.get("kind") == "health" and r.get("endpoint") == endpoint]
+    if not any(start <= r["t"] <= end for r in samples):
+        return None
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(samples)]
+    typical = sorted(gaps)[len(gaps) // 2] if gaps else 1.0
+    total = 0.0
+    for i, sample in enumerate(samples):
+        until = samples[i + 1]["t"] if i + 1 < len(samples) else sample["t"] + typical
+        lo, hi = max(sample["t"], start), min(until, end)
+        if not sample.get("ok") and hi > lo:
+            total += hi - lo
+    return round(total, 3)
+
+
+def _node_times(rows: list[Mapping[str, Any]], start: float, end: float) -> tuple[float | None, float | None]:
+    """(longest NotReady spell starting in the window, fault start → last node Ready again)."""
+    state: dict[str, tuple[bool, float]] = {}
+    spells: list[tuple[float, float | None]] = []
+    for r in rows:
+        name, ready, t = r.get("name"), bool(r.get("ready")), r["t"]
+        previous = state.get(name)
+        if previous is not None and previous[0] and not ready and start <= t <= end:
+            spells.append((t, None))
+            state[name] = (False, t)
+            continue
+        if previous is not None and not previous[0] and ready:
+            for i, (s, e) in enumerate(spells):
+                if e is None and s == previous[1]:
+                    spells[i] = (s, t)
+        state[name] = (ready, t)
+    if not spells:
+        return None, None
+    longest = max((e if e is not None else end) - s for s, e in spells)
+    ends = [e for _, e in spells]
+    ready_again = None if any(e is None for e in ends) else max(e for e in ends if e is not None) - start
+    return longest, ready_again
+
+
+def _pod_times(
+    rows: list[Mapping[str, Any]], start: float, end: float
+) -> tuple[float | None, float | None, int, int]:
+    deletions = [r for r in rows if r.get("event") == "deleted" and start <= r["t"] <= end]
+    created = [r for r in rows if r.get("event") == "created"]
+    first: dict[tuple[str, str], float] = {}
+    for r in rows:
+        first.setdefault((r.get("name"), r.get("event")), r["t"])
+    claimed: set[str] = set()
+    rescheduling: list[float] = []
+    readiness: list[float] = []
+    replaced = 0
+    for d in deletions:
+        replacement = next((c for c in created if c["t"] >= d["t"] and c["name"] not in claimed), None)
+        if replacement is None:
+            continue
+        claimed.add(replacement["name"])
+        scheduled = first.get((replacement["name"], "scheduled"))
+        ready = first.get((replacement["name"], "ready"))
+        if scheduled is not None:
+            rescheduling.append(scheduled - d["t"])
+        if ready is not None:
+            readiness.append(ready - d["t"])
+            replaced += 1
+    return (
+        max(rescheduling) if rescheduling else None,
+        max(readiness) if readiness else None,
+        len(deletions),
+        replaced,
+    )
+
+
+def _deployment_unavailable_s(rows: list[Mapping[str, Any]], start: float, end: float) -> float | None:
+    if not rows:
+        return None
+    state: dict[str, bool] = {}  # name -> short of desired
+    total = 0.0
+    since: float | None = None
+    for r in rows:
+        t = min(max(r["t"], start), end)
+        short_before = any(state.values())
+        state[r.get("name")] = int(r.get("available") or 0) < int(r.get("desired") or 0)
+        short_now = any(state.values())
+        if short_now and not short_before:
+            since = t
+        elif short_before and not short_now and since is not None:
+            total += t - since
+            since = None
+    if since is not None:
+        total += end - since
+    return total

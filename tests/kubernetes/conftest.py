@@ -1,0 +1,362 @@
+"""A Kubernetes API on 127.0.0.1 for the Kubernetes target's tests: kmock's emulator, served over HTTP.
+
+No real cluster can run here (no container engine), so the tests talk to kmock's
+KubernetesEmulator (an in-memory object store behind the Kubernetes REST paths) with the real
+kubernetes client and real chaosk8s. What it is not: there are no controllers, no scheduler,
+no kubelet. A deleted pod stays deleted unless a test-side `ReplicaController` thread plays
+the ReplicaSet controller, the scheduler and the kubelet through the same API.
+
+`ClusterEmulator` adds what kmock 0.8 leaves out and the code under test relies on:
+label and field selectors on LIST (kmock returns every object of the namespace), `/version`
+(the kubernetes client asks for `/version/`), `/readyz` and `/livez` with verbose checks, and
+an `outage` switch that answers every request with a 500, as an API server does when etcd
+times out.
+
+The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
+on another, and production is the current-context: a client that forgot to pin the context
+would land there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import kmock
+import pytest
+import yaml
+from kmock import KubernetesError
+from kubernetes import client as k8s_client
+
+NAMESPACE = "shop"
+SELECTOR = "app=subs"
+ZONES = ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+)(?::[^/]+)?/proxy(/.*)?$")
+RESOURCES = (
+    "v1/pods",
+    "v1/nodes",
+    "v1/events",
+    "v1/serviceaccounts",
+    "apps/v1/deployments",
+    "networking.k8s.io/v1/networkpolicies",
+)
+
+
+def _selected(selector: str | None, labels: dict[str, str]) -> bool:
+    """Equality-based selectors only (`a=b,c!=d`): all the tests use. Kept apart from the harness's own."""
+    for part in (selector or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "!=" in part:
+            key, value = part.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in part:
+            key, value = part.replace("==", "=").split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif part.strip() not in labels:
+            return False
+    return True
+
+
+def _field(obj: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+class ClusterEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus selectors, version, health endpoints and an outage switch."""
+
+    git_version = "v1.30.4-eks-a737599"
+    failed_checks: tuple[str, ...] = ()
+    outage: Callable[[Any], bool] | None = None
+    service_proxy: dict[str, str] = {}
+    """Service name -> base URL: the API server's service proxy, forwarding for real over HTTP."""
+
+    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        if self.outage is not None and self.outage(request):
+            raise KubernetesError(status=500, reason="InternalError", message="etcdserver: request timed out")
+        path = request.url.path.rstrip("/")
+        if path in ("/readyz", "/livez"):
+            checks = ["ping", "log", "etcd", "poststarthook/start-informers"]
+            lines = [
+                f"[-]{c} failed: reason withheld" if c in self.failed_checks else f"[+]{c} ok" for c in checks
+            ]
+            ok = not any(c in self.failed_checks for c in checks)
+            lines.append(f"{path[1:]} check passed" if ok else f"{path[1:]} check failed")
+            return aiohttp.web.Response(text="\n".join(lines) + "\n", status=200 if ok else 500)
+        if proxied := _PROXY.match(request.url.path):
+            base = self.service_proxy.get(proxied.group(2))
+            if base is None:
+                raise KubernetesError(
+                    status=503, reason="ServiceUnavailable", message="no endpoints available"
+                )
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(base + (proxied.group(3) or "/")) as response,
+            ):
+                return aiohttp.web.Response(
+                    body=await response.read(), status=response.status, content_type=response.content_type
+                )
+        if path == "/version":
+            return aiohttp.web.json_response(
+                {
+                    "major": "1",
+                    "minor": "30",
+                    "gitVersion": self.git_version,
+                    "gitCommit": "0" * 40,
+                    "gitTreeState": "clean",
+                    "buildDate": "2024-08-01T00:00:00Z",
+                    "goVersion": "go1.22.5",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
+            )
+        return await super()._handle(request)
+
+    async def _serve_list(self, request: Any) -> Any:
+        result = await super()._serve_list(request)
+        labels, fields = request.params.get("labelSelector"), request.params.get("fieldSelector")
+        items = [
+            o for o in result["items"] if _selected(labels, (o.get("metadata") or {}).get("labels") or {})
+        ]
+        for term in (fields or "").split(","):
+            if "=" in term:
+                key, value = term.split("=", 1)
+                items = [o for o in items if str(_field(o, key)) == value]
+        return {**result, "items": items}
+
+
+class EmulatorServer:
+    """A ClusterEmulator on 127.0.0.1 in its own thread and event loop."""
+
+    def __init__(self, git_version: str | None = None) -> None:
+        self.emulator: ClusterEmulator | None = None
+        self.url = ""
+        self.git_version = git_version
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        emulator = ClusterEmulator()
+        if self.git_version:
+            emulator.git_version = self.git_version
+        for resource in RESOURCES:
+            emulator.resources[resource] = {}
+        async with emulator, kmock.Server(emulator, host="127.0.0.1") as server:
+            self.emulator, self.url = emulator, str(server.url).rstrip("/")
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> EmulatorServer:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the Kubernetes emulator did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    @property
+    def requests(self) -> list[Any]:
+        """Every request that reached the emulator, in order."""
+        assert self.emulator is not None
+        return list(self.emulator)
+
+    def api(self) -> k8s_client.ApiClient:
+        configuration = k8s_client.Configuration()
+        configuration.host = self.url
+        configuration.api_key = {"BearerToken": "test-token"}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        return k8s_client.ApiClient(configuration)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_body(name: str, zone: str, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {
+            "topology.kubernetes.io/zone": zone,
+            "node.kubernetes.io/instance-type": "m5.large",
+            "eks.amazonaws.com/nodegroup": "workers",
+            "kubernetes.io/hostname": name,
+        }},
+        "spec": {"providerID": f"aws:///{zone}/i-{uuid.uuid4().hex[:17]}"},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "Unknown"}]},
+    }  # fmt: skip
+
+
+def pod_body(name: str, node: str | None, ready: bool) -> dict[str, Any]:
+    tolerations = [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ]  # fmt: skip
+    conditions = [{"type": "PodScheduled", "status": "True"}] if node else []
+    conditions.append({"type": "Ready", "status": "True" if ready else "False"})
+    spec: dict[str, Any] = {"containers": [{"name": "subs", "image": "subs:1"}], "tolerations": tolerations}
+    if node:
+        spec["nodeName"] = node
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4()),
+                     "labels": {"app": "subs"}, "creationTimestamp": _now()},
+        "spec": spec,
+        "status": {"phase": "Running" if ready else "Pending", "conditions": conditions},
+    }  # fmt: skip
+
+
+def populate(api: k8s_client.ApiClient, replicas: int = 3) -> None:
+    """Three nodes in three zones, the service's deployment and its ready pods."""
+    core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
+    core.create_namespaced_service_account(NAMESPACE, {"metadata": {"name": "default"}})
+    for i, zone in enumerate(ZONES):
+        core.create_node(node_body(f"node-{zone[-1]}", zone))
+        del i
+    for i in range(replicas):
+        core.create_namespaced_pod(NAMESPACE, pod_body(f"subs-{i}", f"node-{ZONES[i % 3][-1]}", True))
+    core.create_namespaced_pod(NAMESPACE, {"metadata": {"name": "other-0", "labels": {"app": "other"}},
+                                           "spec": {"containers": [{"name": "o", "image": "o"}], "nodeName": "node-a"}})  # fmt: skip
+    apps.create_namespaced_deployment(NAMESPACE, {
+        "metadata": {"name": "subs", "namespace": NAMESPACE, "labels": {"app": "subs"}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "subs"}},
+                 "template": {"metadata": {"labels": {"app": "subs"}}, "spec": {"containers": [{"name": "subs", "image": "subs:1"}]}}},
+        "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas,
+                   "updatedReplicas": replicas},
+    })  # fmt: skip
+
+
+class ReplicaController:
+    """Plays ReplicaSet controller, scheduler and kubelet through the API: a missing replica is
+    created `create_s` after it is seen missing, scheduled `schedule_s` later, ready `ready_s`
+    later; the deployment's availableReplicas follows. Records when it did each step."""
+
+    def __init__(self, api: k8s_client.ApiClient, replicas: int = 3, create_s: float = 0.5,
+                 schedule_s: float = 1.0, ready_s: float = 2.0) -> None:  # fmt: skip
+        self.core, self.apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
+        self.replicas, self.create_s, self.schedule_s, self.ready_s = replicas, create_s, schedule_s, ready_s
+        self.log: list[tuple[float, str, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ReplicaController:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _available(self, n: int) -> None:
+        self.apps.patch_namespaced_deployment_status(
+            "subs", NAMESPACE, {"status": {"availableReplicas": n, "readyReplicas": n}}
+        )
+
+    def _event(self, reason: str, pod: str, message: str) -> None:
+        self.core.create_namespaced_event(NAMESPACE, {
+            "metadata": {"name": f"{pod}.{uuid.uuid4().hex[:8]}", "namespace": NAMESPACE},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": NAMESPACE},
+            "reason": reason, "message": message, "type": "Normal", "count": 1,
+            "firstTimestamp": _now(), "lastTimestamp": _now(),
+        })  # fmt: skip
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                pods = self.core.list_namespaced_pod(NAMESPACE, label_selector=SELECTOR).items
+            except Exception:  # the emulator may be in an outage; try again
+                continue
+            if len(pods) >= self.replicas:
+                continue
+            missing_at = time.time()
+            self.log.append((missing_at, "missing", ""))
+            self._available(len(pods))
+            if self._stop.wait(self.create_s):
+                return
+            name = f"subs-{uuid.uuid4().hex[:5]}"
+            self.core.create_namespaced_pod(NAMESPACE, pod_body(name, None, False))
+            self.log.append((time.time(), "created", name))
+            if self._stop.wait(self.schedule_s):
+                return
+            node = f"node-{ZONES[len(self.log) % 3][-1]}"
+            self.core.patch_namespaced_pod(name, NAMESPACE, {"spec": {"nodeName": node}})
+            self.log.append((time.time(), "scheduled", name))
+            self._event("Scheduled", name, f"Successfully assigned {NAMESPACE}/{name} to {node}")
+            if self._stop.wait(self.ready_s):
+                return
+            self.core.patch_namespaced_pod_status(
+                name, NAMESPACE, {"status": {"phase": "Running", "conditions": [
+                    {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}]}}
+            )  # fmt: skip
+            self.log.append((time.time(), "ready", name))
+            self._available(len(pods) + 1)
+
+    def first(self, step: str) -> float:
+        return next(t for t, s, _ in self.log if s == step)
+
+
+def write_kubeconfig(path: Path, allowed_url: str, production_url: str) -> Path:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "production",
+        "clusters": [
+            {"name": "test", "cluster": {"server": allowed_url}},
+            {"name": "prod", "cluster": {"server": production_url}},
+        ],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [
+            {
+                "name": "test-cluster",
+                "context": {"cluster": "test", "user": "tester", "namespace": NAMESPACE},
+            },
+            {"name": "production", "context": {"cluster": "prod", "user": "tester"}},
+        ],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+class Clusters:
+    """The allowed cluster, the production one, and the kubeconfig naming both."""
+
+    def __init__(self, allowed: EmulatorServer, production: EmulatorServer, kubeconfig: Path) -> None:
+        self.allowed, self.production, self.kubeconfig = allowed, production, kubeconfig
+
+
+@pytest.fixture
+def clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clusters]:
+    with EmulatorServer() as allowed, EmulatorServer(git_version="v1.29.0") as production:
+        with allowed.api() as api:
+            populate(api)
+        with production.api() as api:
+            populate(api)
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", allowed.url, production.url)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        for key in ("KUBERNETES_CONTEXT", "CHAOSTOOLKIT_IN_POD", "HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.delenv(key, raising=False)
+        yield Clusters(allowed, production, kubeconfig)
+
+
+def target_spec(**overrides: Any) -> Any:
+    from harness.plan.models import KubernetesTarget
+
+    fields = {"kind": "kubernetes", "context": "test-cluster", "allowed_contexts": ["test-cluster"],
+              "namespace": NAMESPACE, "selector": SELECTOR, **overrides}  # fmt: skip
+    return KubernetesTarget(**fields)

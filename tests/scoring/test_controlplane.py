@@ -1,0 +1,122 @@
+"""metrics["control_plane"] from hand-made controlplane.jsonl lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.scoring import controlplane
+from harness.scoring.windows import Phases
+
+PHASES = Phases(baseline_start_t=100.0, fault_start_t=110.0, fault_end_t=112.0, end_t=130.0)
+
+
+def api(t: float, ms: float, ok: bool = True) -> dict[str, Any]:
+    return {"t": t, "kind": "api", "verb": "list", "resource": "pods", "latency_ms": ms, "ok": ok,
+            "status": 200 if ok else 500, "error": None if ok else "500 Internal Server Error"}  # fmt: skip
+
+
+def health(t: float, ok: bool, endpoint: str = "readyz") -> dict[str, Any]:
+    return {"t": t, "kind": "health", "endpoint": endpoint, "ok": ok, "latency_ms": 2.0,
+            "failed_checks": [] if ok else ["etcd"]}  # fmt: skip
+
+
+def pod(t: float, name: str, event: str, node: str | None = None) -> dict[str, Any]:
+    return {"t": t, "kind": "pod", "name": name, "event": event, "node": node}
+
+
+class TestApi:
+    def test_latency_and_errors_per_window(self) -> None:
+        """Baseline and fault windows get nearest-rank p50/p99 and the failed share."""
+        lines = [api(100 + i, 10.0 + i) for i in range(10)] + [
+            api(110 + i, 50.0, ok=i % 2 == 0) for i in range(10)
+        ]
+        out = controlplane.summarize(lines, PHASES)["api"]
+        assert out["baseline"] == {"samples": 10, "p50_ms": 14.0, "p99_ms": 19.0, "error_rate": 0.0}
+        assert out["fault"] == {"samples": 10, "p50_ms": 50.0, "p99_ms": 50.0, "error_rate": 0.5}
+
+    def test_an_empty_window_is_null(self) -> None:
+        """No sample in a window: every figure of it is null."""
+        out = controlplane.summarize([api(111, 5.0)], PHASES)["api"]
+        assert out["baseline"] == {"samples": 0, "p50_ms": None, "p99_ms": None, "error_rate": None}
+
+
+class TestHealth:
+    def test_failed_seconds_count_until_the_next_sample(self) -> None:
+        """Three failed samples a second apart, then a good one: three seconds failed."""
+        lines = [
+            health(108, True),
+            health(111, False),
+            health(112, False),
+            health(113, False),
+            health(114, True),
+        ]
+        out = controlplane.summarize(lines, PHASES)
+        assert out["readyz_failed_s"] == 3.0 and out["livez_failed_s"] is None
+
+
+class TestPods:
+    def test_rescheduling_and_readiness_from_the_deletion(self) -> None:
+        """As Krkn: deletion to replacement scheduled, and to replacement ready; the slowest pair counts."""
+        lines = [
+            pod(111.0, "a", "deleted", "n1"), pod(111.5, "a2", "created"), pod(112.0, "a2", "scheduled", "n2"),
+            pod(114.0, "a2", "ready", "n2"),
+            pod(115.0, "b", "deleted", "n1"), pod(115.2, "b2", "created"), pod(118.0, "b2", "scheduled", "n3"),
+            pod(119.0, "b2", "ready", "n3"),
+        ]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["pod_rescheduling_time_s"] == 3.0 and out["pod_readiness_time_s"] == 4.0
+        assert (out["pods_deleted"], out["pods_replaced"]) == (2, 2)
+
+    def test_a_deletion_without_replacement_is_null(self) -> None:
+        """No pod created after the deletion: nothing to time."""
+        out = controlplane.summarize([pod(111.0, "a", "deleted")], PHASES)
+        assert (
+            out["pod_rescheduling_time_s"] is None and out["pods_replaced"] == 0 and out["pods_deleted"] == 1
+        )
+
+    def test_deletions_before_the_fault_do_not_count(self) -> None:
+        """A rollout's churn in the baseline is not the fault's doing."""
+        lines = [pod(105.0, "a", "deleted"), pod(105.5, "a2", "created"), pod(106.0, "a2", "scheduled")]
+        assert controlplane.summarize(lines, PHASES)["pods_deleted"] == 0
+
+
+class TestNodesAndDeployments:
+    def test_node_spell_and_ready_again(self) -> None:
+        """The longest NotReady spell, and from the fault start to the last node back."""
+        lines = [
+            {"t": 101.0, "kind": "node", "name": "n1", "ready": True},
+            {"t": 101.0, "kind": "node", "name": "n2", "ready": True},
+            {"t": 111.0, "kind": "node", "name": "n1", "ready": False},
+            {"t": 112.0, "kind": "node", "name": "n2", "ready": False},
+            {"t": 116.0, "kind": "node", "name": "n2", "ready": True},
+            {"t": 121.0, "kind": "node", "name": "n1", "ready": True},
+        ]
+        out = controlplane.summarize(lines, PHASES)
+        assert out["node_not_ready_s"] == 10.0 and out["node_ready_again_s"] == 11.0
+
+    def test_a_node_that_never_comes_back(self) -> None:
+        """Its spell runs to the end; ready-again is null."""
+        lines = [{"t": 101.0, "kind": "node", "name": "n1", "ready": True},
+                 {"t": 120.0, "kind": "node", "name": "n1", "ready": False}]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["node_not_ready_s"] == 10.0 and out["node_ready_again_s"] is None
+
+    @pytest.mark.parametrize(
+        ("changes", "expected"),
+        [
+            ([(101.0, 3), (112.0, 2), (117.0, 3)], 5.0),
+            ([(101.0, 3), (125.0, 2)], 5.0),  # still short at the end
+            ([(101.0, 3)], 0.0),
+            ([], None),
+        ],
+    )
+    def test_deployment_unavailable_seconds(
+        self, changes: list[tuple[float, int]], expected: float | None
+    ) -> None:
+        """Time in the fault window with available below desired."""
+        lines = [
+            {"t": t, "kind": "deployment", "name": "subs", "available": a, "desired": 3} for t, a in changes
+        ]
+        assert controlplane.summarize(lines, PHASES)["deployment_unavailable_s"] == expected

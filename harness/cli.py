@@ -9,7 +9,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -273,14 +273,42 @@ def testbed_down(
 
 
 @app.command("cleanup")
-def cleanup(dir: DirOption = None) -> None:
-    """Undo every fault a crashed or killed run left applied on the testbed."""
+def cleanup(
+    dir: DirOption = None,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan",
+            help="Clean up this plan's target instead of the testbed: for a Kubernetes target, uncordon, "
+            "scale back and delete what harness activities left marked in the cluster.",
+        ),
+    ] = None,
+) -> None:
+    """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
     from harness.testbed import faults
 
-    done = faults.cleanup(_testbed_dir(dir))
+    done = _cleanup_plan_target(plan, dir) if plan is not None else faults.cleanup(_testbed_dir(dir))
     for line in done:
         out.print(line)
     out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
+
+
+def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None) -> list[str]:
+    """The plan's target healed as the engine heals it after each scenario."""
+    from harness.engine.targets import make_target
+    from harness.plan import loading
+
+    plan = loading.load_plan(loading.resolve_plan_arg(plan_arg))
+    if plan.target.kind == "testbed":
+        from harness.testbed import faults
+
+        return faults.cleanup(_testbed_dir(testbed_dir))
+    target = make_target(plan.target, _testbed_dir(testbed_dir))
+    target.open()
+    try:
+        return target.heal()
+    finally:
+        target.close()
 
 
 def _run_plan(
@@ -291,6 +319,7 @@ def _run_plan(
     quiet: bool,
     trials: int | None = None,
     history_url: str | None = None,
+    dry_run: bool = False,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
@@ -303,6 +332,18 @@ def _run_plan(
         plan = plan.with_trials(trials)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
+    if plan.target.kind == "kubernetes":
+        from harness.chaos import experiment as chaos_experiment
+        from harness.kubernetes import client
+
+        for scenario in plan.scenarios:
+            client.check_experiment_secrets(
+                chaos_experiment.load(Path(scenario.experiment)),
+                plan.target.effective_context,
+                str(scenario.experiment),
+            )
+    if dry_run:
+        return _dry_run(plan)
     with history.open_history(history_url, reports) as store:
         engine = runner.Engine(
             plan,
@@ -319,7 +360,27 @@ def _run_plan(
     return runner.exit_code(result)
 
 
+def _dry_run(plan: Any) -> int:
+    """Print what every activity would touch; exit 2 when an experiment would leave the plan's context."""
+    from harness.kubernetes import dryrun
+
+    entries = dryrun.dry_run(plan)
+    out.print(dryrun.render(entries), end="", markup=False, highlight=False)
+    refused = sorted({e["refused"] for e in entries if e.get("refused")})
+    for reason in refused:
+        err.print(f"[red]error[/red]: {reason}", highlight=False)
+    return 2 if refused else 0
+
+
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Validate the plan and print what each experiment would touch (pods, nodes, instances), "
+        "touching nothing.",
+    ),
+]
 KeepOption = Annotated[bool, typer.Option(help="Leave a testbed this run started running afterwards.")]
 HistoryOption = Annotated[
     str | None,
@@ -350,10 +411,13 @@ def run(
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
     history: HistoryOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     raise typer.Exit(
-        _run_plan(plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history)
+        _run_plan(
+            plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history, dry_run=dry_run
+        )
     )
 
 

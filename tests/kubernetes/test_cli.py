@@ -1,0 +1,120 @@
+"""`harness` as an SRE runs it against a cluster: dry run, refusals before anything is touched,
+and `harness cleanup --plan` after a killed run — in a separate process, against the emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kubernetes import client as k8s_client
+
+from harness.chaos.activities import kubernetes as activities
+from tests.kubernetes.conftest import NAMESPACE, SELECTOR, Clusters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_plan(tmp: Path, experiment: Path, context: str = "test-cluster") -> Path:
+    plan = tmp / "plan.yaml"
+    plan.write_text(f"""name: k8s-cli
+target:
+  kind: kubernetes
+  context: {context}
+  allowed_contexts: [test-cluster]
+  namespace: {NAMESPACE}
+  selector: {SELECTOR}
+load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, host: "http://127.0.0.1:9", users: 1}}
+scenarios:
+  - name: pod-kill
+    experiment: {experiment}
+""")
+    return plan
+
+
+def harness(clusters: Clusters, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(clusters.kubeconfig)}
+    env.pop("KUBERNETES_CONTEXT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def writes(requests: list[object]) -> list[str]:
+    methods = [getattr(r.method, "value", r.method) for r in requests]  # type: ignore[attr-defined]
+    return [str(m) for m in methods if str(m).upper() not in ("GET", "HEAD")]
+
+
+class Seen:
+    """The requests each emulator gets from here on (populating the clusters is not the harness's)."""
+
+    def __init__(self, clusters: Clusters) -> None:
+        self.clusters = clusters
+        self.allowed0, self.production0 = len(clusters.allowed.requests), len(clusters.production.requests)
+
+    @property
+    def allowed(self) -> list[object]:
+        return self.clusters.allowed.requests[self.allowed0 :]
+
+    @property
+    def production(self) -> list[object]:
+        return self.clusters.production.requests[self.production0 :]
+
+
+def test_dry_run_names_the_pods_a_pod_kill_may_take_and_touches_nothing(
+    clusters: Clusters, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path, ROOT / "experiments/kubernetes/pod-kill.yaml")
+    seen = Seen(clusters)
+    result = harness(clusters, "run", str(plan), "--dry-run", "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 0, result.stderr
+    for pod in ("subs-0", "subs-1", "subs-2"):
+        assert pod in result.stdout
+    assert "other-0" not in result.stdout  # not selected by app=subs
+    assert seen.allowed and writes(seen.allowed) == []
+    assert seen.production == []
+    assert not (tmp_path / "reports").exists()  # a dry run is not a run
+
+
+def test_a_context_not_allowed_exits_2_before_any_request(clusters: Clusters, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, ROOT / "experiments/kubernetes/pod-kill.yaml", context="production")
+    seen = Seen(clusters)
+    result = harness(clusters, "run", str(plan), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 2
+    assert "production" in result.stderr and "allowed_contexts" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert seen.production == [] and seen.allowed == []
+
+
+def test_an_experiment_pointing_chaosk8s_elsewhere_is_refused(clusters: Clusters, tmp_path: Path) -> None:
+    experiment = tmp_path / "sneaky.yaml"
+    text = (ROOT / "experiments/kubernetes/pod-kill.yaml").read_text()
+    experiment.write_text(text + "\nsecrets:\n  k8s:\n    KUBERNETES_CONTEXT: production\n")
+    plan = write_plan(tmp_path, experiment)
+    seen = Seen(clusters)
+    result = harness(clusters, "run", str(plan), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "KUBERNETES_CONTEXT" in result.stderr and str(experiment) in result.stderr
+    assert seen.production == [] and writes(seen.allowed) == []
+
+
+def test_cleanup_uncordons_what_a_killed_run_left_and_only_that(clusters: Clusters, tmp_path: Path) -> None:
+    """A run killed during node-cordon leaves a harness-labelled cordoned node; an operator's own
+    cordon on another node must survive the cleanup."""
+    with clusters.allowed.api() as api:
+        core = k8s_client.CoreV1Api(api)
+        core.patch_node("node-a", {"metadata": {"labels": {activities.CORDONED: "true"}},
+                                   "spec": {"unschedulable": True}})  # fmt: skip
+        core.patch_node("node-b", {"spec": {"unschedulable": True}})
+    plan = write_plan(tmp_path, ROOT / "experiments/kubernetes/pod-kill.yaml")
+    seen = Seen(clusters)
+    result = harness(clusters, "cleanup", "--plan", str(plan))
+    assert result.returncode == 0, result.stderr
+    assert "node-a" in result.stdout and "node-b" not in result.stdout
+    with clusters.allowed.api() as api:
+        nodes = {n.metadata.name: n for n in k8s_client.CoreV1Api(api).list_node().items}
+    assert not nodes["node-a"].spec.unschedulable
+    assert activities.CORDONED not in (nodes["node-a"].metadata.labels or {})
+    assert nodes["node-b"].spec.unschedulable
+    assert seen.production == []

@@ -454,6 +454,21 @@ def score(
     raise typer.Exit(runner.exit_code(result))
 
 
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")],
+    history: HistoryOption = None,
+) -> None:
+    """Render report.html (and summary.md, junit.xml) again from a run folder's result.json."""
+    from harness.engine import runner
+    from harness.store import history as history_store
+
+    folder = _run_dir(run_dir)
+    with history_store.open_history(history, folder.parent) as store:
+        runner.rerender(folder, store)
+    out.print(f"report: {folder / 'report.html'}")
+
+
 def _run_dir(path: Path) -> Path:
     from harness.store import rundir
 

@@ -78,19 +78,31 @@ def interrupt_for_abort() -> bool:
     return True
 
 
+REDACTED = "<redacted>"
+SECRET_WORDS = ("secret", "token", "password", "passwd", "key", "credential", "auth", "cookie", "session")
+"""A key containing one of these has its value shown as <redacted>, at any depth: a needlessly
+hidden value costs less than a leaked one."""
+
+
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
-    """The journal without secrets or configuration values (it is written into reports)."""
+    """The journal without its secrets block and with every secret-looking value replaced, at any
+    depth (configuration, activity arguments, run records): it is written into reports."""
     out = copy.deepcopy(journal)
-    exp = out.get("experiment", {})
-    for key in ("secrets",):
-        exp.pop(key, None)
-    if isinstance(exp.get("configuration"), dict):
-        exp["configuration"] = {
-            k: "<redacted>" if _secretish(k) else v for k, v in exp["configuration"].items()
-        }
-    return out
+    exp = out.get("experiment")
+    if isinstance(exp, dict):
+        exp.pop("secrets", None)
+    return scrub(out)
 
 
-def _secretish(key: str) -> bool:
+def scrub(value: Any) -> Any:
+    """A copy with every value under a secret-looking key (at any depth) replaced by <redacted>."""
+    if isinstance(value, dict):
+        return {k: REDACTED if isinstance(k, str) and secretish(k) else scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def secretish(key: str) -> bool:
     key = key.lower()
-    return any(word in key for word in ("secret", "token", "password", "key", "credential"))
+    return any(word in key for word in SECRET_WORDS)

@@ -146,12 +146,23 @@ def assemble_result(
     }
 
 
-def write_outputs(run_dir: Path, result: dict[str, Any]) -> None:
-    from harness.report import junit, markdown
+def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryStore | None = None) -> None:
+    """result.json first (what was measured), then what is rendered from it; a report that fails
+    to render is a warning, never the loss of the result."""
+    from harness.report import html, junit, markdown
 
     rundir.write_json(run_dir / rundir.RESULT, result)
     rundir.write_text(run_dir / "summary.md", markdown.summary(result))
     rundir.write_text(run_dir / "junit.xml", junit.render(result))
+    try:
+        trends = store.trends(result) if store is not None and result.get("scenarios") else None
+    except HarnessError as exc:
+        _warn(f"warning: no trends in the report: {exc}")
+        trends = None
+    try:
+        html.write_report(run_dir, result, trends=trends)
+    except Exception as exc:  # the report is a view; result.json above is the record
+        _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
 
 # --- running ------------------------------------------------------------------------------
@@ -179,7 +190,7 @@ class Engine:
 
     def checkpoint(self) -> dict[str, Any]:
         result = assemble_result(self.run_dir, self.plan, self.head, self.store)
-        write_outputs(self.run_dir, result)
+        write_outputs(self.run_dir, result, self.store)
         return result
 
     def run(self) -> dict[str, Any]:
@@ -381,6 +392,15 @@ def exit_code(result: dict[str, Any]) -> int:
     return 0 if result.get("passed") else 1
 
 
+def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[str, Any]:
+    """`harness report RUN_DIR`: report.html, summary.md and junit.xml again from result.json, as
+    it is (no re-scoring: that is `harness score`)."""
+    rundir.check_run_dir(run_dir)
+    result = rundir.read_json(run_dir / rundir.RESULT)
+    write_outputs(run_dir, result, store)
+    return result
+
+
 def _warn(text: str) -> None:
     print(text, file=sys.stderr)
 
@@ -405,6 +425,6 @@ def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any 
     previous = rundir.read_json(run_dir / rundir.RESULT)
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
     result = assemble_result(run_dir, plan, head, store)
-    write_outputs(run_dir, result)
+    write_outputs(run_dir, result, store)
     record(store, result, run_dir, warn)
     return result

@@ -1,0 +1,549 @@
+"""report.html: one self-contained page per run, for people to read on a laptop or on paper.
+
+Everything the page needs is inlined (uPlot, the styles, the script, the data as JSON), so it
+opens offline and can be mailed or archived on its own. Per scenario and trial it shows score
+cards from result.json (unchanged), timelines drawn from the run folder's files (downsampled for
+display only, harness.report.display), the steady-state probes and the experiment's activities;
+at the top, the plan's verdict. A scenario with missing files renders with what exists and says
+what is missing.
+
+Secrets: journals are redacted when the engine writes them (harness.chaos.experiment.redact); the
+report redacts again, deeper (every key that looks like a secret, at any depth), whatever it shows
+from journals, the plan, the target and the control plane.
+
+Called by `harness report RUN_DIR` and by the engine after a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import orjson
+
+from harness import scoring
+from harness.chaos import experiment as chaos_experiment
+from harness.errors import HarnessError
+from harness.plan import gates as gate_lang
+from harness.report import display
+from harness.store import rundir
+
+REPORT = "report.html"
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+REDACTED = chaos_experiment.REDACTED
+TREND_METRICS = (
+    ("recovery_time_s", "recovery time", "s"),
+    ("error_rate", "error rate", "%"),
+    ("latency_ms.fault.p99", "p99 in the fault window", "ms"),
+    ("resilience_score", "resilience score", ""),
+)
+MAX_TEXT = 240
+"""Activity outputs and arguments longer than this are cut: the journal has them in full."""
+
+
+def render_report(
+    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
+) -> str:
+    """The report of a run folder as HTML text (result defaults to its result.json)."""
+    run_dir = Path(run_dir)
+    if result is None:
+        result = rundir.read_json(run_dir / rundir.RESULT)
+    plan = _read_optional_json(run_dir / rundir.PLAN)
+    scenarios = [_scenario(run_dir, entry, plan, trends) for entry in result.get("scenarios") or []]
+    missing = _not_run(plan, result)
+    context = {
+        "result": result,
+        "run": _run_summary(result, scenarios, missing),
+        "plan": chaos_experiment.scrub(plan) if isinstance(plan, dict) else None,
+        "target": chaos_experiment.scrub(result.get("target") or {}),
+        "environment": chaos_experiment.scrub(result.get("environment") or {}),
+        "scenarios": scenarios,
+        "not_run": missing,
+        "data_json": _script_json({"scenarios": {s["id"]: s["data"] for s in scenarios}}),
+        "uplot_js": _static("uPlot.iife.min.js"),
+        "uplot_css": _static("uPlot.min.css"),
+        "uplot_license": _static("uPlot.LICENSE"),
+        "report_js": _static("report.js"),
+        "report_css": _static("report.css"),
+        "generated": _utc(dt.datetime.now(dt.UTC).timestamp()),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def write_report(
+    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
+) -> Path:
+    """Write run_dir/report.html atomically; return its path."""
+    path = Path(run_dir) / REPORT
+    rundir.write_text(path, render_report(Path(run_dir), result, trends))
+    return path
+
+
+# --- the run -------------------------------------------------------------------------------
+def _run_summary(result: dict[str, Any], scenarios: list[dict], not_run: list[str]) -> dict[str, Any]:
+    status = result.get("status")
+    verdict = "passed" if result.get("passed") else ("incomplete" if status != "completed" else "failed")
+    scored = [s for s in scenarios if s["metrics"]]
+    worst = min(scored, key=lambda s: s["metrics"].get("resilience_score", 100.0), default=None)
+    unverified = sum(1 for s in scored if s["metrics"].get("data_loss") is None)
+    started, ended = result.get("started"), result.get("ended")
+    return {
+        "verdict": verdict,
+        "status": status,
+        "error": result.get("error"),
+        "started": _utc(started),
+        "ended": _utc(ended),
+        "duration_s": ended - started if _num(started) and _num(ended) else None,
+        "scenarios": len(scenarios),
+        "passed": sum(1 for s in scenarios if s["passed"]),
+        "worst": worst,
+        "cost_usd": sum(s["metrics"].get("downtime_cost_usd") or 0.0 for s in scored) if scored else None,
+        "data_loss": sum(s["metrics"].get("data_loss") or 0 for s in scored) if scored else None,
+        "unverified": unverified,
+        "failed_requests": sum(s["metrics"].get("failed_requests") or 0 for s in scored) if scored else None,
+        "not_run": not_run,
+    }
+
+
+def _not_run(plan: Any, result: dict[str, Any]) -> list[str]:
+    """Scenario trials the plan asks for that have no entry in result.json (an interrupted run)."""
+    if not isinstance(plan, dict):
+        return []
+    done = {(s.get("name"), s.get("trial")) for s in result.get("scenarios") or []}
+    out = []
+    for scenario in plan.get("scenarios") or []:
+        for trial in range(1, int(scenario.get("trials") or 1) + 1):
+            if (scenario.get("name"), trial) not in done:
+                out.append(f"{scenario.get('name')}#{trial}")
+    return out
+
+
+# --- one scenario --------------------------------------------------------------------------
+def _scenario(
+    run_dir: Path, entry: dict[str, Any], plan: Any, trends: Mapping[str, list[dict]] | None
+) -> dict[str, Any]:
+    name, trial = str(entry.get("name")), entry.get("trial") or 1
+    sid = "s-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-{trial}")
+    sdir = rundir.scenario_dir(run_dir, name, int(trial))
+    notes: list[str] = []
+    metrics = entry.get("metrics") or None
+    phases = entry.get("phases") or None
+    if metrics is None:
+        why = entry.get("scoring_error") or entry.get("error")
+        notes.append("Not scored" + (f": {why}" if why else "") + ". Cards show what was recorded.")
+    markers = _markers(sdir / "markers.jsonl", notes)
+    if phases is None and markers:
+        try:
+            phases = vars(scoring.phases_from_markers(markers))
+        except ValueError:
+            phases = None
+    series = _series(sdir / "timeline.jsonl", notes)
+    origin = _origin(entry, markers, series)
+    journal = _journal(sdir / "journal.json", notes, origin)
+    recovery_s = (metrics or {}).get("recovery_time_s")
+    data: dict[str, Any] = {"origin_t": origin, "timeline": None, "controlplane": None, "trend": None}
+    bands = display.bands(phases, recovery_s, origin, markers)
+    marks = display.activity_marks(markers, origin)
+    recovered = display.recovery_mark(phases, recovery_s, origin)
+    if recovered is not None:
+        marks = sorted([*marks, recovered], key=lambda m: m.t_s)
+    shared = {"bands": [vars(b) for b in bands], "marks": [_mark(m) for m in marks]}
+    points = {}
+    if series is not None and len(series):
+        observed = (phases["fault_start_t"], phases["end_t"]) if phases else None
+        shown = display.display_series(series, origin, thresholds=(metrics or {}).get("thresholds"),
+                                       observed=observed)  # fmt: skip
+        data["timeline"] = _timeline_json(shown, metrics)
+        points = {
+            "throughput": len(shown),
+            "errors": int((shown.requests_per_s > 0).sum()),
+            "latency": int(np.count_nonzero(~np.isnan(shown.latency_ms["p99"]))),
+        }
+    cp_records = _jsonl(sdir / "controlplane.jsonl")
+    if cp_records:
+        cp = display.controlplane_display(cp_records, origin)
+        data["controlplane"] = {
+            "t": display.plain(cp.t_s, 3),
+            "p50": display.plain(cp.p50_ms, 3),
+            "p99": display.plain(cp.p99_ms, 3),
+            "errors": cp.errors.tolist(),
+            "requests": cp.requests.tolist(),
+            "marks": [_mark(m) for m in cp.marks],
+            "bin_s": cp.bin_s,
+        }
+        points["controlplane"] = int(cp.t_s.size)
+        if cp.skipped:
+            notes.append(f"controlplane.jsonl: {cp.skipped} records or events not drawn.")
+    data.update(shared)
+    trend = _trend((trends or {}).get(name))
+    data["trend"] = trend
+    plan_scenario = _plan_scenario(plan, name)
+    return {
+        "id": sid,
+        "name": name,
+        "trial": trial,
+        "label": f"{name}#{trial}",
+        "status": entry.get("status"),
+        "passed": bool(entry.get("passed")),
+        "aborted_by": entry.get("aborted_by"),
+        "deviated": entry.get("deviated"),
+        "error": entry.get("error"),
+        "healed": entry.get("healed") or [],
+        "experiment_file": entry.get("experiment"),
+        "steady_state": entry.get("steady_state") or {},
+        "metrics": metrics,
+        "score_class": _score_class((metrics or {}).get("resilience_score")),
+        "gates": [_gate(g) for g in entry.get("gates") or []],
+        "control_plane": _flat(chaos_experiment.scrub((metrics or {}).get("control_plane")))
+        if metrics
+        else [],
+        "phases": phases,
+        "started": _utc(entry.get("started")),
+        "notes": notes,
+        "points": points,
+        "marks": marks,
+        "journal": journal,
+        "vars": chaos_experiment.scrub((plan_scenario or {}).get("vars") or {}),
+        "trend": trend,
+        "data": data,
+    }
+
+
+def _markers(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+    if not path.exists():
+        notes.append("No markers.jsonl: windows and activities cannot be placed on the time axis.")
+        return []
+    try:
+        return rundir.read_markers(path)
+    except HarnessError as exc:
+        notes.append(f"markers.jsonl is unreadable: {exc}")
+        return []
+
+
+def _series(path: Path, notes: list[str]) -> scoring.Series | None:
+    if not path.exists():
+        notes.append("No timeline.jsonl: no load was recorded, so there are no charts.")
+        return None
+    try:
+        series = scoring.load_series(path)
+    except (HarnessError, ValueError) as exc:
+        notes.append(f"timeline.jsonl is unreadable: {exc}")
+        return None
+    if not len(series):
+        notes.append("timeline.jsonl has no buckets: the load never completed a request.")
+    return series
+
+
+def _origin(entry: Mapping[str, Any], markers: Sequence[Mapping[str, Any]], series: Any) -> float:
+    """Seconds on the charts count from the scenario's start (else its first marker or bucket)."""
+    if _num(entry.get("started")):
+        return float(entry["started"])
+    times = [float(m["t"]) for m in markers if _num(m.get("t"))]
+    if series is not None and len(series):
+        times.append(float(series.t[0]))
+    return min(times, default=0.0)
+
+
+def _timeline_json(shown: display.Display, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    limits = (metrics or {}).get("thresholds") or {}
+    return {
+        "t": display.plain(shown.t_s, 3),
+        "rps": display.plain(shown.requests_per_s, 3),
+        "kps": display.plain(shown.kpi_per_s, 3),
+        "err": display.plain(shown.error_rate * 100.0, 4),
+        "p50": display.plain(shown.latency_ms["p50"], 3),
+        "p95": display.plain(shown.latency_ms["p95"], 3),
+        "p99": display.plain(shown.latency_ms["p99"], 3),
+        "p99a": display.plain(shown.latency_actual_ms["p99"], 3),
+        "unhealthy": display.plain(shown.unhealthy, 3),
+        "bin_s": shown.buckets_per_point * shown.bucket_s,
+        "err_limit": None if limits.get("error_rate") is None else 100.0 * limits["error_rate"],
+        "p95_limit": limits.get("p95_ms"),
+    }
+
+
+def _mark(m: display.Mark) -> dict[str, Any]:
+    return {"kind": m.kind, "t": round(m.t_s, 3), "label": m.label,
+            "end": None if m.end_s is None else round(m.end_s, 3), "status": m.status}  # fmt: skip
+
+
+def _journal(path: Path, notes: list[str], origin: float) -> dict[str, Any] | None:
+    """What the page shows of the Chaos Toolkit journal: redacted, then scrubbed deeper."""
+    raw = _read_optional_json(path)
+    if not isinstance(raw, dict):
+        notes.append(
+            "No journal.json: the experiment did not finish, so its activities and steady-state probes are unknown."
+            if not path.exists()
+            else "journal.json is unreadable."
+        )
+        return None
+    journal = chaos_experiment.redact(raw)
+    exp = journal.get("experiment") or {}
+    activities = [_activity(a, "method", origin) for a in journal.get("run") or []]
+    activities += [_activity(a, "rollbacks", origin) for a in journal.get("rollbacks") or []]
+    states = journal.get("steady_states") or {}
+    return {
+        "title": exp.get("title"),
+        "description": exp.get("description"),
+        "tags": exp.get("tags") or [],
+        "status": journal.get("status"),
+        "deviated": journal.get("deviated"),
+        "duration_s": journal.get("duration"),
+        "configuration": _flat(exp.get("configuration") or {}),
+        "hypothesis": (exp.get("steady-state-hypothesis") or {}).get("title"),
+        "activities": activities,
+        "steady": {
+            which: None
+            if not states.get(which)
+            else {
+                "met": states[which].get("steady_state_met"),
+                "probes": [_activity(p, which, origin) for p in states[which].get("probes") or []],
+            }
+            for which in ("before", "after")
+        },
+    }
+
+
+def _activity(run: Mapping[str, Any], section: str, origin: float) -> dict[str, Any]:
+    activity = run.get("activity") or {}
+    provider = activity.get("provider") or {}
+    kind = provider.get("type")
+    if kind == "python":
+        call = f"{provider.get('module')}.{provider.get('func')}"
+    elif kind == "http":
+        call = "http " + str(provider.get("url", "")).split("?")[0]
+    elif kind == "process":
+        call = f"process {provider.get('path')}"
+    else:
+        call = str(kind or "")
+    exception = run.get("exception")
+    if isinstance(exception, list) and exception:
+        exception = str(exception[-1]).strip()
+    return {
+        "section": section,
+        "name": activity.get("name"),
+        "type": activity.get("type"),
+        "call": call,
+        "arguments": _short(provider.get("arguments")) if provider.get("arguments") else "",
+        "pauses": activity.get("pauses"),
+        "tolerance": _short(activity.get("tolerance")) if "tolerance" in activity else None,
+        "tolerance_met": run.get("tolerance_met"),
+        "status": run.get("status"),
+        "at_s": _offset(run.get("start"), origin),
+        "duration_s": run.get("duration"),
+        "output": _short(run.get("output")) if "output" in run else "",
+        "exception": _short(exception) if exception else "",
+    }
+
+
+def _offset(iso: Any, origin: float) -> float | None:
+    """Seconds from the scenario's origin of a journal timestamp (ISO 8601; naive means UTC)."""
+    try:
+        t = dt.datetime.fromisoformat(str(iso))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp() - origin
+
+
+def _gate(g: Mapping[str, Any]) -> dict[str, Any]:
+    """A gate as a card row: the metric, its value and the threshold it is held to."""
+    expression = str(g.get("expression", ""))
+    metric, limit = expression, ""
+    try:
+        parsed = gate_lang.parse(expression)
+        metric, limit = gate_lang.render(parsed.left), f"{parsed.op} {gate_lang.render(parsed.right)}"
+    except HarnessError:
+        pass
+    return {"expression": expression, "metric": metric, "limit": limit, "value": g.get("value"),
+            "passed": bool(g.get("passed")), "reason": g.get("reason")}  # fmt: skip
+
+
+def _trend(runs: list[dict] | None) -> dict[str, Any] | None:
+    """Key metrics over past runs (oldest first, this one included); None with fewer than two."""
+    if not runs or len(runs) < 2:
+        return None
+    out: dict[str, Any] = {"x": [float(r.get("started") or 0.0) for r in runs],
+                           "run_ids": [str(r.get("run_id")) for r in runs], "series": []}  # fmt: skip
+    for path, label, unit in TREND_METRICS:
+        values = [_lookup(r.get("metrics") or {}, path) for r in runs]
+        if path == "error_rate":
+            values = [None if v is None else 100.0 * v for v in values]
+        out["series"].append({"key": path, "label": label, "unit": unit, "values": values,
+                              "points": sum(v is not None for v in values)})  # fmt: skip
+    return out
+
+
+def _lookup(metrics: Mapping[str, Any], path: str) -> float | None:
+    value: Any = metrics
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return float(value) if _num(value) else None
+
+
+def _plan_scenario(plan: Any, name: str) -> dict[str, Any] | None:
+    if not isinstance(plan, dict):
+        return None
+    return next((s for s in plan.get("scenarios") or [] if s.get("name") == name), None)
+
+
+# --- redaction: harness.chaos.experiment.scrub, at any depth ----------------------------------
+
+
+# --- small helpers ---------------------------------------------------------------------------
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(", ", ": "))
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as (dotted key, value) rows."""
+    if not isinstance(value, Mapping):
+        return [] if value is None else [(prefix or "value", value)]
+    rows: list[tuple[str, Any]] = []
+    for k, v in value.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            rows.extend(_flat(v, key))
+        else:
+            rows.append((key, v))
+    return rows
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _utc(t: Any) -> str | None:
+    if not _num(t):
+        return None
+    return dt.datetime.fromtimestamp(float(t), dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _score_class(score: Any) -> str:
+    if not _num(score):
+        return "none"
+    return "good" if score >= 80 else "fair" if score >= 50 else "poor"
+
+
+def _read_optional_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON objects of a JSON-lines file; unreadable lines are left out (the file is another tool's).
+
+    Only the fields display.controlplane_display reads reach the page (times, latencies, names,
+    outcomes), so the records need no redaction.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.splitlines():
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside <script type="application/json">: no "</" (ends the element) and no "<!--"."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@cache
+def _static(name: str) -> str:
+    text = (STATIC / name).read_text(encoding="utf-8")
+    if re.search(r"</(script|style)", text, re.IGNORECASE):
+        raise ValueError(f"{name} contains a closing script or style tag and cannot be inlined")
+    return text
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.ChainableUndefined,  # a scenario without metrics renders "—", not an error
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        seconds=_fmt_seconds,
+        pct=_fmt_pct,
+        ms=_fmt_ms,
+        ms_n=_fmt_ms_number,
+        usd=_fmt_usd,
+        num=_fmt_num,
+        value=_fmt_value,
+        duration=_fmt_duration,
+    )
+    return env
+
+
+def _fmt_seconds(value: Any) -> str:
+    return "—" if not _num(value) else f"{value:.1f} s" if value < 120 else _fmt_duration(value)
+
+
+def _fmt_duration(value: Any) -> str:
+    if not _num(value):
+        return "—"
+    seconds = round(float(value))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{value:.1f} s"
+
+
+def _fmt_pct(value: Any, digits: int = 2) -> str:
+    return "—" if not _num(value) else f"{100.0 * value:.{digits}f} %"
+
+
+def _fmt_ms(value: Any) -> str:
+    if not _num(value):
+        return "—"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _fmt_ms_number(value: Any) -> str:
+    """Milliseconds without the unit, for tables whose header names it."""
+    return "—" if not _num(value) else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _fmt_usd(value: Any) -> str:
+    return "—" if not _num(value) else f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def _fmt_num(value: Any, digits: int = 0) -> str:
+    return "—" if not _num(value) else f"{value:,.{digits}f}"
+
+
+def _fmt_value(value: Any) -> str:
+    """A metric or configuration value of any type, short."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return value
+    return _short(value)

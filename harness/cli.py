@@ -521,8 +521,6 @@ def history_list(
     history: HistoryOption = None,
 ) -> None:
     """Past runs from the history store, newest first."""
-    from rich.table import Table
-
     from harness.store import history as history_store
 
     with history_store.open_history(history, reports) as store:
@@ -530,14 +528,22 @@ def history_list(
     if not rows:
         out.print("history: no runs recorded" + (f" for plan {plan}" if plan else ""))
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("started (UTC)", "run", "plan", "target", "status", "verdict"):
-        table.add_column(column)
-    for row in rows:
-        started = dt.datetime.fromtimestamp(row.started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        verdict = "passed" if row.passed else "not passed"
-        table.add_row(started, row.run_id, row.plan, row.target, row.status, verdict)
-    out.print(table)
+    # Plain aligned lines, never wrapped: a run id is copied whole, and the output is grep-able.
+    rows_text = [
+        (
+            dt.datetime.fromtimestamp(row.started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            row.run_id,
+            row.target,
+            row.status,
+            "passed" if row.passed else "not passed",
+        )
+        for row in rows
+    ]
+    header = ("started (UTC)", "run", "target", "status", "verdict")
+    widths = [max(len(r[i]) for r in [header, *rows_text]) for i in range(len(header))]
+    for line in [header, *rows_text]:
+        out.print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(), markup=False,
+                  highlight=False, overflow="ignore", crop=False)  # fmt: skip
 
 
 @app.command("validate")

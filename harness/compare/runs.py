@@ -78,6 +78,26 @@ _SPECS: dict[str, MetricSpec] = {
             for window in ("baseline", "fault", "recovery")
             for p in ("p50", "p95", "p99")
         ),
+        # Kubernetes targets only (harness.scoring.controlplane); null is "not observed".
+        *(
+            MetricSpec(f"control_plane.api.{window}.{key}", _LOWER, unit)
+            for window in ("baseline", "fault")
+            for key, unit in (("p50_ms", Unit.MS), ("p99_ms", Unit.MS), ("error_rate", Unit.FRACTION))
+        ),
+        *(
+            MetricSpec(f"control_plane.{key}", _LOWER, Unit.SECONDS)
+            for key in (
+                "readyz_failed_s",
+                "livez_failed_s",
+                "node_not_ready_s",
+                "node_ready_again_s",
+                "pod_rescheduling_time_s",
+                "pod_readiness_time_s",
+                "deployment_unavailable_s",
+            )
+        ),
+        MetricSpec("control_plane.pods_deleted", _LOWER, Unit.COUNT),
+        MetricSpec("control_plane.pods_replaced", _HIGHER, Unit.COUNT),
     )
 }
 

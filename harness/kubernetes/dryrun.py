@@ -5,7 +5,11 @@ For each method and rollback activity: the call with its arguments after chaosli
 passes them), and what it would act on, found with reads only — pods by label selector and
 name pattern (with their nodes), nodes by name, label or the pods they host, a deployment by
 name or label, the pods a network policy would select, EC2 instances and ASGs through boto3
-`describe_*` calls. Anything else is listed as "unknown: would call MODULE.FUNC(args)": the
+`describe_*` calls. The catalog's own activities (harness.chaos.activities.kubernetes and .aws)
+are resolved the way they select: the nodes a cordon would pick (and the pods a drain would
+evict), what a rollback would find to undo (our label, annotation, policy, NetworkChaos, tags,
+blackhole ACL), the instances an SSM fault would reach, the subnets a zone blackhole would
+move, an FIS template's actions and targets. Anything else is listed as "unknown: would call MODULE.FUNC(args)": the
 dry run says what it cannot resolve rather than guess.
 
 Reads go through `client.connect`, so the allowed-context check holds here too. Secrets are
@@ -26,6 +30,8 @@ from chaoslib.configuration import load_configuration
 from kubernetes import client as k8s_client
 
 from harness.chaos import experiment as chaos_experiment
+from harness.chaos.activities import aws as aws_activities
+from harness.chaos.activities import kubernetes as k8s_activities
 from harness.errors import HarnessError
 from harness.kubernetes import client, selectors
 from harness.kubernetes.target import KubernetesTarget
@@ -52,6 +58,18 @@ class _Context:
         if self.connection is None:
             raise LookupError("no Kubernetes target to read from")
         return k8s_client.AppsV1Api(self.connection.api)
+
+    @property
+    def networking(self) -> k8s_client.NetworkingV1Api:
+        if self.connection is None:
+            raise LookupError("no Kubernetes target to read from")
+        return k8s_client.NetworkingV1Api(self.connection.api)
+
+    @property
+    def custom(self) -> k8s_client.CustomObjectsApi:
+        if self.connection is None:
+            raise LookupError("no Kubernetes target to read from")
+        return k8s_client.CustomObjectsApi(self.connection.api)
 
     def boto(self, service: str) -> Any:
         import boto3  # only when an AWS activity is in the plan
@@ -292,6 +310,345 @@ def _asgs(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --- our own activities: harness.chaos.activities.kubernetes ---------------------------------
+def _absent(exc: Exception) -> bool:
+    return getattr(exc, "status", None) == 404
+
+
+def _wait_for_deployment(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    ns = args.get("ns", "default")
+    return {"selection": f"reads only: waits until deployment {ns}/{args.get('name')} is fully available "
+                         f"(at most {args.get('timeout_s', 180)} s)"}  # fmt: skip
+
+
+def _scale_recording(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    out = _deployment(ctx, args)
+    out["selection"] += f", the current count recorded in {k8s_activities.PREVIOUS_REPLICAS}"
+    return out
+
+
+def _restore_scale(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    ns, name = args.get("ns", "default"), args.get("name")
+    try:
+        d = ctx.apps.read_namespaced_deployment(name, ns, _request_timeout=TIMEOUT)
+    except k8s_client.ApiException as exc:
+        if _absent(exc):
+            return {"selection": f"no deployment {ns}/{name}: nothing to restore"}
+        raise
+    recorded = (d.metadata.annotations or {}).get(k8s_activities.PREVIOUS_REPLICAS)
+    if recorded is None:
+        return {"selection": f"deployment {ns}/{name} has no recorded count: nothing to restore"}
+    row = {
+        "kind": "deployment",
+        "namespace": ns,
+        "name": name,
+        "replicas": d.spec.replicas if d.spec else None,
+    }
+    return {
+        "touches": [row],
+        "selection": f"deployment {ns}/{name} scaled back to {recorded}, record removed",
+    }
+
+
+def _hosting(ctx: _Context, label_selector: str, ns: str) -> set[str]:
+    """The nodes hosting the service's running or pending pods (as cordon_nodes_hosting reads them)."""
+    pods = ctx.core.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=TIMEOUT).items
+    return {p.spec.node_name for p in pods
+            if p.spec and p.spec.node_name and p.status and p.status.phase in ("Running", "Pending")}  # fmt: skip
+
+
+def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    label_selector, ns = args.get("label_selector", ""), args.get("ns", "default")
+    count = int(args.get("count", 1))
+    cordoned = f"{k8s_activities.CORDONED}=true"
+    ours = sorted(
+        n.metadata.name for n in ctx.core.list_node(label_selector=cordoned, _request_timeout=TIMEOUT).items
+    )
+    hosting = _hosting(ctx, label_selector, ns)
+    nodes = ctx.core.list_node(
+        label_selector=args.get("node_label_selector") or None, _request_timeout=TIMEOUT
+    ).items
+    candidates = [n for n in nodes if n.metadata.name in hosting and not (n.spec and n.spec.unschedulable)
+                  and n.metadata.name not in ours]  # fmt: skip
+    rows = [{"kind": "node", "name": n.metadata.name,
+             "zone": (n.metadata.labels or {}).get("topology.kubernetes.io/zone")} for n in candidates]  # fmt: skip
+    rows += [{"kind": "node", "name": name, "already": "cordoned by the harness"} for name in ours]
+    wanted = max(0, count - len(ours))
+    selection = (
+        f"{wanted} of {len(candidates)} schedulable node(s) hosting {label_selector!r} in {ns}, at random"
+    )
+    if ours:
+        selection += f"; reuses {len(ours)} already cordoned"
+    if wanted > len(candidates):
+        selection += f" (too few: the action would fail, {count} wanted)"
+    if args.get("drain"):
+        local = "deleted" if args.get("delete_pods_with_local_storage") else "left"
+        selection += f"; then drained (evictions; pods with emptyDir {local})"
+        for n in [*candidates, *(n for n in nodes if n.metadata.name in ours)]:
+            on_node = ctx.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={n.metadata.name}", _request_timeout=TIMEOUT
+            ).items
+            rows += [_pod_row(p) for p in on_node]
+    return {"touches": rows, "selection": selection}
+
+
+def _uncordon_ours(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    label = f"{k8s_activities.CORDONED}=true"
+    nodes = ctx.core.list_node(label_selector=label, _request_timeout=TIMEOUT).items
+    rows = [{"kind": "node", "name": n.metadata.name} for n in nodes]
+    return {"touches": rows, "selection": f"{len(rows)} node(s) labelled {label}: uncordoned, label removed"}
+
+
+def _policy_name(direction: Any) -> str:
+    if direction not in ("ingress", "egress"):
+        raise ValueError(f"direction must be ingress or egress, not {direction!r}")
+    return f"resilience-harness-deny-{direction}"
+
+
+def _deny_pod_traffic(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    name = _policy_name(args.get("direction", "ingress"))
+    selector = k8s_activities.label_selector_object(args.get("label_selector", ""))
+    return _policy_pods(ctx, args.get("ns", "default"), selector, f"network policy {name}")
+
+
+def _allow_pod_traffic(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    name, ns = _policy_name(args.get("direction", "ingress")), args.get("ns", "default")
+    try:
+        policy = ctx.networking.read_namespaced_network_policy(name, ns, _request_timeout=TIMEOUT)
+    except k8s_client.ApiException as exc:
+        if _absent(exc):
+            return {"selection": f"no network policy {ns}/{name}: nothing to delete"}
+        raise
+    if (policy.metadata.labels or {}).items() >= k8s_activities.MANAGED_BY.items():
+        row = {"kind": "networkpolicy", "namespace": ns, "name": name}
+        return {"touches": [row], "selection": f"network policy {ns}/{name} (ours): deleted"}
+    return {"selection": f"network policy {ns}/{name} was not created by the harness: left in place"}
+
+
+def _start_network_chaos(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    ns = args.get("ns", "default")
+    k8s_activities.label_selector_object(args.get("label_selector", ""))  # refused as the action would
+    pods = ctx.core.list_namespaced_pod(
+        ns, label_selector=args.get("label_selector"), _request_timeout=TIMEOUT
+    ).items
+    rows = [_pod_row(p) for p in pods]
+    percentage = int(args.get("percentage", 100))
+    selection = (f"NetworkChaos {ns}/{args.get('name')} ({args.get('action')}) on "
+                 f"{'all' if percentage >= 100 else f'{percentage}% of'} {len(rows)} pod(s) "
+                 f"for {args.get('duration_s', 60)} s")  # fmt: skip
+    if args.get("target_label_selector"):
+        target = ctx.core.list_namespaced_pod(
+            ns, label_selector=args["target_label_selector"], _request_timeout=TIMEOUT
+        ).items
+        rows += [{**_pod_row(p), "side": "target"} for p in target]
+        selection += f", towards {len(target)} pod(s) {args['target_label_selector']!r} ({args.get('direction', 'to')})"
+    return {"touches": rows, "selection": selection}
+
+
+def _stop_network_chaos(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    ns, name = args.get("ns", "default"), args.get("name")
+    group, version, plural = k8s_activities.CHAOS_MESH
+    try:
+        ctx.custom.get_namespaced_custom_object(group, version, ns, plural, name, _request_timeout=TIMEOUT)
+    except k8s_client.ApiException as exc:
+        if _absent(exc):
+            return {"selection": f"no NetworkChaos {ns}/{name}: nothing to delete"}
+        raise
+    row = {"kind": "networkchaos", "namespace": ns, "name": name}
+    return {"touches": [row], "selection": f"NetworkChaos {ns}/{name}: deleted"}
+
+
+def _apiserver_load(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    where = "all namespaces" if args.get("all_namespaces") else f"namespace {args.get('ns', 'default')}"
+    host = ctx.connection.api.configuration.host if ctx.connection is not None else None
+    return {"touches": [{"kind": "apiserver", "name": host}],
+            "selection": f"reads only: {args.get('threads', 8)} thread(s) LIST pods in {where} "
+                         f"for {args.get('duration_s', 60)} s"}  # fmt: skip
+
+
+# --- our own activities: harness.chaos.activities.aws -------------------------------------------
+def _instance_rows(ctx: _Context, ids: dict[str, str | None]) -> list[dict[str, Any]]:
+    """Instance id -> node name, as rows with each instance's state (a filter: absent ids are no error)."""
+    if not ids:
+        return []
+    ec2 = ctx.boto("ec2")
+    found: dict[str, dict[str, Any]] = {}
+    for page in ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-id", "Values": sorted(ids)}]
+    ):
+        for reservation in page["Reservations"]:
+            for i in reservation["Instances"]:
+                found[i["InstanceId"]] = i
+    return [{"kind": "ec2_instance", "id": iid, "node": node,
+             "state": found[iid]["State"]["Name"] if iid in found else "not found",
+             "zone": found.get(iid, {}).get("Placement", {}).get("AvailabilityZone")}
+            for iid, node in sorted(ids.items())]  # fmt: skip
+
+
+def _tagged(ctx: _Context, value: str) -> dict[str, str | None]:
+    filters = [{"Name": f"tag:{aws_activities.FAULT_TAG}", "Values": [value]},
+               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]  # fmt: skip
+    reservations = ctx.boto("ec2").describe_instances(Filters=filters)["Reservations"]
+    return {i["InstanceId"]: None for r in reservations for i in r["Instances"]}
+
+
+def _node_instances(ctx: _Context, nodes: list[Any]) -> dict[str, str | None]:
+    """Instance id -> node name: by provider id, else by InternalIP (as the SSM activities map them)."""
+    out: dict[str, str | None] = {}
+    by_ip: dict[str, str] = {}
+    for n in nodes:
+        if iid := aws_activities.instance_id_from_provider_id(n.spec.provider_id if n.spec else None):
+            out[iid] = n.metadata.name
+        else:
+            ips = [
+                a.address for a in (n.status.addresses if n.status else None) or [] if a.type == "InternalIP"
+            ]
+            if ips:
+                by_ip[ips[0]] = n.metadata.name
+    if by_ip:
+        filters = [{"Name": "private-ip-address", "Values": sorted(by_ip)}]
+        for r in ctx.boto("ec2").describe_instances(Filters=filters)["Reservations"]:
+            for i in r["Instances"]:
+                if i.get("PrivateIpAddress") in by_ip:
+                    out[i["InstanceId"]] = by_ip[i["PrivateIpAddress"]]
+    return out
+
+
+def _stop_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    tagged = _tagged(ctx, "kubelet")
+    if tagged:
+        return {"touches": _instance_rows(ctx, tagged),
+                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=kubelet: "
+                             "kubelet stopped through SSM"}  # fmt: skip
+    hosting = _hosting(ctx, args.get("label_selector", ""), args.get("ns", "default"))
+    nodes = [n for n in ctx.core.list_node(_request_timeout=TIMEOUT).items if n.metadata.name in hosting]
+    rows = _instance_rows(ctx, _node_instances(ctx, nodes))
+    return {"touches": rows, "selection": f"1 of {len(rows)} instance(s) hosting the service, at random: "
+                                          "tagged, then kubelet stopped through SSM"}  # fmt: skip
+
+
+def _start_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    rows = _instance_rows(ctx, _tagged(ctx, "kubelet"))
+    return {"touches": rows, "selection": f"{len(rows)} instance(s) tagged {aws_activities.FAULT_TAG}=kubelet: "
+                                          "kubelet started through SSM, tag removed"}  # fmt: skip
+
+
+def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    component, member = args.get("component"), args.get("member", "any")
+    tagged = _tagged(ctx, "static-pod")
+    if tagged:
+        return {"touches": _instance_rows(ctx, tagged),
+                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=static-pod: "
+                             f"{component} manifest parked through SSM"}  # fmt: skip
+    selector = args.get("node_label_selector") or "node-role.kubernetes.io/control-plane"
+    nodes = ctx.core.list_node(label_selector=selector, _request_timeout=TIMEOUT).items
+    rows = _instance_rows(ctx, _node_instances(ctx, nodes))
+    which = {"any": "one at random",
+             "leader": "the etcd leader (asked of etcd through SSM at run time, not in a dry run)",
+             "follower": "an etcd follower at random (the leader is asked through SSM at run time)"}.get(
+                 member, f"refused: member {member!r}")  # fmt: skip
+    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}: "
+                                          f"{component} manifest parked through SSM"}  # fmt: skip
+
+
+def _restore_static_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    rows = _instance_rows(ctx, _tagged(ctx, "static-pod"))
+    return {"touches": rows, "selection": f"{len(rows)} instance(s) tagged "
+                                          f"{aws_activities.FAULT_TAG}=static-pod: parked manifests moved back, "
+                                          "tag removed"}  # fmt: skip
+
+
+def _subnet_rows(ec2: Any, subnet_ids: list[str]) -> list[dict[str, Any]]:
+    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnet_ids}])
+    current = {a["SubnetId"]: acl["NetworkAclId"] for acl in acls["NetworkAcls"] for a in acl["Associations"]}
+    return [{"kind": "subnet", "id": s, "network_acl": current.get(s)} for s in subnet_ids]
+
+
+def _blackhole_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    zone, cluster, vpc_id = args.get("availability_zone"), args.get("cluster_name"), args.get("vpc_id")
+    if not zone or not (cluster or vpc_id):
+        raise ValueError(
+            "availability_zone and one of cluster_name or vpc_id are required (the action refuses)"
+        )
+    filters = [{"Name": "availability-zone", "Values": [zone]}]
+    if cluster:
+        filters.append({"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}"]})
+    if vpc_id:
+        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    ec2 = ctx.boto("ec2")
+    subnets = ec2.describe_subnets(Filters=filters)["Subnets"]
+    vpcs = sorted({s["VpcId"] for s in subnets})
+    rows = _subnet_rows(ec2, sorted(s["SubnetId"] for s in subnets)) if subnets else []
+    if len(vpcs) != 1:
+        return {
+            "touches": rows,
+            "selection": f"the subnets of {zone} span {len(vpcs)} VPC(s): the action would fail",
+        }
+    return {"touches": rows, "selection": f"{len(rows)} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all "
+                                          "network ACL (previous ACL recorded)"}  # fmt: skip
+
+
+def _restore_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    zone = args.get("availability_zone")
+    ec2 = ctx.boto("ec2")
+    filters = [{"Name": f"tag:{aws_activities.BLACKHOLE_TAG}", "Values": [zone]}]
+    rows: list[dict[str, Any]] = []
+    for acl in ec2.describe_network_acls(Filters=filters)["NetworkAcls"]:
+        tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
+        rows.append(
+            {"kind": "network_acl", "id": acl["NetworkAclId"], "vpc": acl["VpcId"], "then": "deleted"}
+        )
+        rows += [{"kind": "subnet", "id": a["SubnetId"],
+                  "back_to": tags.get(aws_activities.PREVIOUS_PREFIX + a["SubnetId"], "the VPC's default ACL")}
+                 for a in acl["Associations"]]  # fmt: skip
+    if not rows:
+        return {"selection": f"no blackhole network ACL for {zone}: nothing to restore"}
+    return {
+        "touches": rows,
+        "selection": f"subnets of {zone} back on their previous ACL; blackhole ACL deleted",
+    }
+
+
+def _fis_template(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    template_id = args.get("experiment_template_id")
+    if not template_id:
+        raise ValueError("no experiment_template_id (set fis_template_id)")
+    template = ctx.boto("fis").get_experiment_template(id=template_id)["experimentTemplate"]
+    actions = template.get("actions") or {}
+    targets = template.get("targets") or {}
+    rows = [{"kind": "fis_action", "name": name, "action": a.get("actionId"),
+             "targets": ", ".join(f"{k}={v}" for k, v in (a.get("targets") or {}).items()) or None}
+            for name, a in sorted(actions.items())]  # fmt: skip
+    rows += [{"kind": "fis_target", "name": name, "resource": t.get("resourceType"),
+              "selection": t.get("selectionMode"),
+              "tags": t.get("resourceTags") or None, "arns": t.get("resourceArns") or None}
+             for name, t in sorted(targets.items())]  # fmt: skip
+    return {"touches": rows, "selection": f"FIS experiment from template {template_id}: "
+                                          f"{len(actions)} action(s) on {len(targets)} target(s), resolved by FIS "
+                                          "when it starts"}  # fmt: skip
+
+
+def _stop_fis(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    tags = dict(args.get("tags") or {})
+    if not tags:
+        raise ValueError("no tags: the action refuses to stop FIS experiments unselected")
+    fis = ctx.boto("fis")
+    rows = []
+    kwargs: dict[str, Any] = {"maxResults": 100}
+    while True:
+        page = fis.list_experiments(**kwargs)
+        for exp in page.get("experiments", []):
+            if (
+                exp["state"]["status"] in ("pending", "initiating", "running")
+                and tags.items() <= (exp.get("tags") or {}).items()
+            ):
+                rows.append({"kind": "fis_experiment", "id": exp["id"], "state": exp["state"]["status"]})
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    return {"touches": rows, "selection": f"{len(rows)} active FIS experiment(s) tagged {tags}: stopped"}
+
+
 _POD_ACTIONS = ("terminate_pods", "exec_in_pods", "delete_pods")
 _NODE_ACTIONS = ("cordon_node", "uncordon_node", "drain_nodes", "delete_nodes")
 _DEPLOYMENT_ACTIONS = ("scale_deployment", "delete_deployment", "rollout_deployment")
@@ -306,6 +663,24 @@ RESOLVERS: dict[str, Resolver] = {
     **{f"chaosk8s.networking.actions.{f}": _deny_all for f in ("deny_all_ingress", "deny_all_egress")},
     **{f"chaosaws.ec2.actions.{f}": _instances for f in _EC2_ACTIONS},
     **{f"chaosaws.asg.actions.{f}": _asgs for f in _ASG_ACTIONS},
+    "chaosaws.fis.actions.start_experiment": _fis_template,
+    "harness.chaos.activities.kubernetes.wait_for_deployment": _wait_for_deployment,
+    "harness.chaos.activities.kubernetes.scale_deployment_recording": _scale_recording,
+    "harness.chaos.activities.kubernetes.restore_deployment_scale": _restore_scale,
+    "harness.chaos.activities.kubernetes.cordon_nodes_hosting": _cordon_nodes,
+    "harness.chaos.activities.kubernetes.uncordon_harness_nodes": _uncordon_ours,
+    "harness.chaos.activities.kubernetes.deny_pod_traffic": _deny_pod_traffic,
+    "harness.chaos.activities.kubernetes.allow_pod_traffic": _allow_pod_traffic,
+    "harness.chaos.activities.kubernetes.start_network_chaos": _start_network_chaos,
+    "harness.chaos.activities.kubernetes.stop_network_chaos": _stop_network_chaos,
+    "harness.chaos.activities.kubernetes.apiserver_load": _apiserver_load,
+    "harness.chaos.activities.aws.stop_kubelet": _stop_kubelet,
+    "harness.chaos.activities.aws.start_kubelet": _start_kubelet,
+    "harness.chaos.activities.aws.park_static_pod": _park_static_pod,
+    "harness.chaos.activities.aws.restore_static_pods": _restore_static_pods,
+    "harness.chaos.activities.aws.blackhole_availability_zone": _blackhole_zone,
+    "harness.chaos.activities.aws.restore_availability_zone": _restore_zone,
+    "harness.chaos.activities.aws.stop_fis_experiments": _stop_fis,
 }
 """The actions whose targets the dry run can find, by `module.func`."""
 

@@ -37,6 +37,8 @@ MANAGED_BY_LABEL, MANAGED_BY = next(iter(activities.MANAGED_BY.items()))
 CORDONED_LABEL = activities.CORDONED
 """The label (value "true") our own activities put on a node they cordon."""
 PREVIOUS_REPLICAS = activities.PREVIOUS_REPLICAS
+DNS_NAMESPACE, DNS_DEPLOYMENT = "kube-system", "coredns"
+"""What experiments/kubernetes/dns-disruption.yaml scales by default."""
 """The annotation on a deployment our activities scaled: the count to restore."""
 TIMEOUT = (5.0, 15.0)
 
@@ -137,6 +139,19 @@ class KubernetesTarget:
                 apps.patch_namespaced_deployment(d.metadata.name, ns, body, _request_timeout=TIMEOUT)
                 done.append(f"scaled deployment {ns}/{d.metadata.name} back to {recorded} replicas")
 
+        def coredns() -> None:
+            # dns-disruption scales kube-system/coredns (RBAC: get/patch by name only, no list)
+            d = apps.read_namespaced_deployment(DNS_DEPLOYMENT, DNS_NAMESPACE, _request_timeout=TIMEOUT)
+            recorded = (d.metadata.annotations or {}).get(PREVIOUS_REPLICAS)
+            if recorded is None:
+                return
+            body = {
+                "metadata": {"annotations": {PREVIOUS_REPLICAS: None}},
+                "spec": {"replicas": int(recorded)},
+            }
+            apps.patch_namespaced_deployment(DNS_DEPLOYMENT, DNS_NAMESPACE, body, _request_timeout=TIMEOUT)
+            done.append(f"scaled deployment {DNS_NAMESPACE}/{DNS_DEPLOYMENT} back to {recorded} replicas")
+
         def policies() -> None:
             for p in net.list_namespaced_network_policy(
                 ns, label_selector=ours, _request_timeout=TIMEOUT
@@ -157,6 +172,8 @@ class KubernetesTarget:
 
         step("nodes for harness cordons", nodes)
         step(f"deployments in {ns} for recorded scales", deployments)
+        if ns != DNS_NAMESPACE:
+            step(f"{DNS_NAMESPACE}/{DNS_DEPLOYMENT} for a recorded scale", coredns)
         step(f"network policies in {ns}", policies)
         step(f"Chaos Mesh network chaos in {ns}", network_chaos)
         return done
@@ -193,7 +210,12 @@ class KubernetesTarget:
     def facts(self) -> dict[str, Any]:
         if self.connection is None:
             raise HarnessError("target: the Kubernetes target is not open")
-        return {**facts.cluster_facts(self.connection, self.spec.selector), "url": self.url}
+        cluster = getattr(self.spec, "cluster", None) or self.connection.context
+        return {
+            **facts.cluster_facts(self.connection, self.spec.selector),
+            "cluster": cluster,
+            "url": self.url,
+        }
 
     @contextlib.contextmanager
     def observe(self, sdir: Path) -> Iterator[None]:

@@ -47,6 +47,15 @@ from harness.errors import InputError
 _LATENCY_NAMES = {
     f"latency_ms.{window}.{p}" for window in ("baseline", "fault", "recovery") for p in ("p50", "p95", "p99")
 }
+CONTROL_PLANE_NAMES = {
+    *(f"control_plane.api.{window}.{key}" for window in ("baseline", "fault")
+      for key in ("p50_ms", "p99_ms", "error_rate")),
+    *(f"control_plane.{key}" for key in (
+        "readyz_failed_s", "livez_failed_s", "node_not_ready_s", "node_ready_again_s",
+        "pod_rescheduling_time_s", "pod_readiness_time_s", "pods_deleted", "pods_replaced",
+        "deployment_unavailable_s")),
+}  # fmt: skip
+"""Measured on Kubernetes targets only (harness.scoring.controlplane); a testbed plan may not gate on them."""
 METRIC_NAMES: frozenset[str] = frozenset(
     {
         "time_to_impact_s",
@@ -66,6 +75,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "data_loss",
         "resilience_score",
         *_LATENCY_NAMES,
+        *CONTROL_PLANE_NAMES,
     }
 )
 """The metric names a plan's gates may use: the scenario metrics of result.json (DESIGN.md)."""

@@ -113,6 +113,9 @@ class KubernetesTarget(_Model):
     own targets."""
     aws: AwsSettings | None = None
     """None: no AWS activities (a cluster outside AWS, or only Kubernetes-level faults)."""
+    cluster: Slug | None = None
+    """This cluster's name in the history and in comparisons (`kubernetes/<cluster>`); None: the
+    context's name. Give it for in-cluster runs, which all share the context name `in-cluster`."""
 
     @property
     def effective_context(self) -> str:
@@ -277,6 +280,18 @@ class Plan(_Model):
                     "names must be unique (they name run directories and history entries)",
                 )
             seen[scenario.name] = index
+        if isinstance(self.target, TestbedTarget):
+            places: list[tuple[tuple[str | int, ...], list[str]]] = [(("gates",), self.gates)]
+            places += [(("scenarios", i, "gates"), sc.gates) for i, sc in enumerate(self.scenarios)]
+            for where, texts in places:
+                for j, text in enumerate(texts):
+                    used = gates.parse(text).names & gates.CONTROL_PLANE_NAMES
+                    if used:
+                        raise _KeyedValueError(
+                            (*where, j),
+                            f"{sorted(used)[0]} is measured on kubernetes targets only; the testbed has "
+                            "no control-plane probes (its ground truth is events.jsonl)",
+                        )
         if isinstance(self.target, KubernetesTarget) and self.load.host == "auto":
             raise _KeyedValueError(
                 ("load", "host"),

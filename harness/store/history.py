@@ -447,10 +447,12 @@ def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
 
 def target_key(target: Mapping[str, Any]) -> str:
     """Which cluster a run ran against, from result.json's `target`: `testbed/<profile>`,
-    `kubernetes/<context>`, or the kind alone."""
+    `kubernetes/<cluster>` (the plan's `cluster` name, else the context), or the kind alone."""
     kind = str(target.get("kind") or "unknown")
-    detail = {"testbed": "profile", "kubernetes": "context"}.get(kind)
-    value = target.get(detail) if detail else None
+    if kind == "kubernetes":
+        value = target.get("cluster") or target.get("context")
+    else:
+        value = target.get("profile") if kind == "testbed" else None
     return f"{kind}/{value}" if value else kind
 
 

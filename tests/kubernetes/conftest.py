@@ -8,9 +8,11 @@ the ReplicaSet controller, the scheduler and the kubelet through the same API.
 
 `ClusterEmulator` adds what kmock 0.8 leaves out and the code under test relies on:
 label and field selectors on LIST (kmock returns every object of the namespace), `/version`
-(the kubernetes client asks for `/version/`), `/readyz` and `/livez` with verbose checks, and
-an `outage` switch that answers every request with a 500, as an API server does when etcd
-times out.
+(the kubernetes client asks for `/version/`), `/readyz` and `/livez` with verbose checks, an
+`outage` switch that answers every request with a 500, as an API server does when etcd
+times out, PUT as a whole-object replace (kmock only knows PATCH), and the pods/eviction
+subresource as an API server with no PodDisruptionBudget in the way answers it (the pod is
+deleted at once; no budget is ever consulted, so a blocked eviction cannot be shown).
 
 The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
 on another, and production is the current-context: a client that forgot to pin the context
@@ -20,6 +22,7 @@ would land there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -48,6 +51,12 @@ RESOURCES = (
     "apps/v1/deployments",
     "networking.k8s.io/v1/networkpolicies",
 )
+CHAOS_MESH_RESOURCES = (
+    "chaos-mesh.org/v1alpha1/networkchaos",
+    "apiextensions.k8s.io/v1/customresourcedefinitions",
+)
+"""What a cluster with Chaos Mesh serves besides: its NetworkChaos (plural `networkchaos`, as
+its CRD declares; kmock keys resources by group/version/plural) and the CRDs themselves."""
 
 
 def _selected(selector: str | None, labels: dict[str, str]) -> bool:
@@ -109,6 +118,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 return aiohttp.web.Response(
                     body=await response.read(), status=response.status, content_type=response.content_type
                 )
+        if request.method.value == "PUT" and request.resource is not None and request.name:
+            return await self._replace(request)
+        if request.method.value == "POST" and request.subresource == "eviction":
+            return await self._evict(request)
         if path == "/version":
             return aiohttp.web.json_response(
                 {
@@ -124,6 +137,29 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 }
             )
         return await super()._handle(request)
+
+    async def _replace(self, request: Any) -> aiohttp.web.StreamResponse:
+        """PUT: the body becomes the object (kmock routes only PATCH to its merge)."""
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            if key not in self.objects or self.objects[key].deleted:
+                raise KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+            self.objects[key].create(request.data)
+            raw = self.objects[key].raw
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+        return aiohttp.web.json_response(raw)
+
+    async def _evict(self, request: Any) -> aiohttp.web.StreamResponse:
+        """POST pods/NAME/eviction: the pod is deleted, as when no PodDisruptionBudget objects."""
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            if key not in self.objects or self.objects[key].deleted:
+                raise KubernetesError(status=404, reason="NotFound", message=f"pod {request.name} not found")
+            raw = self.objects[key].raw
+            self.objects[key].delete()
+            await self._buses[request.resource].put({"type": "DELETED", "object": raw})
+        status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
+        return aiohttp.web.json_response(status, status=201)
 
     async def _serve_list(self, request: Any) -> Any:
         result = await super()._serve_list(request)
@@ -141,10 +177,11 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 class EmulatorServer:
     """A ClusterEmulator on 127.0.0.1 in its own thread and event loop."""
 
-    def __init__(self, git_version: str | None = None) -> None:
+    def __init__(self, git_version: str | None = None, resources: tuple[str, ...] = ()) -> None:
         self.emulator: ClusterEmulator | None = None
         self.url = ""
         self.git_version = git_version
+        self.resources = (*RESOURCES, *resources)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -154,7 +191,7 @@ class EmulatorServer:
         emulator = ClusterEmulator()
         if self.git_version:
             emulator.git_version = self.git_version
-        for resource in RESOURCES:
+        for resource in self.resources:
             emulator.resources[resource] = {}
         async with emulator, kmock.Server(emulator, host="127.0.0.1") as server:
             self.emulator, self.url = emulator, str(server.url).rstrip("/")
@@ -340,9 +377,12 @@ class Clusters:
         self.allowed, self.production, self.kubeconfig = allowed, production, kubeconfig
 
 
-@pytest.fixture
-def clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clusters]:
-    with EmulatorServer() as allowed, EmulatorServer(git_version="v1.29.0") as production:
+@contextlib.contextmanager
+def open_clusters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resources: tuple[str, ...] = ()
+) -> Iterator[Clusters]:
+    """Both emulators populated, $KUBECONFIG naming them; `resources` also served by the allowed one."""
+    with EmulatorServer(resources=resources) as allowed, EmulatorServer(git_version="v1.29.0") as production:
         with allowed.api() as api:
             populate(api)
         with production.api() as api:
@@ -352,6 +392,19 @@ def clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluste
         for key in ("KUBERNETES_CONTEXT", "CHAOSTOOLKIT_IN_POD", "HTTP_PROXY", "HTTPS_PROXY"):
             monkeypatch.delenv(key, raising=False)
         yield Clusters(allowed, production, kubeconfig)
+
+
+@pytest.fixture
+def clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clusters]:
+    with open_clusters(tmp_path, monkeypatch) as pair:
+        yield pair
+
+
+@pytest.fixture
+def chaos_mesh_clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clusters]:
+    """As `clusters`, the allowed one also serving Chaos Mesh's NetworkChaos and CRDs."""
+    with open_clusters(tmp_path, monkeypatch, CHAOS_MESH_RESOURCES) as pair:
+        yield pair
 
 
 def target_spec(**overrides: Any) -> Any:

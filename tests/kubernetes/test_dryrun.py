@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from kubernetes import client as k8s_client
 
 from harness.errors import InputError
 from harness.kubernetes import dryrun
@@ -59,7 +60,8 @@ def test_kubernetes_activities_are_resolved_without_a_write(clusters: Clusters, 
                ns="${namespace}"),
         action("deny", "chaosk8s.networking.actions", "deny_all_ingress", label_selectors={"app": "subs"},
                ns="${namespace}"),
-        action("ours", "harness.chaos.activities.kubernetes", "deny_pod_traffic", label_selector="${label_selector}"),
+        action("ours", "harness.chaos.activities.kubernetes", "deny_pod_traffic", label_selector="${label_selector}",
+               ns="${namespace}"),
         rollbacks=(action("uncordon", "chaosk8s.node.actions", "uncordon_node",
                           label_selector="topology.kubernetes.io/zone=${zone}"),),
     )  # fmt: skip
@@ -82,8 +84,11 @@ def test_kubernetes_activities_are_resolved_without_a_write(clusters: Clusters, 
     assert by_name["uncordon"]["section"] == "rollbacks"
     assert [(t["name"], t["replicas"]) for t in by_name["scale"]["touches"]] == [("subs", 3)]
     assert len(by_name["deny"]["touches"]) == 3 and "app=subs" in by_name["deny"]["selection"]
-    assert by_name["ours"]["unknown"].startswith(
-        "unknown: would call harness.chaos.activities.kubernetes.deny_pod_traffic(label_selector='app=subs'"
+    ours = by_name["ours"]
+    assert ours["unknown"] is None and len(ours["touches"]) == 3
+    assert (
+        ours["selection"]
+        == f"network policy resilience-harness-deny-ingress selecting app=subs in {NAMESPACE}: 3 pod(s)"
     )
     text = dryrun.render(entries)
     assert "scenario mixed" in text and "- pod subs-1 (namespace=shop, node=node-b)" in text
@@ -100,7 +105,8 @@ def test_the_catalog_pod_kill_is_resolved(clusters: Clusters, tmp_path: Path) ->
     entries = dryrun.dry_run(loading.load_plan(plan_path))
     method = [e for e in entries if e["section"] == "method"]
     assert [len(e["touches"]) for e in method] == [3]
-    assert all(e["unknown"] for e in entries if e["section"] == "rollbacks")
+    (wait,) = [e for e in entries if e["section"] == "rollbacks"]
+    assert wait["unknown"] is None and wait["touches"] == [] and wait["selection"].startswith("reads only")
 
 
 def test_aws_activities_are_resolved_with_describe_calls(
@@ -144,3 +150,102 @@ def test_a_context_not_allowed_is_refused_before_reading(clusters: Clusters, tmp
     with pytest.raises(InputError, match="not in allowed_contexts"):
         dryrun.dry_run(bad)
     assert len(clusters.production.requests) == before
+
+
+CATALOG = sorted((ROOT / "experiments" / "kubernetes").glob("*.yaml")) + sorted(
+    (ROOT / "experiments" / "aws").glob("*.yaml")
+)
+CLUSTER = "demo"
+
+
+def seed_aws(region: str) -> dict[str, Any]:
+    """An EKS-like account: three workers (one per zone) in an ASG's tags, the cluster's subnet, an FIS template."""
+    ec2 = boto3.client("ec2", region_name=region)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    tags = [{"Key": "eks:cluster-name", "Value": CLUSTER}, {"Key": "eks:nodegroup-name", "Value": "workers"}]
+    instances = {}
+    for zone in ("a", "b", "c"):
+        reservation = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                        Placement={"AvailabilityZone": f"{region}{zone}"},
+                                        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])  # fmt: skip
+        instances[zone] = reservation["Instances"][0]["InstanceId"]
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone=f"{region}a", TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": [{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "shared"}]}])  # fmt: skip
+    asg = boto3.client("autoscaling", region_name=region)
+    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId=image, InstanceType="t3.micro")
+    asg.create_auto_scaling_group(AutoScalingGroupName="workers-asg", LaunchConfigurationName="lc", MinSize=2,
+                                  MaxSize=2, AvailabilityZones=[f"{region}a"])  # fmt: skip
+    template = boto3.client("fis", region_name=region).create_experiment_template(
+        description="terminate one worker", roleArn="arn:aws:iam::123456789012:role/fis",
+        stopConditions=[{"source": "none"}],
+        targets={"workers": {"resourceType": "aws:ec2:instance", "selectionMode": "COUNT(1)",
+                             "resourceTags": {"eks:cluster-name": CLUSTER}}},
+        actions={"terminate": {"actionId": "aws:ec2:terminate-instances", "targets": {"Instances": "workers"}}},
+    )["experimentTemplate"]["id"]  # fmt: skip
+    return {"instances": instances, "template": template}
+
+
+def test_every_catalog_action_is_resolved_with_reads_only(
+    clusters: Clusters,
+    aws: dict[str, Any],  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    """Every method and rollback action of experiments/kubernetes and experiments/aws says what it would
+    touch (no "unknown"); the cluster saw only GETs and every instance is still running."""
+    region = aws["aws_region"]
+    seeded = seed_aws(region)
+    with clusters.allowed.api() as api:  # the cluster as EKS shows it: nodes named after their instances
+        core, apps = k8s_client.CoreV1Api(api), k8s_client.AppsV1Api(api)
+        for zone, iid in seeded["instances"].items():
+            core.patch_node(f"node-{zone}", {"spec": {"providerID": f"aws:///{region}{zone}/{iid}"}})
+        core.patch_node("node-c", {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}})
+        apps.create_namespaced_deployment("kube-system", {
+            "metadata": {"name": "coredns", "namespace": "kube-system"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                     "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                                  "spec": {"containers": [{"name": "coredns", "image": "coredns"}]}}}})  # fmt: skip
+    scenario_vars = {"cluster_name": CLUSTER, "nodegroup_name": "workers", "availability_zone": f"{region}a",
+                     "asg_name": "workers-asg", "fis_template_id": seeded["template"]}  # fmt: skip
+    plan_path = write(tmp_path, {}, aws_region=region)
+    plan = yaml.safe_load(plan_path.read_text())
+    plan["scenarios"] = [{"name": f"{f.parent.name}-{f.stem}", "experiment": str(f),
+                          "vars": {k: v for k, v in scenario_vars.items() if k in yaml.safe_load(
+                              f.read_text())["configuration"]}} for f in CATALOG]  # fmt: skip
+    plan_path.write_text(yaml.safe_dump(plan))
+
+    before = len(clusters.allowed.requests)
+    entries = dryrun.dry_run(loading.load_plan(plan_path))
+    sent = clusters.allowed.requests[before:]
+
+    assert {e["scenario"] for e in entries} == {f"{f.parent.name}-{f.stem}" for f in CATALOG}
+    assert [f"{e['scenario']}: {e['unknown']}" for e in entries if e["unknown"]] == []
+    assert sent and {r.method.value for r in sent} == {"GET"}, "a dry run only reads"
+    ec2 = boto3.client("ec2", region_name=region)
+    states = [i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(states) == 5 and set(states) == {"running"}, "three workers and the ASG's two, untouched"
+    acls = ec2.describe_network_acls(
+        Filters=[{"Name": "tag-key", "Values": ["resilience-harness:blackhole"]}]
+    )
+    assert acls["NetworkAcls"] == [], "no blackhole ACL was created"
+
+    def entry(scenario: str, section: str = "method") -> dict[str, Any]:
+        return next(e for e in entries if e["scenario"] == scenario and e["section"] == section)
+
+    drain = entry("kubernetes-node-drain")
+    assert {t["name"] for t in drain["touches"] if t["kind"] == "node"} == {"node-a", "node-b", "node-c"}
+    assert "drained" in drain["selection"] and {t["name"] for t in drain["touches"] if t["kind"] == "pod"} >= {
+        "subs-0", "subs-1", "subs-2", "other-0"}  # fmt: skip
+    assert [t["name"] for t in entry("kubernetes-dns-disruption")["touches"]] == ["coredns"]
+    assert entry("kubernetes-network-deny-egress", "rollbacks")["selection"].endswith("nothing to delete")
+    kubelet = entry("kubernetes-node-loss-ssm")["touches"]
+    assert {(t["id"], t["state"]) for t in kubelet} == {(i, "running") for i in seeded["instances"].values()}
+    (apiserver,) = entry("kubernetes-apiserver-stop")["touches"]
+    assert apiserver["id"] == seeded["instances"]["c"] and apiserver["node"] == "node-c"
+    blackhole = entry("aws-az-blackhole-nacl")
+    assert [t["kind"] for t in blackhole["touches"]] == ["subnet"] and blackhole["touches"][0]["network_acl"]
+    fis = entry("aws-nodegroup-terminate-fis")["touches"]
+    assert [(t["kind"], t["name"]) for t in fis] == [("fis_action", "terminate"), ("fis_target", "workers")]
+    assert len(entry("aws-nodegroup-instance-terminate")["touches"]) == 1, "the zone's worker only"
+    text = dryrun.render(entries)
+    assert "unknown" not in text

@@ -198,6 +198,13 @@ class TestTarget:
                 {"spec": {"replicas": 1}, "metadata": {"annotations": {PREVIOUS_REPLICAS: "3"}}},
             )
             core.patch_node("node-b", {"spec": {"unschedulable": True}})
+            k8s_client.AppsV1Api(api).create_namespaced_deployment("kube-system", {  # dns-disruption's
+                "metadata": {"name": "coredns", "namespace": "kube-system",
+                             "annotations": {PREVIOUS_REPLICAS: "2"}},
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                         "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                                      "spec": {"containers": [{"name": "coredns", "image": "coredns:1"}]}}},
+            })  # fmt: skip
             target = KubernetesTarget(target_spec())
             target.open()
             try:
@@ -206,7 +213,10 @@ class TestTarget:
                 target.close()
             assert any("ours" in h for h in healed) and any("node-a" in h for h in healed)
             assert any("back to 3" in h for h in healed)
-            assert len(healed) == 3, healed
+            assert any("kube-system/coredns back to 2" in h for h in healed)
+            assert len(healed) == 4, healed
+            coredns = k8s_client.AppsV1Api(api).read_namespaced_deployment("coredns", "kube-system")
+            assert coredns.spec.replicas == 2
             assert [p.metadata.name for p in net.list_namespaced_network_policy(NAMESPACE).items] == [
                 "theirs"
             ]

@@ -196,6 +196,17 @@ class TestResolvePlanArg:
 # Each case: plan text, then (line, message) for every problem expected, in order.
 PROBLEMS = [
     pytest.param(
+        MINIMAL + "gates: [error_rate < 0.01, control_plane.pod_readiness_time_s < 30]\n",
+        [
+            (
+                5,
+                "gates.1: control_plane.pod_readiness_time_s is measured on kubernetes targets only; the "
+                "testbed has no control-plane probes (its ground truth is events.jsonl)",
+            )
+        ],
+        id="control-plane-gate-on-the-testbed",
+    ),
+    pytest.param(
         MINIMAL.replace("scenarios:", "userz: 5\nscenarios:"),
         [
             (

@@ -325,6 +325,8 @@ class TestTargetKey:
             (MANAGED, "testbed/managed"),
             ({"kind": "testbed", "profile": "self-managed", "nodes": []}, "testbed/self-managed"),
             ({"kind": "kubernetes", "context": "eks-staging", "namespace": "subs"}, "kubernetes/eks-staging"),
+            # in-cluster runs of two clusters must not share one history: the plan names the cluster
+            ({"kind": "kubernetes", "context": "in-cluster", "cluster": "eks-prod"}, "kubernetes/eks-prod"),
             ({"kind": "testbed"}, "testbed"),
             ({"kind": "nomad", "region": "x"}, "nomad"),
             ({}, "unknown"),

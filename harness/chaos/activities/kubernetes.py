@@ -60,6 +60,19 @@ def api_client(configuration: Configuration = None, secrets: Secrets = None) -> 
     return chaosk8s.create_k8s_api_client(_secrets(configuration, secrets))
 
 
+def _one_try_client(configuration: Configuration, secrets: Secrets) -> client.ApiClient:
+    """As api_client, but each request is tried once, so that its timeout bounds it.
+
+    urllib3 otherwise retries a GET that timed out three times: a request given 10 s could
+    take 40 s, and a time-bounded action would run on past its end.
+    """
+    base = api_client(configuration, secrets)
+    settings = base.configuration  # a fresh Configuration per client: ours to change
+    base.close()
+    settings.retries = False
+    return client.ApiClient(settings)
+
+
 # --- selectors --------------------------------------------------------------------------
 _SET_TERM = re.compile(r"^\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 _KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -417,14 +430,19 @@ def start_network_chaos(
 
     Created through chaosk8s's create_custom_object with the plural given, not guessed
     from the kind; an existing object of the same name is returned as it is (idempotent).
+    On a conflict chaosk8s returns the API server's 409 Status, not the object: it is read.
     """
     body = network_chaos_body(
         name, action, label_selector, ns, duration_s, percentage, settings, target_label_selector, direction
     )
     group, version, plural = CHAOS_MESH
-    return crd_actions.create_custom_object(
+    created = crd_actions.create_custom_object(
         group, version, plural, ns=ns, resource=body, secrets=_secrets(configuration, secrets)
     )
+    if created.get("kind") == "Status":
+        api = client.CustomObjectsApi(api_client(configuration, secrets))
+        return api.get_namespaced_custom_object(group, version, ns, plural, name)
+    return created
 
 
 def stop_network_chaos(
@@ -457,7 +475,7 @@ def service_answers(
     Through the proxy so that the probe reaches the service wherever the harness runs (in
     the cluster or outside it), with the same credentials as every other activity.
     """
-    core = client.CoreV1Api(api_client(configuration, secrets))
+    core = client.CoreV1Api(_one_try_client(configuration, secrets))
     try:
         core.connect_get_namespaced_service_proxy_with_path(
             f"{service_name}:{service_port}", ns, path.lstrip("/"), _request_timeout=timeout_s
@@ -496,8 +514,11 @@ def apiserver_load(
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors: list[dict[str, int]] = [{} for _ in range(threads)]
 
+    # Clients made here, not in the threads, so that a configuration error reaches the caller.
+    cores = [client.CoreV1Api(_one_try_client(configuration, secrets)) for _ in range(threads)]
+
     def hammer(i: int) -> None:
-        core = client.CoreV1Api(api_client(configuration, secrets))
+        core = cores[i]
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
@@ -517,8 +538,10 @@ def apiserver_load(
     started = time.monotonic()
     for w in workers:
         w.start()
+    # One deadline for all the joins: a per-join timeout would add up over the threads.
+    give_up = deadline + request_timeout_s + 1.0
     for w in workers:
-        w.join(timeout=max(0.0, deadline - time.monotonic()) + request_timeout_s + 5)
+        w.join(timeout=max(0.0, give_up - time.monotonic()))
     elapsed = time.monotonic() - started
     ok = sorted(ms for per in latencies for ms in per)
     error_counts: dict[str, int] = {}
@@ -544,7 +567,7 @@ def apiserver_latency_ms(
     ns: str = "default", configuration: Configuration = None, secrets: Secrets = None
 ) -> float:
     """Milliseconds for one small LIST (a probe: tolerate it with a range, e.g. [0, 1000])."""
-    core = client.CoreV1Api(api_client(configuration, secrets))
+    core = client.CoreV1Api(_one_try_client(configuration, secrets))
     started = time.monotonic()
     core.list_namespaced_pod(ns, limit=1, _request_timeout=10)
     return round((time.monotonic() - started) * 1000, 1)

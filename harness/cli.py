@@ -279,8 +279,8 @@ def cleanup(
         str | None,
         typer.Option(
             "--plan",
-            help="Clean up this plan's target instead of the testbed: for a Kubernetes target, uncordon, "
-            "scale back and delete what harness activities left marked in the cluster.",
+            help="Clean up this plan's target instead of the testbed: for a Kubernetes target, undo what "
+            "harness activities left marked in the cluster, then run every experiment's rollbacks.",
         ),
     ] = None,
 ) -> None:
@@ -289,8 +289,15 @@ def cleanup(
 
     done = _cleanup_plan_target(plan, dir) if plan is not None else faults.cleanup(_testbed_dir(dir))
     for line in done:
-        out.print(line)
-    out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
+        out.print(line, markup=False, highlight=False)
+    failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
+    if failed:
+        err.print(f"cleanup: {len(failed)} step(s) failed (above); the target may still carry a fault")
+        raise typer.Exit(3)
+    if plan is not None:
+        out.print(f"cleanup: {len(done)} step(s) done, none failed")
+    else:
+        out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
 def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None) -> list[str]:
@@ -303,10 +310,24 @@ def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None) -> list[str]:
         from harness.testbed import faults
 
         return faults.cleanup(_testbed_dir(testbed_dir))
+    from harness.chaos import experiment as chaos_experiment
+
     target = make_target(plan.target, _testbed_dir(testbed_dir))
     target.open()
     try:
-        return target.heal()
+        done = target.heal()
+        seen: set[tuple[str, str]] = set()
+        for scenario in plan.scenarios:  # then every experiment's rollbacks: they undo what heal cannot see
+            key = (str(scenario.experiment), repr(sorted(scenario.vars.items())))
+            if key in seen:
+                continue
+            seen.add(key)
+            variables = {**target.configuration(), **scenario.vars}
+            experiment = chaos_experiment.load(Path(scenario.experiment))
+            for record in chaos_experiment.run_rollbacks(experiment, variables):
+                error = f": {' '.join(str(record['error']).split())[:300]}" if record["error"] else ""
+                done.append(f"{scenario.name}: rollback '{record['name']}' {record['status']}{error}")
+        return done
     finally:
         target.close()
 

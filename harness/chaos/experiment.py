@@ -70,6 +70,41 @@ def run(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) ->
         _running.clear()
 
 
+def run_rollbacks(experiment: dict[str, Any], variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """Only the experiment's rollbacks, each once, with the scenario's variables: what
+    `harness cleanup --plan` does after a run was killed before its rollbacks could run.
+
+    Safe only because every rollback in the catalog is idempotent and finds what to undo from
+    the marks its action left (labels, annotations, tags), doing nothing when there are none.
+    One record per rollback: name, status ("succeeded" or "failed") and the error if any.
+    """
+    from chaoslib.activity import execute_activity
+    from chaoslib.configuration import load_configuration
+    from chaoslib.secret import load_secrets
+
+    configuration = load_configuration(
+        {**variables, **(experiment.get("configuration") or {})}, extra_vars=dict(variables)
+    )
+    secrets = load_secrets(experiment.get("secrets") or {}, configuration)
+    named = {
+        a.get("name"): a
+        for a in [
+            *(experiment.get("steady-state-hypothesis") or {}).get("probes", []),
+            *experiment.get("method", []),
+        ]
+        if "ref" not in a
+    }
+    records = []
+    for activity in experiment.get("rollbacks") or []:
+        activity = named.get(activity["ref"], activity) if "ref" in activity else activity
+        activity = {k: v for k, v in activity.items() if k != "pauses"}  # no waiting in a clean-up
+        run = execute_activity(experiment, activity, configuration, secrets, dry=None)
+        records.append(
+            {"name": activity.get("name"), "status": run.get("status"), "error": run.get("exception")}
+        )
+    return records
+
+
 def interrupt_for_abort() -> bool:
     """Stop the running experiment now, with rollbacks; False when no experiment is running."""
     if not _running.is_set():

@@ -11,6 +11,7 @@ from pathlib import Path
 from kubernetes import client as k8s_client
 
 from harness.chaos.activities import kubernetes as activities
+from tests.aws.conftest import aws, moto_url  # noqa: F401
 from tests.kubernetes.conftest import NAMESPACE, SELECTOR, Clusters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +119,43 @@ def test_cleanup_uncordons_what_a_killed_run_left_and_only_that(clusters: Cluste
     assert activities.CORDONED not in (nodes["node-a"].metadata.labels or {})
     assert nodes["node-b"].spec.unschedulable
     assert seen.production == []
+
+
+def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dict, tmp_path: Path) -> None:  # noqa: F811
+    """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL (AWS, out
+    of heal()'s sight): `harness cleanup --plan` runs the experiment's rollbacks and restores them."""
+    import boto3
+
+    from harness.chaos.activities import aws as aws_activities
+
+    ec2 = boto3.client("ec2", region_name=aws["aws_region"])
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+    ec2.create_tags(
+        Resources=[subnet["SubnetId"]], Tags=[{"Key": "kubernetes.io/cluster/prod", "Value": "owned"}]
+    )
+
+    def acl() -> str:
+        found = ec2.describe_network_acls(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
+        )
+        return found["NetworkAcls"][0]["NetworkAclId"]
+
+    before = acl()
+    hole = aws_activities.blackhole_availability_zone("us-east-1a", cluster_name="prod", configuration=aws)
+    assert acl() == hole["network_acl"] != before  # the run is "killed" here, before its rollback
+
+    plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
+    text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
+    text += "    vars: {cluster_name: prod, availability_zone: us-east-1a, deployment_name: subs}\n"
+    plan.write_text(text)
+    result = harness(clusters, "cleanup", "--plan", str(plan))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rollback 'restore-the-zone-subnets-acls' succeeded" in result.stdout
+    assert acl() == before
+    remaining = {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]}
+    assert hole["network_acl"] not in remaining
+
+    again = harness(clusters, "cleanup", "--plan", str(plan))  # nothing left: still clean, still 0
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert acl() == before

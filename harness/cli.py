@@ -377,7 +377,8 @@ def _run_plan(
         result = engine.run()
     if not quiet:
         out.print((engine.run_dir / "summary.md").read_text(), markup=False, highlight=False)
-    out.print(f"report: {engine.run_dir}")
+    out.print(f"run folder: {engine.run_dir}")
+    out.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+REPORT_URL_ENV = "HARNESS_REPORT_URL"
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
@@ -17,7 +20,9 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: dict[str, Any], report_url: str | None = None) -> str:
+    """The Markdown summary; links point at `report_url` (or $HARNESS_REPORT_URL: where CI
+    publishes the run folder), else relative to the run folder itself."""
     scenarios = result.get("scenarios", [])
     verdict = (
         "PASSED"
@@ -74,5 +79,17 @@ def summary(result: dict[str, Any]) -> str:
     aborted = [s for s in scenarios if s.get("aborted_by")]
     for s in aborted:
         lines.append(f"- {s['name']}#{s['trial']} was aborted: {s['aborted_by']}")
-    lines += ["", "Full details: `result.json` and `junit.xml` in the run folder.", ""]
+    skipped = [(s, g) for s in scenarios for g in s.get("gates", []) if g.get("skipped")]
+    if skipped:
+        lines += ["", "Skipped gates (nothing to compare with yet):", ""]
+        for s, g in skipped:
+            lines.append(f"- {s['name']}#{s['trial']}: `{g['expression']}` — {g.get('reason', '')}")
+    base = (report_url if report_url is not None else os.environ.get(REPORT_URL_ENV, "")).rstrip("/")
+    link = f"{base}/" if base else ""
+    lines += [
+        "",
+        f"Full report: [report.html]({link}report.html) (timelines, activities, gates, trends); "
+        f"data: [result.json]({link}result.json), [junit.xml]({link}junit.xml).",
+        "",
+    ]
     return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""summary.md as it lands in a pull-request comment: verdict, a row per scenario, failed and
+skipped gates with their reasons, and links to the full report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.report import markdown
+from tests.report.conftest import Spec, build_run
+
+
+@pytest.fixture
+def result(tmp_path: Path) -> dict:
+    _, result = build_run(tmp_path, [Spec("kill", broken_s=(61, 64)), Spec("crash", broken_s=(61, 95))])
+    return result
+
+
+def test_verdict_rows_and_failed_gates(result: dict) -> None:
+    text = markdown.summary(result, report_url="")
+    assert text.startswith(f"# Resilience run `{result['run_id']}`: FAILED")
+    rows = [line for line in text.splitlines() if line.startswith("| kill#1") or line.startswith("| crash#1")]
+    assert len(rows) == 2
+    crash = next(s for s in result["scenarios"] if s["name"] == "crash")
+    failed = [g for g in crash["gates"] if not g["passed"]]
+    assert failed, "the long outage must break a gate"
+    for gate in failed:
+        assert f"crash#1: `{gate['expression']}`" in text
+
+
+def test_links_are_relative_or_under_the_published_url(result: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(markdown.REPORT_URL_ENV, raising=False)
+    assert "[report.html](report.html)" in markdown.summary(result)
+    monkeypatch.setenv(markdown.REPORT_URL_ENV, "https://ci.example/artifacts/run-7/")
+    assert "[report.html](https://ci.example/artifacts/run-7/report.html)" in markdown.summary(result)
+
+
+def test_skipped_history_gates_are_listed_with_their_reason(result: dict) -> None:
+    result["scenarios"][0]["gates"].append({
+        "expression": "recovery_time_s <= 1.2 * median_last(5)", "value": 3.0, "passed": True,
+        "skipped": True, "reason": "no earlier runs of this plan on this target",
+    })  # fmt: skip
+    text = markdown.summary(result)
+    assert "Skipped gates" in text and "no earlier runs of this plan on this target" in text

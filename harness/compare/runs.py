@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.compare import stats
 from harness.errors import FileInputError, InputError
+from harness.plan import gates
 from harness.store import rundir
 
 SCHEMA = "harness.result/v1"
@@ -125,20 +126,6 @@ def metric_spec(name: str) -> MetricSpec:
         close = difflib.get_close_matches(name, _SPECS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(_SPECS))}"
         raise InputError(f"--metric: unknown metric {name!r}{hint}") from None
-
-
-_ABSENT = object()
-
-
-def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
-    value: Any = metrics
-    for part in name.split("."):
-        if value is None:
-            return None
-        if not isinstance(value, Mapping) or part not in value:
-            return _ABSENT
-        value = value[part]
-    return value
 
 
 # --- runs and sides -----------------------------------------------------------------------
@@ -395,8 +382,8 @@ def _sample(
     missing = 0
     for _, entry in entries:
         metrics = entry.get("metrics")
-        value = _lookup(metrics, spec.name) if isinstance(metrics, Mapping) else _ABSENT
-        if value is _ABSENT or (value is None and spec.null_means is None):
+        value = gates.lookup(metrics, spec.name) if isinstance(metrics, Mapping) else gates.MISSING
+        if value is gates.MISSING or (value is None and spec.null_means is None):
             missing += 1
         elif value is None:
             values.append(None)
@@ -463,7 +450,7 @@ def compare_runs(
         for spec in specs:
             samples = {label: _sample(found, spec) for label, found in entries.items()}
             if metrics is None and not any(
-                _lookup(e.get("metrics") or {}, spec.name) is not _ABSENT
+                gates.lookup(e.get("metrics") or {}, spec.name) is not gates.MISSING
                 for found in entries.values()
                 for _, e in found
             ):

@@ -479,7 +479,8 @@ class _Undefined(Exception):
     """A value could not be computed (null metric, division by zero); the gate fails."""
 
 
-_MISSING = object()
+MISSING = object()
+"""What `lookup` returns for a metric name that is not there at all (null is None)."""
 
 
 def _leaf_names(metrics: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
@@ -490,8 +491,12 @@ def _leaf_names(metrics: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield f"{prefix}{key}"
 
 
-def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
-    """`metrics[name]`, else walk nested mappings along the dots; a null on the way is null."""
+def lookup(metrics: Any, name: str) -> Any:
+    """`metrics[name]`, else walk nested mappings along the dots; a null on the way is null, and a
+    name that is not there is MISSING. The one reading of dotted metric names (gates, history,
+    comparisons)."""
+    if not isinstance(metrics, Mapping):
+        return MISSING
     if name in metrics:
         return metrics[name]
     value: Any = metrics
@@ -499,7 +504,7 @@ def _lookup(metrics: Mapping[str, Any], name: str) -> Any:
         if value is None:
             return None
         if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
+            return MISSING
         value = value[part]
     return value
 
@@ -529,8 +534,8 @@ class _Evaluator:
             case Number(value=value):
                 return value
             case Metric(name=name):
-                value = _lookup(self.metrics, name)
-                if value is _MISSING:
+                value = lookup(self.metrics, name)
+                if value is MISSING:
                     raise GateNameError(self.gate.text, "metric", [name], _leaf_names(self.metrics))
                 return self.number(value, name, _NULL_MEANS.get(name, "it was not measured"))
             case Call(function=function, args=args):
@@ -569,7 +574,7 @@ def evaluate(
     # Every name is checked before anything is computed, so a null early in the expression
     # cannot hide a typo later in it.
     for name in sorted(gate.names):
-        if _lookup(metrics, name) is _MISSING:
+        if lookup(metrics, name) is MISSING:
             raise GateNameError(gate.text, "metric", [name], _leaf_names(metrics))
     unknown = gate.functions - set(evaluator.functions)
     if unknown:

@@ -459,30 +459,13 @@ def target_key(target: Mapping[str, Any]) -> str:
 # --- values -------------------------------------------------------------------------------
 
 _SKIP = object()
-_MISSING = object()
-
-
-def _lookup(metrics: Any, name: str) -> Any:
-    """`metrics[name]`, walking nested mappings along the dots; _MISSING when absent."""
-    if not isinstance(metrics, Mapping):
-        return _MISSING
-    if name in metrics:
-        return metrics[name]
-    value: Any = metrics
-    for part in name.split("."):
-        if value is None:
-            return None
-        if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
 
 
 def _run_value(trials: Sequence[Any], metric: str) -> Any:
     """The median of `metric` over a run's trials: a float, None (NEVER_HAPPENED), or _SKIP."""
     values: list[float] = []
     for metrics in trials:
-        value = _lookup(metrics, metric)
+        value = gates.lookup(metrics, metric)
         if value is None and metric in NEVER_HAPPENED:
             values.append(math.inf)
         elif isinstance(value, numbers.Real) and not math.isnan(value):

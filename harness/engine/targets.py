@@ -74,7 +74,9 @@ class TestbedTarget:
         """After each scenario: undo anything the rollbacks left, and spread the replicas again
         so that the next scenario starts from the same cluster as this one did."""
         undone = faults.cleanup(self.root) if faults.ledger(self.root) else []
-        return undone + faults.rebalance(self.root)
+        settled = faults.settle(self.root)  # a node back from a crash must be Ready to take replicas
+        moved = faults.rebalance(self.root)
+        return undone + settled + moved + (faults.settle(self.root) if moved else [])
 
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]:
         return [

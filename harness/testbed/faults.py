@@ -474,6 +474,30 @@ def rebalance(root: Path, timeout_s: float = 60.0) -> list[str]:
     return moves
 
 
+def settle(root: Path, timeout_s: float = 60.0) -> list[str]:
+    """Wait until every node is Ready and every replica is an endpoint, so that the next scenario
+    starts from a whole testbed (its steady-state check would otherwise fail on the last one's
+    tail: on `self-managed` a crashed node takes a grace period to return).
+
+    Returns what it waited for, or why it gave up; never raises (the run goes on, and the next
+    scenario's steady state says the rest).
+    """
+    state = _state(root)
+    started = time.monotonic()
+    nodes, replicas = len(state.nodes), state.profile.replicas
+
+    def whole() -> bool:
+        return ready_nodes(root) >= nodes and endpoints(root) >= replicas
+
+    if whole():
+        return []
+    try:
+        _wait(whole, timeout_s, f"{nodes} Ready nodes and {replicas} endpoints")
+    except HarnessError as exc:
+        return [f"{exc} (found {ready_nodes(root)} nodes, {endpoints(root)} endpoints)"]
+    return [f"waited {time.monotonic() - started:.1f} s for every node and replica to be back"]
+
+
 def _wait(condition: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():

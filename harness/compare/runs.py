@@ -66,6 +66,8 @@ _SPECS: dict[str, MetricSpec] = {
         MetricSpec("peak_error_rate", _LOWER, Unit.FRACTION),
         MetricSpec("availability", _HIGHER, Unit.FRACTION),
         MetricSpec("peak_p99_ms", _LOWER, Unit.MS),
+        MetricSpec("generator_late_share", _LOWER, Unit.FRACTION),
+        MetricSpec("generator_lag_max_ms", _LOWER, Unit.MS),
         MetricSpec("kpi", _HIGHER, Unit.COUNT),
         MetricSpec("kpi_baseline_per_s", _HIGHER, Unit.COUNT),
         MetricSpec("kpi_lost", _LOWER, Unit.COUNT),

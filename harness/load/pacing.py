@@ -7,6 +7,21 @@ back to back) instead of skipping them, and each request carries its lag behind 
 schedule. Latency measured from the intended send time (actual latency + lag) is the
 coordinated-omission correction that wrk2 and oha make.
 
+Only lag the service caused is charged to it. A task starts late for one of two reasons:
+the user was still busy with its previous task (the service answered slowly: *service
+lag*), or the user was free and due but its greenlet ran late (the load generator was short
+of CPU, or a sleep overshot: *generator lag*). Counting the second as latency made a starved
+load generator look like a slow service.
+
+The split follows the start time the task would have had had the generator kept every
+appointment (`punctual`): the intended time, or later if the previous task, started
+punctually and taking as long as it did, ended after it. Service lag is punctual - intended;
+generator lag is actual start - punctual. When the previous task started on time this is
+service lag = max(0, ready - intended) and generator lag = now - max(intended, ready), with
+`ready` the end of the previous task; after a generator stall longer than the interval, the
+tasks the user then runs back to back are late because of the stall, not the service, and
+keep counting as generator lag.
+
 Pure apart from the injected clock.
 """
 
@@ -32,7 +47,11 @@ class Schedule:
         self._clock = clock
         self._rng = rng or random.Random()
         self._intended: float | None = None
-        self._lag: float | None = None
+        self._punctual: float | None = None
+        """When the current task would have started had the generator kept its schedule."""
+        self._started: float | None = None
+        """When the current task actually started (its first request); None until then."""
+        self._lags: tuple[float, float] | None = None
 
     @property
     def paced(self) -> bool:
@@ -41,26 +60,44 @@ class Schedule:
     def first_delay(self) -> float:
         """A random phase in [0, interval) so users started together do not fire in step."""
         delay = self._rng.uniform(0, self.interval_s) if self.paced else 0.0
-        self._intended = self._clock() + delay
-        self._lag = None
+        self._intended = self._punctual = self._clock() + delay
+        self._started = None
+        self._lags = None
         return delay
 
     def next_delay(self) -> float:
         """Called when a task ends: advance the schedule and say how long to wait (0 if behind)."""
         now = self._clock()
-        if not self.paced or self._intended is None:
-            self._intended = now
-            self._lag = None
+        if not self.paced or self._intended is None or self._punctual is None:
+            self._intended = self._punctual = now
+            self._started = None
+            self._lags = None
             return 0.0
+        # A task that sent nothing is taken to have started punctually: its whole length counts
+        # as the service's, as every lag did before the split.
+        took = now - (self._started if self._started is not None else self._punctual)
         self._intended += self.interval_s
-        self._lag = None
+        self._punctual = max(self._intended, self._punctual + took)
+        self._started = None
+        self._lags = None
         return max(0.0, self._intended - now)
 
     def lag_s(self) -> float:
-        """How far behind schedule the current task started (fixed at its first request)."""
-        if self._lag is None:
-            if not self.paced or self._intended is None:
-                self._lag = 0.0
+        """Service lag: how far behind schedule the service put the current task (fixed at its first request)."""
+        return self._fixed()[0]
+
+    def generator_lag_s(self) -> float:
+        """Generator lag: how much later the current task started than the user was free and due."""
+        return self._fixed()[1]
+
+    def _fixed(self) -> tuple[float, float]:
+        """(service lag, generator lag) of the current task, measured once, at its first request."""
+        if self._lags is None:
+            if not self.paced or self._intended is None or self._punctual is None:
+                self._lags = (0.0, 0.0)
             else:
-                self._lag = max(0.0, self._clock() - self._intended)
-        return self._lag
+                now = self._clock()
+                self._started = now
+                # A sleep may end a hair early: lateness is never negative.
+                self._lags = (self._punctual - self._intended, max(0.0, now - self._punctual))
+        return self._lags

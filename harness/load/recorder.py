@@ -16,7 +16,10 @@ hot path); a ticker folds the batch into bucket deltas with numpy (harness.timel
 Single process: the ticker writes buckets once they are closed. Distributed (`--processes N`
 or --master/--worker): each worker ships its deltas to the master every tick as a custom
 message; the master merges and writes. A request belongs to the bucket of its *intended*
-send time (see harness.load.users), so a stall shows in the buckets it covered. A bucket is
+send time (see harness.load.users), so a stall shows in the buckets it covered; its
+corrected latency adds only the lag the service caused, and the lag the load generator
+caused itself (late greenlets on a starved CPU) is counted apart (`gen_late`,
+`gen_lag_max_ms`), so a busy load generator does not pass for a slow service. A bucket is
 written `GRACE_S` after it ends; anything arriving later still counts, as an extra delta
 line for the same bucket (readers sum them).
 """
@@ -35,7 +38,7 @@ import gevent
 from locust.exception import CatchResponseError
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.timeline.aggregate import Aggregator, SampleBuffer
+from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator, SampleBuffer
 from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
@@ -86,10 +89,12 @@ class TimelineWriter:
 class Recorder:
     """Collects request samples in one Locust process and writes or ships bucket deltas."""
 
-    def __init__(self, environment: Any, path: str, bucket_s: float) -> None:
+    def __init__(
+        self, environment: Any, path: str, bucket_s: float, gen_late_ms: float = DEFAULT_GEN_LATE_MS
+    ) -> None:
         self.environment = environment
         self.bucket_s = bucket_s
-        self.aggregator = Aggregator(bucket_s, DEFAULT_RELATIVE_ACCURACY)
+        self.aggregator = Aggregator(bucket_s, DEFAULT_RELATIVE_ACCURACY, gen_late_ms)
         self.buffer = SampleBuffer()
         runner = environment.runner
         self.is_worker = isinstance(runner, WorkerRunner)
@@ -105,6 +110,7 @@ class Recorder:
                     "host": environment.host,
                     "pid": os.getpid(),
                     "latency_unit": "ms",
+                    "gen_late_ms": gen_late_ms,
                 },
             )
         self._ticker: gevent.Greenlet | None = None
@@ -125,20 +131,23 @@ class Recorder:
         **_: Any,
     ) -> None:
         response_time = response_time or 0.0
-        lag_s = 0.0
+        lag_s = gen_lag_s = 0.0
         kpi = 0
         if context:
             lag_s = context.get("lag_s", 0.0)
+            gen_lag_s = context.get("gen_lag_s", 0.0)
             kpi = context.get("kpi", 0)
         if start_time is None:
             start_time = time.time() - response_time / 1000.0
         buf = self.buffer
-        buf.t.append(start_time - lag_s)
+        # The intended send time places the request; only the service's lag is added to its latency.
+        buf.t.append(start_time - lag_s - gen_lag_s)
         buf.key.append(buf.key_id(name, request_type))
         buf.resp.append(response_time)
         buf.lag.append(lag_s * 1000.0)
         buf.kind.append(0 if exception is None else _KIND_CODE[classify(exception, response)])
         buf.kpi.append(kpi)
+        buf.gen.append(gen_lag_s * 1000.0)
 
     # --- ticks ----------------------------------------------------------------------
     def start(self) -> None:
@@ -226,6 +235,12 @@ def _add_arguments(parser: Any) -> None:
         default=1.0,
         help="Timeline bucket width in seconds, 0.1 to 60 (default 1)",
     )
+    group.add_argument(
+        "--timeline-gen-late-ms",
+        type=float,
+        default=DEFAULT_GEN_LATE_MS,
+        help="Count a request in gen_late when the load generator sent it more than this late (default 50)",
+    )
 
 
 def _on_init(environment: Any, **_: Any) -> None:
@@ -242,7 +257,9 @@ def _on_init(environment: Any, **_: Any) -> None:
             if "recorder" not in state:
                 if not getattr(opts, "timeline", ""):
                     return
-                state["recorder"] = Recorder(environment, opts.timeline, _bucket_width(opts.timeline_bucket))
+                state["recorder"] = Recorder(
+                    environment, opts.timeline, _bucket_width(opts.timeline_bucket), _gen_late_ms(opts)
+                )
                 environment.events.request.add_listener(state["recorder"].on_request)
             state["recorder"].start()
 
@@ -255,7 +272,9 @@ def _on_init(environment: Any, **_: Any) -> None:
         return
     if not options.timeline:
         return
-    rec = Recorder(environment, options.timeline, _bucket_width(options.timeline_bucket))
+    rec = Recorder(
+        environment, options.timeline, _bucket_width(options.timeline_bucket), _gen_late_ms(options)
+    )
     if isinstance(runner, MasterRunner):
         runner.register_message(MESSAGE, rec.on_worker_message)
     else:
@@ -271,6 +290,14 @@ def _bucket_width(value: float) -> float:
     if not 0.1 <= value <= 60:
         # Locust's own option errors exit the same way; 2 is the harness's code for bad input.
         log.error("--timeline-bucket must be between 0.1 and 60 seconds, got %s", value)
+        raise SystemExit(2)
+    return value
+
+
+def _gen_late_ms(options: Any) -> float:
+    value = float(getattr(options, "timeline_gen_late_ms", DEFAULT_GEN_LATE_MS))
+    if not value >= 0:
+        log.error("--timeline-gen-late-ms must not be negative, got %s", value)
         raise SystemExit(2)
     return value
 

@@ -33,7 +33,11 @@ def _option(environment: Any, name: str, default: float) -> float:
 
 
 class PacedUser(FastHttpUser):
-    """A FastHttpUser on an intended schedule; every request carries its lag for the recorder."""
+    """A FastHttpUser on an intended schedule; every request carries its lags for the recorder.
+
+    `lag_s` is the lag the service caused (added to the corrected latency), `gen_lag_s` the lag
+    the load generator caused (its greenlet ran late): see harness.load.pacing.
+    """
 
     abstract = True
     pacing_s: float | None = None
@@ -58,7 +62,7 @@ class PacedUser(FastHttpUser):
         return self.schedule.next_delay()
 
     def context(self) -> dict[str, Any]:
-        return {"lag_s": self.schedule.lag_s()}
+        return {"lag_s": self.schedule.lag_s(), "gen_lag_s": self.schedule.generator_lag_s()}
 
 
 def _add_arguments(parser: Any) -> None:

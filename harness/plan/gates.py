@@ -67,6 +67,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "peak_error_rate",
         "availability",
         "peak_p99_ms",
+        "generator_late_share",
+        "generator_lag_max_ms",
         "kpi",
         "kpi_baseline_per_s",
         "kpi_lost",

@@ -71,9 +71,11 @@ class MergedLines:
     rows: np.ndarray
     """The bucket indices, increasing."""
     sums: np.ndarray
-    """Per row: requests, failures, KPI."""
+    """Per row: requests, failures, KPI, requests the load generator sent late (gen_late)."""
     zero: tuple[np.ndarray, np.ndarray]
     blocks: tuple[Block | None, Block | None]
+    gen_lag_max_ms: np.ndarray
+    """Per row: the largest load-generator lag of its lines."""
 
 
 def merge_lines(
@@ -83,22 +85,29 @@ def merge_lines(
     kpi: np.ndarray,
     zero: tuple[np.ndarray, np.ndarray],
     bins: RegionBins,
+    gen_late: np.ndarray | None = None,
+    gen_lag_max_ms: np.ndarray | None = None,
 ) -> MergedLines | None:
     """Sum bucket lines per bucket index, and their bins per (histogram, bucket, key); None for no lines.
 
-    Per line: its bucket index, counts and zero-latency counts (latency, corrected). Pure and
-    independent of other lines, so a loader can run it on several chunks at once.
+    Per line: its bucket index, counts and zero-latency counts (latency, corrected), and the load
+    generator's late count and largest lag (None: lines without them, 0). Pure and independent of
+    other lines, so a loader can run it on several chunks at once.
     """
     if index.size == 0:
         return None
     rows, inverse = np.unique(index, return_inverse=True)
     n = rows.size
-    sums = np.stack([sum_by(inverse, values, n) for values in (requests, failures, kpi)], axis=1)
+    late = gen_late if gen_late is not None else np.zeros(index.size, np.int64)
+    sums = np.stack([sum_by(inverse, values, n) for values in (requests, failures, kpi, late)], axis=1)
     zeros = (sum_by(inverse, zero[0], n), sum_by(inverse, zero[1], n))
+    lag_max = np.zeros(n)
+    if gen_lag_max_ms is not None:
+        np.maximum.at(lag_max, inverse, gen_lag_max_ms)
     region_row = inverse[bins.region_line]
     keys = bins.keys
     if keys.size == 0:
-        return MergedLines(rows, sums, zeros, (None, None))
+        return MergedLines(rows, sums, zeros, (None, None), lag_max)
     kmin = int(keys.min())
     span = int(keys.max()) - kmin + 1
     plane = n * span
@@ -116,7 +125,7 @@ def merge_lines(
         bin_row = np.repeat(region_row, bins.region_bins)
         bin_histogram = np.repeat(bins.region_histogram, bins.region_bins)
         blocks = _blocks(rows, bin_row, bin_histogram, keys, bins.counts)
-    return MergedLines(rows, sums, zeros, blocks)
+    return MergedLines(rows, sums, zeros, blocks, lag_max)
 
 
 def as_regions(latency: LineBins, corrected: LineBins) -> RegionBins:

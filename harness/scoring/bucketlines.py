@@ -39,9 +39,17 @@ _HIGH = np.uint64(0x8080808080808080)
 _NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
-_FIELDS = ("t", "dt", "requests", "failures", "kpi", "z", "b")
-"""The fields scoring reads, in the order a bucket line has them (z and b twice: latency, corrected)."""
-_T, _DT, _REQUESTS, _FAILURES, _KPI, _Z, _B = range(1, 8)
+_FIELDS = ("t", "dt", "requests", "failures", "kpi", "z", "b", "gen_late", "gen_lag_max_ms")
+"""The fields scoring reads, in the order a bucket line has them (z and b twice: latency, corrected).
+The last two, the load generator's lateness, came later: a line has both (at its end) or neither."""
+_T, _DT, _REQUESTS, _FAILURES, _KPI, _Z, _B, _GEN_LATE, _GEN_MAX = range(1, 10)
+_CODES = len(_FIELDS) + 1
+_GEN_KEYS = {_GEN_LATE: b'"gen_late"', _GEN_MAX: b'"gen_lag_max_ms"'}
+"""Keys checked in full: two characters cannot tell `"gen_lag_max_ms"` from the other `..._ms` keys."""
+_MAX_FRACTION_DIGITS = 6
+_MAX_LAG_MS = 10**9
+"""gen_lag_max_ms is read as (integer part · 10^f + fraction) / 10^f, exact (as float() reads it) while
+that numerator stays below 2^53; a value with more digits than these goes to the general path."""
 
 
 def _field_codes() -> np.ndarray:
@@ -55,7 +63,7 @@ def _field_codes() -> np.ndarray:
     for code, name in enumerate(_FIELDS, start=1):
         key = ('"' + name).encode()
         table[key[-1] | (key[-2] << 8)] = code
-    return table
+    return table  # "ms" maps to _GEN_MAX: every "..._ms" key is a candidate, checked in full
 
 
 _FIELD_CODE = _field_codes()
@@ -72,6 +80,9 @@ class ParsedChunk:
     requests: np.ndarray
     failures: np.ndarray
     kpi: np.ndarray
+    gen_late: np.ndarray
+    gen_lag_max_ms: np.ndarray
+    """Per parsed line: the load generator's late count and largest lag (0 for lines without them)."""
     zero: tuple[np.ndarray, np.ndarray]
     """Per parsed line: the zero-latency count of its latency and of its corrected histogram."""
     region_line: np.ndarray
@@ -115,23 +126,31 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     named = closes_key & ~digit
     fields = colons[named]
     code = _FIELD_CODE[last_char[named] | (buf[before[named]].astype(np.uint16) << 8)]
+    for gen_code, gen_key in _GEN_KEYS.items():
+        candidate = np.flatnonzero(code == gen_code)
+        if candidate.size:
+            code[candidate[~_key_is(win64, fields[candidate], gen_key)]] = 0
     known = code > 0
     fields, code = fields[known], code[known]
     line_of = np.repeat(np.arange(n_lines), np.diff(np.searchsorted(fields, ends), prepend=0))
 
-    # Each field once per line (z and b twice), in the shape's order.
-    cell = line_of * 8 + code
-    counts_of = np.bincount(cell, minlength=n_lines * 8).reshape(n_lines, 8)
-    ok &= (counts_of[:, 1:] == np.array([1, 1, 1, 1, 1, 2, 2])).all(axis=1)
-    first = np.zeros(n_lines * 8, np.int64)
+    # Each field once per line (z and b twice; the generator's fields both or neither), in the shape's order.
+    cell = line_of * _CODES + code
+    counts_of = np.bincount(cell, minlength=n_lines * _CODES).reshape(n_lines, _CODES)
+    ok &= (counts_of[:, 1:_GEN_LATE] == np.array([1, 1, 1, 1, 1, 2, 2])).all(axis=1)
+    has_gen = (counts_of[:, _GEN_LATE] == 1) & (counts_of[:, _GEN_MAX] == 1)
+    ok &= has_gen | ((counts_of[:, _GEN_LATE] == 0) & (counts_of[:, _GEN_MAX] == 0))
+    first = np.zeros(n_lines * _CODES, np.int64)
     first[cell[::-1]] = fields[::-1]  # the first occurrence in each line wins
-    last = np.zeros(n_lines * 8, np.int64)
+    last = np.zeros(n_lines * _CODES, np.int64)
     last[cell] = fields
-    first, last = first.reshape(n_lines, 8), last.reshape(n_lines, 8)
+    first, last = first.reshape(n_lines, _CODES), last.reshape(n_lines, _CODES)
     z1, b1, z2, b2 = first[:, _Z], first[:, _B], last[:, _Z], last[:, _B]
     order = (first[:, _T], first[:, _DT], first[:, _REQUESTS], first[:, _FAILURES], first[:, _KPI])
     for earlier, later in pairwise((*order, z1, b1, z2, b2, ends)):
         ok &= earlier < later
+    gen_late_at, gen_max_at = first[:, _GEN_LATE], first[:, _GEN_MAX]
+    ok &= ~has_gen | ((b2 < gen_late_at) & (gen_late_at < gen_max_at) & (gen_max_at < ends))
     ok &= (buf[z1 - 10] == ord("y")) & (buf[z2 - 10] == ord("d"))  # "latency_ms", then "latency_corrected_ms"
 
     # The numbers after those colons, all in one go: requests, failures, kpi, z, z, t, dt.
@@ -153,6 +172,8 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     ok &= (
         (dt >= 0.001) & (t < 1e12) & (buf[b1 + 1] == _LBRACE) & (buf[b2 + 1] == _LBRACE)
     )  # else: the general path
+    gen_late, gen_lag_max_ms, gen_ok = _generator_fields(win64, gen_late_at, gen_max_at, has_gen)
+    ok &= gen_ok
 
     # The two bin objects of each line ("regions"), in file order: latency, corrected, latency, ...
     # A region's bins are the key colons from its opening brace to the next field (z of the
@@ -199,6 +220,8 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
         requests=requests[keep],
         failures=failures[keep],
         kpi=kpi[keep],
+        gen_late=gen_late[keep],
+        gen_lag_max_ms=gen_lag_max_ms[keep],
         zero=(zero_latency[keep], zero_corrected[keep]),
         region_line=np.repeat(np.arange(keep.size), 2),
         region_histogram=np.tile(np.array([0, 1], np.uint8), keep.size),
@@ -208,6 +231,50 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
         others=others,
         line_count=n_lines,
     )
+
+
+def _generator_fields(
+    win64: np.ndarray, late_at: np.ndarray, max_at: np.ndarray, has_gen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line: gen_late (an integer followed by a comma), gen_lag_max_ms (a decimal ending the line), well formed.
+
+    Lines without the fields (has_gen false) read 0 and 0.0 and are well formed.
+    """
+    late, late_length, late_end = _uint(win64, late_at + 1)
+    whole, whole_length, whole_end = _uint(win64, max_at + 1)
+    fraction, f_length, f_end = _uint(win64, max_at + whole_length + 2)
+    has_fraction = whole_end == _DOT
+    well_formed = (
+        (late_length > 0)
+        & (late_end == _COMMA)
+        & (whole_length > 0)
+        & (whole < _MAX_LAG_MS)
+        & np.where(
+            has_fraction,
+            (f_length > 0) & (f_length <= _MAX_FRACTION_DIGITS) & (f_end == _RBRACE),
+            whole_end == _RBRACE,
+        )
+    )
+    scale = 10.0 ** np.where(has_fraction, f_length, 0)
+    lag_max = (whole * scale + np.where(has_fraction, fraction, 0)) / scale  # both exact: one rounding
+    return (
+        np.where(has_gen, late, 0),
+        np.where(has_gen, lag_max, 0.0),
+        ~has_gen | well_formed,
+    )
+
+
+def _key_is(win64: np.ndarray, colon: np.ndarray, key: bytes) -> np.ndarray:
+    """Per colon: is it right after `key` (quotes included)?"""
+    start = colon - len(key)
+    ok = start >= 0
+    start = np.maximum(start, 0)
+    for offset in range(0, len(key), 8):
+        part = key[offset : offset + 8]
+        want = int.from_bytes(part.ljust(8, b"\0"), "little")
+        mask = int.from_bytes(b"\xff" * len(part) + b"\0" * (8 - len(part)), "little")
+        ok &= (win64[start + offset] & np.uint64(mask)) == np.uint64(want)
+    return ok
 
 
 def _has_prefix(win64: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -60,6 +60,8 @@ _REQUESTS = itemgetter("requests")
 _FAILURES = itemgetter("failures")
 _KPI = methodcaller("get", "kpi", 0)
 _USERS = methodcaller("get", "users", 0)
+_GEN_LATE = methodcaller("get", "gen_late", 0)
+_GEN_LAG_MAX = methodcaller("get", "gen_lag_max_ms", 0.0)
 _LATENCY = methodcaller("get", "latency_ms", {})
 _LATENCY_CORRECTED = methodcaller("get", "latency_corrected_ms", {})
 _ZERO = methodcaller("get", "z", 0)
@@ -188,7 +190,16 @@ def _parsed(buf: np.ndarray, size: int) -> tuple[bucketlines.ParsedChunk, Merged
     chunk = bucketlines.parse_chunk(buf, size)
     index = np.rint(chunk.t / chunk.dt).astype(np.int64)
     bins = RegionBins(chunk.region_line, chunk.region_histogram, chunk.region_bins, chunk.keys, chunk.counts)
-    merged = merge_lines(index, chunk.requests, chunk.failures, chunk.kpi, chunk.zero, bins)
+    merged = merge_lines(
+        index,
+        chunk.requests,
+        chunk.failures,
+        chunk.kpi,
+        chunk.zero,
+        bins,
+        chunk.gen_late,
+        chunk.gen_lag_max_ms,
+    )
     return chunk, merged
 
 
@@ -309,12 +320,12 @@ class _Reader:
                 self._normalised(line, number, builder) for line, number in zip(lines, numbers, strict=True)
             ]
             columns = self._bucket_columns(lines)
-        t, dt, requests, failures, kpi, latency, corrected = columns
+        t, dt, requests, failures, kpi, latency, corrected, gen_late, gen_lag_max_ms = columns
         self._check_times(t, dt, builder.bucket_s, numbers)
         for bins in (latency, corrected):
             self._check_bins(bins, numbers)
         index = np.rint(t / dt).astype(np.int64)
-        builder.add_buckets(index, requests, failures, kpi, latency, corrected)
+        builder.add_buckets(index, requests, failures, kpi, latency, corrected, gen_late, gen_lag_max_ms)
 
     def _bucket_columns(self, lines: list[dict[str, Any]]) -> tuple[Any, ...]:
         n = len(lines)
@@ -326,6 +337,8 @@ class _Reader:
             np.fromiter(map(_KPI, lines), np.int64, n),
             self._line_bins(list(map(_LATENCY, lines))),
             self._line_bins(list(map(_LATENCY_CORRECTED, lines))),
+            np.fromiter(map(_GEN_LATE, lines), np.int64, n),
+            np.fromiter(map(_GEN_LAG_MAX, lines), np.float64, n),
         )
 
     def _line_bins(self, hists: list[dict[str, Any]]) -> LineBins:

@@ -78,6 +78,10 @@ class ScenarioMetrics:
     latency_ms: dict[str, dict[str, float | None]]
     latency_uncorrected_ms: dict[str, dict[str, float | None]]
     peak_p99_ms: float | None
+    generator_late_share: float | None
+    """Requests the load generator sent late / requests, over the observation; None without requests."""
+    generator_lag_max_ms: float | None
+    """The load generator's largest lag over the observation; None when nothing was observed."""
     kpi: int
     kpi_baseline_per_s: float | None
     kpi_lost: float | None
@@ -105,6 +109,8 @@ class ScenarioMetrics:
             "latency_ms": {w: dict(p) for w, p in self.latency_ms.items()},
             "latency_uncorrected_ms": {w: dict(p) for w, p in self.latency_uncorrected_ms.items()},
             "peak_p99_ms": self.peak_p99_ms,
+            "generator_late_share": self.generator_late_share,
+            "generator_lag_max_ms": self.generator_lag_max_ms,
             "kpi": self.kpi,
             "kpi_baseline_per_s": self.kpi_baseline_per_s,
             "kpi_lost": self.kpi_lost,
@@ -159,6 +165,8 @@ def score_scenario(
     availability = float(observed.mean()) if observed.size else None
     error_rate = failed / requests if requests else None
     peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
+    late_share = int(series.gen_late[lo:hi].sum()) / requests if requests else None
+    gen_lag_max_ms = float(series.gen_lag_max_ms[lo:hi].max()) if hi > lo else None
     score = resilience.resilience_score(
         recovery_time_s=recovery_time_s,
         target_recovery_s=settings.target_recovery_s,
@@ -180,6 +188,8 @@ def score_scenario(
         latency_ms=_latency(baseline, fault, recovery, corrected=True),
         latency_uncorrected_ms=_latency(baseline, fault, recovery, corrected=False),
         peak_p99_ms=_round(peak_p99_ms, 3),
+        generator_late_share=_round(late_share, 6),
+        generator_lag_max_ms=_round(gen_lag_max_ms, 3),
         kpi=int(series.kpi[lo:hi].sum()),
         kpi_baseline_per_s=_round(kpi_rate, 6),
         kpi_lost=kpi_lost,

@@ -103,6 +103,10 @@ class Series:
     kpi: np.ndarray
     users: np.ndarray
     """Users running, from the recorder's tick lines (0 where a bucket has none)."""
+    gen_late: np.ndarray
+    """Requests the load generator sent late (its own lag over the recorder's threshold; 0 in older files)."""
+    gen_lag_max_ms: np.ndarray
+    """The largest load-generator lag of a request (0 in older files or without requests)."""
     latency: LatencySeries
     """Response time as Locust measures it (send to response)."""
     latency_corrected: LatencySeries
@@ -157,6 +161,7 @@ class SeriesBuilder:
         self.relative_accuracy = relative_accuracy
         self._rows: list[np.ndarray] = []
         self._sums: list[np.ndarray] = []
+        self._gen_max: list[np.ndarray] = []
         self._zero: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         self._blocks: tuple[list[Block], list[Block]] = ([], [])
         self._ticks: list[tuple[np.ndarray, np.ndarray]] = []
@@ -169,11 +174,16 @@ class SeriesBuilder:
         kpi: np.ndarray,
         latency: LineBins,
         latency_corrected: LineBins,
+        gen_late: np.ndarray | None = None,
+        gen_lag_max_ms: np.ndarray | None = None,
     ) -> None:
-        """Add bucket lines: their bucket indices (round(t / dt)), counts and histogram bins."""
+        """Add bucket lines: their bucket indices (round(t / dt)), counts, histogram bins and
+        load-generator lateness (None: 0 for every line)."""
         zero = (latency.zero, latency_corrected.zero)
         regions = bins.as_regions(latency, latency_corrected)
-        self.add_merged(bins.merge_lines(index, requests, failures, kpi, zero, regions))
+        self.add_merged(
+            bins.merge_lines(index, requests, failures, kpi, zero, regions, gen_late, gen_lag_max_ms)
+        )
 
     def add_merged(self, merged: MergedLines | None) -> None:
         """Add lines already summed per bucket by `merge_lines` (which may run in another thread)."""
@@ -181,6 +191,7 @@ class SeriesBuilder:
             return
         self._rows.append(merged.rows)
         self._sums.append(merged.sums)
+        self._gen_max.append(merged.gen_lag_max_ms)
         for slot in (0, 1):
             self._zero[slot].append(merged.zero[slot])
             if merged.blocks[slot] is not None:
@@ -203,7 +214,10 @@ class SeriesBuilder:
                 f"the timeline spans {n} buckets of {self.bucket_s} s: its times are not consistent"
             )
         rows = np.concatenate(self._rows) - lo if self._rows else np.zeros(0, np.int64)
-        sums = np.concatenate(self._sums) if self._sums else np.zeros((0, 3), np.int64)
+        sums = np.concatenate(self._sums) if self._sums else np.zeros((0, 4), np.int64)
+        gen_lag_max_ms = np.zeros(n)
+        if self._rows:
+            np.maximum.at(gen_lag_max_ms, rows, np.concatenate(self._gen_max))
         users = np.zeros(n, np.int64)
         for index, values in self._ticks:
             users[index - lo] = values
@@ -225,6 +239,8 @@ class SeriesBuilder:
             failures=bins.sum_by(rows, sums[:, 1], n),
             kpi=bins.sum_by(rows, sums[:, 2], n),
             users=users,
+            gen_late=bins.sum_by(rows, sums[:, 3], n),
+            gen_lag_max_ms=gen_lag_max_ms,
             latency=latency[0],
             latency_corrected=latency[1],
             bucket_s=self.bucket_s,
@@ -253,6 +269,8 @@ def series_from_timeline(timeline: Timeline) -> Series:
             np.array([b.kpi for _, b in buckets], np.int64),
             line_bins("latency"),
             line_bins("latency_corrected"),
+            np.array([b.gen_late for _, b in buckets], np.int64),
+            np.array([b.gen_lag_max_ms for _, b in buckets], np.float64),
         )
     if timeline.ticks:
         index = np.array(list(timeline.ticks), np.int64)

@@ -21,6 +21,10 @@ from harness.timeline.buckets import FAILURE_KINDS, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, ZERO_MS, Histogram, mapping_for
 
 _NK = len(FAILURE_KINDS) + 1
+DEFAULT_GEN_LATE_MS = 50.0
+"""A request the load generator sent more than this late counts in `gen_late`: well above gevent's
+scheduling jitter (a few ms) and the 50 ms floor of the health policy's derived p95 threshold, so
+a count means the generator lost time users would have noticed."""
 _KEY_SPAN = 1 << 22
 """Histogram keys stay within ±2^21 for any latency a float can hold at 0.1 % accuracy or coarser."""
 
@@ -34,9 +38,12 @@ class Sample(NamedTuple):
     """(name, method)"""
     response_ms: float
     lag_ms: float
+    """Lag behind schedule that the service caused: added to the corrected latency."""
     kind: int
     """0 for success, i+1 for FAILURE_KINDS[i]."""
     kpi: int
+    gen_lag_ms: float = 0.0
+    """Lag behind schedule that the load generator caused: counted apart, never added to latency."""
 
 
 class SampleBuffer:
@@ -47,7 +54,7 @@ class SampleBuffer:
     are not, and numpy reads the arrays without copying.
     """
 
-    __slots__ = ("_ids", "key", "keys", "kind", "kpi", "lag", "resp", "t")
+    __slots__ = ("_ids", "gen", "key", "keys", "kind", "kpi", "lag", "resp", "t")
 
     def __init__(self) -> None:
         self._ids: dict[str, dict[str, int]] = {}
@@ -61,6 +68,7 @@ class SampleBuffer:
         self.lag = array("d")
         self.kind = array("q")
         self.kpi = array("d")
+        self.gen = array("d")
 
     def key_id(self, name: str, method: str) -> int:
         by_name = self._ids.get(method)
@@ -76,11 +84,19 @@ class SampleBuffer:
 class Aggregator:
     """Pending bucket deltas keyed by (bucket index, name, method)."""
 
-    def __init__(self, bucket_s: float, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
+    def __init__(
+        self,
+        bucket_s: float,
+        relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+        gen_late_ms: float = DEFAULT_GEN_LATE_MS,
+    ) -> None:
         if not bucket_s > 0:
             raise ValueError(f"bucket width must be positive, got {bucket_s}")
+        if not gen_late_ms >= 0:
+            raise ValueError(f"generator lateness threshold must be >= 0, got {gen_late_ms}")
         self.bucket_s = bucket_s
         self.relative_accuracy = relative_accuracy
+        self.gen_late_ms = gen_late_ms
         self.pending: dict[tuple[int, str, str], Bucket] = {}
         self._multiplier = 1.0 / math.log2(mapping_for(relative_accuracy).gamma)
 
@@ -104,12 +120,15 @@ class Aggregator:
         """Fold a batch of Sample tuples into the pending buckets (tests and small batches)."""
         if not samples:
             return
-        ts, keys, resp, lag, kind, kpi = zip(*samples, strict=True)
+        columns = list(zip(*samples, strict=True))
+        ts, keys, resp, lag, kind, kpi = columns[:6]
+        gen = columns[6] if len(columns) > 6 else (0.0,) * len(ts)
         ids: dict[tuple[str, str], int] = {}
         key_ids = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), np.int64, len(keys))
         self.add_columns(
             np.asarray(ts, dtype=np.float64), key_ids, list(ids), np.asarray(resp, dtype=np.float64),
             np.asarray(lag, dtype=np.float64), np.asarray(kind, dtype=np.int64), np.asarray(kpi, dtype=np.float64),
+            np.asarray(gen, dtype=np.float64),
         )  # fmt: skip
 
     def add_buffer(self, buffer: SampleBuffer) -> None:
@@ -120,6 +139,7 @@ class Aggregator:
             np.frombuffer(buffer.t, dtype=np.float64), np.frombuffer(buffer.key, dtype=np.int64), buffer.keys,
             np.frombuffer(buffer.resp, dtype=np.float64), np.frombuffer(buffer.lag, dtype=np.float64),
             np.frombuffer(buffer.kind, dtype=np.int64), np.frombuffer(buffer.kpi, dtype=np.float64),
+            np.frombuffer(buffer.gen, dtype=np.float64) if len(buffer.gen) else None,
         )  # fmt: skip
         buffer.clear()
 
@@ -132,9 +152,10 @@ class Aggregator:
         lag: np.ndarray,
         kinds: np.ndarray,
         kpi: np.ndarray,
+        gen_lag: np.ndarray | None = None,
     ) -> None:
         """The fold itself, on columns: intended send time, key id into `names`, response ms,
-        lag ms, failure kind code, KPI count."""
+        service lag ms, failure kind code, KPI count, generator lag ms (None: all 0)."""
         name_ids = key_ids.astype(np.int64)
         index = np.floor(ts / self.bucket_s).astype(np.int64)
         group_key = (index - index.min()) * len(names) + name_ids
@@ -150,6 +171,11 @@ class Aggregator:
         np.maximum.at(maxima, inverse, resp_ms)
         cor_maxima = np.zeros(n_groups)
         np.maximum.at(cor_maxima, inverse, cor_ms)
+        gen_maxima = np.zeros(n_groups)
+        gen_late = np.zeros(n_groups, np.int64)
+        if gen_lag is not None:
+            np.maximum.at(gen_maxima, inverse, gen_lag)
+            gen_late = np.bincount(inverse[gen_lag > self.gen_late_ms], minlength=n_groups)
         hist = self._binned(inverse, resp_ms)
         hist_cor = self._binned(inverse, cor_ms)
 
@@ -171,6 +197,8 @@ class Aggregator:
             bucket.latency_sum_ms += float(sums[g])
             bucket.latency_max_ms = max(bucket.latency_max_ms, float(maxima[g]))
             bucket.latency_corrected_max_ms = max(bucket.latency_corrected_max_ms, float(cor_maxima[g]))
+            bucket.gen_late += int(gen_late[g])
+            bucket.gen_lag_max_ms = max(bucket.gen_lag_max_ms, float(gen_maxima[g]))
             zero, pairs = hist[g]
             bucket.latency.zero += zero
             bucket.latency.add_counts(pairs)

@@ -56,6 +56,12 @@ class Bucket:
     latency_max_ms: float = 0.0
     latency_corrected_max_ms: float = 0.0
     latency_sum_ms: float = 0.0
+    gen_late: int = 0
+    """Requests the load generator sent late: its own lag (not the service's) exceeded the recorder's
+    threshold. Absent from older files (0)."""
+    gen_lag_max_ms: float = 0.0
+    """Largest load-generator lag of a request (ms). While it is high, the bucket's latency says more
+    about the load generator than about the service. Absent from older files (0)."""
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -73,6 +79,8 @@ class Bucket:
         self.latency_max_ms = max(self.latency_max_ms, other.latency_max_ms)
         self.latency_corrected_max_ms = max(self.latency_corrected_max_ms, other.latency_corrected_max_ms)
         self.latency_sum_ms += other.latency_sum_ms
+        self.gen_late += other.gen_late
+        self.gen_lag_max_ms = max(self.gen_lag_max_ms, other.gen_lag_max_ms)
 
     def to_line(self) -> dict[str, Any]:
         return {
@@ -90,6 +98,8 @@ class Bucket:
             "latency_max_ms": round(self.latency_max_ms, 3),
             "latency_corrected_max_ms": round(self.latency_corrected_max_ms, 3),
             "latency_sum_ms": round(self.latency_sum_ms, 3),
+            "gen_late": self.gen_late,
+            "gen_lag_max_ms": round(self.gen_lag_max_ms, 3),
         }
 
     @classmethod
@@ -108,4 +118,6 @@ class Bucket:
             latency_max_ms=float(line.get("latency_max_ms", 0.0)),
             latency_corrected_max_ms=float(line.get("latency_corrected_max_ms", 0.0)),
             latency_sum_ms=float(line.get("latency_sum_ms", 0.0)),
+            gen_late=int(line.get("gen_late", 0)),
+            gen_lag_max_ms=float(line.get("gen_lag_max_ms", 0.0)),
         )

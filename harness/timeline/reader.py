@@ -33,6 +33,9 @@ class WindowStats:
     latency_corrected: Histogram = field(default_factory=Histogram)
     latency_max_ms: float = 0.0
     latency_corrected_max_ms: float = 0.0
+    gen_late: int = 0
+    """Requests the load generator sent late (see Bucket.gen_late)."""
+    gen_lag_max_ms: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -60,6 +63,8 @@ class WindowStats:
         self.latency_corrected.merge(bucket.latency_corrected)
         self.latency_max_ms = max(self.latency_max_ms, bucket.latency_max_ms)
         self.latency_corrected_max_ms = max(self.latency_corrected_max_ms, bucket.latency_corrected_max_ms)
+        self.gen_late += bucket.gen_late
+        self.gen_lag_max_ms = max(self.gen_lag_max_ms, bucket.gen_lag_max_ms)
 
 
 @dataclass(slots=True)

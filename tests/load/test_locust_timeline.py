@@ -7,9 +7,13 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from harness.app.launcher import open_service
@@ -80,3 +84,88 @@ def test_a_two_second_stall_shows_in_corrected_latency(tmp_path: Path) -> None:
         assert w.percentiles_ms()["p99"] <= w.percentiles_ms(corrected=True)["p99"]
     before = timeline.window(stall["start"] - 4, stall["start"] - 1)
     assert before.percentiles_ms(corrected=True)["p99"] < 500, "no stall, no corrected latency"
+
+
+STALLING_LOCUSTFILE = Path(__file__).with_name("stalling_locustfile.py")
+
+
+@contextmanager
+def open_fast_service() -> Iterator[str]:
+    """A service that answers at once (a stdlib HTTP server on loopback), so any lateness is the load generator's."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _p99_by_bucket(intended: np.ndarray, latency_ms: np.ndarray, dt: float) -> dict[float, float]:
+    """Nearest-rank p99 of the exact latencies, per bucket of intended send time."""
+    index = np.floor(intended / dt).astype(np.int64)
+    out = {}
+    for i in np.unique(index):
+        values = np.sort(latency_ms[index == i])
+        out[round(float(i) * dt, 6)] = float(values[max(1, int(np.ceil(0.99 * values.size - 1e-9))) - 1])
+    return out
+
+
+def test_a_stalled_load_generator_is_not_charged_to_the_service(tmp_path: Path) -> None:
+    """Blocking Locust's event loop for 0.3 s makes users send late; the service answered at once.
+
+    Counting all lag as the service's (the definition before the split), the buckets around the
+    stall show a corrected p99 near 300 ms; the recorder's corrected p99 stays at the service's few
+    milliseconds, and gen_late / gen_lag_max_ms show the stall instead.
+    """
+    stall_s, dt = 0.3, 1.0
+    samples = tmp_path / "samples.json"
+    with open_fast_service() as url:
+        spec = LoadSpec(
+            STALLING_LOCUSTFILE,
+            url,
+            users=20,
+            spawn_rate=20,
+            run_time_s=8,
+            bucket_s=dt,
+            pacing_s=0.1,
+            extra_args=["--stall-at", "4.5", "--stall-s", str(stall_s), "--samples", str(samples)],
+        )
+        result = run_load(spec, tmp_path / "run")
+    assert result.returncode in (0, 1), result.log.read_text()[-3000:]
+    data = json.loads(samples.read_text())
+    start, end = data["stall"]["start"], data["stall"]["end"]
+    assert end - start >= stall_s
+    t, response_ms, lag_s, gen_lag_s = np.array(data["samples"], dtype=np.float64).T
+    intended = t - lag_s - gen_lag_s
+    old = _p99_by_bucket(intended, response_ms + 1000 * (lag_s + gen_lag_s), dt)
+    new = _p99_by_bucket(intended, response_ms + 1000 * lag_s, dt)
+
+    timeline = read_timeline(result.timeline)
+    around = sorted(t for t in old if t < end and t + dt > start)
+    assert around
+    windows = [timeline.window(t, t + dt) for t in around]
+    recorded = [w.percentiles_ms(corrected=True)["p99"] or 0.0 for w in windows]
+    for t, p99 in zip(around, recorded, strict=True):
+        assert p99 == pytest.approx(new[t], rel=0.01, abs=0.01), "the timeline holds what the samples say"
+    assert max(old[t] for t in around) >= 200, "all lag counted: the stall looks like a slow service"
+    assert max(recorded) < 150, "service lag only: the service's own latency"
+    assert max(w.percentiles_ms()["p99"] or 0.0 for w in windows) < 150
+    assert sum(w.gen_late for w in windows) >= 20
+    assert max(w.gen_lag_max_ms for w in windows) >= 200

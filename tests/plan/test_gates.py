@@ -192,6 +192,15 @@ class TestValidateNames:
             gates.parse("latency_ms.recovery.p99 + kpi_lost < resilience_score"), gates.METRIC_NAMES
         )
 
+    @pytest.mark.parametrize("text", ["generator_late_share < 0.02", "generator_lag_max_ms <= 100"])
+    def test_the_load_generators_lateness_can_be_gated(self, text: str) -> None:
+        """A plan can refuse a run whose load generator could not keep its schedule."""
+        gate = gates.parse(text)
+        gates.validate_names(gate, gates.METRIC_NAMES)
+        late = {"generator_late_share": 0.08, "generator_lag_max_ms": 290.2}
+        on_time = {"generator_late_share": 0.0, "generator_lag_max_ms": 12.0}
+        assert (gates.evaluate(gate, late).passed, gates.evaluate(gate, on_time).passed) == (False, True)
+
     def test_unknown_names_are_all_listed(self) -> None:
         """Every unknown name is reported at once."""
         with pytest.raises(gates.GateNameError, match=r"unknown metrics 'latency_ms\.p95', 'nope'"):

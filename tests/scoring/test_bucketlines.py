@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.errors import FileInputError
-from harness.scoring import load_series
+from harness.scoring import load_series, series_from_timeline
 from harness.scoring.bucketlines import PAD, parse_chunk
 from harness.timeline import read_timeline
 from harness.timeline.buckets import Bucket
@@ -106,6 +106,62 @@ class TestParseChunk:
         assert got.lines.size == 0
         assert [i for i, _ in got.others] == [0]
 
+    @pytest.mark.parametrize(
+        ("lag_ms", "text"), [(0.0, "0.0"), (310.25, "310.25"), (0.001, "0.001"), (123456.789, "123456.789")]
+    )
+    def test_generator_fields_are_read(self, lag_ms: float, text: str) -> None:
+        """gen_late and gen_lag_max_ms are read as Bucket.from_line reads them, to the last bit."""
+        line = bucket(T0, {**CATALOG, "gen_late": 7, "gen_lag_max_ms": lag_ms}).to_line()
+        raw = json.dumps(line, **COMPACT)  # type: ignore[arg-type]
+        assert raw.endswith(f'"gen_late":7,"gen_lag_max_ms":{text}}}')
+        got = parse_chunk(*chunk_of([line], **COMPACT))
+        assert got.lines.tolist() == [0]
+        assert (got.gen_late.tolist(), got.gen_lag_max_ms.tolist()) == (
+            [7],
+            [Bucket.from_line(line).gen_lag_max_ms],
+        )
+        assert got.requests.tolist() == [20] and got.counts.tolist() == [20, 20]
+
+    def test_lines_without_generator_fields_are_taken_with_zeros(self) -> None:
+        """Lines written before the fields existed keep the fast path."""
+        old = bucket(T0, CATALOG).to_line()
+        del old["gen_late"], old["gen_lag_max_ms"]
+        new = bucket(T0 + 1, {**CATALOG, "gen_late": 2, "gen_lag_max_ms": 99.5}).to_line()
+        got = parse_chunk(*chunk_of([old, new], **COMPACT))
+        assert got.lines.tolist() == [0, 1]
+        assert got.gen_late.tolist() == [0, 2] and got.gen_lag_max_ms.tolist() == [0.0, 99.5]
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda d: d.pop("gen_late"),
+            lambda d: d.pop("gen_lag_max_ms"),
+            lambda d: d.update(gen_late="3"),
+            lambda d: d.update(gen_late=1.5),
+            lambda d: d.update(gen_lag_max_ms=1e16),
+            lambda d: d.update(gen_lag_max_ms=0.1234567),
+            lambda d: d.update(gen_lag_max_ms=-1.0),
+            lambda d: d.update(gen_lag_max_ms=d.pop("gen_lag_max_ms"), gen_late=d.pop("gen_late")),
+        ],
+        ids=[
+            "only-max",
+            "only-late",
+            "string-late",
+            "float-late",
+            "exponent",
+            "long-fraction",
+            "negative",
+            "swapped",
+        ],
+    )
+    def test_generator_fields_not_in_shape_are_handed_back(self, change: object) -> None:
+        """One field without the other, other types, or numbers the fast path cannot read exactly: the general path."""
+        line = bucket(T0, {**CATALOG, "gen_late": 1, "gen_lag_max_ms": 75.0}).to_line()
+        change(line)  # type: ignore[operator]
+        got = parse_chunk(*chunk_of([line], **COMPACT))
+        assert got.lines.size == 0
+        assert [i for i, _ in got.others] == [0]
+
     def test_a_last_line_without_newline_is_handed_back(self) -> None:
         """The end of a file being written may be half a line: never parsed here."""
         text = json.dumps(bucket(T0, CATALOG).to_line(), **COMPACT).encode()  # type: ignore[arg-type]
@@ -141,6 +197,41 @@ class TestSameAsTheReader:
             assert (got.requests, got.failures, got.kpi) == (want.requests, want.failures, want.kpi)
             assert got.latency_ms == want.percentiles_ms()
             assert got.latency_corrected_ms == want.percentiles_ms(corrected=True)
+
+    @pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")], ids=["recorder", "spaced"])
+    @pytest.mark.parametrize("chunk_bytes", [1 << 22, 2000])
+    def test_generator_fields_per_bucket_equal_the_readers(
+        self, tmp_path: Path, separators: tuple, chunk_bytes: int
+    ) -> None:
+        """Old lines and new, late deltas, odd values: per bucket, gen_late sums and gen_lag_max_ms maxima agree."""
+        rng = np.random.default_rng(3)
+        lines: list[dict] = [HEADER]
+        for s in range(80):
+            lines.append({"type": "tick", "t": T0 + s, "dt": 1.0, "users": 5})
+            spec = {
+                **CATALOG,
+                "gen_late": int(rng.integers(0, 4)),
+                "gen_lag_max_ms": round(rng.exponential(60), 3),
+            }
+            line = bucket(T0 + s, spec).to_line()
+            if s % 4 == 0:  # written before the fields existed
+                del line["gen_late"], line["gen_lag_max_ms"]
+            lines.append(line)
+            if s % 7 == 3:  # a late delta, another worker's share
+                late = {**CATALOG, "name": "p", "gen_late": 5, "gen_lag_max_ms": float(s * 11 + 0.5)}
+                lines.append(bucket(T0 + s - 2, late).to_line())
+            if s % 13 == 5:  # a line the fast path hands back (a count written as text), read alike
+                odd = bucket(T0 + s, {**CATALOG, "gen_lag_max_ms": s + 0.5}).to_line()
+                lines.append({**odd, "gen_late": "1"})
+        path = tmp_path / "t.jsonl"
+        path.write_text("".join(json.dumps(line, separators=separators) + "\n" for line in lines))
+        want, got = series_from_timeline(read_timeline(path)), load_series(path, chunk_bytes=chunk_bytes)
+        assert got.t.tolist() == want.t.tolist()
+        assert got.gen_late.tolist() == want.gen_late.tolist()
+        assert got.gen_lag_max_ms.tolist() == want.gen_lag_max_ms.tolist()
+        assert got.requests.tolist() == want.requests.tolist()
+        assert int(got.gen_late.sum()) == sum(int(line.get("gen_late", 0)) for line in lines[1:])
+        assert got.gen_lag_max_ms.max() == max(line.get("gen_lag_max_ms", 0.0) for line in lines[1:])
 
     def test_a_bad_bin_in_a_recorder_line_is_the_readers_error(self, tmp_path: Path) -> None:
         """A bin key that is not a number fails with the line number, as the reader fails."""

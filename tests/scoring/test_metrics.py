@@ -30,6 +30,8 @@ KEYS = {
     "latency_ms",
     "latency_uncorrected_ms",
     "peak_p99_ms",
+    "generator_late_share",
+    "generator_lag_max_ms",
     "kpi",
     "kpi_baseline_per_s",
     "kpi_lost",
@@ -302,3 +304,53 @@ class TestResultShape:
         """Impossible settings raise ValueError naming the setting."""
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             ScoringSettings(**kwargs)
+
+
+class TestGeneratorLateness:
+    """The load generator's own lateness is reported over the observation and judges nothing."""
+
+    LATE = {65: {"catalog": {"gen_late": 6, "gen_lag_max_ms": 320.5}}, 66: {"purchase": {"gen_late": 3}}}
+
+    def test_late_share_and_largest_lag_over_the_observation(self, tmp_path: Path) -> None:
+        """9 late sends of 1,800 observed requests; lateness in the baseline is not counted."""
+        overrides = {**self.LATE, 30: {"catalog": {"gen_late": 20, "gen_lag_max_ms": 900.0}}}
+        m = score(tmp_path, overrides=overrides)
+        assert m.requests == 60 * 30
+        assert m.generator_late_share == round(9 / 1800, 6)
+        assert m.generator_lag_max_ms == 320.5
+        assert m.to_dict()["generator_late_share"] == round(9 / 1800, 6)
+
+    def test_health_and_score_do_not_change(self, tmp_path: Path) -> None:
+        """Late sends, however many, leave every other metric as it was."""
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        plain = score(tmp_path / "a", overrides=bad(range(62, 66))).to_dict()
+        late = {s: {"catalog": {"gen_late": 20, "gen_lag_max_ms": 2000.0}} for s in range(60, 120)}
+        overrides = {**late, **{s: {"catalog": {"failures": 10, "gen_late": 20}} for s in range(62, 66)}}
+        lateful = score(tmp_path / "b", overrides=overrides).to_dict()
+        assert lateful.pop("generator_late_share") == round(20 * 60 / 1800, 6)
+        assert lateful.pop("generator_lag_max_ms") == 2000.0
+        assert (plain.pop("generator_late_share"), plain.pop("generator_lag_max_ms")) == (0.0, 0.0)
+        assert lateful == plain
+
+    def test_a_timeline_recorded_before_the_fields_scores_identically(self, tmp_path: Path) -> None:
+        """Bucket lines without gen_late and gen_lag_max_ms: the same metrics, with 0 lateness."""
+        path = scenario(tmp_path / "new.jsonl", overrides=bad(range(62, 66)))
+        old_lines = []
+        for text in path.read_text().splitlines():
+            line = json.loads(text)
+            if line["type"] == "bucket":
+                del line["gen_late"], line["gen_lag_max_ms"]
+            old_lines.append(line)
+        old = write_lines(tmp_path / "old.jsonl", old_lines)
+        assert '"gen_late"' not in old.read_text()
+        got = score_scenario(load_series(old), phases(), ScoringSettings()).to_dict()
+        want = score_scenario(load_series(path), phases(), ScoringSettings()).to_dict()
+        assert got == want
+        assert (got["generator_late_share"], got["generator_lag_max_ms"]) == (0.0, 0.0)
+
+    def test_nothing_observed_leaves_them_unknown(self, tmp_path: Path) -> None:
+        """Without observed requests there is no share, and without observed buckets no largest lag."""
+        path = write_lines(tmp_path / "t.jsonl", [HEADER])
+        m = score_scenario(load_series(path), phases(), ScoringSettings())
+        assert (m.generator_late_share, m.generator_lag_max_ms) == (None, None)

@@ -24,7 +24,8 @@ PURCHASE = {"name": "purchase", "method": "POST", "requests": 10, "failures": 0,
 
 
 def bucket(t: float, spec: Mapping[str, Any], dt: float = 1.0) -> Bucket:
-    """One bucket line: `requests` of `latency_ms` (corrected: `corrected_ms`, default the same)."""
+    """One bucket line: `requests` of `latency_ms` (corrected: `corrected_ms`, default the same), and the
+    load generator's `gen_late` and `gen_lag_max_ms` (default 0)."""
     requests, zero = spec["requests"], spec.get("zero", 0)
     actual = Histogram()
     corrected = Histogram()
@@ -47,6 +48,8 @@ def bucket(t: float, spec: Mapping[str, Any], dt: float = 1.0) -> Bucket:
         latency_max_ms=spec["latency_ms"],
         latency_corrected_max_ms=spec.get("corrected_ms", spec["latency_ms"]),
         latency_sum_ms=spec["latency_ms"] * (requests - zero),
+        gen_late=spec.get("gen_late", 0),
+        gen_lag_max_ms=spec.get("gen_lag_max_ms", 0.0),
     )
 
 

@@ -56,6 +56,30 @@ class TestAggregator:
         assert b.latency_corrected.quantile(1.0) == pytest.approx(2010.0, rel=0.01)
         assert b.latency_corrected_max_ms == 2010.0
 
+    def test_generator_lag_is_counted_apart_and_never_added_to_latency(self) -> None:
+        """A request the load generator sent 300 ms late keeps its latency; it counts as late, with its lag."""
+        agg = Aggregator(1.0, gen_late_ms=50.0)
+        agg.add_samples(
+            [
+                Sample(T0 + 0.1, ("x", "GET"), 10.0, 0.0, 0, 0, 300.0),
+                Sample(T0 + 0.2, ("x", "GET"), 10.0, 100.0, 0, 0, 50.0),  # at the threshold: not late
+                Sample(T0 + 0.3, ("x", "GET"), 10.0, 0.0, 0, 0),
+            ]
+        )
+        (b,) = agg.take_all()
+        assert b.latency_corrected_max_ms == 110.0, "service lag only"
+        assert b.latency_corrected.quantile(0.5) == pytest.approx(10.0, rel=0.01)
+        assert (b.gen_late, b.gen_lag_max_ms) == (1, 300.0)
+
+    def test_the_late_threshold_is_the_recorders_option(self) -> None:
+        """With a 500 ms threshold, a 300 ms generator lag is not counted late, though its maximum is kept."""
+        agg = Aggregator(1.0, gen_late_ms=500.0)
+        agg.add_samples([Sample(T0 + 0.1, ("x", "GET"), 10.0, 0.0, 0, 0, 300.0)])
+        (b,) = agg.take_all()
+        assert (b.gen_late, b.gen_lag_max_ms) == (0, 300.0)
+        with pytest.raises(ValueError):
+            Aggregator(1.0, gen_late_ms=-1.0)
+
     def test_take_closed_keeps_open_buckets(self) -> None:
         """Only buckets that have ended by the cut-off are handed out."""
         agg = Aggregator(0.5)
@@ -143,6 +167,24 @@ class TestReader:
         with pytest.raises(FileInputError, match=r"timeline.jsonl:4: not a JSON object"):
             parse_lines(lines, source="timeline.jsonl")
 
+    def test_generator_fields_merge_across_deltas_sum_and_max(self) -> None:
+        """Two workers' deltas of one bucket: late counts add, the largest lag is the larger."""
+        one = Bucket(t=T0, dt=1.0, name="a", requests=3, gen_late=2, gen_lag_max_ms=80.5)
+        two = Bucket(t=T0, dt=1.0, name="a", requests=4, gen_late=1, gen_lag_max_ms=310.25)
+        tl = parse_lines(lines_of([one, two]))
+        (b,) = tl.buckets.values()
+        assert (b.requests, b.gen_late, b.gen_lag_max_ms) == (7, 3, 310.25)
+        w = tl.window(T0, T0 + 1)
+        assert (w.gen_late, w.gen_lag_max_ms) == (3, 310.25)
+
+    def test_lines_written_before_the_generator_fields_read_as_zero(self) -> None:
+        """An older line without gen_late and gen_lag_max_ms reads as before, with zeros for them."""
+        line = Bucket(t=T0, dt=1.0, name="a", requests=3, latency_sum_ms=9.0).to_line()
+        del line["gen_late"], line["gen_lag_max_ms"]
+        b = Bucket.from_line(line)
+        assert (b.requests, b.latency_sum_ms, b.gen_late, b.gen_lag_max_ms) == (3, 9.0, 0, 0.0)
+        assert b.to_line() == {**line, "gen_late": 0, "gen_lag_max_ms": 0.0}
+
     def test_wrong_schema_is_refused(self) -> None:
         with pytest.raises(FileInputError, match="schema"):
             parse_lines(['{"type": "header", "schema": "other/v9"}'], source="t")
@@ -152,9 +194,11 @@ def test_sample_buffer_folds_like_sample_tuples() -> None:
     """The recorder's array columns give exactly the buckets that Sample tuples give."""
     rng = np.random.default_rng(9)
     samples = [
-        Sample(T0 + float(t), (f"n{k}", "GET" if k % 2 else "POST"), float(r), float(lag), int(c), int(c == 0))
-        for t, k, r, lag, c in zip(rng.uniform(0, 5, 3000), rng.integers(0, 4, 3000), rng.exponential(20, 3000),
-                                   rng.exponential(5, 3000), rng.choice([0, 0, 0, 2, 5], 3000), strict=True)
+        Sample(T0 + float(t), (f"n{k}", "GET" if k % 2 else "POST"), float(r), float(lag), int(c), int(c == 0),
+               float(gen))
+        for t, k, r, lag, c, gen in zip(rng.uniform(0, 5, 3000), rng.integers(0, 4, 3000),
+                                        rng.exponential(20, 3000), rng.exponential(5, 3000),
+                                        rng.choice([0, 0, 0, 2, 5], 3000), rng.exponential(20, 3000), strict=True)
     ]  # fmt: skip
     from harness.timeline.aggregate import SampleBuffer
 
@@ -166,6 +210,7 @@ def test_sample_buffer_folds_like_sample_tuples() -> None:
         buf.lag.append(s.lag_ms)
         buf.kind.append(s.kind)
         buf.kpi.append(s.kpi)
+        buf.gen.append(s.gen_lag_ms)
     a, b = Aggregator(0.5), Aggregator(0.5)
     a.add_samples(samples)
     b.add_buffer(buf)

@@ -165,8 +165,31 @@ def insert_ignore(engine: Engine, table: sa.Table):  # type: ignore[no-untyped-d
     return insert(table).on_conflict_do_nothing()
 
 
+def _seeded(engine: Engine) -> bool:
+    """True when the schema and seed data are already there (read only: no lock taken)."""
+    try:
+        with engine.connect() as conn:
+            have_secret = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(settings_table)
+                .where(settings_table.c.key == "token_secret")
+            ).scalar_one()
+            have_plans = conn.execute(sa.select(sa.func.count()).select_from(plans)).scalar_one()
+            have_content = conn.execute(sa.select(sa.func.count()).select_from(content)).scalar_one()
+    except sa.exc.DBAPIError:  # no tables yet, or a database that is briefly busy: create and seed
+        return False
+    return bool(have_secret) and have_plans >= len(PLANS) and have_content >= len(catalog_seed())
+
+
 def init_schema(engine: Engine) -> None:
-    """Create tables and seed data; safe to run from several replicas at once."""
+    """Create tables and seed data; safe to run from several replicas at once.
+
+    A replica starting next to running ones only reads: on SQLite a seeding transaction takes
+    the write lock, and under load the replicas already serving would wait on it (writes timed
+    out for a second while a rescheduled replica started).
+    """
+    if _seeded(engine):
+        return
     for attempt in range(5):
         try:
             with engine.begin() as conn:

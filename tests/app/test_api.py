@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -250,3 +252,19 @@ def test_postgres_down_gives_503_and_not_ready(postgres_server, postgres_dsn: st
             postgres_server.start()
         assert client.get("/readyz").status_code == 200
         assert purchase(client, auth, "k").status_code == 201
+
+
+def test_a_replica_starting_beside_a_busy_writer_does_not_need_the_write_lock(tmp_path: Path) -> None:
+    """Seeding happens once: a later replica only reads, so on SQLite it does not queue behind (or
+    block) the writers of the replicas already serving."""
+    path = tmp_path / "subs.db"
+    schema.init_schema(schema.create_engine(f"sqlite:///{path}"))
+    writer = sqlite3.connect(path, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")  # a serving replica in the middle of a write
+    try:
+        started = time.monotonic()
+        schema.init_schema(schema.create_engine(f"sqlite:///{path}", timeout_s=0.2))
+        assert time.monotonic() - started < 0.5
+    finally:
+        writer.rollback()
+        writer.close()

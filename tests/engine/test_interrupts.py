@@ -99,7 +99,7 @@ def test_interrupted_run_rolls_back_stops_load_and_keeps_results(managed, tmp_pa
             run.kill()
     assert run.returncode == 3, output[-3000:]
     assert "Traceback" not in output
-    (run_dir,) = list(reports.iterdir())
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]  # beside it: the history store
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "interrupted"
     (scenario,) = result["scenarios"]

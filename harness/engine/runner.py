@@ -360,6 +360,7 @@ class Engine:
             except (ValueError, HarnessError):
                 continue
             if metrics.recovery_time_s is not None:
+                write_marker(str(markers), kind="phase", phase="observed", t=round(closed_until, 6))
                 return
 
     def _after_load(self, sdir: Path, facts: dict[str, Any]) -> None:

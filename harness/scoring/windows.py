@@ -50,6 +50,12 @@ def phases_from_markers(markers: Sequence[Mapping[str, Any]]) -> Phases:
     fault_start_t = (actions or starts)[0]["t"]
     stopped = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "stopped"]
     end_t = stopped[0] if stopped else rows[-1]["t"]
+    # The engine ends observation when scoring sees recovery in the buckets closed so far and
+    # marks where those ended: the window ends there, so the final score judges the same data
+    # the decision did (not the seconds of load between the decision and the stop).
+    observed = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "observed"]
+    if observed:
+        end_t = min(end_t, observed[0])
     rollbacks = [
         m["t"]
         for m in rows

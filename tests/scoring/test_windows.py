@@ -89,6 +89,13 @@ class TestPhasesFromMarkers:
         """The end is the "stopped" phase marker, and the last marker when there is none."""
         assert phases_from_markers(markers(*extra)).end_t == T0 + end
 
+    def test_the_observed_marker_ends_the_window_where_the_engine_decided(self) -> None:
+        """The engine stops observing when the buckets closed so far show recovery; the seconds of
+        load between that decision and the stop are not judged (they were not observed)."""
+        rows = markers(phase(130, "stopped"), phase(117.5, "observed"))
+        assert phases_from_markers(rows).end_t == T0 + 117.5
+        assert phases_from_markers(markers(phase(130, "stopped"))).end_t == T0 + 130
+
     def test_marker_order_in_the_file_does_not_matter(self) -> None:
         """Markers are placed by their t, not their position (background activities interleave)."""
         assert phases_from_markers(list(reversed(markers()))) == phases_from_markers(markers())

@@ -458,18 +458,18 @@ def gate(
     )
 
 
+RunDirArgument = Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")]
+
+
 @app.command("score")
-def score(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")],
-    history: HistoryOption = None,
-) -> None:
+def score(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     """Score a finished run again from its folder alone and rewrite result.json, summary.md, junit.xml."""
     from harness.engine import runner
     from harness.store import history as history_store
 
-    runner_dir = _run_dir(run_dir)
-    with history_store.open_history(history, runner_dir.parent) as store:
-        result = runner.rescore(runner_dir, store)
+    folder = _run_dir(run_dir)
+    with history_store.open_history(history, folder.parent) as store:
+        result = runner.rescore(folder, store)
     out.print(
         f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}"
     )
@@ -477,10 +477,7 @@ def score(
 
 
 @app.command("report")
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")],
-    history: HistoryOption = None,
-) -> None:
+def report(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     """Render report.html (and summary.md, junit.xml) again from a run folder's result.json."""
     from harness.engine import runner
     from harness.store import history as history_store

@@ -27,7 +27,7 @@ from harness.app.settings import AppSettings
 from harness.errors import HarnessError
 from harness.testbed import etcd, haproxy
 from harness.testbed import state as tbstate
-from harness.testbed.faultproxy import Direction, FaultProxyClient, Route
+from harness.testbed.faultproxy import Direction, FaultProxyClient, ProxyControlError, Route
 from harness.testbed.groundtruth import Event, EventLog
 from harness.testbed.profiles import Profile
 from harness.testbed.state import EtcdMemberState, NodeState, TestbedState
@@ -76,6 +76,23 @@ def wait_proxy(node: NodeState, timeout_s: float = 15.0) -> None:
             time.sleep(0.05)
     finally:
         client.close()
+
+
+def _add_egress_route(
+    proxy: FaultProxyClient, node: NodeState, member: EtcdMemberState, attempts: int = 5
+) -> None:
+    """The node's route to an etcd member, on the port chosen for it or, if that port was taken
+    meanwhile (it was free when picked, seconds earlier; an outgoing connection may have got it
+    as its ephemeral port since), on a fresh one; the state keeps the port that was bound."""
+    for attempt in range(attempts):
+        try:
+            proxy.add_route(Route(name=f"to-{member.name}", listen_port=node.egress_ports[member.name],
+                                  target_port=member.client_port, direction=Direction.EGRESS))  # fmt: skip
+            return
+        except ProxyControlError as exc:
+            if exc.status != 409 or attempt == attempts - 1:
+                raise
+            node.egress_ports[member.name] = free_port()
 
 
 def up(
@@ -131,10 +148,11 @@ def up(
             proxy = FaultProxyClient(f"http://127.0.0.1:{n.proxy_control_port}")
             try:
                 for m in state.etcd:
-                    proxy.add_route(Route(name=f"to-{m.name}", listen_port=n.egress_ports[m.name],
-                                          target_port=m.client_port, direction=Direction.EGRESS))  # fmt: skip
+                    _add_egress_route(proxy, n, m)
             finally:
                 proxy.close()
+        with tbstate.locked(root):
+            tbstate.save(state)  # the egress ports as bound, before the agents read them
         with tbstate.locked(root):
             state.controller_pid = children.spawn_detached(
                 python_module("harness.testbed.controller", "--dir", str(root)),

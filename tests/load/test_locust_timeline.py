@@ -165,7 +165,12 @@ def test_a_stalled_load_generator_is_not_charged_to_the_service(tmp_path: Path) 
     for t, p99 in zip(around, recorded, strict=True):
         assert p99 == pytest.approx(new[t], rel=0.01, abs=0.01), "the timeline holds what the samples say"
     assert max(old[t] for t in around) >= 200, "all lag counted: the stall looks like a slow service"
-    assert max(recorded) < 150, "service lag only: the service's own latency"
-    assert max(w.percentiles_ms()["p99"] or 0.0 for w in windows) < 150
+    # Service lag only: the corrected p99 is what Locust itself measured, give or take the few
+    # ms of a late previous task. (Requests in flight when the loop stalled are read late and
+    # carry part of the stall in both measures, so no absolute bound holds on a busy machine.)
+    uncorrected = [w.percentiles_ms()["p99"] or 0.0 for w in windows]
+    for corrected_p99, own_p99 in zip(recorded, uncorrected, strict=True):
+        assert corrected_p99 <= own_p99 + 50, (recorded, uncorrected)
+    assert max(recorded) < max(old[t] for t in around) - 50, (recorded, old)
     assert sum(w.gen_late for w in windows) >= 20
     assert max(w.gen_lag_max_ms for w in windows) >= 200

@@ -340,3 +340,26 @@ def test_start_fails_on_a_bad_state_file_or_a_taken_port(proxy: Proxy, tmp_path:
         start_proxy(proxy.control_port, tmp_path / "second.log")
     assert "cannot listen" in (tmp_path / "second.log").read_text()
     assert proxy.client.healthy()
+
+
+def test_testbed_egress_route_moves_off_a_port_taken_since_it_was_picked(
+    proxy: Proxy, echo: _EchoServer
+) -> None:
+    """Bring-up picks ports seconds before binding them; one taken meanwhile (an outgoing
+    connection's ephemeral port) must not fail the testbed: the route takes a fresh port and the
+    node's state records the one really bound."""
+    from harness.testbed.cluster import _add_egress_route
+    from harness.testbed.state import EtcdMemberState, NodeState
+
+    with socket.socket() as squatter:
+        squatter.bind((LOCALHOST, 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        member = EtcdMemberState(name="etcd-a", zone="zone-a", client_port=echo.port, peer_port=free_port())
+        node = NodeState(name="node-a1", zone="zone-a", proxy_control_port=proxy.control_port,
+                         egress_ports={"etcd-a": taken})  # fmt: skip
+        _add_egress_route(proxy.client, node, member)
+    bound = node.egress_ports["etcd-a"]
+    assert bound != taken
+    with connect(bound) as sock:
+        assert round_trip_s(sock) < 1.0  # the route works, on the new port

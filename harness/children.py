@@ -1,6 +1,6 @@
 """Child processes the harness starts: each in its own session, always stopped as a group.
 
-Locust with --processes, uvicorn with --workers and (later) testbed members all fork;
+Locust with --processes, uvicorn with --workers and testbed members all fork;
 stopping only the leader would leave its children running, so every child is started with
 start_new_session=True and stopped here: a polite signal, a bounded wait, then SIGKILL to
 the whole process group.

@@ -2,7 +2,8 @@
 need in their configuration, how to heal it after a scenario, and what facts about it
 belong in the result.
 
-Only the testbed target exists so far: the Kubernetes target refuses clearly.
+The testbed target lives here; the Kubernetes one in harness.kubernetes.target (imported only
+when a plan asks for it, so the testbed needs no Kubernetes client).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Rendering results for people and CI systems: Markdown summary, JUnit XML (values in, text out)."""
+"""Rendering results for people and CI systems: the HTML report, the Markdown summary, JUnit XML."""

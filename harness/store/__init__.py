@@ -1,1 +1,1 @@
-"""Where runs are kept: the run directory (rundir) and, later, the history of runs."""
+"""Where runs are kept: the run directory (rundir) and the history of runs (history)."""

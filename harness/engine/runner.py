@@ -79,7 +79,7 @@ def score_scenario_dir(
     verified = _read_optional(sdir / "verify.json")
     data_loss = verified.get("data_loss") if verified else None
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
-    control_plane = _read_lines(sdir / CONTROL_PLANE_FILE)
+    control_plane = rundir.read_records(sdir / CONTROL_PLANE_FILE)
     if control_plane is not None or plan.target.kind == "kubernetes":
         # On a cluster the key is always there (nulls if the sampler wrote nothing), so a gate
         # on it fails with a reason rather than as an unknown metric.
@@ -105,21 +105,6 @@ def score_scenario_dir(
     )
     entry["passed"] = completed and all(r.passed for r in results)
     return entry
-
-
-def _read_lines(path: Path) -> list[dict[str, Any]] | None:
-    """A JSON-lines file, or None when absent; a torn last line (a crashed run) is left out."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    lines = []
-    for raw in text.splitlines():
-        try:
-            lines.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    return lines
 
 
 def _read_optional(path: Path) -> dict[str, Any] | None:

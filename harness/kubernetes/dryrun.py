@@ -351,10 +351,7 @@ def _restore_scale(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hosting(ctx: _Context, label_selector: str, ns: str) -> set[str]:
-    """The nodes hosting the service's running or pending pods (as cordon_nodes_hosting reads them)."""
-    pods = ctx.core.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=TIMEOUT).items
-    return {p.spec.node_name for p in pods
-            if p.spec and p.spec.node_name and p.status and p.status.phase in ("Running", "Pending")}  # fmt: skip
+    return k8s_activities.nodes_hosting(ctx.core, label_selector, ns, timeout_s=TIMEOUT)
 
 
 def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -399,20 +396,14 @@ def _uncordon_ours(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"touches": rows, "selection": f"{len(rows)} node(s) labelled {label}: uncordoned, label removed"}
 
 
-def _policy_name(direction: Any) -> str:
-    if direction not in ("ingress", "egress"):
-        raise ValueError(f"direction must be ingress or egress, not {direction!r}")
-    return f"resilience-harness-deny-{direction}"
-
-
 def _deny_pod_traffic(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    name = _policy_name(args.get("direction", "ingress"))
+    name = k8s_activities.policy_name(args.get("direction", "ingress"))
     selector = k8s_activities.label_selector_object(args.get("label_selector", ""))
     return _policy_pods(ctx, args.get("ns", "default"), selector, f"network policy {name}")
 
 
 def _allow_pod_traffic(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    name, ns = _policy_name(args.get("direction", "ingress")), args.get("ns", "default")
+    name, ns = k8s_activities.policy_name(args.get("direction", "ingress")), args.get("ns", "default")
     try:
         policy = ctx.networking.read_namespaced_network_policy(name, ns, _request_timeout=TIMEOUT)
     except k8s_client.ApiException as exc:

@@ -27,7 +27,6 @@ from typing import Any
 
 import jinja2
 import numpy as np
-import orjson
 
 from harness import scoring
 from harness.chaos import experiment as chaos_experiment
@@ -168,7 +167,9 @@ def _scenario(
             "errors": int((shown.requests_per_s > 0).sum()),
             "latency": int(np.count_nonzero(~np.isnan(shown.latency_ms["p99"]))),
         }
-    cp_records = _jsonl(sdir / "controlplane.jsonl")
+    # Only the fields display.controlplane_display reads reach the page (times, latencies, names,
+    # outcomes), so the records need no redaction.
+    cp_records = rundir.read_records(sdir / "controlplane.jsonl") or []
     if cp_records:
         cp = display.controlplane_display(cp_records, origin)
         data["controlplane"] = {
@@ -441,27 +442,6 @@ def _read_optional_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    """JSON objects of a JSON-lines file; unreadable lines are left out (the file is another tool's).
-
-    Only the fields display.controlplane_display reads reach the page (times, latencies, names,
-    outcomes), so the records need no redaction.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in data.splitlines():
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
 
 
 def _script_json(data: Any) -> str:

@@ -24,6 +24,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from harness.errors import FileInputError, InputError
 
 RESULT = "result.json"
@@ -78,6 +80,24 @@ def read_markers(path: Path) -> list[dict[str, Any]]:
                 break  # a last line cut short by a crash
             raise FileInputError(path, f"not a JSON object: {exc.msg}", line=number) from exc
     return markers
+
+
+def read_records(path: Path) -> list[dict[str, Any]] | None:
+    """The JSON objects of a JSON-lines file another process wrote (controlplane.jsonl), or None
+    when there is none; lines that do not parse (a torn last line of a crash) are left out."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    out = []
+    for line in data.splitlines():
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
 
 
 def check_run_dir(path: Path) -> Path:

@@ -237,7 +237,7 @@ def stop_kubelet(
     instances = _tagged_instances(FAULT_TAG, "kubelet", configuration, secrets)
     if not instances:
         core = client.CoreV1Api(k8s.api_client(configuration, secrets))
-        hosting = sorted(k8s._nodes_hosting(core, label_selector, ns))
+        hosting = sorted(k8s.nodes_hosting(core, label_selector, ns))
         if not hosting:
             raise ActivityFailed(f"no node hosts pods {label_selector!r} in {ns}")
         node = core.read_node(random.choice(hosting))

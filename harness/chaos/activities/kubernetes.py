@@ -227,9 +227,11 @@ def wait_for_deployment(
 
 
 # --- nodes --------------------------------------------------------------------------------------
-def _nodes_hosting(core: client.CoreV1Api, label_selector: str, ns: str) -> set[str]:
-    pods = core.list_namespaced_pod(ns, label_selector=label_selector).items
-    return {p.spec.node_name for p in pods if p.spec.node_name and p.status.phase in ("Running", "Pending")}
+def nodes_hosting(core: client.CoreV1Api, label_selector: str, ns: str, timeout_s: Any = None) -> set[str]:
+    """The nodes hosting the service's running or pending pods (also what the dry run shows)."""
+    pods = core.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=timeout_s).items
+    return {p.spec.node_name for p in pods
+            if p.spec and p.spec.node_name and p.status and p.status.phase in ("Running", "Pending")}  # fmt: skip
 
 
 def cordon_nodes_hosting(
@@ -251,7 +253,7 @@ def cordon_nodes_hosting(
     core = client.CoreV1Api(api_client(configuration, secrets))
     ours = [n.metadata.name for n in core.list_node(label_selector=f"{CORDONED}=true").items]
     if len(ours) < count:
-        hosting = _nodes_hosting(core, label_selector, ns)
+        hosting = nodes_hosting(core, label_selector, ns)
         kwargs = {"label_selector": node_label_selector} if node_label_selector else {}
         candidates = sorted(
             n.metadata.name
@@ -288,7 +290,7 @@ def uncordon_harness_nodes(configuration: Configuration = None, secrets: Secrets
 
 
 # --- network policies -----------------------------------------------------------------------
-def _policy_name(direction: str) -> str:
+def policy_name(direction: str) -> str:
     if direction not in ("ingress", "egress"):
         raise ActivityFailed(f"direction must be ingress or egress, not {direction!r}")
     return f"resilience-harness-deny-{direction}"
@@ -307,7 +309,7 @@ def deny_pod_traffic(
     the traffic. Only a CNI that enforces NetworkPolicy makes this bite (see the README).
     Run again, it replaces its own policy; it refuses to touch one it did not create.
     """
-    name = _policy_name(direction)
+    name = policy_name(direction)
     body = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -342,7 +344,7 @@ def allow_pod_traffic(
     secrets: Secrets = None,
 ) -> bool:
     """Rollback of deny_pod_traffic: delete our policy; False when there was none."""
-    name = _policy_name(direction)
+    name = policy_name(direction)
     net = client.NetworkingV1Api(api_client(configuration, secrets))
     try:
         existing = net.read_namespaced_network_policy(name, ns)

@@ -22,7 +22,13 @@ service lag = max(0, ready - intended) and generator lag = now - max(intended, r
 tasks the user then runs back to back are late because of the stall, not the service, and
 keep counting as generator lag.
 
-Pure apart from the injected clock.
+How long the previous task took is itself judged without the generator's stalls: a request in
+flight when the load generator's loop stalled is read late, and its task ends late through no
+fault of the service. With a `stalled(start, end)` function (a harness.load.stalls.LoopWatch),
+the time the loop ran nothing is taken out of the task's length, so the lateness it causes the
+next task counts as generator lag.
+
+Pure apart from the injected clock and stall function.
 """
 
 from __future__ import annotations
@@ -40,12 +46,14 @@ class Schedule:
         interval_s: float,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        stalled: Callable[[float, float], float] | None = None,
     ) -> None:
         if interval_s < 0:
             raise ValueError(f"interval must be >= 0, got {interval_s}")
         self.interval_s = interval_s
         self._clock = clock
         self._rng = rng or random.Random()
+        self._stalled = stalled
         self._intended: float | None = None
         self._punctual: float | None = None
         """When the current task would have started had the generator kept its schedule."""
@@ -75,7 +83,10 @@ class Schedule:
             return 0.0
         # A task that sent nothing is taken to have started punctually: its whole length counts
         # as the service's, as every lag did before the split.
-        took = now - (self._started if self._started is not None else self._punctual)
+        began = self._started if self._started is not None else self._punctual
+        took = now - began
+        if self._stalled is not None:
+            took = max(0.0, took - self._stalled(began, now))
         self._intended += self.interval_s
         self._punctual = max(self._intended, self._punctual + took)
         self._started = None

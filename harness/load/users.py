@@ -17,6 +17,7 @@ import gevent
 from locust import FastHttpUser
 
 from harness.load.pacing import Schedule
+from harness.load.stalls import LoopWatch
 
 __all__ = ["PacedUser", "register"]
 
@@ -25,6 +26,23 @@ DEFAULT_CONNECT_TIMEOUT_S = 2.0
 """A SYN to a blackholed address is retried after 1 s by Linux; 2 s shows a partition fast."""
 DEFAULT_REQUEST_TIMEOUT_S = 5.0
 """Locust's FastHttpUser default is 60 s, which hides a blackholed path as stuck users."""
+
+
+_watch: LoopWatch | None = None
+
+
+def loop_watch() -> LoopWatch:
+    """This process's event-loop watcher, started with the first user: one greenlet ticking every 10 ms."""
+    global _watch
+    if _watch is None:
+        watch = _watch = LoopWatch()
+
+        def run() -> None:
+            while True:
+                gevent.sleep(watch.tick())
+
+        gevent.spawn(run)
+    return _watch
 
 
 def _option(environment: Any, name: str, default: float) -> float:
@@ -36,7 +54,8 @@ class PacedUser(FastHttpUser):
     """A FastHttpUser on an intended schedule; every request carries its lags for the recorder.
 
     `lag_s` is the lag the service caused (added to the corrected latency), `gen_lag_s` the lag
-    the load generator caused (its greenlet ran late): see harness.load.pacing.
+    the load generator caused (its greenlet ran late, or its event loop stalled while a request
+    was in flight): see harness.load.pacing and harness.load.stalls.
     """
 
     abstract = True
@@ -51,7 +70,7 @@ class PacedUser(FastHttpUser):
         interval = (
             self.pacing_s if self.pacing_s is not None else _option(environment, "pacing", DEFAULT_PACING_S)
         )
-        self.schedule = Schedule(interval)
+        self.schedule = Schedule(interval, stalled=loop_watch().stalled_s)
         self._phase = self.schedule.first_delay()
 
     def on_start(self) -> None:

@@ -14,6 +14,8 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from harness.sqlite import durable_and_shared
+
 metadata = sa.MetaData()
 
 settings_table = sa.Table(
@@ -135,17 +137,7 @@ def create_engine(dsn: str, timeout_s: float = 2.0, pool_size: int = 10) -> Engi
             max_overflow=pool_size,
             pool_timeout=timeout_s,
         )
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
+        return durable_and_shared(engine, timeout_s)
     return sa.create_engine(
         url,
         connect_args={"connect_timeout": max(1, round(timeout_s)), "options": "-c statement_timeout=10000"},

@@ -556,16 +556,10 @@ def _subnet_rows(ec2: Any, subnet_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _blackhole_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    zone, cluster, vpc_id = args.get("availability_zone"), args.get("cluster_name"), args.get("vpc_id")
-    if not zone or not (cluster or vpc_id):
-        raise ValueError(
-            "availability_zone and one of cluster_name or vpc_id are required (the action refuses)"
-        )
-    filters = [{"Name": "availability-zone", "Values": [zone]}]
-    if cluster:
-        filters.append({"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}"]})
-    if vpc_id:
-        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    zone = args.get("availability_zone") or ""
+    filters = aws_activities.zone_subnet_filters(
+        zone, args.get("cluster_name") or "", args.get("vpc_id") or ""
+    )
     ec2 = ctx.boto("ec2")
     subnets = ec2.describe_subnets(Filters=filters)["Subnets"]
     vpcs = sorted({s["VpcId"] for s in subnets})

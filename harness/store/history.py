@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
+from harness.sqlite import durable_and_shared
 
 ENV_VAR = "HARNESS_HISTORY_URL"
 FLAG = "--history"
@@ -412,18 +413,7 @@ def _create_engine(url: sa.URL) -> Engine:
         if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # The busy timeout first: switching to WAL needs a lock another process may hold.
-            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
+        return durable_and_shared(engine, BUSY_TIMEOUT_S)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S

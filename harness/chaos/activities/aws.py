@@ -420,16 +420,22 @@ def restore_static_pods(
 
 
 # --- zone blackhole with a network ACL ----------------------------------------------------------
-def _zone_subnets(ec2: Any, availability_zone: str, cluster_name: str, vpc_id: str) -> tuple[str, list[str]]:
+def zone_subnet_filters(availability_zone: str, cluster_name: str, vpc_id: str) -> list[dict[str, Any]]:
+    """describe_subnets filters for the cluster's subnets in one zone; the dry run asks the same."""
     if not availability_zone:
         raise ActivityFailed("availability_zone is required")
     if not (cluster_name or vpc_id):
         raise ActivityFailed("give cluster_name or vpc_id: a zone alone spans every VPC of the account")
-    filters = [{"Name": "availability-zone", "Values": [availability_zone]}]
+    filters: list[dict[str, Any]] = [{"Name": "availability-zone", "Values": [availability_zone]}]
     if cluster_name:
         filters.append({"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster_name}"]})
     if vpc_id:
         filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    return filters
+
+
+def _zone_subnets(ec2: Any, availability_zone: str, cluster_name: str, vpc_id: str) -> tuple[str, list[str]]:
+    filters = zone_subnet_filters(availability_zone, cluster_name, vpc_id)
     subnets = ec2.describe_subnets(Filters=filters)["Subnets"]
     vpcs = {s["VpcId"] for s in subnets}
     if len(vpcs) != 1:

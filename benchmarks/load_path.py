@@ -1,10 +1,11 @@
 """Benchmark the load path: recorder overhead in Locust, and the reference service's throughput.
 
-    .venv/bin/python benchmarks/load_path.py [--rounds 3] [--seconds 10]
+    .venv/bin/python benchmarks/load_path.py [--rounds 3] [--seconds 10] [--skip-service]
 
 Variants run interleaved (round-robin, each round in the same order) so drift on the
 machine affects all of them alike. Results: a Markdown table on stdout and JSON in
-benchmarks/results/load_path.json. All traffic goes to 127.0.0.1.
+benchmarks/results/load_path.json (load_path_recorder.json with --skip-service). All
+traffic goes to 127.0.0.1.
 
 1. Locust (1 process, 10 users, closed loop, FastHttpUser) against a fixed fast endpoint
    (HAProxy answering `200 ok` itself), with no listener, with the harness recorder, and
@@ -201,13 +202,16 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--skip-service", action="store_true", help="Measure the recorder overhead only")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     try:
         print("recorder overhead (Locust against a fixed fast endpoint)", file=sys.stderr)
         overhead, cpu = recorder_overhead(args.rounds, args.seconds, work)
-        print("reference service throughput (SQLite)", file=sys.stderr)
-        service = service_throughput(args.rounds, args.seconds, work)
+        service: dict[str, list[float]] = {}
+        if not args.skip_service:
+            print("reference service throughput (SQLite)", file=sys.stderr)
+            service = service_throughput(args.rounds, args.seconds, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {
@@ -219,17 +223,24 @@ def main() -> None:
         "service": service,
     }
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "load_path.json").write_text(json.dumps(report, indent=2))
+    name = "load_path_recorder.json" if args.skip_service else "load_path.json"
+    (HERE / "results" / name).write_text(json.dumps(report, indent=2))
     print(f"Machine: {report['machine']}\n")
-    base_cpu = statistics.median(cpu["none"])
-    print("| Locust listener | CPU per request (median) | overhead vs none | req/s (median) | req/s runs |")
-    print("| --- | ---: | ---: | ---: | --- |")
-    for mode, values in overhead.items():
-        med_cpu = statistics.median(cpu[mode])
-        runs = ", ".join(f"{v:.0f}" for v in values)
+    # Each round's variants ran back to back, so a round's ratio to "none" cancels most of the
+    # machine's drift; the median of those paired ratios is the overhead, their range its spread.
+    print(
+        "| Locust listener | CPU per request (median) | vs none, median of rounds | rounds' range | CPU µs runs |"
+    )
+    print("| --- | ---: | ---: | --- | --- |")
+    for mode in overhead:
+        ratios = [m / n - 1 for m, n in zip(cpu[mode], cpu["none"], strict=True)]
+        runs = ", ".join(f"{v:.0f}" for v in cpu[mode])
         print(
-            f"| {mode} | {med_cpu:.1f} us | {100 * (med_cpu / base_cpu - 1):+.1f} % | {statistics.median(values):.0f} | {runs} |"
+            f"| {mode} | {statistics.median(cpu[mode]):.1f} µs | {100 * statistics.median(ratios):+.1f} % "
+            f"| {100 * min(ratios):+.0f} … {100 * max(ratios):+.0f} % | {runs} |"
         )
+    if not service:
+        return
     print("\n| reference service (SQLite) | median req/s | runs |")
     print("| --- | ---: | --- |")
     for label, values in service.items():

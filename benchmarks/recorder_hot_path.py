@@ -27,7 +27,15 @@ def one_round(n: int) -> tuple[float, float]:
     now = time.time()
     t0 = time.perf_counter()
     for i in range(n):
-        rec.on_request("GET", "/v1/catalog", 1.5 + (i % 97) * 0.1, None, {"lag_s": 0.0}, None, now + i * 1e-4)
+        rec.on_request(
+            "GET",
+            "/v1/catalog",
+            1.5 + (i % 97) * 0.1,
+            None,
+            {"lag_s": 0.0, "gen_lag_s": 0.0},
+            None,
+            now + i * 1e-4,
+        )
     t1 = time.perf_counter()
     rec.aggregator.add_buffer(rec.buffer)
     t2 = time.perf_counter()

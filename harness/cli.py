@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from harness import __version__
 from harness.errors import HarnessError, InputError
@@ -35,8 +36,9 @@ app.add_typer(testbed_cmd, name="testbed")
 app.add_typer(load_cmd, name="load")
 app.add_typer(timeline_cmd, name="timeline")
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# No markup: messages carry paths, log lines and user text in which "[...]" is not a style.
+err = Console(stderr=True, soft_wrap=True, markup=False)
+out = Console(soft_wrap=True, markup=False)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "subscriptions.py"
@@ -289,7 +291,7 @@ def cleanup(
 
     done = _cleanup_plan_target(plan, dir) if plan is not None else faults.cleanup(_testbed_dir(dir))
     for line in done:
-        out.print(line, markup=False, highlight=False)
+        out.print(line, highlight=False)
     failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
     if failed:
         err.print(f"cleanup: {len(failed)} step(s) failed (above); the target may still carry a fault")
@@ -376,7 +378,7 @@ def _run_plan(
         )
         result = engine.run()
     if not quiet:
-        out.print((engine.run_dir / "summary.md").read_text(), markup=False, highlight=False)
+        out.print((engine.run_dir / "summary.md").read_text(), highlight=False)
     out.print(f"run folder: {engine.run_dir}")
     out.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
@@ -387,10 +389,10 @@ def _dry_run(plan: Any) -> int:
     from harness.kubernetes import dryrun
 
     entries = dryrun.dry_run(plan)
-    out.print(dryrun.render(entries), end="", markup=False, highlight=False)
+    out.print(dryrun.render(entries), end="", highlight=False)
     refused = sorted({e["refused"] for e in entries if e.get("refused")})
     for reason in refused:
-        err.print(f"[red]error[/red]: {reason}", highlight=False)
+        _error(reason)
     return 2 if refused else 0
 
 
@@ -524,7 +526,7 @@ def compare_cmd(
     report = compare.compare_runs(run_dirs or [], labels or None, alpha=alpha, metrics=metric or None)
     folder = out_dir or reports / f"compare-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
     html, md = compare.write_comparison(report, folder)
-    out.print(md.read_text(), markup=False, highlight=False)
+    out.print(md.read_text(), highlight=False)
     out.print(f"comparison: {html}")
 
 
@@ -561,7 +563,7 @@ def history_list(
     header = ("started (UTC)", "run", "target", "status", "verdict")
     widths = [max(len(r[i]) for r in [header, *rows_text]) for i in range(len(header))]
     for line in [header, *rows_text]:
-        out.print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(), markup=False,
+        out.print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip(),
                   highlight=False, overflow="ignore", crop=False)  # fmt: skip
 
 
@@ -595,6 +597,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _error(message: object) -> None:
+    err.print(Text.assemble(("error", "red"), f": {message}"), highlight=False)
+
+
 def main() -> None:
     """Console entry point: HarnessError → message and its exit code, no traceback.
 
@@ -603,5 +609,5 @@ def main() -> None:
     try:
         app()
     except HarnessError as exc:
-        err.print(f"[red]error[/red]: {exc}", highlight=False)
+        _error(exc)
         sys.exit(exc.exit_code)

@@ -12,7 +12,7 @@ from harness.engine.abort import LiveTimeline
 
 class Progress:
     def __init__(self, quiet: bool = False, stream=None) -> None:  # type: ignore[no-untyped-def]
-        self.console = Console(file=stream or sys.stderr, soft_wrap=True)
+        self.console = Console(file=stream or sys.stderr, soft_wrap=True, markup=False)
         self.live = self.console.is_terminal and not quiet
         self.quiet = quiet
         self.scenario = ""

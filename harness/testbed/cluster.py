@@ -174,6 +174,8 @@ def wait_serving(state: TestbedState, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     last = "nothing yet"
     while time.monotonic() < deadline:
+        if dead := _exited_part(state):
+            raise HarnessError(f"the testbed in {state.root} did not start: {dead}")
         endpoints = tbstate.read_json(state.root / "status.json", {}).get("endpoints", [])
         if len(endpoints) >= state.profile.replicas:
             try:
@@ -186,6 +188,23 @@ def wait_serving(state: TestbedState, timeout_s: float) -> None:
             last = f"{len(endpoints)} of {state.profile.replicas} replicas are endpoints"
         time.sleep(0.1)
     raise HarnessError(f"the testbed in {state.root} was not serving within {timeout_s:.0f} s: {last}")
+
+
+def _exited_part(state: TestbedState) -> str | None:
+    """Which of the load balancer and the controller has exited, with the last line of its log.
+
+    Waiting out the timeout for a part that is gone hides the reason (a port in use, most often).
+    """
+    for name, pid, log in (
+        ("HAProxy", state.haproxy_pid, "haproxy.log"),
+        ("the controller", state.controller_pid, "controller.log"),
+    ):
+        if pid and not children.group_alive(pid):
+            path = state.root / "logs" / log
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            alerts = [line for line in lines if "ALERT" in line or "Error" in line] or lines
+            return f"{name} exited ({path}): {alerts[0].strip() if alerts else 'no log'}"
+    return None
 
 
 def running(state: TestbedState) -> bool:

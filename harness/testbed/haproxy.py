@@ -46,6 +46,9 @@ def config(port: int, socket_path: Path, health_checks: bool) -> str:
     return f"""global
     stats socket {socket_path} mode 600 level admin
     maxconn 4096
+    # Without SO_REUSEPORT a port another process already listens on fails the bind, instead of
+    # the kernel splitting the testbed's traffic with that process.
+    noreuseport
 
 defaults
     mode http

@@ -35,6 +35,11 @@ def test_version_and_help() -> None:
         ),
         (["app", "serve", "--db", "mysql://x"], "--db: "),
         (["timeline", "summary", "/nonexistent.jsonl"], "/nonexistent.jsonl: no such timeline file"),
+        # Messages are not Rich markup: a "[/...]" in a path once raised a MarkupError traceback.
+        (
+            ["timeline", "summary", "/nonexistent/[/x].jsonl"],
+            "/nonexistent/[/x].jsonl: no such timeline file",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_no_traceback(args: list[str], needle: str) -> None:

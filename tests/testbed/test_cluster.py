@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 
 from harness import children
 from harness.app.launcher import free_port
+from harness.errors import HarnessError
 from harness.testbed import cluster, etcd, faults
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import FaultSpec
@@ -69,6 +71,31 @@ class TestUpAndDown:
         assert [p for p in pids if children.group_alive(p)] == []
         with pytest.raises(httpx.HTTPError):
             httpx.get(state.lb_url + "/readyz", timeout=1)
+
+    def test_a_load_balancer_port_already_taken_is_refused_not_shared(self, tmp_path: Path) -> None:
+        """HAProxy binds with SO_REUSEPORT by default, so a port another listener holds the same way
+        was shared: the kernel split the game day's traffic between the testbed and the stranger.
+        Now `up` fails at once, names HAProxy and the port, and leaves no process behind."""
+        port = free_port()
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        root = tmp_path / "tb"
+        try:
+            with pytest.raises(HarnessError, match=rf"HAProxy exited .*127\.0\.0\.1:{port}"):
+                cluster.up(make_profile("self-managed"), root, lb_port=port)
+        finally:
+            squatter.close()
+        assert (root / "logs" / "haproxy.log").exists(), "the log that says why is kept"
+        left = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and str(root).encode() in (proc / "cmdline").read_bytes():
+                    left.append(proc.name)
+            except OSError:
+                continue
+        assert left == []
 
     def test_status_json_from_the_cli(self, managed: tbstate.TestbedState) -> None:
         """`harness testbed status --json` prints the documented fields."""

@@ -72,7 +72,7 @@ def score_scenario_dir(
     markers = rundir.read_markers(sdir / "markers.jsonl")
     try:
         phases = scoring.phases_from_markers(markers)
-        series = scoring.load_series(timeline)
+        series = scoring.load_series_cached(timeline)
     except (ValueError, HarnessError) as exc:
         entry["scoring_error"] = str(exc)
         return entry

@@ -235,7 +235,7 @@ def _series(path: Path, notes: list[str]) -> scoring.Series | None:
         notes.append("No timeline.jsonl: no load was recorded, so there are no charts.")
         return None
     try:
-        series = scoring.load_series(path)
+        series = scoring.load_series_cached(path)
     except (HarnessError, ValueError) as exc:
         notes.append(f"timeline.jsonl is unreadable: {exc}")
         return None

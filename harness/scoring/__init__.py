@@ -1,6 +1,7 @@
 """Scoring: one scenario's timeline and phase markers in, the metrics of DESIGN.md out.
 
-Pure and deterministic (files are read only by `load_series`): the engine scores each
+Pure and deterministic (files are read only by `load_series`, and `load_series_cached` for a
+finished scenario's file, read once per process): the engine scores each
 scenario with it, live and after the run, and `harness score RUN_DIR` recomputes
 result.json from the run folder alone. Definitions in docs/scoring.md.
 
@@ -10,6 +11,7 @@ result.json from the run folder alone. Definitions in docs/scoring.md.
     metrics.to_dict()                              # metrics.py (health.py, resilience.py)
 """
 
+from harness.scoring.cache import load_series_cached
 from harness.scoring.health import HealthPolicy
 from harness.scoring.loading import load_series
 from harness.scoring.metrics import ScenarioMetrics, ScoringSettings, score_scenario
@@ -23,6 +25,7 @@ __all__ = [
     "ScoringSettings",
     "Series",
     "load_series",
+    "load_series_cached",
     "phases_from_markers",
     "score_scenario",
     "series_from_timeline",

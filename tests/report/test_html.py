@@ -310,6 +310,33 @@ class TestReport:
         assert path == run_dir / "report.html" and path.read_text().startswith("<!DOCTYPE html>")
         assert not list(run_dir.glob(".report.html*"))
 
+    def test_a_checkpoint_reads_no_timeline_scoring_has_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each checkpoint scores every scenario again and draws it: the timelines are read once,
+        when first scored, not twice per scenario at every checkpoint."""
+        from harness.engine import runner
+        from harness.plan.models import Plan
+
+        opened: list[Path] = []
+        path_open = Path.open
+
+        def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+            mode = args[0] if args else kwargs.get("mode", "r")
+            if self.name == "timeline.jsonl" and not set(mode) & set("wax+"):
+                opened.append(self)
+            return path_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", counting_open)
+        run_dir, result = build_run(tmp_path, [Spec("kill", trials=2), Spec("crash", fault_s=(50.4, 80.0))])
+        assert len(opened) == 3, "scoring read each trial's timeline"
+        plan = Plan.model_validate(json.loads((run_dir / "plan.json").read_text()))
+        again = runner.assemble_result(run_dir, plan, {k: v for k, v in result.items() if k != "scenarios"})
+        runner.write_outputs(run_dir, again)
+        assert len(opened) == 3, "the checkpoint and its report read none again"
+        assert again["scenarios"] == result["scenarios"]
+        assert 'id="s-kill-2"' in (run_dir / "report.html").read_text()
+
     def test_no_result_json_is_an_error_naming_the_file(self, tmp_path: Path) -> None:
         """Without result.json (and none given) the report says which file is missing."""
         from harness.errors import FileInputError

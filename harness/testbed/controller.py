@@ -14,7 +14,8 @@ do for a Deployment behind a Service:
 Without quorum it does nothing at all: running replicas keep serving, but nothing is
 rescheduled and endpoints do not change — the behaviour that makes control-plane faults
 matter. When quorum returns, heartbeat timers restart (as the Kubernetes node lifecycle
-controller's do), so an outage of the control plane alone does not evict healthy nodes.
+controller's do), so an outage of the control plane alone does not evict healthy nodes; a
+node that was already NotReady stays NotReady until it heartbeats again.
 """
 
 from __future__ import annotations
@@ -86,8 +87,16 @@ class Controller:
 
     # --- 2. node lifecycle -----------------------------------------------------------
     def update_nodes(self, data: dict[str, str], now: float) -> None:
-        if self.blind:  # we could not watch: everyone's grace period starts now
-            self.heartbeat_seen = {n: (data.get(keys.heartbeat_key(n)), now) for n in self.zone_of}
+        if self.blind:
+            # We could not look: a Ready node's grace period starts now, so a node is not declared
+            # NotReady for the time we were blind. A node already NotReady stays so until its
+            # heartbeat changes — one missed status check must not put a partitioned node back
+            # behind the load balancer — and its eviction timer starts again.
+            for n in self.zone_of:
+                if self.node_ready.get(n) is False and n in self.heartbeat_seen:
+                    self.not_ready_since[n] = now
+                else:
+                    self.heartbeat_seen[n] = (data.get(keys.heartbeat_key(n)), now)
             self.blind = False
         for node in self.zone_of:
             beat = data.get(keys.heartbeat_key(node))

@@ -85,6 +85,9 @@ class TestUpAndDown:
         try:
             with pytest.raises(HarnessError, match=rf"HAProxy exited .*127\.0\.0\.1:{port}"):
                 cluster.up(make_profile("self-managed"), root, lb_port=port)
+        except BaseException:
+            cluster.down(root)  # it came up sharing the port: leave nothing running
+            raise
         finally:
             squatter.close()
         assert (root / "logs" / "haproxy.log").exists(), "the log that says why is kept"

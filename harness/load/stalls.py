@@ -39,13 +39,14 @@ class LoopWatch:
         self.tick_s = tick_s
         self.slack_s = slack_s
         self._clock = clock
-        self._due: float = clock() + tick_s
+        self._due: float | None = None
+        """When the watcher should next wake; None until its first tick (it may start late)."""
         self._stalls: deque[tuple[float, float]] = deque()
 
     def tick(self) -> float:
         """Note a wake-up: record a stall if it came late. Returns how long to sleep until the next."""
         now = self._clock()
-        if now - self._due > self.slack_s:
+        if self._due is not None and now - self._due > self.slack_s:
             self._stalls.append((self._due, now))
         while self._stalls and self._stalls[0][1] < now - HORIZON_S:
             self._stalls.popleft()
@@ -58,7 +59,7 @@ class LoopWatch:
         for a, b in self._stalls:
             total += max(0.0, min(b, end) - max(a, start))
         now = self._clock()
-        if now - self._due > self.slack_s:  # the watcher has not run yet: the loop is only just back
+        if self._due is not None and now - self._due > self.slack_s:  # the loop is only just back
             total += max(0.0, min(now, end) - max(self._due, start))
         return total
 

@@ -60,7 +60,8 @@ def test_a_stall_still_going_on_counts_before_the_watcher_runs() -> None:
 def test_old_stalls_are_forgotten() -> None:
     clock = FakeClock()
     watch = LoopWatch(tick_s=1.0, slack_s=0.02, clock=clock)
-    clock.t += 1.5
+    watch.tick()
+    clock.t += 2.5
     watch.tick()
     assert len(watch.stalls) == 1
     clock.t += HORIZON_S + 10
@@ -93,3 +94,13 @@ def test_a_request_in_flight_during_a_loop_stall_is_not_charged_to_the_service()
     service, generator = lags[True]
     assert service == 0.0
     assert generator == pytest.approx(0.25, abs=0.011)
+
+
+def test_a_watcher_started_late_records_no_stall() -> None:
+    """The greenlet may first run a while after the watch is made: that is not a stall."""
+    clock = FakeClock()
+    watch = LoopWatch(tick_s=0.01, slack_s=0.02, clock=clock)
+    clock.t += 5.0
+    assert watch.stalled_s(clock.t - 10, clock.t) == 0.0
+    ticking(clock, watch, 1.0)
+    assert watch.stalls == []

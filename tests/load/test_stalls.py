@@ -18,12 +18,18 @@ def ticking(clock: FakeClock, watch: LoopWatch, seconds: float) -> None:
         clock.t += watch.tick()
 
 
-def test_a_late_wake_up_is_a_stall_and_jitter_is_not() -> None:
-    """Waking 5 ms late is ordinary; waking 300 ms late records a 300 ms stall from when it was due."""
+def steady() -> tuple[FakeClock, LoopWatch]:
+    """A watcher (10 ms ticks, 20 ms slack) that has ticked on time for a second: its next tick is due now."""
     clock = FakeClock()
     watch = LoopWatch(tick_s=0.01, slack_s=0.02, clock=clock)
     ticking(clock, watch, 1.0)
-    clock.t += 0.01 + 0.005
+    return clock, watch
+
+
+def test_a_late_wake_up_is_a_stall_and_jitter_is_not() -> None:
+    """Waking 5 ms late is ordinary; waking 300 ms late records a 300 ms stall from when it was due."""
+    clock, watch = steady()
+    clock.t += 0.005
     watch.tick()
     assert watch.stalls == []
     due = clock.t + 0.01
@@ -33,9 +39,7 @@ def test_a_late_wake_up_is_a_stall_and_jitter_is_not() -> None:
 
 
 def test_stalled_time_is_the_overlap_with_the_interval_asked() -> None:
-    clock = FakeClock()
-    watch = LoopWatch(tick_s=0.01, slack_s=0.02, clock=clock)
-    ticking(clock, watch, 1.0)
+    clock, watch = steady()
     due = clock.t
     clock.t = due + 0.3
     watch.tick()
@@ -46,9 +50,7 @@ def test_stalled_time_is_the_overlap_with_the_interval_asked() -> None:
 
 def test_a_stall_still_going_on_counts_before_the_watcher_runs() -> None:
     """A user the loop runs first after a stall already sees it, though the watcher has not ticked yet."""
-    clock = FakeClock()
-    watch = LoopWatch(tick_s=0.01, slack_s=0.02, clock=clock)
-    ticking(clock, watch, 1.0)
+    clock, watch = steady()
     due = clock.t
     clock.t = due + 0.5
     assert watch.stalled_s(due - 1, clock.t) == pytest.approx(0.5)

@@ -72,6 +72,10 @@ def _json(resp):
         return None
 
 
+AMBIGUOUS = {0, 502, 504}
+"""No answer, or the proxy lost the service's: the request may or may not have been carried out."""
+
+
 def _ok(resp):
     return 200 <= resp.status_code < 300
 
@@ -92,6 +96,8 @@ class Account(PacedUser):
         self.subscription_id = None
         self.token = None
         self.email = None
+        self.unsure = False
+        """A cancellation got no answer: whether it happened is unknown until the service says."""
 
     def sign_up(self):
         self.email = f"u{uuid.uuid4().hex[:16]}@example.test"
@@ -138,6 +144,20 @@ class Account(PacedUser):
                 return None
             gevent.sleep(0.2 * (attempt + 1))
         return None
+
+    def resync(self):
+        """After an unanswered cancellation, learn from the service whether the user is subscribed.
+
+        A request that timed out may still have been carried out (held in a partition and
+        delivered later, say). A real client re-reads its state; asserting the old belief would
+        report the service's correct answer as lost data.
+        """
+        with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
+            body = _json(resp) or {}
+            if _ok(resp):
+                sub = body.get("subscription") or {}
+                self.subscription_id = sub.get("subscription_id") if body.get("active") is True else None
+                self.unsure = False
 
     def current_subscription(self):
         with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
@@ -206,6 +226,9 @@ class Subscriber(Account):
         if not self.token:
             self.sign_up()
             return
+        if self.unsure:
+            self.resync()
+            return
         if not self.subscription_id:
             self.subscribe()
             return
@@ -215,7 +238,7 @@ class Subscriber(Account):
 
     @task(4)
     def stream(self):
-        if not self.subscription_id:
+        if not self.subscription_id or self.unsure:
             return
         content_id = random.choice(PREMIUM_IDS)
         with self.client.get(f"/v1/content/{content_id}/stream", name="stream", catch_response=True) as resp:
@@ -224,7 +247,7 @@ class Subscriber(Account):
 
     @task(1)
     def renew(self):
-        if not self.subscription_id:
+        if not self.subscription_id or self.unsure:
             return
         with self.client.post(
             f"/v1/subscriptions/{self.subscription_id}/renew",
@@ -239,7 +262,7 @@ class Subscriber(Account):
 
     @task(1)
     def cancel_sometimes(self):
-        if not self.subscription_id or random.random() > 0.2:
+        if not self.subscription_id or self.unsure or random.random() > 0.2:
             return
         with self.client.post(
             f"/v1/subscriptions/{self.subscription_id}/cancel", name="cancel", catch_response=True
@@ -248,6 +271,8 @@ class Subscriber(Account):
             check(resp, body and body.get("status") == "cancelled", "cancellation not confirmed")
             if _ok(resp):
                 self.subscription_id = None
+            elif resp.status_code in AMBIGUOUS:
+                self.unsure = True
 
 
 class NewCustomer(Account):

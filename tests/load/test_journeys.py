@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ import pytest
 from harness.app.launcher import open_service
 from harness.load.process import LoadSpec, run_load
 from tests.conftest import LOCUSTFILE
+from tests.load.loopback import QuietHandler, serve
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +27,7 @@ def open_answer_losing_proxy(upstream: str, lose: Callable[[str], bool], hold_s:
     `hold_s`, past the client's timeout — done by the service, never heard by the client."""
     client = httpx.Client(base_url=upstream, timeout=10)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -50,19 +47,10 @@ def open_answer_losing_proxy(upstream: str, lose: Callable[[str], bool], hold_s:
 
         do_GET = do_POST = _forward
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        with serve(Handler) as url:
+            yield url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         client.close()
 
 

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from harness.app.launcher import open_service
 from harness.load.process import LoadSpec, read_locust_totals, run_load
 from harness.timeline import read_timeline
 from tests.conftest import LOCUSTFILE
+from tests.load.loopback import QuietHandler, serve
 
 pytestmark = pytest.mark.slow
 
@@ -93,28 +93,15 @@ STALLING_LOCUSTFILE = Path(__file__).with_name("stalling_locustfile.py")
 def open_fast_service() -> Iterator[str]:
     """A service that answers at once (a stdlib HTTP server on loopback), so any lateness is the load generator's."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(Handler) as url:
+        yield url
 
 
 def _p99_by_bucket(intended: np.ndarray, latency_ms: np.ndarray, dt: float) -> dict[float, float]:

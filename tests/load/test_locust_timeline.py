@@ -82,8 +82,11 @@ def test_a_two_second_stall_shows_in_corrected_latency(tmp_path: Path) -> None:
     for w in covering:
         assert w.latency.count == w.latency_corrected.count > 0
         assert w.percentiles_ms()["p99"] <= w.percentiles_ms(corrected=True)["p99"]
+    # Before the freeze the corrected latency is far from the stall's: the 2 s do not leak into
+    # earlier buckets. (Not "small": this service's SQLite commits (synchronous=FULL) stall up to
+    # ~0.6 s now and then on a busy machine, and CI once saw a 526 ms p99 there.)
     before = timeline.window(stall["start"] - 4, stall["start"] - 1)
-    assert before.percentiles_ms(corrected=True)["p99"] < 500, "no stall, no corrected latency"
+    assert before.percentiles_ms(corrected=True)["p99"] < 1000, "no stall, no stall-sized corrected latency"
 
 
 STALLING_LOCUSTFILE = Path(__file__).with_name("stalling_locustfile.py")

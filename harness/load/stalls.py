@@ -56,7 +56,9 @@ class LoopWatch:
     def stalled_s(self, start: float, end: float) -> float:
         """Seconds in [start, end] the loop was stalled, a stall still going on included."""
         total = 0.0
-        for a, b in self._stalls:
+        for a, b in reversed(self._stalls):  # newest first: a task asks about its own few seconds
+            if b <= start:
+                break  # stalls are kept in order and do not overlap: the rest are older still
             total += max(0.0, min(b, end) - max(a, start))
         now = self._clock()
         if self._due is not None and now - self._due > self.slack_s:  # the loop is only just back

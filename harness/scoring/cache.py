@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +30,21 @@ MAX_BYTES = 512 << 20
 """Memory the cached Series may hold together; a Series larger than this is returned, not kept."""
 
 
-def nbytes(value: Any) -> int:
-    """Bytes held by the numpy arrays in a Series (dataclasses and tuples walked)."""
+def arrays(value: Any) -> Iterator[np.ndarray]:
+    """The numpy arrays in a Series (its dataclasses, tuples and lists walked)."""
     if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, tuple | list):
-        return sum(nbytes(v) for v in value)
-    return 0
-
-
-def freeze(value: Any) -> None:
-    """Make every numpy array in a Series read-only."""
-    if isinstance(value, np.ndarray):
-        value.flags.writeable = False
+        yield value
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
-            freeze(getattr(value, f.name))
+            yield from arrays(getattr(value, f.name))
     elif isinstance(value, tuple | list):
         for v in value:
-            freeze(v)
+            yield from arrays(v)
+
+
+def nbytes(value: Any) -> int:
+    """Bytes held by the numpy arrays in a Series."""
+    return sum(int(a.nbytes) for a in arrays(value))
 
 
 class SeriesCache:
@@ -78,17 +73,14 @@ class SeriesCache:
         self.reads += 1
         size = nbytes(series)
         if size <= self.max_bytes:
-            freeze(series)
+            for a in arrays(series):
+                a.flags.writeable = False
             self._entries[key] = (series, size)
             self._bytes += size
             while self._bytes > self.max_bytes:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
         return series
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._bytes = 0
 
 
 shared = SeriesCache()

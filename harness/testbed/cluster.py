@@ -191,7 +191,8 @@ def wait_serving(state: TestbedState, timeout_s: float) -> None:
 
 
 def _exited_part(state: TestbedState) -> str | None:
-    """Which of the load balancer and the controller has exited, with the last line of its log.
+    """Which of the load balancer and the controller has exited, with the first alert of its log
+    (else its first line).
 
     Waiting out the timeout for a part that is gone hides the reason (a port in use, most often).
     """

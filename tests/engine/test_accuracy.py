@@ -96,7 +96,13 @@ def test_recovery_time_matches_ground_truth(
     print(f"{name}: measured {measured} s, ground truth {truth:.3f} s")
     assert measured is not None
     assert abs(measured - truth) <= max(1.0, 0.1 * truth), (measured, truth)
-    assert m["failed_requests"] > 0 and m["time_to_impact_s"] is not None
+    if truth >= 1.0:
+        # Dead backends took traffic for a second or more: at 48 requests/s some must fail. A
+        # replica kill is usually over in ~0.2 s, when whether a request landed on the dead
+        # replica is chance; then no failure must mean no impact and no recovery to wait for.
+        assert m["failed_requests"] > 0 and m["time_to_impact_s"] is not None
+    elif m["failed_requests"] == 0:
+        assert m["time_to_impact_s"] is None and measured == 0, m
     assert m["data_loss"] == 0
     assert faults.ledger(managed.root) == [], "the rollbacks undid the fault"
 

@@ -28,6 +28,7 @@ from harness import scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort
+from harness.engine.budget import CheckBudget
 from harness.engine.progress import Progress
 from harness.engine.stopping import Interrupted, open_signal_handlers
 from harness.engine.targets import Target, environment, make_target
@@ -43,6 +44,8 @@ EXPERIMENT_BUDGET_S = 900.0
 SCENARIO_FILE = "scenario.json"
 CONTROL_PLANE_FILE = "controlplane.jsonl"
 """Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
+WATCH_SHARE = 0.1
+"""At most this share of the observation window goes to re-reading the timeline (CheckBudget)."""
 
 
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
@@ -324,6 +327,7 @@ class Engine:
         except ValueError:
             return  # the experiment never reached its method: there is no fault to recover from
         end = time.monotonic() + w.observe_s
+        budget = CheckBudget(share=WATCH_SHARE)
         while time.monotonic() < end:
             if locust.poll() is not None:
                 raise HarnessError("Locust exited during the observation window")
@@ -332,16 +336,17 @@ class Engine:
                 live.update()
             self.progress.tick(live)
             now = time.time()
-            if now - phases.fault_end_t < w.stability_s:
+            if now - phases.fault_end_t < w.stability_s or not budget.due():
                 continue
             closed_until = (
                 now - 2.0 * self.plan.load.bucket_s - 1.0
             )  # the recorder writes a bucket ~1 s after it ends
             try:
-                series = scoring.load_series(timeline)
-                metrics = scoring.score_scenario(
-                    series, dataclasses.replace(phases, end_t=closed_until), settings
-                )
+                with budget.spend():
+                    series = scoring.load_series(timeline)
+                    metrics = scoring.score_scenario(
+                        series, dataclasses.replace(phases, end_t=closed_until), settings
+                    )
             except (ValueError, HarnessError):
                 continue
             if metrics.recovery_time_s is not None:

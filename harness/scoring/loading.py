@@ -14,7 +14,8 @@ Same results as the reader: deltas of a (bucket, name) summed, the same bucket i
 Lines that the orjson path cannot take as they are (a count written as "3", say) are normalised
 through `Bucket.from_line`, exactly as the reader would read them.
 
-Called by the engine (every second while it watches for recovery) and by `harness score`.
+Called by the engine while it watches for recovery (every second, or less often once a read
+costs more than a tenth of that: harness.engine.budget) and by `harness score`.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def test_cheap_checks_run_every_second() -> None:
 
 
 def test_a_costly_check_takes_at_most_its_share_of_the_time() -> None:
-    """A 0.6 s read (an hour of 20 request names) with a 10 % share is next due 6 s after it began,
+    """A 0.6 s check (a timeline of a few hours) with a 10 % share is next due 6 s after it began,
     so over a long watch the checks take a tenth of the time, not most of it."""
     clock = Clock()
     budget = CheckBudget(share=0.1, clock=clock)

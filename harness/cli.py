@@ -156,6 +156,31 @@ def load_run(
     out.print(f"timeline: {result.timeline}")
 
 
+@load_cmd.command("worker")
+def load_worker(
+    master: Annotated[str, typer.Option(help="The harness's Locust master, HOST:PORT (load.workers.bind).")],
+    locustfile: Annotated[
+        Path, typer.Option(help="Locust file, the same as the plan's load.locustfile.")
+    ] = DEFAULT_LOCUSTFILE,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Locust worker processes here.")] = 1,
+    runs: Annotated[int, typer.Option(min=0, help="Stop after this many worker runs; 0: until stopped.")] = 0,
+    log: Annotated[
+        Path | None, typer.Option(help="Append the workers' output here; default: this command's output.")
+    ] = None,
+) -> None:
+    """Make load for a harness run from this machine: a Locust worker that joins the run's master,
+    again for every scenario, until SIGTERM or Ctrl-C."""
+    from harness.load import process
+
+    host, sep, port = master.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InputError(f"--master: expected HOST:PORT, such as gameday.example:5557 (got {master!r})")
+    if not locustfile.is_file():
+        raise InputError(f"--locustfile: {locustfile} does not exist")
+    err.print(f"load worker: joining the master at {host}:{port} ({processes} process(es))")
+    process.run_workers(locustfile, (host.strip("[]"), int(port)), log, processes=processes, runs=runs)
+
+
 @timeline_cmd.command("summary")
 def timeline_summary(
     path: Annotated[Path, typer.Argument(help="A timeline.jsonl file.")],

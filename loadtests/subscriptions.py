@@ -19,16 +19,13 @@ Users are paced (see harness.load.users): --pacing sets the intended seconds bet
 user's task starts, and latency is also measured from the intended send time.
 """
 
-import json
-import os
 import random
-import time
 import uuid
 
 import gevent
 from locust import events, task
 
-from harness.load import recorder, users
+from harness.load import acks, recorder, users
 from harness.load.users import PacedUser
 
 recorder.register(events)
@@ -41,28 +38,8 @@ PURCHASE_ATTEMPTS = 3
 """First try plus two retries with the same Idempotency-Key."""
 
 
-@events.init_command_line_parser.add_listener
-def _options(parser):
-    parser.add_argument("--acks", type=str, default="", help="Append acknowledged subscription ids here")
-
-
-class AckLog:
-    """One JSON line per acknowledged subscription; O_APPEND keeps lines whole across processes."""
-
-    def __init__(self):
-        self._fd = None
-
-    def record(self, environment, subscription_id, user_email):
-        path = getattr(environment.parsed_options, "acks", "") if environment.parsed_options else ""
-        if not path:
-            return
-        if self._fd is None:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        line = json.dumps({"subscription_id": subscription_id, "email": user_email, "t": time.time()})
-        os.write(self._fd, (line + "\n").encode())
-
-
-ACKS = AckLog()
+ACKS = acks.register(events)
+"""Acknowledged subscriptions, for --acks (workers ship theirs to the master)."""
 
 
 def _json(resp):
@@ -136,7 +113,7 @@ class Account(PacedUser):
                     good = bool(body and body.get("subscription_id") and body.get("status") == "active")
                     check(resp, good, "purchase answered without an active subscription")
                     if good:
-                        ACKS.record(self.environment, body["subscription_id"], self.email)
+                        ACKS.record(self.environment, subscription_id=body["subscription_id"], email=self.email)
                         return body["subscription_id"]
                     return None
                 retryable = resp.status_code == 0 or resp.status_code >= 500

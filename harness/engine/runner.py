@@ -259,13 +259,16 @@ class Engine:
                 "--request-timeout", str(plan.load.request_timeout_s),
                 "--connect-timeout", str(plan.load.connect_timeout_s),
             ),
+            **_distributed(plan.load),
         )  # fmt: skip
         live = abort.LiveTimeline(sdir / "timeline.jsonl")
         lock = threading.Lock()
         self.progress.begin(label)
         status = "running"
         try:
-            with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, _load):
+            with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, load):
+                facts["load"] = _load_facts(spec, load)
+                rundir.write_json(sdir / SCENARIO_FILE, facts)
                 self._phase(markers, "warmup", w.warmup_s, locust, live, lock)
                 self._phase(markers, "baseline", w.baseline_s, locust, live, lock)
                 write_marker(str(markers), kind="phase", phase="experiment")
@@ -292,6 +295,12 @@ class Engine:
         except HarnessError as exc:
             status = "error"
             facts["error"] = str(exc)
+            if isinstance(exc, process.WorkersMissingError):
+                facts["load"] = {
+                    "processes": None,
+                    "workers_expected": exc.expected,
+                    "workers_joined": exc.joined,
+                }
             write_marker(str(markers), kind="phase", phase="stopped")
         finally:
             facts["healed"] = self.target.heal()
@@ -355,6 +364,8 @@ class Engine:
 
     def _after_load(self, sdir: Path, facts: dict[str, Any]) -> None:
         """Verify acknowledged writes and keep the ground truth; never lose what was measured."""
+        if facts.get("load"):
+            facts["load"]["workers_took_part"] = _workers_took_part(sdir / "timeline.jsonl")
         acks = verify.read_acks(sdir / "acks.jsonl")
         try:
             result = verify.verify_acks(self.target.url, acks, timeout_s=30)
@@ -363,6 +374,38 @@ class Engine:
         rundir.write_json(sdir / "verify.json", result)
         events = self.target.ground_truth(facts["started"] - 1, time.time())
         rundir.write_text(sdir / "events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+
+
+def _distributed(load: Any) -> dict[str, Any]:
+    """LoadSpec arguments for load from Locust workers on other machines; none for local load."""
+    if load.workers is None:
+        return {}
+    w = load.workers
+    return {
+        "workers": w.expect,
+        "master_bind": (w.bind_host, w.bind_port),
+        "join_timeout_s": w.join_timeout_s,
+    }
+
+
+def _load_facts(spec: process.LoadSpec, load: process.LoadResult) -> dict[str, Any]:
+    """Where the load came from: this host's processes, or workers that joined the master."""
+    if spec.workers:
+        return {"processes": None, "workers_expected": spec.workers, "workers_joined": load.workers_joined}
+    return {"processes": spec.processes, "workers_expected": 0, "workers_joined": 0}
+
+
+def _workers_took_part(timeline: Path) -> int | None:
+    """Locust workers whose measurements reached the master (its timeline's end line); None:
+    Locust did not close the timeline, or ran as one process."""
+    try:
+        with timeline.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 4096))  # the end line is the last; the file may be large
+            last = fh.read().rstrip(b"\n").rpartition(b"\n")[2]
+        end = json.loads(last)
+    except (OSError, ValueError):
+        return None
+    return end.get("workers") if isinstance(end, dict) and end.get("type") == "end" else None
 
 
 def _steady_states(journal: dict[str, Any]) -> dict[str, bool | None]:

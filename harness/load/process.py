@@ -3,10 +3,17 @@
 Locust patches its process with gevent, which breaks chaoslib, the Kubernetes client and
 boto3, so the harness never imports it: it runs `python -m locust` headless in a new
 session and reads back the timeline and Locust's CSV totals.
+
+Load beyond one machine uses Locust's own master/worker: with `workers > 0` the harness runs
+only the master, listening on `master_bind`, and waits (bounded) until that many workers have
+joined before the load counts as started; `worker_command` is what a worker machine runs
+(`harness load worker`). The workers ship their timeline deltas and acknowledgements to the
+master (harness.load.recorder, harness.load.acks), so the run folder holds all of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -14,13 +21,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import children
 from harness.errors import HarnessError
+from harness.timeline import read_timeline
 
 STOP_TIMEOUT_S = 2
 """Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
@@ -42,6 +50,12 @@ class LoadSpec:
     bucket_s: float = 1.0
     pacing_s: float | None = None
     extra_args: Sequence[str] = ()
+    workers: int = 0
+    """Locust workers on other machines to wait for; 0: this host's own process(es) make the load."""
+    master_bind: tuple[str, int] = ("0.0.0.0", 5557)
+    """Where the master listens for workers (with workers > 0)."""
+    join_timeout_s: float = 60.0
+    """How long to wait for every worker to join (with workers > 0)."""
 
 
 @dataclass
@@ -55,6 +69,8 @@ class LoadResult:
     acks: Path = field(init=False)
     log: Path = field(init=False)
     stats_json: Path = field(init=False)
+    workers_joined: int = 0
+    """Workers that had joined when the load started (with LoadSpec.workers > 0)."""
 
     def __post_init__(self) -> None:
         self.timeline = self.out_dir / "timeline.jsonl"
@@ -65,7 +81,7 @@ class LoadResult:
 
 
 def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
-    options = {
+    options: dict[str, str | None] = {
         "-f": str(spec.locustfile),
         "--host": spec.host,
         "-u": str(spec.users),
@@ -80,11 +96,19 @@ def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
         "--acks": str(result.acks),
         "--loglevel": "WARNING",
     }
-    if spec.processes > 1:
+    if spec.workers > 0:
+        host, port = spec.master_bind
+        options["--master"] = None
+        options["--expect-workers"] = str(spec.workers)
+        options["--master-bind-host"] = host
+        options["--master-bind-port"] = str(port)
+        # Locust's own give-up, after the harness's: a backstop should the harness not stop it.
+        options["--expect-workers-max-wait"] = str(round(spec.join_timeout_s + SHUTDOWN_MARGIN_S))
+    elif spec.processes > 1:
         options["--processes"] = str(spec.processes)
     if spec.pacing_s is not None:
         options["--pacing"] = str(spec.pacing_s)
-    flat = [part for pair in options.items() for part in pair]
+    flat = [part for pair in options.items() for part in pair if part is not None]
     return [sys.executable, "-m", "locust", "--headless", "--only-summary", *flat, *spec.extra_args]
 
 
@@ -106,6 +130,8 @@ def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen,
             preexec_fn=_terminate_with_parent,
         )
         try:
+            if spec.workers > 0:
+                result.workers_joined = wait_for_workers(process, result, spec)
             yield process, result
         finally:
             # SIGTERM to the master only: Locust then stops its users and workers, writes its
@@ -113,6 +139,71 @@ def open_load(spec: LoadSpec, out_dir: Path) -> Iterator[tuple[subprocess.Popen,
             result.returncode = children.stop_group(
                 process, grace_s=STOP_TIMEOUT_S + SHUTDOWN_MARGIN_S, leader_only=True
             )
+
+
+class WorkersMissingError(HarnessError):
+    """Fewer Locust workers joined the master than the plan expects, within its join timeout.
+
+    Raised before any load flows (so before anything is injected); the scenario cannot run.
+    """
+
+    def __init__(
+        self, joined: int, expected: int, bind: tuple[str, int], timeout_s: float, log: Path
+    ) -> None:
+        self.joined, self.expected, self.bind, self.timeout_s = joined, expected, bind, timeout_s
+        super().__init__(
+            f"{joined} of {expected} Locust workers joined the master at {bind[0]}:{bind[1]} within "
+            f"{timeout_s:g} s (load.workers.expect: {expected}); start them with "
+            f"`harness load worker --master HOST:{bind[1]}`; see {log}"
+        )
+
+
+def wait_for_workers(
+    process: subprocess.Popen,
+    result: LoadResult,
+    spec: LoadSpec,
+    clock: Callable[[], float] = time.monotonic,
+    poll_s: float = 0.2,
+) -> int:
+    """Wait until spec.workers workers have joined the master (its `workers` timeline lines);
+    the number that joined. Raises WorkersMissingError after spec.join_timeout_s."""
+    deadline = clock() + spec.join_timeout_s
+    joined = 0
+    while True:
+        joined = _joined(result.timeline)
+        if joined >= spec.workers:
+            return joined
+        if process.poll() is not None:
+            raise HarnessError(
+                f"Locust exited (code {process.returncode}) while waiting for workers "
+                f"({joined} of {spec.workers} joined); see {result.log}"
+            )
+        if clock() >= deadline:
+            raise WorkersMissingError(joined, spec.workers, spec.master_bind, spec.join_timeout_s, result.log)
+        time.sleep(poll_s)
+
+
+def _joined(timeline: Path) -> int:
+    try:
+        workers = read_timeline(timeline).workers
+    except HarnessError:
+        return 0  # not written yet
+    return int(workers["joined"]) if workers else 0
+
+
+def worker_command(locustfile: Path, master: tuple[str, int], processes: int = 1) -> list[str]:
+    """A Locust worker for the master at `master`: what `harness load worker` runs, and restarts.
+
+    A worker takes the run's options (host, users, timeline, acks, pacing, timeouts) from the
+    master when a test starts, so it needs only the locustfile and where the master is.
+    """
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+        "--master-host", master[0], "--master-port", str(master[1]), "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    return command
 
 
 def _terminate_with_parent() -> None:
@@ -158,3 +249,61 @@ def read_locust_totals(stats_json: Path) -> LocustTotals:
         requests=sum(int(e["num_requests"]) for e in entries),
         failures=sum(int(e["num_failures"]) for e in entries),
     )
+
+
+WORKER_RESTART_S = 1.0
+"""Pause before a worker that exited starts again: its master quit at the end of a scenario,
+and the next scenario's master binds the same port moments later."""
+
+
+def run_workers(
+    locustfile: Path,
+    master: tuple[str, int],
+    log_path: Path | None,
+    processes: int = 1,
+    runs: int = 0,
+) -> int:
+    """Run Locust workers for the master at `master`, again each time they exit; the last exit code.
+
+    Locust's master quits at the end of each scenario and its workers quit with it, while a
+    plan runs one master per scenario and trial: restarting is what lets one worker machine (or
+    the in-cluster Deployment) serve a whole plan. A worker waits for its master up to 300 s
+    (Locust's connect retries), then exits and is restarted. `runs` > 0 stops after that many
+    (tests); 0 runs until SIGTERM or SIGINT, which stop the current worker first.
+    """
+    if not locustfile.is_file():
+        raise HarnessError(f"--locustfile: {locustfile} does not exist")
+    stopping: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    code = 0
+    started = 0
+    try:
+        with contextlib.ExitStack() as stack:
+            log = stack.enter_context(log_path.open("ab")) if log_path is not None else None
+            while not stopping and (runs == 0 or started < runs):
+                process = subprocess.Popen(
+                    worker_command(locustfile, master, processes),
+                    stdout=log,
+                    stderr=subprocess.STDOUT if log is not None else None,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    start_new_session=True,
+                    preexec_fn=_terminate_with_parent,
+                )
+                started += 1
+                try:
+                    while process.poll() is None and not stopping:
+                        time.sleep(0.2)
+                finally:
+                    # SIGTERM to the leader: a Locust worker then tells its master it quits.
+                    code = children.stop_group(process, grace_s=STOP_TIMEOUT_S + 5, leader_only=True)
+                end = time.monotonic() + WORKER_RESTART_S
+                while not stopping and time.monotonic() < end and (runs == 0 or started < runs):
+                    time.sleep(0.1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code

@@ -36,7 +36,7 @@ from typing import Any
 
 import gevent
 from locust.exception import CatchResponseError
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator, SampleBuffer
 from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 MESSAGE = "harness_timeline"
 GRACE_S = 1.0
 """How long after a bucket ends it is held for requests still in flight before it is written."""
+DRAIN_MARGIN_S = 5.0
+"""Beyond Locust's --stop-timeout, how long the master waits at shutdown for its workers to stop
+and report, and then again for them to say they are ready (so that they get its quit)."""
 
 _KIND_CODE = {kind: i + 1 for i, kind in enumerate(FailureKind)}
 
@@ -100,7 +103,12 @@ class Recorder:
         self.is_worker = isinstance(runner, WorkerRunner)
         self.is_master = isinstance(runner, MasterRunner)
         self.writer: TimelineWriter | None = None
+        self.workers_joined: set[str] = set()
+        """On the master: the workers that connected."""
+        self.workers_reported: set[str] = set()
+        """On the master: the workers whose bucket deltas arrived (the ones that took part)."""
         if not self.is_worker:
+            expected = getattr(environment.parsed_options, "expect_workers", 0) if self.is_master else 0
             self.writer = TimelineWriter(
                 Path(path),
                 {
@@ -111,6 +119,7 @@ class Recorder:
                     "pid": os.getpid(),
                     "latency_unit": "ms",
                     "gen_late_ms": gen_late_ms,
+                    **({"workers_expected": expected} if self.is_master else {}),
                 },
             )
         self._ticker: gevent.Greenlet | None = None
@@ -202,6 +211,16 @@ class Recorder:
     def on_worker_message(self, environment: Any, msg: Any, **_: Any) -> None:
         acc = self.aggregator.relative_accuracy
         self.aggregator.add_buckets(Bucket.from_line(line, acc) for line in msg.data)
+        self.workers_reported.add(msg.node_id)
+
+    def on_worker_connect(self, client_id: str, **_: Any) -> None:
+        """On the master: a `workers` line, so the engine sees workers join before any load flows."""
+        self.workers_joined.add(client_id)
+        assert self.writer is not None
+        expected = getattr(self.environment.parsed_options, "expect_workers", 0)
+        self.writer.write(
+            [{"type": "workers", "t": time.time(), "joined": len(self.workers_joined), "expected": expected}]
+        )
 
     def stop(self) -> None:
         """The test stopped: everything measured is written (or shipped) now."""
@@ -218,7 +237,10 @@ class Recorder:
         if self.aggregator.pending or len(self.buffer.t):
             self.tick(time.time(), final=True)
         if self.writer is not None:
-            self.writer.close({"t": time.time()})
+            end: dict[str, Any] = {"t": time.time()}
+            if self.is_master:
+                end["workers"] = len(self.workers_reported)
+            self.writer.close(end)
 
 
 def _add_arguments(parser: Any) -> None:
@@ -277,6 +299,15 @@ def _on_init(environment: Any, **_: Any) -> None:
     )
     if isinstance(runner, MasterRunner):
         runner.register_message(MESSAGE, rec.on_worker_message)
+        environment.events.worker_connect.add_listener(rec.on_worker_connect)
+        environment.events.quitting.add_listener(drain_workers)
+        if getattr(options, "headless", False) and options.run_time:
+            # Locust's --run-time quits the same way (0.5 s for the workers): take it over, so
+            # that the workers are drained first.
+            run_time_s, options.run_time = options.run_time, None
+            environment.events.test_start.add_listener(
+                lambda **_: gevent.spawn_later(run_time_s, _drain_and_quit, environment)
+            )
     else:
         environment.events.request.add_listener(rec.on_request)
     environment.events.test_start.add_listener(lambda **_: rec.start())
@@ -284,6 +315,39 @@ def _on_init(environment: Any, **_: Any) -> None:
     # `quit` fires after runner.quit(): users and workers have stopped and the master has had
     # its window for workers' final reports. (`quitting` fires before, while users may still run.)
     environment.events.quit.add_listener(lambda **_: rec.close())
+
+
+def drain_workers(environment: Any, **_: Any) -> None:
+    """At shutdown, on the master: stop the workers and wait for their last reports before quitting.
+
+    Locust's master, when it quits (SIGTERM, --run-time), sends its workers "quit" and gives
+    them 0.5 s: a worker still finishing its users' last requests (up to --stop-timeout) ships
+    its last timeline deltas, acknowledgements and stats after the master stopped listening,
+    and they are lost. Here, before that (`quitting` listeners added after the runner's own run
+    first), the master stops the test the way its web UI does: "stop" to every worker, which
+    stops its users, ships everything (test_stop) and reports it stopped, in that order on one
+    connection. Then it waits for the workers to report ready again, so that the quit that
+    follows reaches them: a worker that misses it waits 60 s for a heartbeat before quitting,
+    and would miss the next scenario's master. Both waits are bounded (DRAIN_MARGIN_S beyond
+    the stop timeout), well within the harness's grace before it kills Locust.
+    """
+    runner = environment.runner
+    if runner.state not in (STATE_RUNNING, STATE_SPAWNING) or not runner.clients:
+        return
+    workers = set(runner.clients)
+    bound_s = (environment.stop_timeout or 0.0) + DRAIN_MARGIN_S
+    with gevent.Timeout(bound_s, False):
+        runner.stop()
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline and not workers <= set(runner.clients):
+        gevent.sleep(0.1)
+
+
+def _drain_and_quit(environment: Any) -> None:
+    """--run-time is up, on the master: drain the workers, then quit as Locust would."""
+    log.info("--run-time limit reached, stopping the workers")
+    drain_workers(environment)
+    environment.runner.quit()
 
 
 def _bucket_width(value: float) -> float:

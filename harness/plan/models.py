@@ -139,6 +139,38 @@ Target = Annotated[TestbedTarget | KubernetesTarget, Field(discriminator="kind")
 # --- load and windows ---------------------------------------------------------------------
 
 
+def _bind(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT, such as 0.0.0.0:5557 (every interface, Locust's port)")
+    return value
+
+
+class LoadWorkers(_Model):
+    """Locust workers on other machines (`harness load worker`, or deploy/locust's workers) that
+    make the load; the engine runs only Locust's master, which merges what they measure."""
+
+    expect: int = Field(ge=1, le=1000)
+    """How many workers must join before the load starts. No default: only the plan knows how
+    many machines it has; a scenario whose workers do not all join ends with exit 3."""
+    bind: Annotated[str, AfterValidator(_bind)] = "0.0.0.0:5557"
+    """Where the master listens for workers: every interface, so other machines reach it, on
+    Locust's own master port, which deploy/locust's Services also use."""
+    join_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """How long the engine waits for every worker. A waiting worker asks the master every 5 s
+    (Locust's connect timeout) and `harness load worker` restarts one within a second of the
+    previous scenario's master quitting, so a minute covers a slow start, or a worker pod being
+    rescheduled, and a worker that is not coming is reported within a minute."""
+
+    @property
+    def bind_host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def bind_port(self) -> int:
+        return int(self.bind.rpartition(":")[2])
+
+
 class LoadSpec(_Model):
     """The traffic that flows during every scenario, as a Locust run."""
 
@@ -156,6 +188,9 @@ class LoadSpec(_Model):
     are for load gates."""
     processes: int = Field(1, ge=1, le=64)
     """One Locust process carries the default load; raise it when Locust's CPU saturates."""
+    workers: LoadWorkers | None = None
+    """None: the load comes from this host (`processes`). Set it when one machine cannot make
+    the load: the engine runs Locust's master and waits for the workers to join."""
     pacing_s: float = Field(1.0, ge=0)
     """Each user starts a task every second on a schedule, so a stall shows up as lag (the
     coordinated-omission correction) instead of as quiet; 0 runs a closed loop."""
@@ -166,6 +201,16 @@ class LoadSpec(_Model):
     default is 60 s, which hides a blackholed path as users silently stuck."""
     connect_timeout_s: float = Field(2.0, gt=0, le=60)
     """TCP connect timeout; Linux retries an unanswered SYN after 1 s, so 2 s shows a partition fast."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoadSpec:
+        if self.workers is not None and self.processes > 1:
+            raise _KeyedValueError(
+                ("processes",),
+                "expected 1 with load.workers: the workers make the load (run "
+                "`harness load worker --processes N` on a worker machine for more processes there)",
+            )
+        return self
 
 
 class Windows(_Model):

@@ -76,6 +76,8 @@ class Timeline:
     ticks: dict[int, dict[str, Any]]
     """Per bucket index: the recorder's heartbeat (users running), also for buckets with no requests."""
     end: dict[str, Any] | None = None
+    workers: dict[str, Any] | None = None
+    """The master's last `workers` line (how many Locust workers had joined); None: no master."""
 
     @property
     def bucket_s(self) -> float:
@@ -118,6 +120,7 @@ def parse_lines(lines: Iterable[str], source: str = "<timeline>") -> Timeline:
     buckets: dict[tuple[int, str, str], Bucket] = {}
     ticks: dict[int, dict[str, Any]] = {}
     end = None
+    workers = None
     pending_error: FileInputError | None = None
     for number, text in enumerate(lines, start=1):
         if pending_error is not None:  # a bad line that was not the last one
@@ -152,9 +155,11 @@ def parse_lines(lines: Iterable[str], source: str = "<timeline>") -> Timeline:
                 ticks[index] = line
             elif kind == "end":
                 end = line
+            elif kind == "workers":
+                workers = line
         except (KeyError, TypeError, ValueError) as exc:
             raise FileInputError(source, f"bad {kind} line: {exc!r}", line=number) from exc
-    return Timeline(header=header, buckets=buckets, ticks=ticks, end=end)
+    return Timeline(header=header, buckets=buckets, ticks=ticks, end=end, workers=workers)
 
 
 def read_timeline(path: str | Path) -> Timeline:

@@ -100,7 +100,7 @@ class TestRendering:
             ("Deployment", "subs"),
             ("Service", "subs"),
             ("PodDisruptionBudget", "subs"),
-            ("Deployment", "locust-master"),
+            ("Service", "harness-locust"),
             ("Deployment", "locust-worker"),
             ("CronJob", "harness-gameday"),
             ("Role", "harness-gameday-coredns"),
@@ -152,10 +152,12 @@ class TestWorkloads:
                 selector = obj["spec"]["selector"]["matchLabels"]
                 assert selects(selector, template["metadata"]["labels"]), object_id(obj)
 
-    def test_services_select_exactly_one_workload_and_its_ports(self, rendered: list[Obj]) -> None:
-        """Each Service selects the pods of one workload, on a named port those pods declare."""
-        workloads = [o for o in rendered if pod_template(o) is not None and o["kind"] != "CronJob"]
-        for service in (o for o in rendered if o["kind"] == "Service"):
+    def test_services_select_exactly_one_workload_and_its_ports(self, overlay: list[Obj]) -> None:
+        """Each Service selects the pods of one workload, on a named port those pods declare.
+
+        Over whole overlays: Service harness-locust (deploy/locust) selects the game day's pods."""
+        workloads = [o for o in overlay if pod_template(o) is not None]
+        for service in (o for o in overlay if o["kind"] == "Service"):
             selector = service["spec"]["selector"]
             hits = [w for w in workloads if selects(selector, pod_template(w)["metadata"]["labels"])]
             assert len(hits) == 1, f"{object_id(service)} selects {[object_id(h) for h in hits]}"
@@ -224,22 +226,22 @@ class TestWorkloads:
             for t in terms
         )
 
-    def test_locust_runs_the_recorder_and_reaches_the_master(self) -> None:
-        """The master writes the timeline to its volume; workers find the master's Service."""
-        objects = render(DEPLOY / "locust")
-        master = find(objects, "Deployment", "locust-master")
-        (container,) = pod_spec(master)["containers"]
-        args = container["args"]
-        assert args[:2] == ["-f", "loadtests/subscriptions.py"]
-        assert (ROOT / args[1]).is_file()
-        timeline = next(a.split("=", 1)[1] for a in args if a.startswith("--timeline="))
-        mounts = [m["mountPath"] for m in container["volumeMounts"]]
-        assert any(timeline.startswith(m + "/") for m in mounts)
-        (worker,) = pod_spec(find(objects, "Deployment", "locust-worker"))["containers"]
-        service = find(objects, "Service", "locust-master")
-        assert f"--master-host={service['metadata']['name']}" in worker["args"]
-        master_port = {p["name"]: p["port"] for p in service["spec"]["ports"]}["workers"]
-        assert f"--master-port={master_port}" in worker["args"]
+    def test_locust_workers_join_the_harness_master(self, overlay: list[Obj]) -> None:
+        """Workers run `harness load worker` (a command harness accepts) against Service
+        harness-locust, which reaches the game-day pod's Locust master port."""
+        (worker,) = pod_spec(find(overlay, "Deployment", "locust-worker"))["containers"]
+        assert worker["command"] == ["harness", "load", "worker"]
+        ctx = subcommand("load", "worker").make_context("worker", list(worker["args"]))
+        assert (ROOT / ctx.params["locustfile"]).is_file()
+        host, port = ctx.params["master"].split(":")
+        service = find(overlay, "Service", host)
+        (service_port,) = service["spec"]["ports"]
+        assert service_port["port"] == int(port)
+        gameday = find(overlay, "CronJob", "harness-gameday")
+        assert selects(service["spec"]["selector"], pod_template(gameday)["metadata"]["labels"])
+        (harness,) = pod_spec(gameday)["containers"]
+        declared = {p["name"]: p["containerPort"] for p in harness["ports"]}
+        assert declared[service_port["targetPort"]] == 5557, "load.workers.bind's default port"
 
 
 @pytest.fixture(scope="module")

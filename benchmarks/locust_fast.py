@@ -2,7 +2,8 @@
 
 BENCH_RECORDER selects what listens to Locust's request event:
   none      nothing (Locust's own stats only)
-  recorder  the harness timeline recorder (pass --timeline PATH)
+  recorder  the harness timeline recorder (pass --timeline PATH), and the acknowledgement
+            log's --acks option, so harness.load.process can run it as it runs a plan's
   naive     a straightforward per-request listener: one dict update and two histogram
             insertions per request, the design the recorder's batching replaces
 """
@@ -13,12 +14,13 @@ import time
 
 from locust import FastHttpUser, events, task
 
-from harness.load import recorder
+from harness.load import acks, recorder
 from harness.timeline.histogram import Histogram
 
 MODE = os.environ.get("BENCH_RECORDER", "none")
 if MODE == "recorder":
     recorder.register(events)
+    acks.register(events)  # --acks, which harness.load.process always passes; nothing is acknowledged here
 elif MODE == "naive":
     buckets: dict = {}
 

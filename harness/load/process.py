@@ -254,6 +254,9 @@ def read_locust_totals(stats_json: Path) -> LocustTotals:
 WORKER_RESTART_S = 1.0
 """Pause before a worker that exited starts again: its master quit at the end of a scenario,
 and the next scenario's master binds the same port moments later."""
+WORKER_BACKOFF_MAX_S = 30.0
+"""A worker that exits within seconds of starting is failing (a locustfile that does not import,
+an unknown option): the pause doubles up to this, so the log shows the error without a flood."""
 
 
 def run_workers(
@@ -281,6 +284,7 @@ def run_workers(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     code = 0
     started = 0
+    pause_s = WORKER_RESTART_S
     try:
         with contextlib.ExitStack() as stack:
             log = stack.enter_context(log_path.open("ab")) if log_path is not None else None
@@ -294,13 +298,16 @@ def run_workers(
                     preexec_fn=_terminate_with_parent,
                 )
                 started += 1
+                began = time.monotonic()
                 try:
                     while process.poll() is None and not stopping:
                         time.sleep(0.2)
                 finally:
                     # SIGTERM to the leader: a Locust worker then tells its master it quits.
                     code = children.stop_group(process, grace_s=STOP_TIMEOUT_S + 5, leader_only=True)
-                end = time.monotonic() + WORKER_RESTART_S
+                quick = time.monotonic() - began < 10 * WORKER_RESTART_S
+                pause_s = min(2 * pause_s, WORKER_BACKOFF_MAX_S) if quick else WORKER_RESTART_S
+                end = time.monotonic() + pause_s
                 while not stopping and time.monotonic() < end and (runs == 0 or started < runs):
                     time.sleep(0.1)
     finally:

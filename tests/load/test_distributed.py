@@ -47,12 +47,14 @@ def open_slow_service(delay_s: float) -> Iterator[str]:
 
 
 @contextmanager
-def open_workers(count: int, port: int, cwd: Path, locustfile: Path = ACKING_LOCUSTFILE) -> Iterator[list]:
-    """`count` worker processes (`harness load worker`, one run each) in `cwd`; stopped at the end."""
+def open_workers(
+    count: int, port: int, cwd: Path, locustfile: Path = ACKING_LOCUSTFILE, runs: int = 1
+) -> Iterator[list]:
+    """`count` worker processes (`harness load worker`, `runs` runs each) in `cwd`; stopped at the end."""
     cwd.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "harness", "load", "worker", "--master", f"127.0.0.1:{port}",
-        "--locustfile", str(locustfile), "--runs", "1",
+        "--locustfile", str(locustfile), "--runs", str(runs),
     ]  # fmt: skip
     started = [
         subprocess.Popen([*command, "--log", str(cwd / f"worker-{i}.log")], cwd=cwd, start_new_session=True)
@@ -139,3 +141,25 @@ def test_a_master_short_of_workers_gives_up_with_the_count(tmp_path: Path) -> No
     assert 8 <= waited < 8 + 40
     timeline = read_timeline(tmp_path / "run" / "timeline.jsonl")
     assert timeline.total().requests == 0, "no load flowed"
+
+
+def test_one_worker_command_serves_consecutive_masters(tmp_path: Path) -> None:
+    """A plan runs one master per scenario: `harness load worker` joins the first, quits with it
+    (the master's drain makes sure its quit reaches the worker) and joins the next within seconds."""
+    port = free_port()
+    with open_slow_service(0.0) as url, open_workers(1, port, tmp_path / "workers", runs=2) as (worker,):
+        for scenario in ("first", "second"):
+            spec = LoadSpec(
+                ACKING_LOCUSTFILE, url, users=4, spawn_rate=4, run_time_s=4, workers=1,
+                master_bind=("127.0.0.1", port), join_timeout_s=20,
+            )  # fmt: skip
+            started = time.monotonic()
+            result = process.run_load(spec, tmp_path / scenario)
+            assert result.workers_joined == 1, scenario
+            assert time.monotonic() - started < 4 + 20, (
+                "the worker rejoined without waiting for a heartbeat timeout"
+            )
+            timeline = read_timeline(result.timeline)
+            assert timeline.total().requests > 0 and timeline.end is not None
+            assert timeline.end["workers"] == 1
+        assert worker.wait(30) == 0, "the worker command ended after its two runs"

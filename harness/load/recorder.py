@@ -15,7 +15,8 @@ How it works. The request listener appends one tuple per request (the cheap part
 hot path); a ticker folds the batch into bucket deltas with numpy (harness.timeline.aggregate).
 Single process: the ticker writes buckets once they are closed. Distributed (`--processes N`
 or --master/--worker): each worker ships its deltas to the master every tick as a custom
-message; the master merges and writes. A request belongs to the bucket of its *intended*
+message; the master merges and writes, records each worker that joins (a `workers` line, which
+the engine waits on), and drains its workers before it quits (`drain_workers`). A request belongs to the bucket of its *intended*
 send time (see harness.load.users), so a stall shows in the buckets it covered; its
 corrected latency adds only the lag the service caused, and the lag the load generator
 caused itself (late greenlets on a starved CPU) is counted apart (`gen_late`,

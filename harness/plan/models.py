@@ -188,9 +188,6 @@ class LoadSpec(_Model):
     are for load gates."""
     processes: int = Field(1, ge=1, le=64)
     """One Locust process carries the default load; raise it when Locust's CPU saturates."""
-    workers: LoadWorkers | None = None
-    """None: the load comes from this host (`processes`). Set it when one machine cannot make
-    the load: the engine runs Locust's master and waits for the workers to join."""
     pacing_s: float = Field(1.0, ge=0)
     """Each user starts a task every second on a schedule, so a stall shows up as lag (the
     coordinated-omission correction) instead of as quiet; 0 runs a closed loop."""
@@ -201,6 +198,9 @@ class LoadSpec(_Model):
     default is 60 s, which hides a blackholed path as users silently stuck."""
     connect_timeout_s: float = Field(2.0, gt=0, le=60)
     """TCP connect timeout; Linux retries an unanswered SYN after 1 s, so 2 s shows a partition fast."""
+    workers: LoadWorkers | None = None
+    """None: the load comes from this host (`processes`). Set it when one machine cannot make
+    the load: the engine runs Locust's master and waits for the workers to join."""
 
     @model_validator(mode="after")
     def _one_source(self) -> LoadSpec:

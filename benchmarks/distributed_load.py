@@ -15,10 +15,12 @@ left out), from the timeline's exact per-bucket counts:
 - CPU seconds of every Locust process (master and workers, from /proc) per request, and
   requests per CPU-second: throughput normalised by the CPU the load generator got. On a
   machine with fewer free cores than workers, requests/s cannot scale by N, but requests per
-  CPU-second shows whether distributing the load costs anything per request;
+  CPU-second shows whether distributing the load costs anything per request; the workers'
+  share alone (without the master, which merges and needs a core of its own) says what N
+  workers with a core each would make;
 - totals: the timeline's requests and failures against Locust's own final totals (must be equal).
 
-Results: a Markdown table on stdout and JSON in benchmarks/results/distributed_load.json.
+Results: a Markdown table on stdout and JSON in benchmarks/results/distributed_load_w<N>.json.
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def run_variant(workers: int, host: str, seconds: int, out: Path) -> dict:
     env = {**os.environ, "BENCH_RECORDER": "recorder", "PYTHONUNBUFFERED": "1"}
     out.mkdir(parents=True, exist_ok=True)
     worker_procs: list[subprocess.Popen] = []
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
+    """(t, CPU seconds of the master or the one process, CPU seconds of the workers)."""
     try:
         with (out / "workers.log").open("wb") as wlog:
             for _ in range(workers):
@@ -92,28 +95,38 @@ def run_variant(workers: int, host: str, seconds: int, out: Path) -> dict:
                 )
             os.environ["BENCH_RECORDER"] = "recorder"  # the master (open_load passes the environment on)
             with process.open_load(spec, out) as (master, result):
-                pids = [master.pid, *(w.pid for w in worker_procs)]
+                worker_pids = [w.pid for w in worker_procs]
                 deadline = time.monotonic() + seconds + 60
                 while master.poll() is None and time.monotonic() < deadline:
-                    samples.append((time.time(), _group_cpu_s(pids)))
+                    samples.append((time.time(), _group_cpu_s([master.pid]), _group_cpu_s(worker_pids)))
                     time.sleep(0.5)
     finally:
         for w in worker_procs:
             children.stop_group(w, grace_s=10, leader_only=True)
     start, end, requests = _steady(result.timeline, users)
-    in_window = [(t, c) for t, c in samples if start <= t <= end]
-    cpu_s = in_window[-1][1] - in_window[0][1] if len(in_window) >= 2 else float("nan")
-    span_s = in_window[-1][0] - in_window[0][0] if len(in_window) >= 2 else float("nan")
+    in_window = [s for s in samples if start <= s[0] <= end]
+    if len(in_window) < 2:
+        raise RuntimeError(f"{out}: too few CPU samples in the steady state")
+    (t0, m0, w0), (t1, m1, w1) = in_window[0], in_window[-1]
+    span_s, master_cpu_s, workers_cpu_s = t1 - t0, m1 - m0, w1 - w0
+    cpu_s = master_cpu_s + workers_cpu_s
+    # Requests in the sampled span (the timeline's rate over the window, times the span).
+    span_requests = requests * span_s / (end - start)
     total = read_timeline(result.timeline).total()
     locust = process.read_locust_totals(result.stats_json)
     return {
         "workers": workers,
         "users": users,
+        # The machine's 1-minute load average as the run ended: other work competing for the cores.
+        "loadavg_1m": float(Path("/proc/loadavg").read_text().split()[0]),
         "rps": requests / (end - start),
         # CPU the Locust processes got in the window, per request and per second of it.
-        "cpu_us_per_request": 1e6 * cpu_s / (requests * span_s / (end - start)),
+        "cpu_us_per_request": 1e6 * cpu_s / span_requests,
+        # The workers' share alone (N workers), or the one process's: the part that makes requests.
+        "generator_cpu_us_per_request": 1e6 * (workers_cpu_s if workers else master_cpu_s) / span_requests,
+        "master_cores": master_cpu_s / span_s if workers else 0.0,
         "cores_used": cpu_s / span_s,
-        "requests_per_cpu_s": requests * span_s / (end - start) / cpu_s,
+        "requests_per_cpu_s": span_requests / cpu_s,
         "timeline_totals": [total.requests, total.failures],
         "locust_totals": [locust.requests, locust.failures],
         "totals_equal": (total.requests, total.failures) == (locust.requests, locust.failures),
@@ -136,7 +149,7 @@ def main() -> None:
         [haproxy, "-f", str(work / "haproxy.cfg"), "-db"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    labels = {0: "1 process", args.workers: f"{args.workers} workers"}
+    labels = {0: "1 process", args.workers: f"{args.workers} worker{'s' if args.workers > 1 else ''}"}
     runs: dict[str, list[dict]] = {label: [] for label in labels.values()}
     try:
         time.sleep(0.5)
@@ -146,7 +159,8 @@ def main() -> None:
                 runs[label].append(res)
                 print(
                     f"  round {r + 1} {label:10s} {res['rps']:7.0f} req/s {res['cpu_us_per_request']:6.1f} µs CPU/req "
-                    f"{res['cores_used']:.2f} cores, totals {res['timeline_totals']} vs Locust {res['locust_totals']}",
+                    f"{res['cores_used']:.2f} cores, totals {res['timeline_totals']} vs Locust {res['locust_totals']}, "
+                    f"load average {res['loadavg_1m']:.1f}",
                     file=sys.stderr,
                 )  # fmt: skip
     finally:
@@ -165,18 +179,25 @@ def main() -> None:
         "per_cpu_ratio_by_round": [
             m["requests_per_cpu_s"] / o["requests_per_cpu_s"] for m, o in zip(many, one, strict=True)
         ],
+        # Requests per CPU-second of the processes that make requests (workers, or the one process).
+        "generator_per_cpu_ratio_by_round": [
+            o["generator_cpu_us_per_request"] / m["generator_cpu_us_per_request"]
+            for m, o in zip(many, one, strict=True)
+        ],
     }
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "distributed_load.json").write_text(json.dumps(report, indent=2))
+    (HERE / "results" / f"distributed_load_w{args.workers}.json").write_text(json.dumps(report, indent=2))
     print(f"Machine: {report['machine']}\n")
-    print("| load generator | req/s (median) | rounds | cores used (median) | CPU µs/req (median) | requests per CPU-s (median) | totals = Locust's |")  # fmt: skip
-    print("| --- | ---: | --- | ---: | ---: | ---: | --- |")
+    print("| load generator | req/s (median) | rounds | cores used (median) | of which the master | CPU µs/req, all (median) | CPU µs/req, request makers (median) | requests per CPU-s (median) | totals = Locust's |")  # fmt: skip
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for label, values in runs.items():
         print(
             f"| {label} | {statistics.median(v['rps'] for v in values):.0f} "
             f"| {', '.join(f'{v["rps"]:.0f}' for v in values)} "
             f"| {statistics.median(v['cores_used'] for v in values):.2f} "
+            f"| {statistics.median(v['master_cores'] for v in values):.2f} "
             f"| {statistics.median(v['cpu_us_per_request'] for v in values):.1f} "
+            f"| {statistics.median(v['generator_cpu_us_per_request'] for v in values):.1f} "
             f"| {statistics.median(v['requests_per_cpu_s'] for v in values):.0f} "
             f"| {'yes' if all(v['totals_equal'] for v in values) else 'NO'} |"
         )
@@ -187,8 +208,13 @@ def main() -> None:
         f"({statistics.median(rps_ratios) / n:.2f} x N; rounds {', '.join(f'{x:.2f}' for x in rps_ratios)})"
     )
     print(
-        f"{n} workers / 1 process, requests per CPU-second: median {statistics.median(cpu_ratios):.2f} "
-        f"(rounds {', '.join(f'{x:.2f}' for x in cpu_ratios)})"
+        f"{n} workers / 1 process, requests per CPU-second (master included): median "
+        f"{statistics.median(cpu_ratios):.2f} (rounds {', '.join(f'{x:.2f}' for x in cpu_ratios)})"
+    )
+    gen_ratios = report["generator_per_cpu_ratio_by_round"]
+    print(
+        f"{n} workers / 1 process, requests per CPU-second of the request makers: median "
+        f"{statistics.median(gen_ratios):.2f} (rounds {', '.join(f'{x:.2f}' for x in gen_ratios)})"
     )
 
 

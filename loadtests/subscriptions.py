@@ -113,7 +113,9 @@ class Account(PacedUser):
                     good = bool(body and body.get("subscription_id") and body.get("status") == "active")
                     check(resp, good, "purchase answered without an active subscription")
                     if good:
-                        ACKS.record(self.environment, subscription_id=body["subscription_id"], email=self.email)
+                        ACKS.record(
+                            self.environment, subscription_id=body["subscription_id"], email=self.email
+                        )
                         return body["subscription_id"]
                     return None
                 retryable = resp.status_code == 0 or resp.status_code >= 500

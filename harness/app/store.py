@@ -20,6 +20,10 @@ class EmailTakenError(Exception):
     """Sign-up with an email that already has an account."""
 
 
+class AlreadySubscribedError(Exception):
+    """The account has an active subscription already (the database's one-active invariant)."""
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -98,8 +102,30 @@ class Store:
     def record_purchase(
         self, user_id: int, plan: dict[str, Any], key: str, charge_id: str, now: float
     ) -> tuple[dict[str, Any], bool]:
-        """Store the charge and the subscription in one transaction; (subscription, created)."""
+        """Store the charge and the subscription in one transaction; (subscription, created).
+
+        Raises AlreadySubscribedError, with nothing stored (no charge either), when another
+        subscription of the account became active since the API looked.
+        """
+        try:
+            return self._record_purchase(user_id, plan, key, charge_id, now)
+        except sa.exc.IntegrityError as exc:
+            raise AlreadySubscribedError(user_id) from exc
+
+    def _record_purchase(
+        self, user_id: int, plan: dict[str, Any], key: str, charge_id: str, now: float
+    ) -> tuple[dict[str, Any], bool]:
         with self.engine.begin() as conn:
+            # A lapsed subscription still marked active must not hold the one-active slot.
+            conn.execute(
+                sa.update(db.subscriptions)
+                .where(
+                    db.subscriptions.c.user_id == user_id,
+                    db.subscriptions.c.status == "active",
+                    db.subscriptions.c.expires_at <= now,
+                )
+                .values(status="expired")
+            )
             conn.execute(
                 db.insert_ignore(self.engine, db.charges),
                 {
@@ -113,7 +139,11 @@ class Store:
             )
             inserted = (
                 conn.execute(
-                    db.insert_ignore(self.engine, db.subscriptions).returning(db.subscriptions.c.id),
+                    # Only a retry with the same key is ignored; a second active subscription
+                    # violates ONE_ACTIVE_SUBSCRIPTION and rolls back the whole purchase.
+                    db.insert_ignore(self.engine, db.subscriptions, ("user_id", "idempotency_key")).returning(
+                        db.subscriptions.c.id
+                    ),
                     {
                         "id": "sub_" + secrets.token_hex(10),
                         "user_id": user_id,
@@ -161,7 +191,28 @@ class Store:
         amount_cents: int,
         now: float,
     ) -> dict[str, Any]:
-        """Extend the subscription once per idempotency key; returns the subscription."""
+        """Extend the subscription once per idempotency key; returns the subscription.
+
+        Raises AlreadySubscribedError when renewing a cancelled subscription while another one of
+        the account is active (the renewal would make it a second active one).
+        """
+        try:
+            return self._record_renewal(
+                user_id, subscription_id, key, charge_id, period_days, amount_cents, now
+            )
+        except sa.exc.IntegrityError as exc:
+            raise AlreadySubscribedError(user_id) from exc
+
+    def _record_renewal(
+        self,
+        user_id: int,
+        subscription_id: str,
+        key: str,
+        charge_id: str,
+        period_days: int,
+        amount_cents: int,
+        now: float,
+    ) -> dict[str, Any]:
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.select(db.renewals.c.id).where(

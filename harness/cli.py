@@ -458,9 +458,16 @@ def run(
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     raise typer.Exit(
         _run_plan(
-            plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history, dry_run=dry_run,
+            plan,
+            reports,
+            dir,
+            keep_testbed,
+            quiet=False,
+            trials=trials,
+            history_url=history,
+            dry_run=dry_run,
             cluster=cluster,
-        )  # fmt: skip
+        )
     )
 
 

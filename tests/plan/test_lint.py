@@ -119,8 +119,10 @@ class TestCluster:
         plan = loading.load_plan(write_plan(tmp_path, "http://subs.example"))
         eks, own = plan.with_cluster("eks"), plan.with_cluster("self-managed")
         assert (eks.target.cluster, own.target.cluster) == ("eks", "self-managed")
-        assert eks.model_dump(exclude={"target"}) == own.model_dump(exclude={"target"}) == plan.model_dump(
-            exclude={"target"}
+        assert (
+            eks.model_dump(exclude={"target"})
+            == own.model_dump(exclude={"target"})
+            == plan.model_dump(exclude={"target"})
         )
 
     @pytest.mark.parametrize("name", ["$(HARNESS_CLUSTER)", "EKS", ""])

@@ -4,7 +4,8 @@
 applies, so the tests check that whenever a kubectl with kustomize 5 or newer is on PATH.
 Without one (a fresh Debian machine has no kubectl; Debian's kubernetes-client 1.20 carries
 kustomize 2, which lacks `labels` and components) they fall back to tests/deploy/kustomize.py.
-`RENDERER` says which one runs: pytest prints it in its header (tests/deploy/conftest.py).
+`find_renderer()` says which one runs; pytest prints it in its header and summary
+(tests/deploy/conftest.py).
 Set DEPLOY_RENDERER=builtin to force the fallback, or =kubectl to require the real one.
 """
 
@@ -97,6 +98,3 @@ def _render(path: Path, name: str) -> str:
 def render(path: Path) -> list[Obj]:
     """Build a kustomization with the renderer in use (a fresh copy each call)."""
     return json.loads(_render(Path(path).resolve(), find_renderer().name))
-
-
-RENDERER = find_renderer()

@@ -59,6 +59,7 @@ def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         "http://LOCALHOST.",
         "https://[::1]:8443",
         "http://subs.localhost",
+        "http://[::ffff:127.0.0.1]:8080",
     ],
 )
 def test_loopback_host_of_a_kubernetes_plan_warns_at_its_line(tmp_path: Path, host: str) -> None:

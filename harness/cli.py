@@ -343,16 +343,24 @@ def _run_plan(
     trials: int | None = None,
     history_url: str | None = None,
     dry_run: bool = False,
+    cluster: str | None = None,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
-    from harness.plan import loading, validation
+    from harness.plan import lint, loading, validation
     from harness.store import history
 
     path = loading.resolve_plan_arg(plan_arg)
     plan = loading.load_plan(path)
+    for warning in lint.plan_warnings(path):
+        _warning(warning)
     if trials is not None:
         plan = plan.with_trials(trials)
+    if cluster is not None:
+        try:
+            plan = plan.with_cluster(cluster)
+        except ValueError as exc:
+            raise InputError(f"--cluster {cluster!r}: {exc}") from None
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
     if plan.target.kind == "kubernetes":
@@ -424,6 +432,15 @@ TrialsOption = Annotated[
     ),
 ]
 
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="This cluster's name in the history and in comparisons (sets target.cluster): one plan "
+        "file run in several clusters, each under its own name.",
+    ),
+]
+
 
 @app.command("run")
 def run(
@@ -436,11 +453,20 @@ def run(
     trials: TrialsOption = None,
     history: HistoryOption = None,
     dry_run: DryRunOption = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     raise typer.Exit(
         _run_plan(
-            plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history, dry_run=dry_run
+            plan,
+            reports,
+            dir,
+            keep_testbed,
+            quiet=False,
+            trials=trials,
+            history_url=history,
+            dry_run=dry_run,
+            cluster=cluster,
         )
     )
 
@@ -570,11 +596,14 @@ def history_list(
 @app.command("validate")
 def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
-    from harness.plan import validation
+    from harness.plan import lint, validation
 
     for path in files:
         kind = validation.validate_file(path)
         out.print(f"{path}: valid {kind}")
+        if kind == "plan":
+            for warning in lint.plan_warnings(path):
+                _warning(warning)
 
 
 @app.command("list")
@@ -599,6 +628,11 @@ def _ms(value: float | None) -> str:
 
 def _error(message: object) -> None:
     err.print(Text.assemble(("error", "red"), f": {message}"), highlight=False)
+
+
+def _warning(message: object) -> None:
+    """Something the user should know that does not stop the command (a plan lint)."""
+    err.print(Text.assemble(("warning", "yellow"), f": {message}"), highlight=False)
 
 
 def main() -> None:

@@ -304,6 +304,14 @@ class Plan(_Model):
         scenarios = [s.model_copy(update={"trials": trials}) for s in self.scenarios]
         return self.model_copy(update={"scenarios": scenarios})
 
+    def with_cluster(self, cluster: str) -> Plan:
+        """The same plan with `target.cluster` set (`harness run --cluster`): one plan file run
+        in several clusters gives each its own history key and comparison side."""
+        if not isinstance(self.target, KubernetesTarget):
+            raise ValueError(f"a {self.target.kind} target has no cluster name; only kubernetes targets do")
+        target = self.target.model_copy(update={"cluster": _slug(cluster)})
+        return self.model_copy(update={"target": target})
+
     def gates_for(self, scenario: Scenario) -> list[str]:
         """The gates a scenario is judged by: its own, plus the plan's on other left sides."""
         own = [gates.parse(text) for text in scenario.gates]

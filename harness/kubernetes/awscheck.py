@@ -65,8 +65,8 @@ def fix_text(policy: Path = POLICY) -> str:
         policy.parent / "*trust*.json"
     )
     return (
-        f"attach {_shown(policy)} to the identity's role, and let the harness assume that role "
-        f"(its trust policy: {trusts})"
+        f"attach {_shown(policy)} to the role the harness runs as; that role's trust policy, which lets "
+        f"the harness assume it, is {trusts}"
     )
 
 
@@ -181,7 +181,7 @@ def check(
                 "AWS EC2", Status.UNREACHABLE, f"EC2 does not answer: {exc}", "check the network path to AWS"
             )
             return
-        except BotoCoreError as exc:
+        except Exception as exc:  # an answer botocore cannot parse (moto's 500 here): undecided
             code = type(exc).__name__
         outcome = dry_run_outcome(code)
         if outcome is Status.OK:
@@ -195,10 +195,10 @@ def check(
         yield Check("AWS EC2", Status.OK, f"{allowed_by_dry_run} EC2 action(s) allowed by dry run")
     if undecided:
         yield Check("AWS EC2", Status.WARNING,
-                    f"the dry run could not decide {', '.join(undecided)}; the IAM simulation below decides")  # fmt: skip
+                    f"the dry run could not decide {', '.join(undecided)}; they are left to the IAM simulation")  # fmt: skip
 
     yield from _shipped_policy(sorted(actions), policy)
-    yield from _simulate(session.client("iam", config=config), arn, actions, fix)
+    yield from simulate_checks(session.client("iam", config=config), arn, actions, fix)
 
 
 def _shipped_policy(needed: list[str], policy: Path) -> Iterator[Check]:
@@ -223,9 +223,8 @@ def _shipped_policy(needed: list[str], policy: Path) -> Iterator[Check]:
         )
 
 
-def _simulate(iam: Any, caller_arn: str, actions: Mapping[str, list[str]], fix: str) -> Iterator[Check]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def simulate_checks(iam: Any, caller_arn: str, actions: Mapping[str, list[str]], fix: str) -> Iterator[Check]:
+    """One blocked line per needed action the simulation does not allow; one ok line if none."""
     principal = principal_arn(caller_arn)
     names = sorted(actions)
     results: list[dict[str, Any]] = []
@@ -238,9 +237,9 @@ def _simulate(iam: Any, caller_arn: str, actions: Mapping[str, list[str]], fix: 
                 if not page.get("IsTruncated"):
                     break
                 kwargs["Marker"] = page["Marker"]
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # denied, not implemented (moto), unparseable: the simulation is unavailable
         yield Check("AWS IAM simulation", Status.WARNING,
-                    f"could not simulate {principal} ({_error_text(exc)}); SSM, FIS and Auto Scaling actions are unchecked",
+                    f"could not simulate {principal} ({_error_text(exc)}): actions no dry run decided (SSM, FIS, Auto Scaling, ...) are unchecked",
                     "allow iam:SimulatePrincipalPolicy on the role itself to have them checked")  # fmt: skip
         return
     denied = [r for r in results if r.get("EvalDecision") != "allowed"]

@@ -165,6 +165,8 @@ def check(
     yield Check(
         "AWS credentials", Status.OK, f"{arn} (account {caller['Account']}), region {settings.region}"
     )
+    if not actions:
+        return
 
     undecided: list[str] = []
     ec2 = session.client("ec2", config=config)

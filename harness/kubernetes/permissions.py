@@ -260,6 +260,14 @@ class Call:
     function: str
     """`module.func`."""
     arguments: Mapping[str, Any]
+    experiment: str = ""
+    """The experiment file's name, for messages."""
+
+    @property
+    def who(self) -> str:
+        """`pod-kill (pod-kill.yaml): terminate-one-pod-of-the-service`."""
+        where = f" ({self.experiment})" if self.experiment else ""
+        return f"{self.scenario}{where}: {self.activity}"
 
 
 @dataclass
@@ -286,7 +294,7 @@ def requirements(calls: Iterable[Call], target_namespace: str) -> Needs:
         if entry is None:
             unknown.append(call)
             continue
-        who = f"{call.scenario}: {call.activity}"
+        who = call.who
         for need in entry.kubernetes:
             req = concrete(need, call.arguments)
             if req is None:

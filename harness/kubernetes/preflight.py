@@ -177,7 +177,9 @@ def _calls(
                 continue
             arguments = substitute(dict(provider.get("arguments") or {}), dict(configuration), {})
             function = f"{provider.get('module')}.{provider.get('func')}"
-            calls.append(permissions.Call(scenario.name, name, function, arguments))
+            calls.append(
+                permissions.Call(scenario.name, name, function, arguments, Path(scenario.experiment).name)
+            )
     return calls, others
 
 

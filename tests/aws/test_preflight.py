@@ -147,7 +147,7 @@ class TestAgainstTheEmulators:
         blocked = lines(result.output, "blocked")
         assert len(blocked) == 1, result.output
         assert "ec2:TerminateInstances denied to arn:aws:iam::123456789012:user/harness" in blocked[0]
-        assert "nodegroup-instance-terminate: terminate" in blocked[0]
+        assert "nodegroup-instance-terminate (nodegroup-instance-terminate.yaml): terminate" in blocked[0]
         assert "deploy/iam/harness-policy.json" in blocked[0] and "trust" in blocked[0]
 
     def test_aws_activities_without_target_aws_block(self, tmp_path: Path) -> None:

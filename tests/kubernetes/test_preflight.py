@@ -166,7 +166,7 @@ class TestPreflight:
         blocked = lines(result.output, "blocked")
         assert len(blocked) == 1, result.output
         assert "delete pods in shop is not permitted" in blocked[0]
-        assert "pod-kill: terminate-one-pod-of-the-service" in blocked[0]
+        assert "pod-kill (pod-kill.yaml): terminate-one-pod-of-the-service" in blocked[0]
         assert "deploy/gameday/rbac.yaml" in blocked[0]
 
     def test_an_engine_only_permission_warns(self, clusters: Clusters, tmp_path: Path) -> None:

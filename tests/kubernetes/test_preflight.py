@@ -247,3 +247,24 @@ class TestPreflight:
         assert result.exit_code == 2, result.output
         assert "allowed_contexts" in result.output
         assert clusters.production.requests[before:] == []
+
+    def test_an_activity_outside_the_table_warns_that_it_is_unchecked(
+        self, clusters: Clusters, tmp_path: Path
+    ) -> None:
+        """A function the table does not know is named, not silently passed: a warning, exit 0."""
+        grant(clusters)
+        experiment = yaml.safe_load((ROOT / "experiments/kubernetes/pod-kill.yaml").read_text())
+        experiment["method"].append({
+            "type": "probe", "name": "list-the-nodes",
+            "provider": {"type": "python", "module": "chaosk8s.node.probes", "func": "get_nodes"},
+        })  # fmt: skip
+        custom = tmp_path / "pod-kill-and-nodes.yaml"
+        custom.write_text(yaml.safe_dump(experiment, sort_keys=False))
+        plan = write_plan(tmp_path, ("pod-kill",))
+        plan.write_text(
+            plan.read_text().replace(str(ROOT / "experiments/kubernetes/pod-kill.yaml"), str(custom))
+        )
+        result = run(plan)
+        assert result.exit_code == 0, result.output
+        assert any("chaosk8s.node.probes.get_nodes is not in the preflight's table" in line
+                   for line in lines(result.output, "warning"))  # fmt: skip

@@ -237,3 +237,23 @@ class TestTheIamSimulation:
         assert awscheck.missing_from_policy(
             ["ec2:DescribeInstances", "ssm:SendCommand"], ["EC2:describe*"]
         ) == ["ssm:SendCommand"]
+
+
+def test_the_shipped_iam_policy_allows_every_aws_action_of_the_catalog() -> None:
+    """deploy/iam/harness-policy.json covers what the permission table says the bundled catalog calls."""
+    from harness.kubernetes import permissions
+
+    if not awscheck.POLICY.exists():
+        pytest.skip(f"{awscheck.POLICY} is not shipped")
+    needed = set()
+    for path in sorted(
+        [*(ROOT / "experiments/kubernetes").glob("*.yaml"), *(ROOT / "experiments/aws").glob("*.yaml")]
+    ):
+        experiment = yaml.safe_load(path.read_text())
+        steady = (experiment.get("steady-state-hypothesis") or {}).get("probes") or []
+        for activity in [*steady, *(experiment.get("method") or []), *(experiment.get("rollbacks") or [])]:
+            provider = activity.get("provider") or {}
+            entry = permissions.ACTIVITIES.get(f"{provider.get('module')}.{provider.get('func')}")
+            needed.update(entry.aws if entry else ())
+    allowed = awscheck.policy_actions(json.loads(awscheck.POLICY.read_text()))
+    assert awscheck.missing_from_policy(sorted(needed), allowed) == []

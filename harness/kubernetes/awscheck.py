@@ -123,6 +123,7 @@ def check(
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     fix = fix_text(policy)
+    known_region = True
     if settings is None:
         yield Check("AWS", Status.BLOCKED,
                     f"the experiments call AWS ({len(actions)} action(s)) but the plan has no target.aws",
@@ -132,7 +133,8 @@ def check(
     factory = session_factory or boto3.Session
     try:
         session = factory(profile_name=settings.profile, region_name=settings.region)
-        if settings.region not in session.get_available_regions("ec2"):
+        known_region = settings.region in session.get_available_regions("ec2")
+        if not known_region:  # a region newer than botocore, or a typo: STS below tells which
             yield Check("AWS region", Status.WARNING, f"{settings.region!r} is not a region botocore knows",
                         "check target.aws.region")  # fmt: skip
         sts = session.client("sts", config=config)
@@ -155,8 +157,12 @@ def check(
                     f"target.aws.profile or AWS_PROFILE; then {fix}")  # fmt: skip
         return
     except EndpointConnectionError as exc:
-        yield Check("AWS credentials", Status.UNREACHABLE, f"STS does not answer: {exc}",
-                    "check the network path to AWS (proxy, VPC endpoint for STS)")  # fmt: skip
+        if not known_region:
+            yield Check("AWS region", Status.BLOCKED, f"{settings.region!r} is unknown and has no STS endpoint: {exc}",
+                        "correct target.aws.region")  # fmt: skip
+        else:
+            yield Check("AWS credentials", Status.UNREACHABLE, f"STS does not answer: {exc}",
+                        "check the network path to AWS (proxy, VPC endpoint for STS)")  # fmt: skip
         return
     except (ClientError, BotoCoreError) as exc:
         yield Check("AWS credentials", Status.BLOCKED, f"the credentials do not work: {exc}", fix)

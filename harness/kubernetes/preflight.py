@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from rich.console import Console
 
 from harness.errors import HarnessError, InputError
 from harness.kubernetes import awscheck, checklist, permissions
@@ -37,7 +38,7 @@ RBAC_FIX = (
 )
 
 
-def run(plan_arg: str, console: Any) -> int:
+def run(plan_arg: str, console: Console) -> int:
     """Print the checklist line by line on `console` (rich); the exit code: 0, 2 or 3."""
     checks = []
     for check in preflight(plan_arg):

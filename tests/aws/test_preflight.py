@@ -17,6 +17,7 @@ real account's SCPs or permission boundaries add, only a live account can show.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,29 @@ class TestAgainstTheEmulators:
         policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
         checks = list(awscheck.check(AwsSettings(region=REGION), actions, policy=policy))
         assert [c.status for c in checks if c.name == "AWS IAM policy"] == [Status.OK]
+
+
+class TestWhenStsDoesNotAnswer:
+    @pytest.fixture
+    def closed_endpoint(self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        """AWS_ENDPOINT_URL at a port nothing listens on: a network path to AWS that is down."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+
+    @pytest.mark.usefixtures("closed_endpoint")
+    def test_a_known_region_is_unreachable(self) -> None:
+        """STS does not answer in a real region: could not complete (exit 3), not bad input."""
+        checks = list(awscheck.check(AwsSettings(region=REGION), {"ec2:DescribeInstances": ["a: b"]}))
+        assert [c.status for c in checks] == [Status.UNREACHABLE]
+
+    @pytest.mark.usefixtures("closed_endpoint")
+    def test_an_unknown_region_blocks(self) -> None:
+        """A typo in target.aws.region is bad input (exit 2), not an unreachable AWS."""
+        checks = list(awscheck.check(AwsSettings(region="eu-wset-1"), {"ec2:DescribeInstances": ["a: b"]}))
+        assert [c.status for c in checks] == [Status.WARNING, Status.BLOCKED]
+        assert "correct target.aws.region" in checks[1].fix
 
 
 class FakeIam:

@@ -64,14 +64,14 @@ def preflight(plan_arg: str, environ: Mapping[str, str] | None = None) -> Iterat
         for scenario in plan.scenarios:
             validation.validate_file(Path(scenario.experiment))
     except HarnessError as exc:
-        yield Check("plan", Status.BLOCKED, str(exc), "correct the file at the line named, then run again")
+        yield Check("plan", Status.BLOCKED, str(exc), "correct what the message names, then run again")
         return
     if plan.target.kind != "kubernetes":
         yield Check(
             "plan",
             Status.BLOCKED,
             f"{path}: the target is the local testbed",
-            "preflight checks kind: kubernetes targets",
+            "preflight is for kind: kubernetes targets; `harness run` checks the testbed itself",
         )
         return
     yield Check("plan", Status.OK, f"{path}: {len(plan.scenarios)} scenario(s), every experiment valid")

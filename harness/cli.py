@@ -606,6 +606,15 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experimen
                 _warning(warning)
 
 
+@app.command("preflight")
+def preflight_cmd(plan: Annotated[str, typer.Argument(help="Plan file or bundled plan name.")]) -> None:
+    """Check, reading only, that a Kubernetes plan can run: context, API server, permissions, CRDs,
+    selector, AWS; exit 2 when something blocks, 3 when the cluster cannot be reached."""
+    from harness.kubernetes import preflight
+
+    raise typer.Exit(preflight.run(plan, out))
+
+
 @app.command("list")
 def list_bundled() -> None:
     """The bundled plans and experiments, with their descriptions."""

@@ -14,6 +14,13 @@ times out, PUT as a whole-object replace (kmock only knows PATCH), and the pods/
 subresource as an API server with no PodDisruptionBudget in the way answers it (the pod is
 deleted at once; no budget is ever consulted, so a blocked eviction cannot be shown).
 
+`SelfSubjectAccessReview` (POST, answered, never stored, as the API server does) is decided by
+`access_rules`: None allows everything (as kmock has no authorisation at all); a list of RBAC
+rules (`rbac_rules` reads them from Role/ClusterRole manifests) is evaluated as the RBAC
+authoriser does — verbs, API groups, resources/subresources, resourceNames, nonResourceURLs,
+a Role's rules in its namespace only. Aggregated ClusterRoles, other authorisers (webhooks,
+EKS access entries) and `system:` default bindings are not modelled.
+
 The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
 on another, and production is the current-context: a client that forgot to pin the context
 would land there.
@@ -84,10 +91,60 @@ def _field(obj: dict[str, Any], path: str) -> Any:
     return obj
 
 
+_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def rbac_rules(paths: list[Path], namespace: str) -> list[dict[str, Any]]:
+    """The rules of every Role and ClusterRole in these manifests, each with the namespace it
+    applies in (None: a ClusterRole, everywhere). A Role without one lands in `namespace`, as
+    kustomize's namespace transformer would place it."""
+    rules = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") not in ("Role", "ClusterRole"):
+                continue
+            where = None if doc["kind"] == "ClusterRole" else doc["metadata"].get("namespace", namespace)
+            rules.extend({**rule, "namespace": where} for rule in doc.get("rules") or [])
+    return rules
+
+
+def _in(value: str, allowed: list[str] | None) -> bool:
+    return bool(allowed) and ("*" in allowed or value in allowed)  # type: ignore[operator]
+
+
+def access_allowed(rules: list[dict[str, Any]], spec: dict[str, Any]) -> bool:
+    """The RBAC authoriser's answer for a SubjectAccessReview spec."""
+    if non := spec.get("nonResourceAttributes"):
+        path, verb = non.get("path", ""), non.get("verb", "")
+        return any(
+            _in(verb, r.get("verbs"))
+            and any(
+                u == path or (u.endswith("*") and path.startswith(u[:-1]))
+                for u in r.get("nonResourceURLs") or []
+            )
+            for r in rules
+        )
+    attrs = spec.get("resourceAttributes") or {}
+    resource = attrs.get("resource", "") + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
+    for r in rules:
+        if r["namespace"] is not None and r["namespace"] != attrs.get("namespace"):
+            continue
+        if not (_in(attrs.get("verb", ""), r.get("verbs")) and _in(attrs.get("group", ""), r.get("apiGroups"))
+                and _in(resource, r.get("resources"))):  # fmt: skip
+            continue
+        names = r.get("resourceNames")
+        if names and attrs.get("name") not in names:
+            continue
+        return True
+    return False
+
+
 class ClusterEmulator(kmock.KubernetesEmulator):
     """kmock's emulator plus selectors, version, health endpoints and an outage switch."""
 
     git_version = "v1.30.4-eks-a737599"
+    access_rules: list[dict[str, Any]] | None = None
+    """RBAC rules deciding SelfSubjectAccessReviews (see `rbac_rules`); None allows everything."""
     failed_checks: tuple[str, ...] = ()
     outage: Callable[[Any], bool] | None = None
     service_proxy: dict[str, str] = {}
@@ -118,6 +175,14 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 return aiohttp.web.Response(
                     body=await response.read(), status=response.status, content_type=response.content_type
                 )
+        if request.method.value == "POST" and path == _ACCESS_REVIEWS:
+            review = request.data
+            spec = review.get("spec") or {}
+            allowed = self.access_rules is None or access_allowed(self.access_rules, spec)
+            status = {"allowed": allowed}
+            if not allowed:
+                status["reason"] = "no RBAC rule allows it"
+            return aiohttp.web.json_response({**review, "status": status}, status=201)
         if request.method.value == "PUT" and request.resource is not None and request.name:
             return await self._replace(request)
         if request.method.value == "POST" and request.subresource == "eviction":

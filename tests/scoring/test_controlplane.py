@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from harness.plan import gates
 from harness.scoring import controlplane
 from harness.scoring.windows import Phases
 
@@ -181,3 +182,12 @@ class TestWatchBlindness:
         """A file with no poll line says nothing about blindness: null, not full coverage."""
         out = controlplane.summarize([api(111, 5.0)], PHASES)
         assert out["watch_blind_s"] is None and out["watch_coverage"] is None
+
+    def test_a_gate_can_require_the_watcher_to_have_seen_the_window(self) -> None:
+        """`control_plane.watch_coverage > 0.9` is a known gate name, and fails on a window 30 % blind."""
+        lines = [poll(101.0, "nodes", True, None), poll(113.0, "nodes", False, 112.0),
+                 poll(118.0, "nodes", True, 112.0)]  # fmt: skip
+        gate = gates.parse("control_plane.watch_coverage > 0.9")
+        gates.validate_names(gate, gates.METRIC_NAMES)
+        result = gates.evaluate(gate, {"control_plane": controlplane.summarize(lines, PHASES)})
+        assert result.passed is False and result.value == 0.7

@@ -14,7 +14,9 @@ The Kubernetes target opens a `ControlPlaneSampler` around each scenario's load 
   deployments whose pod template the selector matches, and writes their transitions. These
   LISTs carry `resourceVersion=0`, so the API server answers them from its watch cache, not
   with a quorum read from etcd: the watcher compares states and needs no newer version than
-  the cache holds. They are read in pages of 500 (`client.list_all`).
+  the cache holds. They are read in pages of 500 (`client.list_all`). While etcd is down the
+  cache answers with the last state it has; nothing can change without etcd, so no
+  transition is missed, and the sampler's quorum reads show the outage.
 
 Polling, not watches: a watch needs resourceVersion bookkeeping, 410-Gone relists and
 bookmarks to stay correct across an API outage, which is exactly when this must keep working.
@@ -70,7 +72,6 @@ from harness.kubernetes import client, selectors
 
 FILE = "controlplane.jsonl"
 USER_AGENT = "resilience-harness/sampler"
-WATCHED = ("nodes", "pods", "deployments")
 log = logging.getLogger(__name__)
 
 

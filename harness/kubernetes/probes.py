@@ -34,17 +34,19 @@ Lines (one JSON object each; harness.report reads them, so the keys are fixed):
     {"t", "kind": "pod", "name", "event": "deleted"|"created"|"scheduled"|"ready"|"not_ready", "node"}
     {"t", "kind": "deployment", "name", "available", "desired"}  initial state and every change
     {"t", "kind": "poll", "resource": "nodes"|"pods"|"deployments"|"*", "ok", "latency_ms", "status",
-     "error", "last_ok_t"}
+     "error", "last_ok_t", "blind_after_s"}
 
 `t` is Unix seconds: for api, health and poll lines when the request was sent, for the others
 when the change was seen. `own_load` is true when the harness's own API-server load
 (`apiserver_load`) was running under this same identity: a 429 then is the load's flow being
 throttled by API Priority and Fairness, not the API server failing (the scoring keeps it
-apart). A `poll` line is written for the first successful poll of each resource, for every
-failed one, and for a successful one that ends a gap (after a failure, or more than
-`blind_after_s` after the previous success); `last_ok_t` is the previous successful poll of
-that resource (null if none yet), so [last_ok_t, t] is a span the watcher did not see.
-Resource `*` (error "watcher stopped: ...") means the watcher ended early: blind from there on.
+apart). What a successful poll saw counts as current for `blind_after_s` (2 s, four polls);
+after that, until the next successful poll of that resource, the watcher is blind to it. A
+`poll` line is written for the first successful poll of each resource, for every failed one,
+and for a successful one that ends a gap (after a failure, or more than `blind_after_s` after
+the previous success); `last_ok_t` is the previous successful poll of that resource (null if
+none yet), so [last_ok_t + blind_after_s, t] is a span the watcher did not see. Resource `*`
+(error "watcher stopped: ...") means the watcher ended early: blind from there on.
 
 Requests are not retried (a retry would hide the failure being measured) and time out after
 `request_timeout_s`. Nothing here raises into the engine: an API error is an ok=false line,
@@ -125,7 +127,7 @@ class ControlPlaneSampler:
         self.poll_s = poll_s
         self.timeout = (request_timeout_s, request_timeout_s)
         self.blind_after_s = blind_after_s
-        """A gap between two successful polls longer than this is written as blind (4 polls)."""
+        """How long what a poll saw counts as current (4 polls): a longer gap is blind time."""
         self.max_duration_s = max_duration_s
         """A sampler left open by a bug stops by itself; a game day is never this long."""
         self.clock = clock
@@ -268,7 +270,7 @@ class ControlPlaneSampler:
         latency_ms = round((time.perf_counter() - start) * 1000.0, 3)
         last_ok_t = self._last_ok.get(resource)
         line = {"t": t, "kind": "poll", "resource": resource, "ok": error is None, "latency_ms": latency_ms,
-                "status": status, "error": error, "last_ok_t": last_ok_t}  # fmt: skip
+                "status": status, "error": error, "last_ok_t": last_ok_t, "blind_after_s": self.blind_after_s}  # fmt: skip
         if error is not None:  # nothing is inferred from a failed list; the gap is recorded
             log.debug("control-plane poll of %s failed: %s", resource, error)
             self._failing.add(resource)
@@ -283,8 +285,8 @@ class ControlPlaneSampler:
 
     def _watcher_stopped(self, reason: str) -> None:
         self._write({"t": self.clock(), "kind": "poll", "resource": "*", "ok": False, "latency_ms": None,
-                     "status": None, "error": reason,
-                     "last_ok_t": min(self._last_ok.values(), default=None)})  # fmt: skip
+                     "status": None, "error": reason, "last_ok_t": min(self._last_ok.values(), default=None),
+                     "blind_after_s": self.blind_after_s})  # fmt: skip
 
     def _nodes(self, core: k8s_client.CoreV1Api) -> dict[str, bool]:
         items = client.list_all(core.list_node, resource_version="0", _request_timeout=self.timeout)

@@ -18,7 +18,7 @@ a node coming back) often come after the method's last action has ended.
 | `pod_readiness_time_s` | from a pod's deletion to its replacement being ready (the slowest pair) |
 | `pods_deleted`, `pods_replaced` | deletions seen in the fault window, and how many got a ready replacement |
 | `deployment_unavailable_s` | time in the fault window with some deployment below its desired available replicas |
-| `watch_blind_s` | time in the fault window during which the watcher had no current view of some resource: from its last successful poll to the next one, after a failed poll or a gap longer than the sampler's `blind_after_s` (to the end if it never came back) |
+| `watch_blind_s` | time in the fault window during which the watcher had no current view of some resource: a poll's view is current for `blind_after_s`, so blind runs from the last successful poll + `blind_after_s` to the next successful one (to the end if none came) |
 | `watch_coverage` | 1 - `watch_blind_s` / the fault window's length |
 | `watch_failed_polls` | failed watcher polls in the fault window |
 
@@ -116,20 +116,25 @@ def _api_window(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _watch_blind(rows: list[Mapping[str, Any]], start: float, end: float) -> tuple[float | None, int | None]:
-    """(seconds of [start, end] some watched resource went unseen, failed polls in it); None without poll lines."""
+    """(seconds of [start, end] some watched resource went unseen, failed polls in it); None without poll lines.
+
+    A successful poll's view counts as current for the line's `blind_after_s`; blind is what
+    lies between that and the next successful poll of the resource.
+    """
     if not rows:
         return None, None
     spans: list[tuple[float, float]] = []
     blind_since: dict[Any, float] = {}
     for r in rows:
         resource, t, last_ok_t = r.get("resource"), r["t"], r.get("last_ok_t")
-        since = last_ok_t if isinstance(last_ok_t, int | float) else None
+        fresh_s = float(r.get("blind_after_s") or 0.0)
+        since = last_ok_t + fresh_s if isinstance(last_ok_t, int | float) else None
         if resource == "*":  # the watcher ended early: blind from its last view to the end
             spans.append((since if since is not None else t, end))
         elif r.get("ok"):
             opened = blind_since.pop(resource, None)
             lo = since if since is not None else opened
-            if lo is not None:
+            if lo is not None and lo < t:
                 spans.append((lo, t))
         else:
             blind_since.setdefault(resource, since if since is not None else t)

@@ -32,7 +32,7 @@ KEYS = {
     "node": {"t", "kind", "name", "ready"},
     "pod": {"t", "kind", "name", "event", "node"},
     "deployment": {"t", "kind", "name", "available", "desired"},
-    "poll": {"t", "kind", "resource", "ok", "latency_ms", "status", "error", "last_ok_t"},
+    "poll": {"t", "kind", "resource", "ok", "latency_ms", "status", "error", "last_ok_t", "blind_after_s"},
 }
 FAST = {"interval_s": 0.25, "poll_s": 0.25, "request_timeout_s": 2.0}
 
@@ -96,10 +96,10 @@ def test_the_watcher_reads_the_watch_cache_in_pages(
 def test_failed_polls_are_written_and_the_blind_time_is_scored(
     clusters: Clusters, connection: client.Connection, tmp_path: Path
 ) -> None:
-    """Node LISTs failing for 1.5 s: a `poll` line per failure, and about 1.5 s of the window blind."""
+    """Node LISTs failing for 1.5 s: a `poll` line per failure, and the outage less the 0.5 s a view stays current is blind."""
     emulator = clusters.allowed.emulator
     assert emulator is not None
-    with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, **FAST):
+    with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, **{**FAST, "blind_after_s": 0.5}):
         start = time.time()
         time.sleep(0.8)
         fault = time.time()
@@ -112,11 +112,13 @@ def test_failed_polls_are_written_and_the_blind_time_is_scored(
     failed = [p for p in lines if p["kind"] == "poll" and not p["ok"]]
     assert failed and {p["resource"] for p in failed} == {"nodes"}
     assert all(p["status"] == 500 and fault <= p["t"] and p["last_ok_t"] < fault for p in failed)
-    resumed = [p for p in lines if p["kind"] == "poll" and p["ok"] and p["last_ok_t"] is not None]
-    assert [p["resource"] for p in resumed] == ["nodes"]
+    (resumed,) = [p for p in lines if p["kind"] == "poll" and p["ok"] and p["last_ok_t"] is not None]
+    assert resumed["resource"] == "nodes" and resumed["blind_after_s"] == 0.5
     metrics = controlplane.summarize(lines, phases(start, fault, end))
     assert metrics["watch_failed_polls"] == len(failed)
-    assert metrics["watch_blind_s"] == pytest.approx(1.5, abs=FAST["poll_s"] + 0.35)
+    unseen = resumed["t"] - max(resumed["last_ok_t"] + 0.5, fault)
+    assert metrics["watch_blind_s"] == pytest.approx(unseen, abs=1e-3)
+    assert metrics["watch_blind_s"] == pytest.approx(1.5 - 0.5, abs=FAST["poll_s"] + 0.35)
     assert metrics["watch_coverage"] == pytest.approx(1 - metrics["watch_blind_s"] / (end - fault), abs=1e-3)
 
 
@@ -241,6 +243,29 @@ def test_the_sampler_stops_by_itself_after_its_maximum(connection: client.Connec
     time.sleep(1.5)
     assert not any(t.is_alive() for t in sampler._threads)
     sampler.close()
+
+
+def test_polls_that_come_late_are_blind_time_too(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """LISTs slow enough that each resource is seen only every ~1.2 s, past blind_after_s: written and scored."""
+    emulator = clusters.allowed.emulator
+    assert emulator is not None
+    emulator.list_delay_s = 0.4
+    try:
+        with probes.open_sampler(
+            connection.api, NAMESPACE, SELECTOR, tmp_path, **{**FAST, "blind_after_s": 0.8}
+        ):
+            start = time.time()
+            time.sleep(3.0)
+            end = time.time()
+    finally:
+        emulator.list_delay_s = 0.0
+    lines = read(tmp_path / probes.FILE)
+    late = [p for p in lines if p["kind"] == "poll" and p["ok"] and p["last_ok_t"] is not None]
+    assert late and all(p["t"] - p["last_ok_t"] > 0.8 for p in late)
+    metrics = controlplane.summarize(lines, phases(start, start, end))
+    assert metrics["watch_failed_polls"] == 0 and 0 < metrics["watch_coverage"] < 1
 
 
 class TestOwnLoad:

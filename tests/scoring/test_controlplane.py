@@ -23,9 +23,10 @@ def health(t: float, ok: bool, endpoint: str = "readyz") -> dict[str, Any]:
             "failed_checks": [] if ok else ["etcd"]}  # fmt: skip
 
 
-def poll(t: float, resource: str, ok: bool, last_ok_t: float | None) -> dict[str, Any]:
+def poll(t: float, resource: str, ok: bool, last_ok_t: float | None, fresh_s: float = 0.0) -> dict[str, Any]:
     return {"t": t, "kind": "poll", "resource": resource, "ok": ok, "latency_ms": 5000.0 if not ok else 3.0,
-            "status": None, "error": None if ok else "ReadTimeoutError", "last_ok_t": last_ok_t}  # fmt: skip
+            "status": None, "error": None if ok else "ReadTimeoutError", "last_ok_t": last_ok_t,
+            "blind_after_s": fresh_s}  # fmt: skip
 
 
 def pod(t: float, name: str, event: str, node: str | None = None) -> dict[str, Any]:
@@ -171,6 +172,14 @@ class TestWatchBlindness:
         out = controlplane.summarize(lines, PHASES)
         assert out["watch_blind_s"] == 20.0 and out["watch_coverage"] == 0.0
         assert out["pods_deleted"] is None and out["deployment_unavailable_s"] is None
+
+    def test_a_view_stays_current_for_blind_after_s(self) -> None:
+        """Polls 3 s apart with views current for 2 s: 1 s of each gap is blind; a 1.5 s gap is none."""
+        lines = [poll(101.0, "nodes", True, None, 2.0), poll(113.0, "nodes", True, 110.0, 2.0),
+                 poll(116.0, "nodes", True, 113.0, 2.0), poll(117.5, "nodes", False, 116.0, 2.0),
+                 poll(117.5, "nodes", True, 116.0, 2.0)]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["watch_blind_s"] == 2.0 and out["watch_failed_polls"] == 1
 
     def test_the_watcher_stopping_early_is_blind_from_its_last_view(self) -> None:
         """A `*` line (the watcher ended) makes the rest of the window blind."""

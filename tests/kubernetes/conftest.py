@@ -107,6 +107,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     outage: Callable[[Any], bool] | None = None
     service_proxy: dict[str, str] = {}
     """Service name -> base URL: the API server's service proxy, forwarding for real over HTTP."""
+    forbidden: Callable[[Any], bool] | None = None
+    """Requests it answers 403, as RBAC would (nothing else is authorised or refused)."""
     flow_limit: int | None = None
     list_delay_s: float = 0.0
     clock_offset_s: float = 0.0
@@ -135,6 +137,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return response
 
     async def _dispatch(self, request: Any) -> aiohttp.web.StreamResponse:
+        if self.forbidden is not None and self.forbidden(request):
+            raise KubernetesError(status=403, reason="Forbidden", message="forbidden by the test's RBAC")
         if self.outage is not None and self.outage(request):
             raise KubernetesError(status=500, reason="InternalError", message="etcdserver: request timed out")
         path = request.url.path.rstrip("/")

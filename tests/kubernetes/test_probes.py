@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s_client
 
 from harness.chaos.activities import kubernetes as activities
@@ -331,6 +332,24 @@ class TestOwnLoad:
         assert fault["throttled_own_load"] == len(throttled)
         assert fault["error_rate"] in (0.0, None), "None: every sample in the window was our own load's 429"
         assert activities.OWN_LOAD.shares_identity() is False, "the mark ends with the load"
+
+    def test_a_service_account_that_may_not_list_is_a_failed_action(
+        self, clusters: Clusters, target: KubernetesTarget
+    ) -> None:
+        """Every LIST refused (403, no RBAC for the account): the action fails instead of reporting a load."""
+        emulator = clusters.allowed.emulator
+        assert emulator is not None
+        with clusters.allowed.api() as api:
+            k8s_client.CoreV1Api(api).create_namespaced_service_account(
+                NAMESPACE, {"metadata": {"name": "resilience-harness-load"}}
+            )
+        emulator.forbidden = lambda request: request.headers.get("Authorization", "").startswith("Bearer sa:")
+        try:
+            with pytest.raises(ActivityFailed, match="may not list pods in shop"):
+                activities.apiserver_load(threads=2, duration_s=0.3, ns=NAMESPACE, service_account="resilience-harness-load",
+                                          configuration=target.configuration())  # fmt: skip
+        finally:
+            emulator.forbidden = None
 
     def test_every_page_of_every_list_is_read(self, clusters: Clusters, target: KubernetesTarget) -> None:
         """With 4 pods and pages of 3, each LIST is two requests, the second with the continue token."""

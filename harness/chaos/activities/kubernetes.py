@@ -659,6 +659,10 @@ def apiserver_load(
         for kind, n in per.items():
             error_counts[kind] = error_counts.get(kind, 0) + n
     requests = len(ok) + sum(error_counts.values())
+    if not ok and error_counts and set(error_counts) <= {"401", "403"}:
+        # No load was put on anything: a set-up error, not a result (the experiment must not pass on it).
+        where = "in any namespace" if all_namespaces else f"in {ns}"
+        raise ActivityFailed(f"apiserver_load: {identity} may not list pods {where} ({error_counts})")
     return {
         "threads": threads,
         "identity": identity,

@@ -27,6 +27,8 @@ Added for the control-plane probes, each unlike a live API server in the way sai
   queues, seats or shuffle sharding. `list_delay_s` holds every LIST that long, so that concurrency builds up;
 - `clock_offset_s`: the `Date` header of answers is this far from the machine's clock, as an
   API server whose clock is off. Object timestamps the tests write are their own choice.
+- `forbidden`: requests it matches get 403, as a missing RBAC grant would; there is no RBAC
+  otherwise (any token may do anything).
 
 The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
 on another, and production is the current-context: a client that forgot to pin the context

@@ -179,26 +179,33 @@ class KubernetesTarget:
         return done
 
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]:
-        """The namespace's Kubernetes events in the window (what the cluster says happened)."""
+        """The namespace's Kubernetes events in the window (what the cluster says happened).
+
+        Event times are the cluster's clock; `t` is put on the harness's (the API server's
+        measured skew subtracted, `client.ClockSkew`), so they line up with the timeline, and
+        `cluster_t` keeps the time as the cluster stamped it.
+        """
         if self.connection is None:
             return []
+        skew = self.connection.clock_skew()
         try:
-            items = (
-                k8s_client.CoreV1Api(self._api())
-                .list_namespaced_event(self.spec.namespace, _request_timeout=TIMEOUT)
-                .items
-            )
+            items = client.list_all(k8s_client.CoreV1Api(self._api()).list_namespaced_event, self.spec.namespace,
+                                    resource_version="0", _request_timeout=TIMEOUT)  # fmt: skip
         except Exception as exc:
             return [{"t": end_t, "event": "events_unreadable", "error": _reason(exc)}]
         out = []
         for e in items:
-            t = _epoch(e.event_time or e.last_timestamp or e.first_timestamp
-                       or (e.metadata.creation_timestamp if e.metadata else None))  # fmt: skip
-            if t is None or not start_t <= t <= end_t:
+            cluster_t = _epoch(e.event_time or e.last_timestamp or e.first_timestamp
+                               or (e.metadata.creation_timestamp if e.metadata else None))  # fmt: skip
+            if cluster_t is None:
+                continue
+            t = round(skew.to_harness(cluster_t), 3)
+            if not start_t <= t <= end_t:
                 continue
             obj = e.involved_object
             out.append({
                 "t": t,
+                "cluster_t": cluster_t,
                 "event": e.reason,
                 "type": e.type,
                 "object": f"{obj.kind}/{obj.name}" if obj else None,

@@ -21,6 +21,22 @@ authoriser does — verbs, API groups, resources/subresources, resourceNames, no
 a Role's rules in its namespace only. Aggregated ClusterRoles, other authorisers (webhooks,
 EKS access entries) and `system:` default bindings are not modelled.
 
+Added for the control-plane probes, each unlike a live API server in the way said:
+- LIST honours `limit` and `continue` (the token is a plain offset, not an etcd snapshot: an
+  object created between pages can shift the pages) except with `resourceVersion=0`, which
+  answers everything at once, as the watch cache did before Kubernetes 1.33;
+- `serviceaccounts/NAME/token` (TokenRequest) answers a token naming the ServiceAccount,
+  `sa:<namespace>:<name>`, if the ServiceAccount exists. Nothing checks any token;
+- `flow_limit`: a crude API Priority and Fairness. A flow is the Authorization header (APF's
+  per-user flow distinguisher); an API request beyond `flow_limit` in flight for its flow gets
+  429 at once with `Retry-After: 1`. Paths outside the API (/readyz, /livez, /version) are
+  exempt, as APF's `probes` FlowSchema makes the health checks. There are no priority levels,
+  queues, seats or shuffle sharding. `list_delay_s` holds every LIST that long, so that concurrency builds up;
+- `clock_offset_s`: the `Date` header of answers is this far from the machine's clock, as an
+  API server whose clock is off. Object timestamps the tests write are their own choice.
+- `forbidden`: requests it matches get 403, as a missing RBAC grant would; apart from it and
+  the access reviews above, there is no RBAC (any token may do anything).
+
 The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
 on another, and production is the current-context: a client that forgot to pin the context
 would land there.
@@ -30,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import re
 import threading
 import time
@@ -149,8 +166,38 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     outage: Callable[[Any], bool] | None = None
     service_proxy: dict[str, str] = {}
     """Service name -> base URL: the API server's service proxy, forwarding for real over HTTP."""
+    forbidden: Callable[[Any], bool] | None = None
+    """Requests it answers 403, as RBAC would (nothing else is authorised or refused)."""
+    flow_limit: int | None = None
+    list_delay_s: float = 0.0
+    clock_offset_s: float = 0.0
+    _in_flight: dict[str, int] = {}
+
+    def now(self) -> float:
+        """The emulated API server's clock."""
+        return time.time() + self.clock_offset_s
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        flow = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        limited = self.flow_limit is not None and request.resource is not None  # /readyz, /livez: exempt
+        if limited and self._in_flight.get(flow, 0) >= (self.flow_limit or 0):
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 429,
+                      "reason": "TooManyRequests", "message": "Too many requests, please try again later."}  # fmt: skip
+            return aiohttp.web.json_response(status, status=429, headers={"Retry-After": "1"})
+        self._in_flight = {**self._in_flight, flow: self._in_flight.get(flow, 0) + 1}
+        try:
+            if self.list_delay_s and request.method.value == "GET" and request.resource and not request.name:
+                await asyncio.sleep(self.list_delay_s)
+            response = await self._dispatch(request)
+        finally:
+            self._in_flight = {**self._in_flight, flow: self._in_flight[flow] - 1}
+        if self.clock_offset_s and not response.prepared:
+            response.headers["Date"] = email.utils.formatdate(self.now(), usegmt=True)
+        return response
+
+    async def _dispatch(self, request: Any) -> aiohttp.web.StreamResponse:
+        if self.forbidden is not None and self.forbidden(request):
+            raise KubernetesError(status=403, reason="Forbidden", message="forbidden by the test's RBAC")
         if self.outage is not None and self.outage(request):
             raise KubernetesError(status=500, reason="InternalError", message="etcdserver: request timed out")
         path = request.url.path.rstrip("/")
@@ -187,6 +234,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             return await self._replace(request)
         if request.method.value == "POST" and request.subresource == "eviction":
             return await self._evict(request)
+        if request.method.value == "POST" and request.subresource == "token":
+            return await self._token(request)
         if path == "/version":
             return aiohttp.web.json_response(
                 {
@@ -226,6 +275,20 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
         return aiohttp.web.json_response(status, status=201)
 
+    async def _token(self, request: Any) -> aiohttp.web.StreamResponse:
+        """POST serviceaccounts/NAME/token: a TokenRequest answered with a token naming the account."""
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            raise KubernetesError(
+                status=404, reason="NotFound", message=f"serviceaccount {request.name} not found"
+            )
+        seconds = int(((request.data or {}).get("spec") or {}).get("expirationSeconds") or 3600)
+        expires = datetime.fromtimestamp(self.now() + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": [], "expirationSeconds": seconds},
+                "status": {"token": f"sa:{request.namespace}:{request.name}", "expirationTimestamp": expires}}  # fmt: skip
+        return aiohttp.web.json_response(body, status=201)
+
     async def _serve_list(self, request: Any) -> Any:
         result = await super()._serve_list(request)
         labels, fields = request.params.get("labelSelector"), request.params.get("fieldSelector")
@@ -236,7 +299,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if "=" in term:
                 key, value = term.split("=", 1)
                 items = [o for o in items if str(_field(o, key)) == value]
-        return {**result, "items": items}
+        limit = int(request.params.get("limit") or 0)
+        if limit <= 0 or (request.params.get("resourceVersion") == "0" and "continue" not in request.params):
+            return {**result, "items": items}  # the watch cache answers everything at once
+        offset = int(request.params.get("continue") or 0)
+        page, rest = items[offset : offset + limit], offset + limit < len(items)
+        metadata = {**result["metadata"], **({"continue": str(offset + limit)} if rest else {})}
+        return {**result, "metadata": metadata, "items": page}
 
 
 class EmulatorServer:

@@ -493,6 +493,83 @@ def _percentile(sorted_ms: list[float], q: float) -> float | None:
     return round(sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))], 1)
 
 
+class _OwnLoad:
+    """Whether an `apiserver_load` runs in this process under the harness's own API identity.
+
+    The control-plane sampler (harness.kubernetes.probes) runs in the same process as the
+    experiment. API Priority and Fairness queues requests per flow, and a flow is the
+    FlowSchema plus, for nearly every schema, the user: a load sent as the sampler's user
+    shares the sampler's queues, so the sampler's 429s are then the load's own throttling, not
+    the API server failing. The sampler asks `shares_identity()` and marks its lines.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shared = 0
+
+    def enter(self, shared: bool) -> None:
+        if shared:
+            with self._lock:
+                self._shared += 1
+
+    def leave(self, shared: bool) -> None:
+        if shared:
+            with self._lock:
+                self._shared -= 1
+
+    def shares_identity(self) -> bool:
+        return self._shared > 0
+
+
+OWN_LOAD = _OwnLoad()
+LOAD_USER_AGENT = "resilience-harness/apiserver-load"
+MIN_TOKEN_S = 600
+"""The shortest lifetime a TokenRequest may ask for (the API server's minimum)."""
+
+
+def _load_identity(
+    service_account: str,
+    ns: str,
+    duration_s: float,
+    request_timeout_s: float,
+    configuration: Configuration,
+    secrets: Secrets,
+) -> tuple[client.Configuration, str, bool]:
+    """The client settings for the load, what identity they carry, and whether it is the harness's own.
+
+    With `service_account`, a short-lived token for it (TokenRequest, `create
+    serviceaccounts/token`): the load is then another user to API Priority and Fairness, in
+    its own flow (the `service-accounts` FlowSchema, priority level workload-low), as a real
+    noisy client is. Client certificates and exec plugins are dropped from its settings, since the
+    API server would authenticate a certificate before the token. If the token cannot be had,
+    the load runs as the harness itself, and says why.
+    """
+    base = _one_try_client(configuration, secrets)
+    settings = base.configuration
+    if not service_account:
+        base.close()
+        return settings, "the harness's own (no service_account given)", True
+    lifetime = max(MIN_TOKEN_S, int(duration_s + request_timeout_s) + 60)
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": lifetime}}  # fmt: skip
+    try:
+        answer = client.CoreV1Api(base).create_namespaced_service_account_token(
+            service_account, ns, body, _request_timeout=request_timeout_s
+        )
+        token = answer.status.token
+    except (ApiException, urllib3.exceptions.HTTPError) as exc:
+        reason = f"{exc.status} {exc.reason}" if isinstance(exc, ApiException) else type(exc).__name__
+        return settings, f"the harness's own (TokenRequest for {ns}/{service_account}: {reason})", True
+    finally:
+        base.close()
+    settings.api_key = {"BearerToken": token}  # a fresh Configuration (_one_try_client): ours to change
+    settings.api_key_prefix = {"BearerToken": "Bearer"}
+    settings.refresh_api_key_hook = None
+    settings.cert_file = settings.key_file = None
+    settings.username = settings.password = None
+    return settings, f"system:serviceaccount:{ns}:{service_account}", False
+
+
 def apiserver_load(
     threads: int = 8,
     duration_s: float = 60.0,
@@ -500,76 +577,118 @@ def apiserver_load(
     all_namespaces: bool = False,
     page_size: int = 500,
     request_timeout_s: float = 10.0,
+    service_account: str = "",
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """LIST pods from `threads` threads for `duration_s`; what the API server answered, and how fast.
+    """LIST pods from `threads` threads for `duration_s`, every page of each; what the API server
+    answered, and how fast.
 
-    Bounded in time: no request starts after the deadline and each has a timeout, so the
-    action ends within duration_s + request_timeout_s. LIST is the expensive verb for the
-    API server and etcd (a full read, serialised per page), which is the load that
-    controllers and careless clients put on a real control plane.
+    Each LIST is read to its end, `page_size` objects a page (`limit` + `continue`), as
+    controllers and kubectl read. Bounded in time: no request starts after the deadline and
+    each has a timeout, so the action ends within duration_s + request_timeout_s. LIST is the
+    expensive verb for the API server and etcd (a full read, serialised per page), which is the
+    load that controllers and careless clients put on a real control plane. The load runs as
+    `service_account` when it can have a token for it (see `_load_identity`), and always with
+    its own user agent (`resilience-harness/apiserver-load`, for audit logs; API Priority and
+    Fairness does not look at user agents).
     """
     if threads < 1 or duration_s <= 0:
         raise ActivityFailed("apiserver_load needs threads >= 1 and duration_s > 0")
-    deadline = time.monotonic() + duration_s
+    settings, identity, shared = _load_identity(
+        service_account, ns, duration_s, request_timeout_s, configuration, secrets
+    )
     latencies: list[list[float]] = [[] for _ in range(threads)]
+    list_ms: list[list[float]] = [[] for _ in range(threads)]
     errors: list[dict[str, int]] = [{} for _ in range(threads)]
 
     # Clients made here, not in the threads, so that a configuration error reaches the caller.
-    cores = [client.CoreV1Api(_one_try_client(configuration, secrets)) for _ in range(threads)]
+    apis = [client.ApiClient(settings) for _ in range(threads)]
+    for api in apis:
+        api.user_agent = LOAD_USER_AGENT
+    cores = [client.CoreV1Api(api) for api in apis]
+    deadline = time.monotonic() + duration_s
+
+    def page(core: client.CoreV1Api, token: str | None) -> Any:
+        options: dict[str, Any] = {"limit": page_size, "_request_timeout": request_timeout_s}
+        if token:
+            options["_continue"] = token
+        if all_namespaces:
+            return core.list_pod_for_all_namespaces(**options)
+        return core.list_namespaced_pod(ns, **options)
 
     def hammer(i: int) -> None:
-        core = cores[i]
+        core, token, list_started = cores[i], None, time.monotonic()
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
-                if all_namespaces:
-                    core.list_pod_for_all_namespaces(limit=page_size, _request_timeout=request_timeout_s)
-                else:
-                    core.list_namespaced_pod(ns, limit=page_size, _request_timeout=request_timeout_s)
+                answer = page(core, token)
                 latencies[i].append((time.monotonic() - started) * 1000)
+                token = getattr(answer.metadata, "_continue", None) if answer.metadata else None
+                if not token:
+                    list_ms[i].append((time.monotonic() - list_started) * 1000)
+                    list_started = time.monotonic()
+                continue
             except ApiException as exc:
                 errors[i][str(exc.status)] = errors[i].get(str(exc.status), 0) + 1
             except Exception as exc:  # connection refused, timeouts: counted, never fatal
                 kind = type(exc).__name__
                 errors[i][kind] = errors[i].get(kind, 0) + 1
                 time.sleep(0.1)
+            token, list_started = None, time.monotonic()  # a failed page (or a 410 token): start over
 
     workers = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(threads)]
     started = time.monotonic()
-    for w in workers:
-        w.start()
-    # One deadline for all the joins: a per-join timeout would add up over the threads.
-    give_up = deadline + request_timeout_s + 1.0
-    for w in workers:
-        w.join(timeout=max(0.0, give_up - time.monotonic()))
+    OWN_LOAD.enter(shared)
+    try:
+        for w in workers:
+            w.start()
+        # One deadline for all the joins: a per-join timeout would add up over the threads.
+        give_up = deadline + request_timeout_s + 1.0
+        for w in workers:
+            w.join(timeout=max(0.0, give_up - time.monotonic()))
+    finally:
+        OWN_LOAD.leave(shared)
+        for api in apis:
+            api.close()
     elapsed = time.monotonic() - started
     ok = sorted(ms for per in latencies for ms in per)
+    lists = sorted(ms for per in list_ms for ms in per)
     error_counts: dict[str, int] = {}
     for per in errors:
         for kind, n in per.items():
             error_counts[kind] = error_counts.get(kind, 0) + n
+    requests = len(ok) + sum(error_counts.values())
+    if not ok and error_counts and set(error_counts) <= {"401", "403"}:
+        # No load was put on anything: a set-up error, not a result (the experiment must not pass on it).
+        where = "in any namespace" if all_namespaces else f"in {ns}"
+        raise ActivityFailed(f"apiserver_load: {identity} may not list pods {where} ({error_counts})")
     return {
         "threads": threads,
+        "identity": identity,
         "duration_s": round(elapsed, 1),
-        "requests": len(ok) + sum(error_counts.values()),
+        "requests": requests,
+        "lists": len(lists),
         "errors": error_counts,
-        "requests_per_s": round((len(ok) + sum(error_counts.values())) / elapsed, 1) if elapsed else 0.0,
+        "requests_per_s": round(requests / elapsed, 1) if elapsed else 0.0,
         "latency_ms": {
             "p50": _percentile(ok, 0.50),
             "p99": _percentile(ok, 0.99),
             "max": round(ok[-1], 1) if ok else None,
             "mean": round(statistics.fmean(ok), 1) if ok else None,
         },
+        "list_latency_ms": {"p50": _percentile(lists, 0.50), "p99": _percentile(lists, 0.99)},
     }
 
 
 def apiserver_latency_ms(
     ns: str = "default", configuration: Configuration = None, secrets: Secrets = None
 ) -> float:
-    """Milliseconds for one small LIST (a probe: tolerate it with a range, e.g. [0, 1000])."""
-    core = client.CoreV1Api(_one_try_client(configuration, secrets))
-    started = time.monotonic()
-    core.list_namespaced_pod(ns, limit=1, _request_timeout=10)
-    return round((time.monotonic() - started) * 1000, 1)
+    """Milliseconds for one small LIST (a probe: tolerate it with a range, e.g. [0, 1000]).
+
+    A quorum read (no resourceVersion), on purpose: it is the path an etcd fault slows.
+    """
+    with _one_try_client(configuration, secrets) as api:
+        started = time.monotonic()
+        client.CoreV1Api(api).list_namespaced_pod(ns, limit=1, _request_timeout=10)
+        return round((time.monotonic() - started) * 1000, 1)

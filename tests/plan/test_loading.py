@@ -350,7 +350,8 @@ PROBLEMS = [
         id="kubernetes-without-allowed-contexts",
     ),
     pytest.param(
-        MINIMAL + "target:\n  kind: kubernetes\n  context: prod\n  allowed_contexts: [staging]\n  selector: app=subs\n",
+        MINIMAL
+        + "target:\n  kind: kubernetes\n  context: prod\n  allowed_contexts: [staging]\n  selector: app=subs\n",
         [(7, "target.context: context 'prod' is not in allowed_contexts (staging)")],
         id="kubernetes-context-not-allowed",
     ),

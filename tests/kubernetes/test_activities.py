@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import http.server
+import json
 import socket
 import threading
 import time
@@ -603,6 +604,13 @@ class TestJudgeAfterUndo:
             r for r in new["run"] if r["activity"]["name"] == "wait-until-the-deployment-is-whole-again"
         ]
         assert wait["output"] >= 5.0, "the method waited for the slow replacement"
+        starts = [json.loads(line) for line in (tmp_path / "new.jsonl").read_text().splitlines()]
+        method = [(m["name"], m.get("undo", False)) for m in starts
+                  if m["kind"] == "activity_start" and m["section"] == "method"]  # fmt: skip
+        assert method == [
+            ("terminate-one-pod-of-the-service", False),
+            ("wait-until-the-deployment-is-whole-again", True),
+        ], "the wait repeats a rollback: scoring ends the fault where it starts"
 
 
 # --- node drain ------------------------------------------------------------------------------------

@@ -286,3 +286,22 @@ class TestDrainPlan:
 def test_chaos_phase_reads_chaos_mesh_status(obj: dict[str, Any], phase: str) -> None:
     """A leftover that is terminating or finished injects nothing; only AllInjected says it does."""
     assert kubernetes.chaos_phase(obj) == phase
+
+
+def test_every_kubernetes_call_has_a_request_timeout() -> None:
+    """An API server under a fault may accept a connection and never answer: no call of the activities
+    may wait for it without a bound (read from the source, so a new call without one fails here)."""
+    import ast
+    import inspect
+
+    verbs = ("list_", "read_", "patch_", "delete_", "create_", "replace_", "connect_")
+    missing = [
+        f"line {node.lineno}: {node.func.attr}"
+        for node in ast.walk(ast.parse(inspect.getsource(kubernetes)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and (node.func.attr.startswith(verbs) or node.func.attr == "get_namespaced_custom_object")
+        and node.func.attr != "create_k8s_api_client"
+        and not any(k.arg == "_request_timeout" for k in node.keywords)
+    ]
+    assert missing == []

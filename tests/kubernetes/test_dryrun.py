@@ -258,3 +258,28 @@ def test_every_catalog_action_is_resolved_with_reads_only(
     assert len(entry("aws-nodegroup-instance-terminate")["touches"]) == 1, "the zone's worker only"
     text = dryrun.render(entries)
     assert "unknown" not in text
+
+
+def test_the_harness_node_and_undrainable_nodes_are_shown_as_never(
+    clusters: Clusters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drain names node-a (an unowned pod) and the harness's own node as never touched; node-cordon's
+    delete names only the pods on the nodes the harness cordoned."""
+    monkeypatch.setenv("HARNESS_NODE_NAME", "node-c")
+    k8s = "harness.chaos.activities.kubernetes"
+    exp = experiment(
+        action("drain", k8s, "cordon_nodes_hosting", label_selector="${label_selector}", ns="${namespace}",
+               drain=True),
+        action("delete", k8s, "terminate_service_pods", label_selector="${label_selector}", ns="${namespace}",
+               on_cordoned_nodes=True),
+    )  # fmt: skip
+    with clusters.allowed.api() as api:
+        k8s_client.CoreV1Api(api).patch_node(
+            "node-b", {"metadata": {"labels": {"resilience-harness.io/cordoned": "true"}}}
+        )
+    entries = dryrun.dry_run(loading.load_plan(write(tmp_path, {"never": exp})))
+    drain, delete = [e for e in entries if e["section"] == "method"]
+    never = {t["name"]: t["never"] for t in drain["touches"] if t.get("never")}
+    assert set(never) == {"node-a", "node-c"} and "HARNESS_NODE_NAME" in never["node-c"]
+    assert [t["name"] for t in delete["touches"]] == ["subs-1"], "the pod on the cordoned node-b only"
+    assert "node-b" in delete["selection"]

@@ -317,7 +317,8 @@ def _absent(exc: Exception) -> bool:
 
 def _wait_for_deployment(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     ns = args.get("ns", "default")
-    return {"selection": f"reads only: waits until deployment {ns}/{args.get('name')} is fully available "
+    pods = f" and pods {args['label_selector']!r} all Ready" if args.get("label_selector") else ""
+    return {"selection": f"reads only: waits until deployment {ns}/{args.get('name')} is fully available{pods} "
                          f"(at most {args.get('timeout_s', 180)} s)"}  # fmt: skip
 
 
@@ -354,6 +355,28 @@ def _hosting(ctx: _Context, label_selector: str, ns: str) -> set[str]:
     return k8s_activities.nodes_hosting(ctx.core, label_selector, ns, timeout_s=TIMEOUT)
 
 
+def _service_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    """terminate_service_pods: refused without a selector; on cordoned nodes only, if asked."""
+    ns = args.get("ns", "default")
+    selector = k8s_activities.require_selector(args.get("label_selector"), "terminate_service_pods")
+    items = [p for p in ctx.core.list_namespaced_pod(ns, label_selector=selector, _request_timeout=TIMEOUT).items
+             if p.metadata.deletion_timestamp is None and p.status and p.status.phase in ("Running", "Pending")]  # fmt: skip
+    where = ""
+    if args.get("on_cordoned_nodes"):
+        label = f"{k8s_activities.CORDONED}=true"
+        cordoned = {
+            n.metadata.name for n in ctx.core.list_node(label_selector=label, _request_timeout=TIMEOUT).items
+        }
+        items = [p for p in items if p.spec and p.spec.node_name in cordoned]
+        where = f" on nodes labelled {label} (now: {', '.join(sorted(cordoned)) or 'none; the cordon comes first'})"
+    n, qty = len(items), int(args.get("qty", 1))
+    if args.get("mode", "fixed") == "percentage":
+        qty = math.ceil(qty * n / 100)
+    how = "at random" if args.get("rand", True) else "in name order"
+    return {"touches": [_pod_row(p) for p in items],
+            "selection": f"pods {selector!r} in {ns}{where}: {min(qty, n)} of {n}, {how}, deleted"}  # fmt: skip
+
+
 def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     label_selector, ns = args.get("label_selector", ""), args.get("ns", "default")
     count = int(args.get("count", 1))
@@ -365,11 +388,32 @@ def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     nodes = ctx.core.list_node(
         label_selector=args.get("node_label_selector") or None, _request_timeout=TIMEOUT
     ).items
+    own = k8s_activities.harness_node()
     candidates = [n for n in nodes if n.metadata.name in hosting and not (n.spec and n.spec.unschedulable)
-                  and n.metadata.name not in ours]  # fmt: skip
+                  and n.metadata.name not in ours and n.metadata.name != own]  # fmt: skip
+    blocked: dict[str, list[str]] = {}
+    if args.get("drain"):
+        for n in candidates:
+            pods = ctx.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={n.metadata.name}", _request_timeout=TIMEOUT
+            ).items
+            plan = k8s_activities.drain_plan(pods, bool(args.get("delete_pods_with_local_storage")))
+            if plan["blocking"]:
+                blocked[n.metadata.name] = sorted(plan["blocking"])
+        candidates = [n for n in candidates if n.metadata.name not in blocked]
     rows = [{"kind": "node", "name": n.metadata.name,
              "zone": (n.metadata.labels or {}).get("topology.kubernetes.io/zone")} for n in candidates]  # fmt: skip
     rows += [{"kind": "node", "name": name, "already": "cordoned by the harness"} for name in ours]
+    rows += [{"kind": "node", "name": name, "never": f"a drain would refuse: {', '.join(pods)} (no controller)"}
+             for name, pods in sorted(blocked.items())]  # fmt: skip
+    if own:
+        rows.append(
+            {
+                "kind": "node",
+                "name": own,
+                "never": f"the harness's own node (${k8s_activities.HARNESS_NODE_ENV})",
+            }
+        )
     wanted = max(0, count - len(ours))
     selection = (
         f"{wanted} of {len(candidates)} schedulable node(s) hosting {label_selector!r} in {ns}, at random"
@@ -380,7 +424,8 @@ def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
         selection += f" (too few: the action would fail, {count} wanted)"
     if args.get("drain"):
         local = "deleted" if args.get("delete_pods_with_local_storage") else "left"
-        selection += f"; then drained (evictions; pods with emptyDir {local})"
+        selection += (f"; then drained (evictions, a PodDisruptionBudget's 429 retried for at most "
+                      f"{args.get('timeout_s', 120)} s; DaemonSet and mirror pods left, pods with emptyDir {local})")  # fmt: skip
         for n in [*candidates, *(n for n in nodes if n.metadata.name in ours)]:
             on_node = ctx.core.list_pod_for_all_namespaces(
                 field_selector=f"spec.nodeName={n.metadata.name}", _request_timeout=TIMEOUT
@@ -650,6 +695,7 @@ RESOLVERS: dict[str, Resolver] = {
     **{f"chaosaws.asg.actions.{f}": _asgs for f in _ASG_ACTIONS},
     "chaosaws.fis.actions.start_experiment": _fis_template,
     "harness.chaos.activities.kubernetes.wait_for_deployment": _wait_for_deployment,
+    "harness.chaos.activities.kubernetes.terminate_service_pods": _service_pods,
     "harness.chaos.activities.kubernetes.scale_deployment_recording": _scale_recording,
     "harness.chaos.activities.kubernetes.restore_deployment_scale": _restore_scale,
     "harness.chaos.activities.kubernetes.cordon_nodes_hosting": _cordon_nodes,

@@ -90,6 +90,8 @@ class KubernetesTarget:
             "label_selector": self.spec.selector,
             "kubernetes_context": self.spec.context if self.spec.context is not None else client.IN_CLUSTER,
         }
+        if self.url:  # the service as the load reaches it: what the steady state's probe asks
+            config["service_url"] = self.url
         aws = self.spec.aws
         if aws is not None:
             config["aws_region"] = aws.region

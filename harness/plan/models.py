@@ -64,6 +64,12 @@ def _host(value: str) -> str:
     return value
 
 
+def _selector(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected the service's label selector, such as app=subs (empty selects every pod)")
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
 GateText = Annotated[str, AfterValidator(_gate)]
 """A gate expression, parsed when the plan is validated so a bad one has its file and line."""
@@ -108,9 +114,10 @@ class KubernetesTarget(_Model):
     any other context, so a stale kubeconfig cannot aim a game day at production."""
     namespace: str = "default"
     """Kubernetes' own default namespace, where a fresh deploy/ of the reference service lands."""
-    selector: str | None = None
-    """Label selector of the service under test (`app=subs`); None: the experiments name their
-    own targets."""
+    selector: Annotated[str, AfterValidator(_selector)]
+    """Label selector of the service under test (`app=subs`). Required, with no default: every
+    experiment receives it as `label_selector`, and one left unset would replace the
+    experiment's own default with nothing, so a pod kill could take any pod of the namespace."""
     aws: AwsSettings | None = None
     """None: no AWS activities (a cluster outside AWS, or only Kubernetes-level faults)."""
     cluster: Slug | None = None

@@ -11,8 +11,16 @@ label and field selectors on LIST (kmock returns every object of the namespace),
 (the kubernetes client asks for `/version/`), `/readyz` and `/livez` with verbose checks, an
 `outage` switch that answers every request with a 500, as an API server does when etcd
 times out, PUT as a whole-object replace (kmock only knows PATCH), and the pods/eviction
-subresource as an API server with no PodDisruptionBudget in the way answers it (the pod is
-deleted at once; no budget is ever consulted, so a blocked eviction cannot be shown).
+subresource as an API server answers it: deleted at once, or 429 TooManyRequests while a
+PodDisruptionBudget (policy/v1, matchLabels only) would be violated — its ready matching pods
+counted against minAvailable, or against the matching Deployments' replicas less maxUnavailable.
+A `flaky(n)` mode answers the next n API requests with 503 (or 429) and then serves as usual, as
+a recovering API server does. Finalizers and deletionTimestamp are kmock's own: a DELETE of an
+object with finalizers only marks it, and it goes when a patch empties them (as Chaos Mesh's
+NetworkChaos does once the fault is lifted).
+
+`ReplicaController` replaces a deleted pod after configurable delays (create, schedule, Ready),
+so a replacement can be as slow as on a live cluster, and schedules only onto schedulable nodes.
 
 `SelfSubjectAccessReview` (POST, answered, never stored, as the API server does) is decided by
 `access_rules`: None allows everything (as kmock has no authorisation at all); a list of RBAC
@@ -74,6 +82,9 @@ RESOURCES = (
     "v1/serviceaccounts",
     "apps/v1/deployments",
     "networking.k8s.io/v1/networkpolicies",
+    "policy/v1/poddisruptionbudgets",
+    "discovery.k8s.io/v1/endpointslices",
+    "v1/endpoints",
 )
 CHAOS_MESH_RESOURCES = (
     "chaos-mesh.org/v1alpha1/networkchaos",
@@ -100,6 +111,11 @@ def _selected(selector: str | None, labels: dict[str, str]) -> bool:
         elif part.strip() not in labels:
             return False
     return True
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _field(obj: dict[str, Any], path: str) -> Any:
@@ -177,6 +193,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         """The emulated API server's clock."""
         return time.time() + self.clock_offset_s
 
+    _flaky: tuple[int, int] = (0, 503)
+    """(requests still to fail, their status): see `flaky`."""
+
+    def flaky(self, n: int, status: int = 503) -> None:
+        """Answer the next `n` API requests with `status` (503, 429...), then serve as usual."""
+        self._flaky = (n, status)
+
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         flow = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
         limited = self.flow_limit is not None and request.resource is not None  # /readyz, /livez: exempt
@@ -200,6 +223,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             raise KubernetesError(status=403, reason="Forbidden", message="forbidden by the test's RBAC")
         if self.outage is not None and self.outage(request):
             raise KubernetesError(status=500, reason="InternalError", message="etcdserver: request timed out")
+        left, status = self._flaky
+        if left > 0 and request.resource is not None:
+            self._flaky = (left - 1, status)
+            reason = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+            raise KubernetesError(
+                status=status, reason=reason, message="the server is currently unable to handle the request"
+            )
         path = request.url.path.rstrip("/")
         if path in ("/readyz", "/livez"):
             checks = ["ping", "log", "etcd", "poststarthook/start-informers"]
@@ -264,12 +294,18 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return aiohttp.web.json_response(raw)
 
     async def _evict(self, request: Any) -> aiohttp.web.StreamResponse:
-        """POST pods/NAME/eviction: the pod is deleted, as when no PodDisruptionBudget objects."""
+        """POST pods/NAME/eviction: the pod is deleted, or 429 while a PodDisruptionBudget objects."""
         key = (request.resource, request.namespace, request.name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
                 raise KubernetesError(status=404, reason="NotFound", message=f"pod {request.name} not found")
             raw = self.objects[key].raw
+            if budget := self._budget_violated(request.namespace, raw):
+                self.evictions_refused.append(request.name)
+                raise KubernetesError(
+                    status=429, reason="TooManyRequests",
+                    message=f"Cannot evict pod as it would violate the pod's disruption budget {budget}.",
+                )  # fmt: skip
             self.objects[key].delete()
             await self._buses[request.resource].put({"type": "DELETED", "object": raw})
         status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
@@ -288,6 +324,39 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 "spec": {"audiences": [], "expirationSeconds": seconds},
                 "status": {"token": f"sa:{request.namespace}:{request.name}", "expirationTimestamp": expires}}  # fmt: skip
         return aiohttp.web.json_response(body, status=201)
+
+    evictions_refused: list[str] = []
+    """Pods whose eviction a budget refused (429), once per refusal."""
+
+    def _live(self, plural: str, ns: str | None) -> list[dict[str, Any]]:
+        return [o.raw for (resource, namespace, _), o in self.objects.items()
+                if resource.plural == plural and namespace == ns and not o.deleted]  # fmt: skip
+
+    def _budget_violated(self, ns: str | None, pod: dict[str, Any]) -> str | None:
+        """The name of a PodDisruptionBudget an eviction of `pod` would violate (only a Ready pod counts)."""
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if not _pod_ready(pod):
+            return None  # evicting a pod that serves nothing costs the budget nothing
+        for pdb in self._live("poddisruptionbudgets", ns):
+            match = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if not match or not match.items() <= labels.items():
+                continue
+            pods = [
+                p
+                for p in self._live("pods", ns)
+                if match.items() <= ((p.get("metadata") or {}).get("labels") or {}).items()
+            ]
+            healthy = sum(1 for p in pods if _pod_ready(p) and not p["metadata"].get("deletionTimestamp"))
+            spec = pdb["spec"]
+            if "minAvailable" in spec:
+                allowed = healthy - int(spec["minAvailable"])
+            else:
+                expected = sum(int((d.get("spec") or {}).get("replicas") or 0) for d in self._live("deployments", ns)
+                               if match.items() <= (((d.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items())  # fmt: skip
+                allowed = int(spec.get("maxUnavailable", 0)) - ((expected or len(pods)) - healthy)
+            if allowed < 1:
+                return pdb["metadata"]["name"]
+        return None
 
     async def _serve_list(self, request: Any) -> Any:
         result = await super()._serve_list(request)
@@ -323,6 +392,7 @@ class EmulatorServer:
 
     async def _main(self) -> None:
         emulator = ClusterEmulator()
+        emulator.evictions_refused = []  # its own list, not the class's
         if self.git_version:
             emulator.git_version = self.git_version
         for resource in self.resources:
@@ -387,7 +457,9 @@ def pod_body(name: str, node: str | None, ready: bool) -> dict[str, Any]:
         spec["nodeName"] = node
     return {
         "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4()),
-                     "labels": {"app": "subs"}, "creationTimestamp": _now()},
+                     "labels": {"app": "subs"}, "creationTimestamp": _now(),
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "subs-5d9f",
+                                          "uid": "rs-subs", "controller": True}]},
         "spec": spec,
         "status": {"phase": "Running" if ready else "Pending", "conditions": conditions},
     }  # fmt: skip
@@ -410,6 +482,16 @@ def populate(api: k8s_client.ApiClient, replicas: int = 3) -> None:
                  "template": {"metadata": {"labels": {"app": "subs"}}, "spec": {"containers": [{"name": "subs", "image": "subs:1"}]}}},
         "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas,
                    "updatedReplicas": replicas},
+    })  # fmt: skip
+    endpoint_slice(api)
+
+
+def endpoint_slice(api: k8s_client.ApiClient, ready: bool = True) -> None:
+    """The Service's EndpointSlice (label kubernetes.io/service-name=subs): the pods' addresses."""
+    k8s_client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(NAMESPACE, {
+        "metadata": {"name": "subs-abcde", "namespace": NAMESPACE, "labels": {"kubernetes.io/service-name": "subs"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8000, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [f"10.0.{i}.10"], "conditions": {"ready": ready}} for i in range(3)],
     })  # fmt: skip
 
 
@@ -465,7 +547,7 @@ class ReplicaController:
             self.log.append((time.time(), "created", name))
             if self._stop.wait(self.schedule_s):
                 return
-            node = f"node-{ZONES[len(self.log) % 3][-1]}"
+            node = self._schedulable(f"node-{ZONES[len(self.log) % 3][-1]}")
             self.core.patch_namespaced_pod(name, NAMESPACE, {"spec": {"nodeName": node}})
             self.log.append((time.time(), "scheduled", name))
             self._event("Scheduled", name, f"Successfully assigned {NAMESPACE}/{name} to {node}")
@@ -477,6 +559,15 @@ class ReplicaController:
             )  # fmt: skip
             self.log.append((time.time(), "ready", name))
             self._available(len(pods) + 1)
+
+    def _schedulable(self, preferred: str) -> str:
+        """`preferred` unless it is cordoned; then the first schedulable node, as a scheduler would pick."""
+        try:
+            nodes = sorted((n.metadata.name for n in self.core.list_node().items
+                            if not (n.spec and n.spec.unschedulable)), key=lambda n: n != preferred)  # fmt: skip
+        except Exception:  # the emulator may be in an outage: keep the preferred one
+            return preferred
+        return nodes[0] if nodes else preferred
 
     def first(self, step: str) -> float:
         return next(t for t, s, _ in self.log if s == step)

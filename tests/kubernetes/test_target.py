@@ -51,7 +51,7 @@ class TestAllowedContexts:
         experiment = tmp_path / "e.yaml"
         experiment.write_text("title: t\ndescription: d\nmethod: []\n")
         plan.write_text(
-            "name: k\ntarget:\n  kind: kubernetes\n  context: production\n  allowed_contexts: [test-cluster]\n"
+            "name: k\ntarget:\n  kind: kubernetes\n  context: production\n  allowed_contexts: [test-cluster]\n  selector: app=subs\n"
             f"load: {{locustfile: {tmp_path / 'l.py'}, host: 'http://127.0.0.1:1'}}\n"
             f"scenarios: [{{name: s, experiment: {experiment}}}]\n"
         )

@@ -634,6 +634,11 @@ def _stop_fis(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"touches": rows, "selection": f"{len(rows)} active FIS experiment(s) tagged {tags}: stopped"}
 
 
+def _never_ours(found: dict[str, Any], how: str = "") -> dict[str, Any]:
+    """The harness's own terminations never pick the node it runs on (HARNESS_NODE_NAME)."""
+    return {**found, "selection": f"{found['selection']}{how}; never the harness's own node"}
+
+
 _POD_ACTIONS = ("terminate_pods", "exec_in_pods", "delete_pods")
 _NODE_ACTIONS = ("cordon_node", "uncordon_node", "drain_nodes", "delete_nodes")
 _DEPLOYMENT_ACTIONS = ("scale_deployment", "delete_deployment", "rollout_deployment")
@@ -666,6 +671,14 @@ RESOLVERS: dict[str, Resolver] = {
     "harness.chaos.activities.aws.blackhole_availability_zone": _blackhole_zone,
     "harness.chaos.activities.aws.restore_availability_zone": _restore_zone,
     "harness.chaos.activities.aws.stop_fis_experiments": _stop_fis,
+    "harness.chaos.activities.aws.start_fis_experiment": _fis_template,
+    "harness.chaos.activities.aws.terminate_node_group_instances": lambda ctx, args: _never_ours(
+        _instances(ctx, {"filters": args.get("filters"), "az": args.get("availability_zone")}),
+        f", at most {args.get('max_instances', 1)} of them at random",
+    ),
+    "harness.chaos.activities.aws.terminate_asg_instances": lambda ctx, args: _never_ours(
+        _asgs(ctx, {"asg_names": [args.get("asg_name")], "instance_count": args.get("qty", 1)})
+    ),
 }
 """The actions whose targets the dry run can find, by `module.func`."""
 

@@ -569,8 +569,14 @@ def _blackhole_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
             "touches": rows,
             "selection": f"the subnets of {zone} span {len(vpcs)} VPC(s): the action would fail",
         }
-    return {"touches": rows, "selection": f"{len(rows)} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all "
-                                          "network ACL (previous ACL recorded)"}  # fmt: skip
+    shared = aws_activities.shared_infrastructure_subnets(ec2, vpcs[0])
+    for row in rows:
+        row["skipped"] = shared.get(row["id"])
+    cut = sum(1 for row in rows if not row["skipped"])
+    return {"touches": rows, "selection": f"{cut} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all network ACL "
+                                          "(previous ACL recorded), undone by EventBridge Scheduler after duration_s + "
+                                          "restore_margin_s if the harness does not; subnets with shared "
+                                          "infrastructure skipped"}  # fmt: skip
 
 
 def _restore_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:

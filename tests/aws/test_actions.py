@@ -128,12 +128,21 @@ class TestNodegroupInstanceTerminate:
         terminated = {i for i, s in _states().items() if s in ("shutting-down", "terminated")}
         assert terminated == {fleet[("workers-a", ZONES[0])]}
 
-    def test_a_whole_node_group_passes_the_guard_and_loses_only_max_instances(
-        self, aws: dict[str, Any], fleet: dict[str, Any]
+    def test_eks_gamedays_scenario_runs_and_loses_only_max_instances(
+        self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """As eks-gameday runs it (no zone, max_instances 1, three instances spread over zones): the
-        guard lets it run and exactly one instance of the group is terminated."""
-        variables = {"cluster_name": "prod", "nodegroup_name": "workers-a", "max_instances": 1}
+        """With eks-gameday's own vars (no zone, max_instances 1) and its node group spread over three
+        zones: the guard lets the scenario run and exactly one instance of the group is terminated."""
+        from harness.plan import loading
+
+        monkeypatch.delenv(activities.HARNESS_NODE_ENV, raising=False)
+        plan = loading.load_plan(Path(__file__).parents[2] / "experiments" / "plans" / "eks-gameday.yaml")
+        (scenario,) = [s for s in plan.scenarios if Path(s.experiment).stem == "nodegroup-instance-terminate"]
+        variables = dict(scenario.vars)
+        net = _network(cluster=variables["cluster_name"], cidr="10.3")
+        group = {
+            _node(net["subnets"][z], variables["cluster_name"], variables["nodegroup_name"]) for z in ZONES
+        }
         experiment, action = _action("nodegroup-instance-terminate", "terminate_node_group_instances")
         _, guard = _action("nodegroup-instance-terminate", "instance_filters_are_scoped")
         assert activities.instance_filters_are_scoped(
@@ -142,10 +151,8 @@ class TestNodegroupInstanceTerminate:
         (gone,) = activities.terminate_node_group_instances(
             **_args(experiment, action, **variables), configuration=aws
         )
-        group = {fleet[("workers-a", z)] for z in ZONES}
         assert gone in group
-        states = _states()
-        assert {i for i, s in states.items() if s != "running"} == {gone}
+        assert {i for i, s in _states().items() if s != "running"} == {gone}
 
     def test_the_guard_stops_what_is_unscoped_or_empty(
         self, aws: dict[str, Any], fleet: dict[str, Any]

@@ -57,6 +57,8 @@ COPY_OF_TAG = "resilience-harness:copy-of"
 """On a blackhole network ACL: the ACL whose rules it carries under its deny rules."""
 PREVIOUS_PREFIX = "resilience-harness:previous:"
 """On a blackhole network ACL, one per subnet: `...:previous:<subnet-id>` = the ACL to restore."""
+SCHEDULE_GROUP_TAG = "resilience-harness:schedule-group"
+"""On a blackhole network ACL: the EventBridge Scheduler group its timed-undo schedules are in."""
 SCHEDULE_PREFIX = "resilience-harness-"
 """EventBridge Scheduler schedules of a blackhole's timed undo: `resilience-harness-<acl-id>-<rule>`."""
 RESTORE_ROLE_NAME = "resilience-harness-scheduler"
@@ -747,12 +749,18 @@ def _entry_args(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _make_blackhole_acl(
-    ec2: Any, vpc: str, previous: dict[str, Any], availability_zone: str, configuration: Configuration
+    ec2: Any,
+    vpc: str,
+    previous: dict[str, Any],
+    availability_zone: str,
+    schedule_group: str,
+    configuration: Configuration,
 ) -> str:
     """A new ACL: deny-all rules first (DENY_RULES), then the previous ACL's rules in their order."""
     tags = [
         {"Key": BLACKHOLE_TAG, "Value": availability_zone},
         {"Key": COPY_OF_TAG, "Value": previous["NetworkAclId"]},
+        {"Key": SCHEDULE_GROUP_TAG, "Value": schedule_group},
         *_mark_tags(configuration),
         {"Key": "Name", "Value": f"resilience-harness blackhole {availability_zone}"},
         {"Key": "app.kubernetes.io/managed-by", "Value": "resilience-harness"},
@@ -903,7 +911,7 @@ def blackhole_availability_zone(
         for _, acl in to_move:
             if acl["NetworkAclId"] not in copies:
                 copies[acl["NetworkAclId"]] = _make_blackhole_acl(
-                    ec2, vpc, acl, availability_zone, configuration
+                    ec2, vpc, acl, availability_zone, schedule_group, configuration
                 )
                 created.append(copies[acl["NetworkAclId"]])
         at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
@@ -986,7 +994,8 @@ def restore_availability_zone(
             restored.append(assoc["SubnetId"])
         ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
         # last: were the harness to die before this, the schedules would only fire on a deleted ACL
-        _delete_schedules(list(_schedule_names(acl["NetworkAclId"])), schedule_group, configuration, secrets)
+        group = tags.get(SCHEDULE_GROUP_TAG, schedule_group)
+        _delete_schedules(list(_schedule_names(acl["NetworkAclId"])), group, configuration, secrets)
     return sorted(restored)
 
 

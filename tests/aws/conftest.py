@@ -4,6 +4,12 @@ Server mode rather than moto's in-process mock: chaosaws builds its own boto3 cl
 requests then go over HTTP through botocore's whole stack (parameter validation, signing,
 serialisation), as they would against AWS. botocore honours AWS_ENDPOINT_URL (since 1.31),
 so chaosaws.aws_client needs no change to be pointed here.
+
+Where moto behaves unlike AWS, the fixtures here make it behave as AWS does (the server runs in
+this process, so patching moto's models reaches it): a command sent by InstanceIds alone reaches
+only those instances (`aws`); an instance's shell output can be played (`ssm_shell`); a FIS
+experiment can fail to start (`fis_fails_to_start`). moto keeps EventBridge Scheduler schedules
+but never runs them: tests fire them by calling their target themselves.
 """
 
 from __future__ import annotations

@@ -477,8 +477,11 @@ def _instance_rows(ctx: _Context, ids: dict[str, str | None]) -> list[dict[str, 
 
 
 def _tagged(ctx: _Context, value: str) -> dict[str, str | None]:
+    """The running instances this cluster marked with the fault, as the undos find them."""
+    cluster, _ = aws_activities.mark_identity(ctx.configuration)
     filters = [{"Name": f"tag:{aws_activities.FAULT_TAG}", "Values": [value]},
-               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]  # fmt: skip
+               {"Name": f"tag:{aws_activities.CLUSTER_TAG}", "Values": [cluster]},
+               {"Name": "instance-state-name", "Values": ["running"]}]  # fmt: skip
     reservations = ctx.boto("ec2").describe_instances(Filters=filters)["Reservations"]
     return {i["InstanceId"]: None for r in reservations for i in r["Instances"]}
 
@@ -506,11 +509,7 @@ def _node_instances(ctx: _Context, nodes: list[Any]) -> dict[str, str | None]:
 
 
 def _stop_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    tagged = _tagged(ctx, "kubelet")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=kubelet: "
-                             "kubelet stopped through SSM"}  # fmt: skip
+    # a new run never reuses an earlier run's marks: the action picks afresh
     hosting = _hosting(ctx, args.get("label_selector", ""), args.get("ns", "default"))
     nodes = [n for n in ctx.core.list_node(_request_timeout=TIMEOUT).items if n.metadata.name in hosting]
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -526,11 +525,6 @@ def _start_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
 
 def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     component, member = args.get("component"), args.get("member", "any")
-    tagged = _tagged(ctx, "static-pod")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=static-pod: "
-                             f"{component} manifest parked through SSM"}  # fmt: skip
     selector = args.get("node_label_selector") or "node-role.kubernetes.io/control-plane"
     nodes = ctx.core.list_node(label_selector=selector, _request_timeout=TIMEOUT).items
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -538,8 +532,10 @@ def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
              "leader": "the etcd leader (asked of etcd through SSM at run time, not in a dry run)",
              "follower": "an etcd follower at random (the leader is asked through SSM at run time)"}.get(
                  member, f"refused: member {member!r}")  # fmt: skip
-    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}: "
-                                          f"{component} manifest parked through SSM"}  # fmt: skip
+    check = ("if etcd keeps quorum without it (asked at run time)" if component == "etcd" else
+             "if another API server serves (default/kubernetes Endpoints)")  # fmt: skip
+    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}, "
+                                          f"{check}: {component} manifest parked through SSM"}  # fmt: skip
 
 
 def _restore_static_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:

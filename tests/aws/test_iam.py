@@ -1,6 +1,6 @@
-"""deploy/iam/ against the code: every AWS call the activities, the catalog's chaosaws functions
-and the dry run make is allowed by harness-policy.json, and the policy allows nothing else; every
-document is a well-formed IAM policy (or trust policy) document."""
+"""deploy/iam/ against the code: every AWS call the activities, the catalog's chaosaws functions,
+the dry run and the preflight make is allowed by harness-policy.json, and the policy allows
+nothing else; every document is a well-formed IAM policy (or trust policy) document."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ CHAOSAWS = {
     # the chaosaws functions the catalog calls directly, and the calls they make
     ("chaosaws.asg.probes", "desired_equals_healthy"): {"autoscaling:DescribeAutoScalingGroups"},
 }
+PREFLIGHT = {"sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"}
+"""What `harness preflight` calls besides the experiments' actions (it simulates the identity's
+permissions for those, and DryRun-calls the EC2 ones, which need the same actions)."""
 IMPLIED = {
     # a call that needs a second permission besides its own
     "scheduler:CreateSchedule": {"iam:PassRole"},  # the schedule's target RoleArn
@@ -98,7 +101,7 @@ def test_the_harness_policy_allows_exactly_what_the_code_calls() -> None:
     """Nothing the code calls is missing (a live run would stop on AccessDenied mid-fault), and
     nothing is granted that no code calls."""
     assert catalog_chaosaws() <= CHAOSAWS.keys(), "a chaosaws function the catalog calls is not listed"
-    needed = code_actions() | {a for f in catalog_chaosaws() for a in CHAOSAWS[f]}
+    needed = code_actions() | {a for f in catalog_chaosaws() for a in CHAOSAWS[f]} | PREFLIGHT
     granted = _actions(_document("harness-policy.json"))
     assert {"ec2:CreateNetworkAclEntry", "scheduler:CreateSchedule", "ssm:SendCommand", "fis:StartExperiment",
             "ec2:TerminateInstances", "iam:PassRole"} <= needed, "the scan found the calls"  # fmt: skip

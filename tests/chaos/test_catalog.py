@@ -225,6 +225,12 @@ def test_method_ends_with_its_undo_then_waits_for_the_service(path: Path) -> Non
         if isinstance(undo, set):
             assert undo & set(method[i + 1 :]), f"{key} is not undone in the method"
             assert undo & rollbacks, f"{key} lost its rollback backstop"
+    # the method's undo and wait repeat a rollback exactly: that is how the markers tell the undo
+    # (where the fault ends) from the fault
+    rollback_providers = [a["provider"] for a in experiment["rollbacks"]]
+    for action in experiment["method"]:
+        if _key(action) in UNDOES:
+            assert action["provider"] in rollback_providers, f"{action['name']} differs from its rollback"
 
 
 def test_the_guard_refuses_zone_only_and_unnamed_selections() -> None:

@@ -522,8 +522,11 @@ def _instance_rows(ctx: _Context, ids: dict[str, str | None]) -> list[dict[str, 
 
 
 def _tagged(ctx: _Context, value: str) -> dict[str, str | None]:
+    """The running instances this cluster marked with the fault, as the undos find them."""
+    cluster, _ = aws_activities.mark_identity(ctx.configuration)
     filters = [{"Name": f"tag:{aws_activities.FAULT_TAG}", "Values": [value]},
-               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]  # fmt: skip
+               {"Name": f"tag:{aws_activities.CLUSTER_TAG}", "Values": [cluster]},
+               {"Name": "instance-state-name", "Values": ["running"]}]  # fmt: skip
     reservations = ctx.boto("ec2").describe_instances(Filters=filters)["Reservations"]
     return {i["InstanceId"]: None for r in reservations for i in r["Instances"]}
 
@@ -551,11 +554,7 @@ def _node_instances(ctx: _Context, nodes: list[Any]) -> dict[str, str | None]:
 
 
 def _stop_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    tagged = _tagged(ctx, "kubelet")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=kubelet: "
-                             "kubelet stopped through SSM"}  # fmt: skip
+    # a new run never reuses an earlier run's marks: the action picks afresh
     hosting = _hosting(ctx, args.get("label_selector", ""), args.get("ns", "default"))
     nodes = [n for n in ctx.core.list_node(_request_timeout=TIMEOUT).items if n.metadata.name in hosting]
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -571,11 +570,6 @@ def _start_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
 
 def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     component, member = args.get("component"), args.get("member", "any")
-    tagged = _tagged(ctx, "static-pod")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=static-pod: "
-                             f"{component} manifest parked through SSM"}  # fmt: skip
     selector = args.get("node_label_selector") or "node-role.kubernetes.io/control-plane"
     nodes = ctx.core.list_node(label_selector=selector, _request_timeout=TIMEOUT).items
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -583,8 +577,10 @@ def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
              "leader": "the etcd leader (asked of etcd through SSM at run time, not in a dry run)",
              "follower": "an etcd follower at random (the leader is asked through SSM at run time)"}.get(
                  member, f"refused: member {member!r}")  # fmt: skip
-    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}: "
-                                          f"{component} manifest parked through SSM"}  # fmt: skip
+    check = ("if etcd keeps quorum without it (asked at run time)" if component == "etcd" else
+             "if another API server serves (default/kubernetes Endpoints)")  # fmt: skip
+    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}, "
+                                          f"{check}: {component} manifest parked through SSM"}  # fmt: skip
 
 
 def _restore_static_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -614,8 +610,14 @@ def _blackhole_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
             "touches": rows,
             "selection": f"the subnets of {zone} span {len(vpcs)} VPC(s): the action would fail",
         }
-    return {"touches": rows, "selection": f"{len(rows)} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all "
-                                          "network ACL (previous ACL recorded)"}  # fmt: skip
+    shared = aws_activities.shared_infrastructure_subnets(ec2, vpcs[0])
+    for row in rows:
+        row["skipped"] = shared.get(row["id"])
+    cut = sum(1 for row in rows if not row["skipped"])
+    return {"touches": rows, "selection": f"{cut} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all network ACL "
+                                          "(previous ACL recorded), undone by EventBridge Scheduler after duration_s + "
+                                          "restore_margin_s if the harness does not; subnets with shared "
+                                          "infrastructure skipped"}  # fmt: skip
 
 
 def _restore_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -679,6 +681,11 @@ def _stop_fis(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"touches": rows, "selection": f"{len(rows)} active FIS experiment(s) tagged {tags}: stopped"}
 
 
+def _never_ours(found: dict[str, Any], how: str = "") -> dict[str, Any]:
+    """The harness's own terminations never pick the node it runs on (HARNESS_NODE_NAME)."""
+    return {**found, "selection": f"{found['selection']}{how}; never the harness's own node"}
+
+
 _POD_ACTIONS = ("terminate_pods", "exec_in_pods", "delete_pods")
 _NODE_ACTIONS = ("cordon_node", "uncordon_node", "drain_nodes", "delete_nodes")
 _DEPLOYMENT_ACTIONS = ("scale_deployment", "delete_deployment", "rollout_deployment")
@@ -712,6 +719,14 @@ RESOLVERS: dict[str, Resolver] = {
     "harness.chaos.activities.aws.blackhole_availability_zone": _blackhole_zone,
     "harness.chaos.activities.aws.restore_availability_zone": _restore_zone,
     "harness.chaos.activities.aws.stop_fis_experiments": _stop_fis,
+    "harness.chaos.activities.aws.start_fis_experiment": _fis_template,
+    "harness.chaos.activities.aws.terminate_node_group_instances": lambda ctx, args: _never_ours(
+        _instances(ctx, {"filters": args.get("filters"), "az": args.get("availability_zone")}),
+        f", at most {args.get('max_instances', 1)} of them at random",
+    ),
+    "harness.chaos.activities.aws.terminate_asg_instances": lambda ctx, args: _never_ours(
+        _asgs(ctx, {"asg_names": [args.get("asg_name")], "instance_count": args.get("qty", 1)})
+    ),
 }
 """The actions whose targets the dry run can find, by `module.func`."""
 

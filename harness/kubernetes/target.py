@@ -10,7 +10,8 @@ heal() undoes only what is certainly the harness's own, by the marks our activit
 - a node labelled `resilience-harness.io/cordoned=true` is uncordoned and the label dropped;
 - a deployment annotated `resilience-harness.io/previous-replicas` is scaled back to it;
 - a NetworkPolicy or Chaos Mesh NetworkChaos in the plan's namespace labelled
-  `app.kubernetes.io/managed-by: resilience-harness` is deleted.
+  `app.kubernetes.io/managed-by: resilience-harness` is deleted;
+- with `aws` settings, the AWS faults marked for this cluster (harness.chaos.activities.aws.heal).
 
 A fault injected by a plain chaosk8s action (which marks nothing) is left to the experiment's
 rollbacks: undoing a cordon nobody can attribute could undo an operator's.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,8 @@ class KubernetesTarget:
     """The service's URL (the plan's load.host): a cluster has no one load balancer to find."""
     sampler_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for probes.ControlPlaneSampler (intervals); empty: its defaults."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Marks AWS faults with the run that made them (activities.aws.RUN_TAG); the engine may set its own."""
     connection: client.Connection | None = field(default=None, init=False)
     _pin: client.ContextPin | None = field(default=None, init=False)
 
@@ -94,6 +98,9 @@ class KubernetesTarget:
             config["service_url"] = self.url
         aws = self.spec.aws
         if aws is not None:
+            # what AWS marks carry (activities.aws.mark_identity): whose cluster, which run
+            config["harness_cluster"] = self.spec.cluster or self.spec.effective_context
+            config["harness_run_id"] = self.run_id
             config["aws_region"] = aws.region
             if aws.profile is not None:
                 config["aws_profile"] = aws.profile
@@ -178,6 +185,10 @@ class KubernetesTarget:
             step(f"{DNS_NAMESPACE}/{DNS_DEPLOYMENT} for a recorded scale", coredns)
         step(f"network policies in {ns}", policies)
         step(f"Chaos Mesh network chaos in {ns}", network_chaos)
+        if self.spec.aws is not None:  # AWS faults this cluster's marks show (NACLs, SSM, FIS)
+            from harness.chaos.activities import aws as aws_activities
+
+            done += aws_activities.heal(self.configuration())
         return done
 
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]:

@@ -122,8 +122,9 @@ def test_cleanup_uncordons_what_a_killed_run_left_and_only_that(clusters: Cluste
 
 
 def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dict, tmp_path: Path) -> None:  # noqa: F811
-    """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL (AWS, out
-    of heal()'s sight): `harness cleanup --plan` runs the experiment's rollbacks and restores them."""
+    """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL: `harness
+    cleanup --plan` restores them (heal() finds the cluster's marked ACL), then runs the
+    experiment's rollbacks, which find nothing more to do."""
     import boto3
 
     from harness.chaos.activities import aws as aws_activities
@@ -142,8 +143,10 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
         return found["NetworkAcls"][0]["NetworkAclId"]
 
     before = acl()
-    hole = aws_activities.blackhole_availability_zone("us-east-1a", cluster_name="prod", configuration=aws)
-    assert acl() == hole["network_acl"] != before  # the run is "killed" here, before its rollback
+    run = {**aws, "harness_cluster": "test-cluster", "harness_run_id": "killed"}  # as the target marks it
+    hole = aws_activities.blackhole_availability_zone("us-east-1a", cluster_name="prod", configuration=run)
+    (blackhole,) = hole["network_acls"]
+    assert acl() == blackhole != before  # the run is "killed" here, before its rollback
 
     plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
     text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
@@ -151,10 +154,11 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
     plan.write_text(text)
     result = harness(clusters, "cleanup", "--plan", str(plan))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"restored the network ACL of subnet(s) {subnet['SubnetId']} left blackholed" in result.stdout
     assert "rollback 'restore-the-zone-subnets-acls' succeeded" in result.stdout
     assert acl() == before
     remaining = {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]}
-    assert hole["network_acl"] not in remaining
+    assert blackhole not in remaining
 
     again = harness(clusters, "cleanup", "--plan", str(plan))  # nothing left: still clean, still 0
     assert again.returncode == 0, again.stdout + again.stderr

@@ -159,11 +159,13 @@ class TestPin:
 
 class TestTarget:
     def test_configuration_names_the_target(self) -> None:
-        """Experiments get the namespace, selector, context and AWS settings under chaosaws's keys too."""
+        """Experiments get the namespace, selector, context and AWS settings under chaosaws's keys too,
+        and, with AWS, whose marks AWS faults carry (the cluster, the run)."""
         spec = target_spec(aws={"region": "eu-west-1", "profile": "gameday"})
-        config = KubernetesTarget(spec).configuration()
+        config = KubernetesTarget(spec, run_id="r1").configuration()
         assert config == {"namespace": NAMESPACE, "label_selector": SELECTOR, "kubernetes_context": "test-cluster",
-                          "aws_region": "eu-west-1", "aws_profile": "gameday", "aws_profile_name": "gameday"}  # fmt: skip
+                          "aws_region": "eu-west-1", "aws_profile": "gameday", "aws_profile_name": "gameday",
+                          "harness_cluster": "test-cluster", "harness_run_id": "r1"}  # fmt: skip
 
     def test_facts_come_from_the_cluster(self, clusters: Clusters) -> None:
         """Version, nodes, zones, instance types, provider and tolerations as the emulator serves them."""

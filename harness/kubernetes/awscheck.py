@@ -50,6 +50,20 @@ DRY_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
         {"AssociationId": "aclassoc-00000000000000000", "NetworkAclId": _NO_ACL},
     ),
     "ec2:DeleteNetworkAcl": ("delete_network_acl", {"NetworkAclId": _NO_ACL}),
+    "ec2:CreateNetworkAclEntry": (
+        "create_network_acl_entry",
+        {
+            "NetworkAclId": _NO_ACL,
+            "RuleNumber": 1,
+            "Protocol": "-1",
+            "RuleAction": "deny",
+            "Egress": False,
+            "CidrBlock": "0.0.0.0/0",
+        },
+    ),
+    "ec2:DescribeNatGateways": ("describe_nat_gateways", {}),
+    "ec2:DescribeVpcEndpoints": ("describe_vpc_endpoints", {}),
+    "ec2:DescribeTransitGatewayVpcAttachments": ("describe_transit_gateway_vpc_attachments", {}),
 }
 """EC2 actions the catalog calls that take DryRun, and the call that asks for each."""
 _DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
@@ -57,7 +71,8 @@ _DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
 
 
 def trust_files(iam_dir: Path = IAM_DIR) -> list[Path]:
-    return sorted(iam_dir.glob("*trust*.json"))
+    """The trust policies of the harness's own role (not the FIS or scheduler roles it passes)."""
+    return sorted(iam_dir.glob("harness-trust*.json")) or sorted(iam_dir.glob("*trust*.json"))
 
 
 def fix_text(policy: Path = POLICY) -> str:

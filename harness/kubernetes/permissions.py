@@ -32,7 +32,7 @@ class Need:
 
     `namespace` is NS, ALL, CLUSTER or a fixed name; `name` a fixed resource name or `$arg` for
     the activity argument holding it; `when` an argument that must be true for the need to hold
-    (a drain only when `drain: true`). A `resource` starting with "/" is a non-resource URL.
+    (a drain only when `drain: true`), or `arg=value` for one that must equal a value. A `resource` starting with "/" is a non-resource URL.
     """
 
     verb: str
@@ -56,7 +56,7 @@ class Activity:
 
 NETWORK_CHAOS_CRD = "networkchaos.chaos-mesh.org"
 _CHAOS = "chaos-mesh.org"
-_DRAIN = (  # chaosk8s drain_nodes: cordon, then evict the node's pods of every namespace
+_DRAIN = (  # chaosk8s drain_nodes and the harness's drain: cordon, then evict the node's pods of every namespace
     Need("list", "nodes", namespace=CLUSTER),
     Need("patch", "nodes", namespace=CLUSTER),
     Need("list", "pods", namespace=ALL),
@@ -64,6 +64,7 @@ _DRAIN = (  # chaosk8s drain_nodes: cordon, then evict the node's pods of every 
     Need("get", "pods", namespace=ALL),
 )
 _SSM = ("ec2:DescribeInstances", "ec2:CreateTags", "ssm:SendCommand", "ssm:GetCommandInvocation")
+_SSM_READ = ("ec2:DescribeInstances", "ssm:SendCommand", "ssm:GetCommandInvocation")
 _SSM_UNDO = ("ec2:DescribeInstances", "ec2:DeleteTags", "ssm:SendCommand", "ssm:GetCommandInvocation")
 
 _K8S = "harness.chaos.activities.kubernetes."
@@ -90,8 +91,19 @@ ACTIVITIES: dict[str, Activity] = {
     _K8S + "restore_deployment_scale": Activity(
         (Need("get", "deployments", "apps", name="$name"), Need("patch", "deployments", "apps", name="$name"))
     ),
-    _K8S + "deployment_fully_available": Activity((Need("get", "deployments", "apps", name="$name"),)),
-    _K8S + "wait_for_deployment": Activity((Need("get", "deployments", "apps", name="$name"),)),
+    _K8S + "deployment_fully_available": Activity(
+        (Need("get", "deployments", "apps", name="$name"), Need("list", "pods", when="label_selector"))
+    ),
+    _K8S + "wait_for_deployment": Activity(
+        (Need("get", "deployments", "apps", name="$name"), Need("list", "pods", when="label_selector"))
+    ),
+    _K8S + "terminate_service_pods": Activity(
+        (
+            Need("list", "pods"),
+            Need("delete", "pods"),
+            Need("list", "nodes", namespace=CLUSTER, when="on_cordoned_nodes"),
+        )
+    ),
     _K8S + "cordon_nodes_hosting": Activity(
         (
             Need("list", "nodes", namespace=CLUSTER),
@@ -113,13 +125,21 @@ ACTIVITIES: dict[str, Activity] = {
         (Need("get", "customresourcedefinitions", "apiextensions.k8s.io", CLUSTER, name="$name"),)
     ),
     _K8S + "start_network_chaos": Activity(
-        (Need("create", "networkchaos", _CHAOS), Need("get", "networkchaos", _CHAOS)),
+        (
+            Need("create", "networkchaos", _CHAOS),
+            Need("get", "networkchaos", _CHAOS),
+            Need("delete", "networkchaos", _CHAOS),  # a leftover of ours is replaced
+        ),
         crds=(NETWORK_CHAOS_CRD,),
     ),
     _K8S + "stop_network_chaos": Activity(
-        (Need("delete", "networkchaos", _CHAOS),), crds=(NETWORK_CHAOS_CRD,)
+        (Need("delete", "networkchaos", _CHAOS), Need("get", "networkchaos", _CHAOS)),
+        crds=(NETWORK_CHAOS_CRD,),
     ),
-    _K8S + "service_answers": Activity((Need("get", "services/proxy"),)),
+    _K8S + "service_answers": Activity(
+        # EndpointSlices; Endpoints only on a cluster without them (not asked for here)
+        (Need("list", "endpointslices", "discovery.k8s.io"),)
+    ),
     _K8S + "apiserver_load": Activity(
         (Need("list", "pods"), Need("list", "pods", namespace=ALL, when="all_namespaces"))
     ),
@@ -130,26 +150,54 @@ ACTIVITIES: dict[str, Activity] = {
         (Need("list", "pods"), Need("get", "nodes", namespace=CLUSTER)), aws=_SSM
     ),
     _AWS + "start_kubelet": Activity(aws=_SSM_UNDO),
-    _AWS + "find_etcd_leader": Activity(
-        (Need("list", "nodes", namespace=CLUSTER),), aws=(*_SSM, "ec2:DeleteTags")
-    ),
+    _AWS + "find_etcd_leader": Activity((Need("list", "nodes", namespace=CLUSTER),), aws=_SSM_READ),
     _AWS + "park_static_pod": Activity(
-        (Need("list", "nodes", namespace=CLUSTER),), aws=(*_SSM, "ec2:DeleteTags")
+        (
+            Need("list", "nodes", namespace=CLUSTER),
+            # apiserver-stop asks how many API servers serve before stopping one
+            Need("get", "endpoints", namespace="default", name="kubernetes", when="component=kube-apiserver"),
+        ),
+        aws=_SSM,
     ),
     _AWS + "restore_static_pods": Activity(aws=_SSM_UNDO),
     _AWS + "blackhole_availability_zone": Activity(
         aws=(
+            "sts:GetCallerIdentity",
             "ec2:DescribeSubnets",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:DescribeTransitGatewayVpcAttachments",
             "ec2:DescribeNetworkAcls",
             "ec2:CreateNetworkAcl",
+            "ec2:CreateNetworkAclEntry",
             "ec2:CreateTags",
             "ec2:ReplaceNetworkAclAssociation",
+            "ec2:DeleteNetworkAcl",
+            "scheduler:CreateSchedule",
+            "iam:PassRole",
         )
     ),
     _AWS + "restore_availability_zone": Activity(
-        aws=("ec2:DescribeNetworkAcls", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl")
+        aws=(
+            "ec2:DescribeNetworkAcls",
+            "ec2:ReplaceNetworkAclAssociation",
+            "ec2:DeleteNetworkAcl",
+            "scheduler:DeleteSchedule",
+        )
     ),
     _AWS + "stop_fis_experiments": Activity(aws=("fis:ListExperiments", "fis:StopExperiment")),
+    _AWS + "start_fis_experiment": Activity(
+        aws=("fis:StartExperiment", "fis:TagResource", "fis:GetExperiment", "fis:StopExperiment")
+    ),
+    _AWS + "terminate_node_group_instances": Activity(
+        # the harness's own node (HARNESS_NODE_NAME), to leave its instance out
+        (Need("get", "nodes", namespace=CLUSTER),),
+        aws=("ec2:DescribeInstances", "ec2:TerminateInstances"),
+    ),
+    _AWS + "terminate_asg_instances": Activity(
+        (Need("get", "nodes", namespace=CLUSTER),),
+        aws=("autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ec2:TerminateInstances"),
+    ),
     # chaosaws
     "chaosaws.ec2.actions.terminate_instances": Activity(
         aws=("ec2:DescribeInstances", "ec2:TerminateInstances")
@@ -224,6 +272,14 @@ class Requirement:
         return f"{self.verb} {what}{named}{where}"
 
 
+def _holds(when: str, arguments: Mapping[str, Any]) -> bool:
+    """`arg` holds when the argument is true; `arg=value` when it equals value."""
+    name, _, value = when.partition("=")
+    if value:
+        return str(arguments.get(name, "")).strip() == value
+    return _truthy(arguments.get(name))
+
+
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
 
@@ -235,7 +291,7 @@ def concrete(
 
     `target_namespace` stands for NS when the need is the engine's (no activity arguments).
     """
-    if need.when is not None and not _truthy(arguments.get(need.when)):
+    if need.when is not None and not _holds(need.when, arguments):
         return None
     if need.namespace == NS:
         namespace: str | None = str(arguments.get("ns") or target_namespace or "default")

@@ -66,8 +66,8 @@ def test_a_run_whose_fault_never_started_is_not_scored_as_a_pass(
         monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(clusters.kubeconfig))
         monkeypatch.setenv("KUBERNETES_CONTEXT", "test-cluster")
         assert clusters.allowed.emulator is not None
-        clusters.allowed.emulator.service_proxy = {"subs": clusters.allowed.url}  # its /readyz answers 200
         variables = _config(aws, namespace=NAMESPACE, label_selector="app=subs", kubernetes_context="test-cluster",
+                            service_url=clusters.allowed.url,  # the emulator's /readyz answers 200
                             fis_template_id=_template(), duration_s=0, recovery_timeout_s=5)  # fmt: skip
         experiment = chaos_experiment.load(AWS_EXPERIMENTS / "az-disrupt-connectivity-fis.yaml")
         journal = chaos_experiment.run(experiment, tmp_path / "markers.jsonl", variables)

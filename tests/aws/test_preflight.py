@@ -141,7 +141,8 @@ class TestAgainstTheEmulators:
     ) -> None:  # fmt: skip
         """An identity without ec2:TerminateInstances: exit 2, and the scenario that needs it."""
         user_with(["sts:GetCallerIdentity", "ec2:Describe*", "ec2:CreateTags", "ec2:DeleteTags",
-                   "ec2:CreateNetworkAcl", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl"], monkeypatch)  # fmt: skip
+                   "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation",
+                   "ec2:DeleteNetworkAcl"], monkeypatch)  # fmt: skip
         request.getfixturevalue("iam_enforced")
         result = run(write_plan(tmp_path))
         assert result.exit_code == 2, result.output

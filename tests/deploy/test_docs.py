@@ -26,6 +26,7 @@ ROLES = {
     "Role `harness-gameday` in the service's namespace": ("Role", "harness-gameday"),
     "ClusterRole `harness-gameday`": ("ClusterRole", "harness-gameday"),
     "Role `harness-gameday-coredns` in `kube-system`": ("Role", "harness-gameday-coredns"),
+    "Role `harness-gameday-load` in the service's namespace": ("Role", "harness-gameday-load"),
 }
 """The bold heading of each table in section 2, and the role it describes."""
 

@@ -460,7 +460,7 @@ class TestGameday:
         namespaced = [
             ("", "pods", "list"),  # terminate_pods, pods_in_conditions, apiserver_load
             ("", "pods", "delete"),  # terminate_pods
-            ("", "services/proxy", "get"),  # service_answers
+            ("discovery.k8s.io", "endpointslices", "list"),  # service_answers
             ("apps", "deployments", "list"),  # deployment_available_and_healthy
             ("apps", "deployments", "get"),  # wait_for_deployment, scale_deployment_recording
             ("apps", "deployments", "patch"),

@@ -1112,12 +1112,12 @@ def apiserver_load(
     deadline = time.monotonic() + duration_s
 
     def page(core: client.CoreV1Api, token: str | None) -> Any:
-        options: dict[str, Any] = {"limit": page_size, "_request_timeout": request_timeout_s}
+        options: dict[str, Any] = {"limit": page_size}
         if token:
             options["_continue"] = token
         if all_namespaces:
-            return core.list_pod_for_all_namespaces(**options)
-        return core.list_namespaced_pod(ns, **options)
+            return core.list_pod_for_all_namespaces(_request_timeout=request_timeout_s, **options)
+        return core.list_namespaced_pod(ns, _request_timeout=request_timeout_s, **options)
 
     def hammer(i: int) -> None:
         core, token, list_started = cores[i], None, time.monotonic()

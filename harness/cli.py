@@ -285,11 +285,18 @@ def cleanup(
             "harness activities left marked in the cluster, then run every experiment's rollbacks.",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="The cluster name the killed run used (its --cluster): AWS marks are this cluster's only.",
+        ),
+    ] = None,
 ) -> None:
     """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
     from harness.testbed import faults
 
-    done = _cleanup_plan_target(plan, dir) if plan is not None else faults.cleanup(_testbed_dir(dir))
+    done = _cleanup_plan_target(plan, dir, cluster) if plan is not None else faults.cleanup(_testbed_dir(dir))
     for line in done:
         out.print(line, highlight=False)
     failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
@@ -302,12 +309,22 @@ def cleanup(
         out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
-def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None) -> list[str]:
+def _with_cluster(plan: Any, cluster: str | None) -> Any:
+    """The plan with --cluster applied (target.cluster), or as it is."""
+    if cluster is None:
+        return plan
+    try:
+        return plan.with_cluster(cluster)
+    except ValueError as exc:
+        raise InputError(f"--cluster {cluster!r}: {exc}") from None
+
+
+def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None, cluster: str | None = None) -> list[str]:
     """The plan's target healed as the engine heals it after each scenario."""
     from harness.engine.targets import make_target
     from harness.plan import loading
 
-    plan = loading.load_plan(loading.resolve_plan_arg(plan_arg))
+    plan = _with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
     if plan.target.kind == "testbed":
         from harness.testbed import faults
 
@@ -356,11 +373,7 @@ def _run_plan(
         _warning(warning)
     if trials is not None:
         plan = plan.with_trials(trials)
-    if cluster is not None:
-        try:
-            plan = plan.with_cluster(cluster)
-        except ValueError as exc:
-            raise InputError(f"--cluster {cluster!r}: {exc}") from None
+    plan = _with_cluster(plan, cluster)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
     if plan.target.kind == "kubernetes":
@@ -479,10 +492,13 @@ def gate(
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
     history: HistoryOption = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
     raise typer.Exit(
-        _run_plan(plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history)
+        _run_plan(
+            plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history, cluster=cluster
+        )
     )
 
 

@@ -6,6 +6,8 @@ Every write that the API acknowledges has been committed here first.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +60,19 @@ class Store:
 
     # --- subscriptions ------------------------------------------------------------
     @staticmethod
+    @contextmanager
+    def _one_active(user_id: int) -> Iterator[None]:
+        """A transaction that broke ONE_ACTIVE_SUBSCRIPTION (rolled back whole) is AlreadySubscribedError.
+
+        The only other unique constraints these writes can meet are their idempotency keys, which
+        they insert with ON CONFLICT DO NOTHING.
+        """
+        try:
+            yield
+        except sa.exc.IntegrityError as exc:
+            raise AlreadySubscribedError(user_id) from exc
+
+    @staticmethod
     def _public(row: Any) -> dict[str, Any]:
         return {
             "subscription_id": row["id"],
@@ -107,15 +122,7 @@ class Store:
         Raises AlreadySubscribedError, with nothing stored (no charge either), when another
         subscription of the account became active since the API looked.
         """
-        try:
-            return self._record_purchase(user_id, plan, key, charge_id, now)
-        except sa.exc.IntegrityError as exc:
-            raise AlreadySubscribedError(user_id) from exc
-
-    def _record_purchase(
-        self, user_id: int, plan: dict[str, Any], key: str, charge_id: str, now: float
-    ) -> tuple[dict[str, Any], bool]:
-        with self.engine.begin() as conn:
+        with self._one_active(user_id), self.engine.begin() as conn:
             # A lapsed subscription still marked active must not hold the one-active slot.
             conn.execute(
                 sa.update(db.subscriptions)
@@ -196,24 +203,7 @@ class Store:
         Raises AlreadySubscribedError when renewing a cancelled subscription while another one of
         the account is active (the renewal would make it a second active one).
         """
-        try:
-            return self._record_renewal(
-                user_id, subscription_id, key, charge_id, period_days, amount_cents, now
-            )
-        except sa.exc.IntegrityError as exc:
-            raise AlreadySubscribedError(user_id) from exc
-
-    def _record_renewal(
-        self,
-        user_id: int,
-        subscription_id: str,
-        key: str,
-        charge_id: str,
-        period_days: int,
-        amount_cents: int,
-        now: float,
-    ) -> dict[str, Any]:
-        with self.engine.begin() as conn:
+        with self._one_active(user_id), self.engine.begin() as conn:
             done = conn.execute(
                 sa.select(db.renewals.c.id).where(
                     db.renewals.c.subscription_id == subscription_id, db.renewals.c.idempotency_key == key

@@ -26,14 +26,13 @@ import boto3
 import httpx
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from harness.cli import app
 from harness.kubernetes import awscheck
 from harness.kubernetes.checklist import Status
 from harness.plan.models import AwsSettings
 from tests.aws.conftest import REGION
 from tests.kubernetes.conftest import NAMESPACE, SELECTOR, clusters  # noqa: F401 (a fixture)
+from tests.kubernetes.test_preflight import lines, run
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINATE = ("nodegroup-instance-terminate", "experiments/aws/nodegroup-instance-terminate.yaml")
@@ -61,17 +60,6 @@ def write_plan(
     path = tmp / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, sort_keys=False))
     return path
-
-
-def run(plan: Path) -> Any:
-    result = CliRunner().invoke(app, ["preflight", str(plan)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result
-
-
-def lines(output: str, status: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(status)]
 
 
 def ec2_state() -> tuple[int, int, list[str]]:

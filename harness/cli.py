@@ -310,11 +310,18 @@ def cleanup(
             "harness activities left marked in the cluster, then run every experiment's rollbacks.",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="The cluster name the killed run used (its --cluster): AWS marks are this cluster's only.",
+        ),
+    ] = None,
 ) -> None:
     """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
     from harness.testbed import faults
 
-    done = _cleanup_plan_target(plan, dir) if plan is not None else faults.cleanup(_testbed_dir(dir))
+    done = _cleanup_plan_target(plan, dir, cluster) if plan is not None else faults.cleanup(_testbed_dir(dir))
     for line in done:
         out.print(line, highlight=False)
     failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
@@ -327,12 +334,22 @@ def cleanup(
         out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
 
 
-def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None) -> list[str]:
+def _with_cluster(plan: Any, cluster: str | None) -> Any:
+    """The plan with --cluster applied (target.cluster), or as it is."""
+    if cluster is None:
+        return plan
+    try:
+        return plan.with_cluster(cluster)
+    except ValueError as exc:
+        raise InputError(f"--cluster {cluster!r}: {exc}") from None
+
+
+def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None, cluster: str | None = None) -> list[str]:
     """The plan's target healed as the engine heals it after each scenario."""
     from harness.engine.targets import make_target
     from harness.plan import loading
 
-    plan = loading.load_plan(loading.resolve_plan_arg(plan_arg))
+    plan = _with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
     if plan.target.kind == "testbed":
         from harness.testbed import faults
 
@@ -368,16 +385,20 @@ def _run_plan(
     trials: int | None = None,
     history_url: str | None = None,
     dry_run: bool = False,
+    cluster: str | None = None,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
-    from harness.plan import loading, validation
+    from harness.plan import lint, loading, validation
     from harness.store import history
 
     path = loading.resolve_plan_arg(plan_arg)
     plan = loading.load_plan(path)
+    for warning in lint.plan_warnings(path):
+        _warning(warning)
     if trials is not None:
         plan = plan.with_trials(trials)
+    plan = _with_cluster(plan, cluster)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
     if plan.target.kind == "kubernetes":
@@ -449,6 +470,15 @@ TrialsOption = Annotated[
     ),
 ]
 
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="This cluster's name in the history and in comparisons (sets target.cluster): one plan "
+        "file run in several clusters, each under its own name.",
+    ),
+]
+
 
 @app.command("run")
 def run(
@@ -461,11 +491,20 @@ def run(
     trials: TrialsOption = None,
     history: HistoryOption = None,
     dry_run: DryRunOption = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     raise typer.Exit(
         _run_plan(
-            plan, reports, dir, keep_testbed, quiet=False, trials=trials, history_url=history, dry_run=dry_run
+            plan,
+            reports,
+            dir,
+            keep_testbed,
+            quiet=False,
+            trials=trials,
+            history_url=history,
+            dry_run=dry_run,
+            cluster=cluster,
         )
     )
 
@@ -478,10 +517,13 @@ def gate(
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
     history: HistoryOption = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
     raise typer.Exit(
-        _run_plan(plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history)
+        _run_plan(
+            plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history, cluster=cluster
+        )
     )
 
 
@@ -595,11 +637,23 @@ def history_list(
 @app.command("validate")
 def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
-    from harness.plan import validation
+    from harness.plan import lint, validation
 
     for path in files:
         kind = validation.validate_file(path)
         out.print(f"{path}: valid {kind}")
+        if kind == "plan":
+            for warning in lint.plan_warnings(path):
+                _warning(warning)
+
+
+@app.command("preflight")
+def preflight_cmd(plan: Annotated[str, typer.Argument(help="Plan file or bundled plan name.")]) -> None:
+    """Check, reading only, that a Kubernetes plan can run: context, API server, permissions, CRDs,
+    selector, AWS; exit 2 when something blocks, 3 when the cluster cannot be reached."""
+    from harness.kubernetes import preflight
+
+    raise typer.Exit(preflight.run(plan, out))
 
 
 @app.command("list")
@@ -624,6 +678,11 @@ def _ms(value: float | None) -> str:
 
 def _error(message: object) -> None:
     err.print(Text.assemble(("error", "red"), f": {message}"), highlight=False)
+
+
+def _warning(message: object) -> None:
+    """Something the user should know that does not stop the command (a plan lint)."""
+    err.print(Text.assemble(("warning", "yellow"), f": {message}"), highlight=False)
 
 
 def main() -> None:

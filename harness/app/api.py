@@ -28,28 +28,43 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from harness.app import auth, db
 from harness.app.metrics import Metrics, MetricsMiddleware
 from harness.app.payments import PaymentDeclinedError, PaymentProvider
 from harness.app.settings import AppSettings
-from harness.app.store import EmailTakenError, Store
+from harness.app.store import AlreadySubscribedError, EmailTakenError, Store
 
 RETRY_AFTER_S = "1"
 CATALOG_CACHE_S = 5.0
 """The catalog changes with releases, not requests; five seconds keeps it off the database."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ALREADY_SUBSCRIBED = "the account already has an active subscription"
+MAX_SEQ = 2**63 - 1
+"""The largest sequence number both databases store (a BIGINT); past it a query overflows."""
+
+
+def _encodable(value: str) -> str:
+    """Refuse text that cannot be stored: a lone surrogate (JSON allows "\\ud800") has no UTF-8 form."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains a lone surrogate, which is not valid Unicode") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    password: str = Field(min_length=8, max_length=200)
+    email: Text = Field(max_length=320)
+    password: Text = Field(min_length=8, max_length=200)
 
     @field_validator("email")
     @classmethod
@@ -61,12 +76,12 @@ class Credentials(BaseModel):
 
 class PurchaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    plan_id: str = Field(min_length=1, max_length=40)
+    plan_id: Text = Field(min_length=1, max_length=40)
 
 
 class LookupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[str] = Field(max_length=10000)
+    ids: list[Annotated[Text, Field(max_length=40)]] = Field(max_length=10000)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -119,7 +134,7 @@ def create_app(settings: AppSettings) -> FastAPI:
         return idempotency_key
 
     def admin(x_admin_token: Annotated[str | None, Header()] = None) -> None:
-        if settings.admin_token and x_admin_token != settings.admin_token:
+        if settings.admin_token and not auth.same_secret(x_admin_token or "", settings.admin_token):
             raise ApiError(403, "forbidden", "admin token required in X-Admin-Token")
 
     User = Annotated[int, Depends(current_user)]
@@ -253,7 +268,7 @@ def create_app(settings: AppSettings) -> FastAPI:
             # look again before calling it a second subscription.
             previous = await run_in_threadpool(store.subscription_by_key, user_id, key)
             if previous is None:
-                raise ApiError(409, "already_subscribed", "the account already has an active subscription")
+                raise ApiError(409, "already_subscribed", ALREADY_SUBSCRIBED)
         if previous is not None:
             if previous["plan_id"] != plan["id"]:
                 raise ApiError(
@@ -270,9 +285,12 @@ def create_app(settings: AppSettings) -> FastAPI:
                 "the payment provider failed; nothing was charged",
                 {"Retry-After": RETRY_AFTER_S},
             ) from None
-        sub, created = await run_in_threadpool(
-            store.record_purchase, user_id, plan, key, charge_id, time.time()
-        )
+        try:
+            sub, created = await run_in_threadpool(
+                store.record_purchase, user_id, plan, key, charge_id, time.time()
+            )
+        except AlreadySubscribedError:
+            raise ApiError(409, "already_subscribed", ALREADY_SUBSCRIBED) from None
         if created:
             metrics.subscriptions.inc()
         headers = {} if created else {"Idempotent-Replayed": "true"}
@@ -303,7 +321,7 @@ def create_app(settings: AppSettings) -> FastAPI:
                 "the payment provider failed; nothing was charged",
                 {"Retry-After": RETRY_AFTER_S},
             ) from None
-        return await run_in_threadpool(
+        renewal = run_in_threadpool(
             store.record_renewal,
             user_id,
             subscription_id,
@@ -313,6 +331,10 @@ def create_app(settings: AppSettings) -> FastAPI:
             plan["price_cents"],
             time.time(),
         )
+        try:
+            return await renewal
+        except AlreadySubscribedError:
+            raise ApiError(409, "already_subscribed", ALREADY_SUBSCRIBED) from None
 
     @app.post("/v1/subscriptions/{subscription_id}/cancel")
     async def cancel(subscription_id: str, user_id: User) -> dict[str, Any]:
@@ -321,7 +343,9 @@ def create_app(settings: AppSettings) -> FastAPI:
 
     # --- verification ---------------------------------------------------------------
     @app.get("/v1/admin/subscriptions", dependencies=[Depends(admin)])
-    async def list_subscriptions(after: int = 0, limit: int = 1000) -> dict[str, Any]:
+    async def list_subscriptions(
+        after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0, limit: int = 1000
+    ) -> dict[str, Any]:
         limit = max(1, min(limit, 10000))
         rows = await run_in_threadpool(store.list_subscriptions, after, limit)
         return {"subscriptions": rows, "next": rows[-1]["seq"] if rows else after}

@@ -41,10 +41,22 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> int | N
         user_id, expires, sig = token.split(".")
         body = f"{user_id}.{expires}"
         expected = base64.urlsafe_b64encode(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(expected.decode().rstrip("="), sig):
+        if not same_secret(expected.decode().rstrip("="), sig):
             return None
         if int(expires) < (now if now is not None else time.time()):
             return None
         return int(user_id)
     except ValueError:
         return None
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret with what a client sent, whatever the client sent.
+
+    hmac.compare_digest raises TypeError on a str with non-ASCII characters (a header decoded as
+    Latin-1 may hold any byte), so both sides are compared as UTF-8 bytes.
+    """
+    try:
+        return hmac.compare_digest(expected.encode(), given.encode())
+    except UnicodeEncodeError:  # a lone surrogate: cannot be what was issued
+        return False

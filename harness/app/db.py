@@ -79,6 +79,16 @@ subscriptions = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.UniqueConstraint("user_id", "idempotency_key", name="uq_subscription_idempotency"),
 )
+ONE_ACTIVE_SUBSCRIPTION = sa.Index(
+    "uq_one_active_subscription",
+    subscriptions.c.user_id,
+    unique=True,
+    sqlite_where=subscriptions.c.status == "active",
+    postgresql_where=subscriptions.c.status == "active",
+)
+"""The service's invariant, held by the database: an account has at most one active subscription
+(so at most one per plan). The API checks first, but two purchases with different keys can both
+pass that check before either commits; the second insert then fails here and nothing is charged."""
 
 renewals = sa.Table(
     "renewals",
@@ -148,13 +158,17 @@ def create_engine(dsn: str, timeout_s: float = 2.0, pool_size: int = 10) -> Engi
     )
 
 
-def insert_ignore(engine: Engine, table: sa.Table):  # type: ignore[no-untyped-def]
-    """INSERT … ON CONFLICT DO NOTHING in the engine's dialect."""
+def insert_ignore(engine: Engine, table: sa.Table, conflict_on: tuple[str, ...] | None = None):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT DO NOTHING in the engine's dialect.
+
+    With `conflict_on` only a conflict on those columns is ignored; any other unique constraint
+    still raises IntegrityError.
+    """
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_on) if conflict_on else None)
 
 
 def _seeded(engine: Engine) -> bool:
@@ -168,9 +182,15 @@ def _seeded(engine: Engine) -> bool:
             ).scalar_one()
             have_plans = conn.execute(sa.select(sa.func.count()).select_from(plans)).scalar_one()
             have_content = conn.execute(sa.select(sa.func.count()).select_from(content)).scalar_one()
+            indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("subscriptions")}
     except sa.exc.DBAPIError:  # no tables yet, or a database that is briefly busy: create and seed
         return False
-    return bool(have_secret) and have_plans >= len(PLANS) and have_content >= len(catalog_seed())
+    return (
+        bool(have_secret)
+        and have_plans >= len(PLANS)
+        and have_content >= len(catalog_seed())
+        and ONE_ACTIVE_SUBSCRIPTION.name in indexes
+    )
 
 
 def init_schema(engine: Engine) -> None:
@@ -188,6 +208,10 @@ def init_schema(engine: Engine) -> None:
                 if engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7355608)"))
                 metadata.create_all(conn, checkfirst=True)
+                # A database made before the invariant was held by an index gets it now (create_all
+                # adds indexes only with their table). Older rows are expired first so it can hold.
+                _expire_duplicate_active(conn)
+                ONE_ACTIVE_SUBSCRIPTION.create(conn, checkfirst=True)
                 conn.execute(insert_ignore(engine, plans), PLANS)
                 conn.execute(insert_ignore(engine, content), catalog_seed())
                 conn.execute(
@@ -201,6 +225,20 @@ def init_schema(engine: Engine) -> None:
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _expire_duplicate_active(conn: sa.Connection) -> None:
+    """Keep only each account's newest active subscription active (the rest become 'expired')."""
+    newest = (
+        sa.select(sa.func.max(subscriptions.c.seq))
+        .where(subscriptions.c.status == "active")
+        .group_by(subscriptions.c.user_id)
+    )
+    conn.execute(
+        sa.update(subscriptions)
+        .where(subscriptions.c.status == "active", subscriptions.c.seq.not_in(newest))
+        .values(status="expired")
+    )
 
 
 def token_secret(engine: Engine) -> bytes:

@@ -6,6 +6,8 @@ Every write that the API acknowledges has been committed here first.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +20,10 @@ DAY_S = 86400
 
 class EmailTakenError(Exception):
     """Sign-up with an email that already has an account."""
+
+
+class AlreadySubscribedError(Exception):
+    """The account has an active subscription already (the database's one-active invariant)."""
 
 
 class Store:
@@ -53,6 +59,19 @@ class Store:
             return [dict(r) for r in conn.execute(sa.select(db.plans)).mappings().all()]
 
     # --- subscriptions ------------------------------------------------------------
+    @staticmethod
+    @contextmanager
+    def _one_active(user_id: int) -> Iterator[None]:
+        """A transaction that broke ONE_ACTIVE_SUBSCRIPTION (rolled back whole) is AlreadySubscribedError.
+
+        The only other unique constraints these writes can meet are their idempotency keys, which
+        they insert with ON CONFLICT DO NOTHING.
+        """
+        try:
+            yield
+        except sa.exc.IntegrityError as exc:
+            raise AlreadySubscribedError(user_id) from exc
+
     @staticmethod
     def _public(row: Any) -> dict[str, Any]:
         return {
@@ -98,8 +117,22 @@ class Store:
     def record_purchase(
         self, user_id: int, plan: dict[str, Any], key: str, charge_id: str, now: float
     ) -> tuple[dict[str, Any], bool]:
-        """Store the charge and the subscription in one transaction; (subscription, created)."""
-        with self.engine.begin() as conn:
+        """Store the charge and the subscription in one transaction; (subscription, created).
+
+        Raises AlreadySubscribedError, with nothing stored (no charge either), when another
+        subscription of the account became active since the API looked.
+        """
+        with self._one_active(user_id), self.engine.begin() as conn:
+            # A lapsed subscription still marked active must not hold the one-active slot.
+            conn.execute(
+                sa.update(db.subscriptions)
+                .where(
+                    db.subscriptions.c.user_id == user_id,
+                    db.subscriptions.c.status == "active",
+                    db.subscriptions.c.expires_at <= now,
+                )
+                .values(status="expired")
+            )
             conn.execute(
                 db.insert_ignore(self.engine, db.charges),
                 {
@@ -113,7 +146,11 @@ class Store:
             )
             inserted = (
                 conn.execute(
-                    db.insert_ignore(self.engine, db.subscriptions).returning(db.subscriptions.c.id),
+                    # Only a retry with the same key is ignored; a second active subscription
+                    # violates ONE_ACTIVE_SUBSCRIPTION and rolls back the whole purchase.
+                    db.insert_ignore(self.engine, db.subscriptions, ("user_id", "idempotency_key")).returning(
+                        db.subscriptions.c.id
+                    ),
                     {
                         "id": "sub_" + secrets.token_hex(10),
                         "user_id": user_id,
@@ -161,8 +198,12 @@ class Store:
         amount_cents: int,
         now: float,
     ) -> dict[str, Any]:
-        """Extend the subscription once per idempotency key; returns the subscription."""
-        with self.engine.begin() as conn:
+        """Extend the subscription once per idempotency key; returns the subscription.
+
+        Raises AlreadySubscribedError when renewing a cancelled subscription while another one of
+        the account is active (the renewal would make it a second active one).
+        """
+        with self._one_active(user_id), self.engine.begin() as conn:
             done = conn.execute(
                 sa.select(db.renewals.c.id).where(
                     db.renewals.c.subscription_id == subscription_id, db.renewals.c.idempotency_key == key

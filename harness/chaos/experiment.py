@@ -61,13 +61,32 @@ def run(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) ->
     logging.getLogger("chaostoolkit").setLevel(logging.WARNING)
     _running.set()
     try:
-        return run_experiment(
+        journal = run_experiment(
             prepared(experiment, markers, variables),
             settings=settings,
             experiment_vars=(dict(variables), {}),  # (configuration vars, secret vars), as `chaos run --var`
         )
     finally:
         _running.clear()
+    return judged(journal)
+
+
+def judged(journal: dict[str, Any]) -> dict[str, Any]:
+    """The journal, "failed" when a method action failed although chaoslib says "completed".
+
+    chaoslib records a failed action and carries on: a fault that never started (a FIS
+    experiment that failed, an SSM command refused) would leave the steady state intact and
+    the trial would pass having measured nothing; so would an undo that failed.
+    """
+    failed = [
+        r.get("activity", {}).get("name")
+        for r in journal.get("run") or []
+        if r.get("status") == "failed" and r.get("activity", {}).get("type") == "action"
+    ]
+    if failed and journal.get("status") == "completed":
+        journal["status"] = "failed"
+        journal["harness_failed_actions"] = failed
+    return journal
 
 
 def run_rollbacks(experiment: dict[str, Any], variables: dict[str, Any]) -> list[dict[str, Any]]:

@@ -101,6 +101,9 @@ _SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec("control_plane.pods_deleted", _LOWER, Unit.COUNT),
         MetricSpec("control_plane.pods_replaced", _HIGHER, Unit.COUNT),
+        MetricSpec("control_plane.watch_blind_s", _LOWER, Unit.SECONDS),
+        MetricSpec("control_plane.watch_coverage", _HIGHER, Unit.FRACTION),
+        MetricSpec("control_plane.watch_failed_polls", _LOWER, Unit.COUNT),
     )
 }
 

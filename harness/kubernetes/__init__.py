@@ -6,6 +6,8 @@ probes      control-plane sampling into controlplane.jsonl while a scenario runs
 target      the engine's Target (open, close, configuration, heal, ground truth, observe)
 dryrun      what each experiment activity would touch, read but not touched
 selectors   label selector text: parse, match, build
+preflight   `harness preflight`: can the plan run here? (permissions: what each activity needs;
+            awscheck: the AWS half; checklist: its lines and exit code)
 
 Tested against the kmock Kubernetes API emulator only (no container engine where the suite
 runs): the API calls and the context safety are real, the cluster's behaviour is the tests'.

@@ -25,16 +25,22 @@ reach another cluster: any other context name is simply not in the file, and loa
 In-cluster, the pin points $KUBECONFIG at a file that does not exist and sets
 CHAOSTOOLKIT_IN_POD, so chaosk8s takes the service account too. Everything is restored on
 `release`. Process-wide state: one pin at a time (a second `apply` raises).
+
+Two helpers every reader of the cluster shares: `list_all` (LIST page by page, `limit` +
+`continue`, optionally from the API server's watch cache) and `measure_clock_skew` (the API
+server's clock against ours, from the `Date` header of its answers).
 """
 
 from __future__ import annotations
 
 import copy
+import email.utils
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, MutableMapping
+import time
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,10 @@ IN_CLUSTER = "in-cluster"
 """The context name of the pod's own service account, as the plan's allowed_contexts spells it."""
 CONNECT_TIMEOUT_S = 5.0
 """How long the first request (the server version) may take before the cluster counts as down."""
+PAGE_SIZE = 500
+"""Objects per LIST page: kubectl's default `--chunk-size`."""
+MAX_PAGES = 2000
+"""A LIST that has not ended after this many pages (a million objects) is a server bug; stop."""
 _PINNED_ENV = ("KUBECONFIG", "KUBERNETES_CONTEXT", "CHAOSTOOLKIT_IN_POD")
 _FILE_KEYS = {
     "cluster": ("certificate-authority",),
@@ -71,6 +81,14 @@ class Connection:
     workdir: Path
     """The private folder holding `kubeconfig`; removed by `close`."""
     namespace: str
+    skew: ClockSkew | None = None
+    """The API server's clock against ours, measured once by `clock_skew` (None: not yet)."""
+
+    def clock_skew(self) -> ClockSkew:
+        """The API server's clock minus ours, measured on first use and kept for the run."""
+        if self.skew is None:
+            self.skew = measure_clock_skew(self.api)
+        return self.skew
 
     def close(self) -> None:
         self.api.close()
@@ -284,3 +302,131 @@ def check_experiment_secrets(experiment: Mapping[str, Any], connection_context: 
                     f"{source}: secrets.{scope}.{key} would point chaosk8s away from the plan's context "
                     f"{connection_context!r}; remove it (the target sets the context)"
                 )
+
+
+def list_all(
+    list_call: Callable[..., Any],
+    *args: Any,
+    page_size: int = PAGE_SIZE,
+    resource_version: str | None = None,
+    **kwargs: Any,
+) -> list[Any]:
+    """Every item of a LIST, read page by page (`limit` and `continue`).
+
+    `resource_version="0"` lets the API server answer from its watch cache (any recent state)
+    instead of a quorum read from etcd: what a poller wants, since it compares states, not
+    versions. The watch cache may ignore `limit` and answer everything at once (it did before
+    Kubernetes 1.33's snapshots); a `continue` token is followed either way. Later pages carry
+    no resourceVersion: the token pins the snapshot, and the API rejects both together.
+    """
+    items: list[Any] = []
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        options = dict(kwargs, limit=page_size)
+        if token:
+            options["_continue"] = token
+        elif resource_version is not None:
+            options["resource_version"] = resource_version
+        page = list_call(*args, **options)
+        items.extend(page.items or [])
+        token = getattr(page.metadata, "_continue", None) if page.metadata else None
+        if not token:
+            return items
+    raise HarnessError(f"a LIST did not end after {MAX_PAGES} pages of {page_size}")
+
+
+# --- the API server's clock ---------------------------------------------------------------------
+SKEW_PROBE_S = 2.5
+"""Longest a skew measurement may take: long enough to see the server's second tick over."""
+SKEW_SPACING_S = 0.02
+"""Between two probe requests: about 50 small GETs a second, for about a second."""
+SKEW_TARGET_ERROR_S = 0.05
+"""Stop once the skew is known to within this; the event times it corrects have 1 s resolution."""
+
+
+@dataclass(frozen=True)
+class ClockSkew:
+    """The API server's clock minus the harness's, and how well it is known."""
+
+    offset_s: float | None
+    """Add to a harness time to get the server's; subtract from a cluster time. None: unknown."""
+    error_s: float | None
+    """Half the width of the interval the offset is certainly in."""
+    samples: int
+    note: str
+    """How it was measured, or why it could not be."""
+
+    def to_harness(self, cluster_t: float) -> float:
+        """A time stamped by the cluster, on the harness's clock (unchanged if the skew is unknown)."""
+        return cluster_t - (self.offset_s or 0.0)
+
+
+def skew_interval(samples: Sequence[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """The interval certain to hold (server clock - harness clock), from (sent_t, date_t, received_t).
+
+    A `Date` header is the server's clock truncated to the second, read at some instant between
+    our send and our receipt: date_t <= server time < date_t + 1 at a harness time in [sent_t,
+    received_t], so the offset is in [date_t - received_t, date_t + 1 - sent_t]. Samples on
+    both sides of a server second's tick narrow the intersection to about the spacing plus the
+    round trip. None if the samples contradict each other (a clock stepped, or a proxy's Date).
+    """
+    low, high = -float("inf"), float("inf")
+    for sent_t, date_t, received_t in samples:
+        low, high = max(low, date_t - received_t), min(high, date_t + 1.0 - sent_t)
+    return (low, high) if samples and low <= high else None
+
+
+def measure_clock_skew(
+    api: k8s_client.ApiClient,
+    *,
+    clock: Callable[[], float] = time.time,
+    max_s: float = SKEW_PROBE_S,
+    spacing_s: float = SKEW_SPACING_S,
+) -> ClockSkew:
+    """The API server's clock against ours, from the `Date` header of `GET /version` answers.
+
+    Cluster times (event timestamps) are compared with harness times (the scoring windows);
+    this is the correction. Small GETs until the server's second has ticked over between two
+    answers (or `max_s`): about a second of requests, at most.
+    """
+    samples: list[tuple[float, float, float]] = []
+    note = ""
+    started = time.monotonic()
+    while time.monotonic() - started < max_s:
+        sent_t = clock()
+        try:
+            request = api.param_serialize("GET", "/version/", auth_settings=["BearerToken"])
+            response = api.call_api(*request, _request_timeout=(CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
+            response.read()
+            date = response.getheader("Date")
+        except Exception as exc:  # no answer: the skew stays unknown, the run goes on
+            note = f"GET /version failed: {type(exc).__name__}"
+            break
+        received_t = clock()
+        if not date:
+            note = "the API server's answers carry no Date header"
+            break
+        try:
+            date_t = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            note = f"unreadable Date header {date!r}"
+            break
+        samples.append((sent_t, date_t, received_t))
+        bounds = skew_interval(samples)
+        if bounds is None:
+            note = "the Date headers contradict each other (a clock stepped, or a proxy answers)"
+            break
+        ticked = len({d for _, d, _ in samples}) > 1
+        if ticked or (bounds[1] - bounds[0]) / 2 <= SKEW_TARGET_ERROR_S:
+            break
+        time.sleep(spacing_s)
+    bounds = skew_interval(samples)
+    if bounds is None or note:
+        return ClockSkew(None, None, len(samples), note or "no answer within the probe time")
+    low, high = bounds
+    return ClockSkew(
+        round((low + high) / 2, 3),
+        round((high - low) / 2, 3),
+        len(samples),
+        f"Date headers of {len(samples)} GET /version answers, bracketed by send and receipt",
+    )

@@ -317,7 +317,8 @@ def _absent(exc: Exception) -> bool:
 
 def _wait_for_deployment(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     ns = args.get("ns", "default")
-    return {"selection": f"reads only: waits until deployment {ns}/{args.get('name')} is fully available "
+    pods = f" and pods {args['label_selector']!r} all Ready" if args.get("label_selector") else ""
+    return {"selection": f"reads only: waits until deployment {ns}/{args.get('name')} is fully available{pods} "
                          f"(at most {args.get('timeout_s', 180)} s)"}  # fmt: skip
 
 
@@ -354,6 +355,28 @@ def _hosting(ctx: _Context, label_selector: str, ns: str) -> set[str]:
     return k8s_activities.nodes_hosting(ctx.core, label_selector, ns, timeout_s=TIMEOUT)
 
 
+def _service_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
+    """terminate_service_pods: refused without a selector; on cordoned nodes only, if asked."""
+    ns = args.get("ns", "default")
+    selector = k8s_activities.require_selector(args.get("label_selector"), "terminate_service_pods")
+    items = [p for p in ctx.core.list_namespaced_pod(ns, label_selector=selector, _request_timeout=TIMEOUT).items
+             if p.metadata.deletion_timestamp is None and p.status and p.status.phase in ("Running", "Pending")]  # fmt: skip
+    where = ""
+    if args.get("on_cordoned_nodes"):
+        label = f"{k8s_activities.CORDONED}=true"
+        cordoned = {
+            n.metadata.name for n in ctx.core.list_node(label_selector=label, _request_timeout=TIMEOUT).items
+        }
+        items = [p for p in items if p.spec and p.spec.node_name in cordoned]
+        where = f" on nodes labelled {label} (now: {', '.join(sorted(cordoned)) or 'none; the cordon comes first'})"
+    n, qty = len(items), int(args.get("qty", 1))
+    if args.get("mode", "fixed") == "percentage":
+        qty = math.ceil(qty * n / 100)
+    how = "at random" if args.get("rand", True) else "in name order"
+    return {"touches": [_pod_row(p) for p in items],
+            "selection": f"pods {selector!r} in {ns}{where}: {min(qty, n)} of {n}, {how}, deleted"}  # fmt: skip
+
+
 def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     label_selector, ns = args.get("label_selector", ""), args.get("ns", "default")
     count = int(args.get("count", 1))
@@ -365,11 +388,32 @@ def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     nodes = ctx.core.list_node(
         label_selector=args.get("node_label_selector") or None, _request_timeout=TIMEOUT
     ).items
+    own = k8s_activities.harness_node()
     candidates = [n for n in nodes if n.metadata.name in hosting and not (n.spec and n.spec.unschedulable)
-                  and n.metadata.name not in ours]  # fmt: skip
+                  and n.metadata.name not in ours and n.metadata.name != own]  # fmt: skip
+    blocked: dict[str, list[str]] = {}
+    if args.get("drain"):
+        for n in candidates:
+            pods = ctx.core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={n.metadata.name}", _request_timeout=TIMEOUT
+            ).items
+            plan = k8s_activities.drain_plan(pods, bool(args.get("delete_pods_with_local_storage")))
+            if plan["blocking"]:
+                blocked[n.metadata.name] = sorted(plan["blocking"])
+        candidates = [n for n in candidates if n.metadata.name not in blocked]
     rows = [{"kind": "node", "name": n.metadata.name,
              "zone": (n.metadata.labels or {}).get("topology.kubernetes.io/zone")} for n in candidates]  # fmt: skip
     rows += [{"kind": "node", "name": name, "already": "cordoned by the harness"} for name in ours]
+    rows += [{"kind": "node", "name": name, "never": f"a drain would refuse: {', '.join(pods)} (no controller)"}
+             for name, pods in sorted(blocked.items())]  # fmt: skip
+    if own:
+        rows.append(
+            {
+                "kind": "node",
+                "name": own,
+                "never": f"the harness's own node (${k8s_activities.HARNESS_NODE_ENV})",
+            }
+        )
     wanted = max(0, count - len(ours))
     selection = (
         f"{wanted} of {len(candidates)} schedulable node(s) hosting {label_selector!r} in {ns}, at random"
@@ -380,7 +424,8 @@ def _cordon_nodes(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
         selection += f" (too few: the action would fail, {count} wanted)"
     if args.get("drain"):
         local = "deleted" if args.get("delete_pods_with_local_storage") else "left"
-        selection += f"; then drained (evictions; pods with emptyDir {local})"
+        selection += (f"; then drained (evictions, a PodDisruptionBudget's 429 retried for at most "
+                      f"{args.get('timeout_s', 120)} s; DaemonSet and mirror pods left, pods with emptyDir {local})")  # fmt: skip
         for n in [*candidates, *(n for n in nodes if n.metadata.name in ours)]:
             on_node = ctx.core.list_pod_for_all_namespaces(
                 field_selector=f"spec.nodeName={n.metadata.name}", _request_timeout=TIMEOUT
@@ -477,8 +522,11 @@ def _instance_rows(ctx: _Context, ids: dict[str, str | None]) -> list[dict[str, 
 
 
 def _tagged(ctx: _Context, value: str) -> dict[str, str | None]:
+    """The running instances this cluster marked with the fault, as the undos find them."""
+    cluster, _ = aws_activities.mark_identity(ctx.configuration)
     filters = [{"Name": f"tag:{aws_activities.FAULT_TAG}", "Values": [value]},
-               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]  # fmt: skip
+               {"Name": f"tag:{aws_activities.CLUSTER_TAG}", "Values": [cluster]},
+               {"Name": "instance-state-name", "Values": ["running"]}]  # fmt: skip
     reservations = ctx.boto("ec2").describe_instances(Filters=filters)["Reservations"]
     return {i["InstanceId"]: None for r in reservations for i in r["Instances"]}
 
@@ -506,11 +554,7 @@ def _node_instances(ctx: _Context, nodes: list[Any]) -> dict[str, str | None]:
 
 
 def _stop_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
-    tagged = _tagged(ctx, "kubelet")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=kubelet: "
-                             "kubelet stopped through SSM"}  # fmt: skip
+    # a new run never reuses an earlier run's marks: the action picks afresh
     hosting = _hosting(ctx, args.get("label_selector", ""), args.get("ns", "default"))
     nodes = [n for n in ctx.core.list_node(_request_timeout=TIMEOUT).items if n.metadata.name in hosting]
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -526,11 +570,6 @@ def _start_kubelet(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
 
 def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     component, member = args.get("component"), args.get("member", "any")
-    tagged = _tagged(ctx, "static-pod")
-    if tagged:
-        return {"touches": _instance_rows(ctx, tagged),
-                "selection": f"reuses {len(tagged)} instance(s) tagged {aws_activities.FAULT_TAG}=static-pod: "
-                             f"{component} manifest parked through SSM"}  # fmt: skip
     selector = args.get("node_label_selector") or "node-role.kubernetes.io/control-plane"
     nodes = ctx.core.list_node(label_selector=selector, _request_timeout=TIMEOUT).items
     rows = _instance_rows(ctx, _node_instances(ctx, nodes))
@@ -538,8 +577,10 @@ def _park_static_pod(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
              "leader": "the etcd leader (asked of etcd through SSM at run time, not in a dry run)",
              "follower": "an etcd follower at random (the leader is asked through SSM at run time)"}.get(
                  member, f"refused: member {member!r}")  # fmt: skip
-    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}: "
-                                          f"{component} manifest parked through SSM"}  # fmt: skip
+    check = ("if etcd keeps quorum without it (asked at run time)" if component == "etcd" else
+             "if another API server serves (default/kubernetes Endpoints)")  # fmt: skip
+    return {"touches": rows, "selection": f"of {len(rows)} control-plane instance(s) ({selector}), {which}, "
+                                          f"{check}: {component} manifest parked through SSM"}  # fmt: skip
 
 
 def _restore_static_pods(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -569,8 +610,14 @@ def _blackhole_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
             "touches": rows,
             "selection": f"the subnets of {zone} span {len(vpcs)} VPC(s): the action would fail",
         }
-    return {"touches": rows, "selection": f"{len(rows)} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all "
-                                          "network ACL (previous ACL recorded)"}  # fmt: skip
+    shared = aws_activities.shared_infrastructure_subnets(ec2, vpcs[0])
+    for row in rows:
+        row["skipped"] = shared.get(row["id"])
+    cut = sum(1 for row in rows if not row["skipped"])
+    return {"touches": rows, "selection": f"{cut} subnet(s) of {zone} in {vpcs[0]}: moved to a deny-all network ACL "
+                                          "(previous ACL recorded), undone by EventBridge Scheduler after duration_s + "
+                                          "restore_margin_s if the harness does not; subnets with shared "
+                                          "infrastructure skipped"}  # fmt: skip
 
 
 def _restore_zone(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -634,6 +681,11 @@ def _stop_fis(ctx: _Context, args: dict[str, Any]) -> dict[str, Any]:
     return {"touches": rows, "selection": f"{len(rows)} active FIS experiment(s) tagged {tags}: stopped"}
 
 
+def _never_ours(found: dict[str, Any], how: str = "") -> dict[str, Any]:
+    """The harness's own terminations never pick the node it runs on (HARNESS_NODE_NAME)."""
+    return {**found, "selection": f"{found['selection']}{how}; never the harness's own node"}
+
+
 _POD_ACTIONS = ("terminate_pods", "exec_in_pods", "delete_pods")
 _NODE_ACTIONS = ("cordon_node", "uncordon_node", "drain_nodes", "delete_nodes")
 _DEPLOYMENT_ACTIONS = ("scale_deployment", "delete_deployment", "rollout_deployment")
@@ -650,6 +702,7 @@ RESOLVERS: dict[str, Resolver] = {
     **{f"chaosaws.asg.actions.{f}": _asgs for f in _ASG_ACTIONS},
     "chaosaws.fis.actions.start_experiment": _fis_template,
     "harness.chaos.activities.kubernetes.wait_for_deployment": _wait_for_deployment,
+    "harness.chaos.activities.kubernetes.terminate_service_pods": _service_pods,
     "harness.chaos.activities.kubernetes.scale_deployment_recording": _scale_recording,
     "harness.chaos.activities.kubernetes.restore_deployment_scale": _restore_scale,
     "harness.chaos.activities.kubernetes.cordon_nodes_hosting": _cordon_nodes,
@@ -666,6 +719,14 @@ RESOLVERS: dict[str, Resolver] = {
     "harness.chaos.activities.aws.blackhole_availability_zone": _blackhole_zone,
     "harness.chaos.activities.aws.restore_availability_zone": _restore_zone,
     "harness.chaos.activities.aws.stop_fis_experiments": _stop_fis,
+    "harness.chaos.activities.aws.start_fis_experiment": _fis_template,
+    "harness.chaos.activities.aws.terminate_node_group_instances": lambda ctx, args: _never_ours(
+        _instances(ctx, {"filters": args.get("filters"), "az": args.get("availability_zone")}),
+        f", at most {args.get('max_instances', 1)} of them at random",
+    ),
+    "harness.chaos.activities.aws.terminate_asg_instances": lambda ctx, args: _never_ours(
+        _asgs(ctx, {"asg_names": [args.get("asg_name")], "instance_count": args.get("qty", 1)})
+    ),
 }
 """The actions whose targets the dry run can find, by `module.func`."""
 

@@ -1,33 +1,56 @@
 """Sample a cluster's control plane while a scenario runs: `controlplane.jsonl` in the scenario folder.
 
 The Kubernetes target opens a `ControlPlaneSampler` around each scenario's load (the engine's
-`Target.observe`). Two daemon threads, each with its own ApiClient:
+`Target.observe`). Two daemon threads, each with its own ApiClient (user agent
+`resilience-harness/sampler`, so audit logs tell its requests from the load's):
 
 - the **sampler**, every `interval_s` (1 s): times a LIST of the service's pods (namespace and
   selector), a GET of one object (the namespace's `default` ServiceAccount: every namespace
   has one, and it is the cheapest namespaced read), and `/readyz?verbose` and
-  `/livez?verbose` (which include the etcd checks);
+  `/livez?verbose` (which include the etcd checks). The timed LIST and GET are deliberately
+  quorum reads (no resourceVersion): one small namespaced read a second is what shows an etcd
+  that stops answering;
 - the **watcher**, every `poll_s` (0.5 s): lists nodes, the selector's pods and the
-  deployments whose pod template the selector matches, and writes their transitions.
+  deployments whose pod template the selector matches, and writes their transitions. These
+  LISTs carry `resourceVersion=0`, so the API server answers them from its watch cache, not
+  with a quorum read from etcd: the watcher compares states and needs no newer version than
+  the cache holds. They are read in pages of 500 (`client.list_all`). While etcd is down the
+  cache answers with the last state it has; nothing can change without etcd, so no
+  transition is missed, and the sampler's quorum reads show the outage.
 
 Polling, not watches: a watch needs resourceVersion bookkeeping, 410-Gone relists and
-bookmarks to stay correct across an API outage, which is exactly when this must keep working;
-a list every half second costs little and a failed list is simply skipped (nothing is inferred
-from it: a pod is never reported deleted because a list failed). The price is resolution: a
+bookmarks to stay correct across an API outage, which is exactly when this must keep working.
+Nothing is inferred from a failed list (a pod is never reported deleted because a list
+failed), but the failure is written (a `poll` line), so the time the watcher was blind is
+known: a quiet result with the watcher blind is not a healthy one
+(`metrics["control_plane"]["watch_blind_s"]`). The price of polling is resolution: a
 transition's `t` is when the poll saw it, up to `poll_s` (plus the list's latency) late.
 
 Lines (one JSON object each; harness.report reads them, so the keys are fixed):
 
-    {"t", "kind": "api", "verb": "list"|"get", "resource", "latency_ms", "ok", "status", "error"}
+    {"t", "kind": "api", "verb": "list"|"get", "resource", "latency_ms", "ok", "status", "error", "own_load"}
     {"t", "kind": "health", "endpoint": "readyz"|"livez", "ok", "latency_ms", "failed_checks": [...]}
     {"t", "kind": "node", "name", "ready"}                      initial state and every change
     {"t", "kind": "pod", "name", "event": "deleted"|"created"|"scheduled"|"ready"|"not_ready", "node"}
     {"t", "kind": "deployment", "name", "available", "desired"}  initial state and every change
+    {"t", "kind": "poll", "resource": "nodes"|"pods"|"deployments"|"*", "ok", "latency_ms", "status",
+     "error", "last_ok_t", "blind_after_s"}
 
-`t` is Unix seconds: for api and health lines when the request was sent, for the others when
-the change was seen. Requests are not retried (a retry would hide the failure being measured)
-and time out after `request_timeout_s`. Nothing here raises into the engine: an API error is
-an ok=false line, and an unexpected one ends that thread's sampling, not the scenario.
+`t` is Unix seconds: for api, health and poll lines when the request was sent, for the others
+when the change was seen. `own_load` is true when the harness's own API-server load
+(`apiserver_load`) was running under this same identity: a 429 then is the load's flow being
+throttled by API Priority and Fairness, not the API server failing (the scoring keeps it
+apart). What a successful poll saw counts as current for `blind_after_s` (2 s, four polls);
+after that, until the next successful poll of that resource, the watcher is blind to it. A
+`poll` line is written for the first successful poll of each resource, for every failed one,
+and for a successful one that ends a gap (after a failure, or more than `blind_after_s` after
+the previous success); `last_ok_t` is the previous successful poll of that resource (null if
+none yet), so [last_ok_t + blind_after_s, t] is a span the watcher did not see. Resource `*`
+(error "watcher stopped: ...") means the watcher ended early: blind from there on.
+
+Requests are not retried (a retry would hide the failure being measured) and time out after
+`request_timeout_s`. Nothing here raises into the engine: an API error is an ok=false line,
+and an unexpected one ends that thread's sampling, not the scenario.
 """
 
 from __future__ import annotations
@@ -46,9 +69,11 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from harness.kubernetes import selectors
+from harness.chaos.activities import kubernetes as activities
+from harness.kubernetes import client, selectors
 
 FILE = "controlplane.jsonl"
+USER_AGENT = "resilience-harness/sampler"
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +81,9 @@ def sampling_client(api: k8s_client.ApiClient) -> k8s_client.ApiClient:
     """A client with the same cluster and credentials that never retries a request."""
     configuration = copy.deepcopy(api.configuration)
     configuration.retries = False
-    return k8s_client.ApiClient(configuration)
+    sampling = k8s_client.ApiClient(configuration)
+    sampling.user_agent = USER_AGENT
+    return sampling
 
 
 def failed_checks(body: str) -> list[str]:
@@ -89,6 +116,7 @@ class ControlPlaneSampler:
         interval_s: float = 1.0,
         poll_s: float = 0.5,
         request_timeout_s: float = 5.0,
+        blind_after_s: float = 2.0,
         max_duration_s: float = 4 * 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -98,6 +126,8 @@ class ControlPlaneSampler:
         self.interval_s = interval_s
         self.poll_s = poll_s
         self.timeout = (request_timeout_s, request_timeout_s)
+        self.blind_after_s = blind_after_s
+        """How long what a poll saw counts as current (4 polls): a longer gap is blind time."""
         self.max_duration_s = max_duration_s
         """A sampler left open by a bug stops by itself; a game day is never this long."""
         self.clock = clock
@@ -106,6 +136,8 @@ class ControlPlaneSampler:
         self._lock = threading.Lock()
         self._out: Any = None
         self._threads: list[threading.Thread] = []
+        self._last_ok: dict[str, float] = {}
+        self._failing: set[str] = set()
         self.errors: list[str] = []
         """Unexpected failures that ended a thread early (for the scenario's facts)."""
 
@@ -143,9 +175,13 @@ class ControlPlaneSampler:
         api = sampling_client(self._source)
         try:
             loop(api, deadline)
+            if name == "watcher" and not self._stop.is_set():
+                self._watcher_stopped("watcher stopped: its maximum duration was reached")
         except Exception as exc:  # never into the engine: record and stop this thread
             log.warning("control-plane %s stopped: %r", name, exc)
             self.errors.append(f"{name}: {exc!r}")
+            if name == "watcher":
+                self._watcher_stopped(f"watcher stopped: {_short(exc)}")
         finally:
             api.close()
 
@@ -175,21 +211,14 @@ class ControlPlaneSampler:
 
     def _timed(self, verb: str, resource: str, call: Callable[[], Any]) -> None:
         t = self.clock()
+        own_load = activities.OWN_LOAD.shares_identity()
         start = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        try:
-            call()
-            status = 200
-        except ApiException as exc:
-            status = exc.status or None
-            error = f"{exc.status} {exc.reason}".strip()
-        except Exception as exc:  # connection refused, timeout: the API server did not answer
-            error = _short(exc)
+        status, error = _outcome(call)
         latency_ms = (time.perf_counter() - start) * 1000.0
+        own_load = own_load or activities.OWN_LOAD.shares_identity()
         self._write({"t": t, "kind": "api", "verb": verb, "resource": resource,
                      "latency_ms": round(latency_ms, 3), "ok": error is None, "status": status,
-                     "error": error})  # fmt: skip
+                     "error": error, "own_load": own_load})  # fmt: skip
 
     def _health(self, api: k8s_client.ApiClient, endpoint: str) -> None:
         t = self.clock()
@@ -218,22 +247,49 @@ class ControlPlaneSampler:
         wait = 0.0
         while self._running(deadline, wait):
             started = time.monotonic()
-            nodes = self._poll(lambda: self._nodes(core), nodes, self._node_changes)
-            pods = self._poll(lambda: self._pods(core), pods, self._pod_changes)
-            deployments = self._poll(lambda: self._deployments(apps), deployments, self._deployment_changes)
+            nodes = self._poll("nodes", lambda: self._nodes(core), nodes, self._node_changes)
+            pods = self._poll("pods", lambda: self._pods(core), pods, self._pod_changes)
+            deployments = self._poll(
+                "deployments", lambda: self._deployments(apps), deployments, self._deployment_changes
+            )
             wait = max(0.0, self.poll_s - (time.monotonic() - started))
 
-    def _poll(self, read: Callable[[], Any], before: Any, changes: Callable[[Any, Any, float], None]) -> Any:
-        try:
+    def _poll(
+        self, resource: str, read: Callable[[], Any], before: Any, changes: Callable[[Any, Any, float], None]
+    ) -> Any:
+        """One poll of one resource; its failure (or the gap it ends) is written as a `poll` line."""
+        t = self.clock()
+        start = time.perf_counter()
+        now: Any = None
+
+        def call() -> None:
+            nonlocal now
             now = read()
-        except Exception as exc:  # skip this round; never infer a change from a failed list
-            log.debug("control-plane poll failed: %r", exc)
+
+        status, error = _outcome(call)
+        latency_ms = round((time.perf_counter() - start) * 1000.0, 3)
+        last_ok_t = self._last_ok.get(resource)
+        line = {"t": t, "kind": "poll", "resource": resource, "ok": error is None, "latency_ms": latency_ms,
+                "status": status, "error": error, "last_ok_t": last_ok_t, "blind_after_s": self.blind_after_s}  # fmt: skip
+        if error is not None:  # nothing is inferred from a failed list; the gap is recorded
+            log.debug("control-plane poll of %s failed: %s", resource, error)
+            self._failing.add(resource)
+            self._write(line)
             return before
+        if last_ok_t is None or resource in self._failing or t - last_ok_t > self.blind_after_s:
+            self._write(line)
+        self._failing.discard(resource)
+        self._last_ok[resource] = t
         changes(before, now, self.clock())
         return now
 
+    def _watcher_stopped(self, reason: str) -> None:
+        self._write({"t": self.clock(), "kind": "poll", "resource": "*", "ok": False, "latency_ms": None,
+                     "status": None, "error": reason, "last_ok_t": min(self._last_ok.values(), default=None),
+                     "blind_after_s": self.blind_after_s})  # fmt: skip
+
     def _nodes(self, core: k8s_client.CoreV1Api) -> dict[str, bool]:
-        items = core.list_node(_request_timeout=self.timeout).items
+        items = client.list_all(core.list_node, resource_version="0", _request_timeout=self.timeout)
         return {n.metadata.name: _condition(n.status, "Ready") for n in items}
 
     def _node_changes(self, before: dict[str, bool] | None, now: dict[str, bool], t: float) -> None:
@@ -246,9 +302,8 @@ class ControlPlaneSampler:
                 self._write({"t": t, "kind": "node", "name": name, "ready": False})
 
     def _pods(self, core: k8s_client.CoreV1Api) -> dict[str, _Pod]:
-        items = core.list_namespaced_pod(
-            self.namespace, label_selector=self.selector, _request_timeout=self.timeout
-        ).items
+        items = client.list_all(core.list_namespaced_pod, self.namespace, label_selector=self.selector,
+                                resource_version="0", _request_timeout=self.timeout)  # fmt: skip
         out = {}
         for p in items:
             key = p.metadata.uid or p.metadata.name
@@ -288,7 +343,8 @@ class ControlPlaneSampler:
         self._write({"t": t, "kind": "pod", "name": pod.name, "event": event, "node": pod.node})
 
     def _deployments(self, apps: k8s_client.AppsV1Api) -> dict[str, tuple[int, int]]:
-        items = apps.list_namespaced_deployment(self.namespace, _request_timeout=self.timeout).items
+        items = client.list_all(apps.list_namespaced_deployment, self.namespace, resource_version="0",
+                                _request_timeout=self.timeout)  # fmt: skip
         out = {}
         for d in items:
             template = d.spec.template.metadata if d.spec and d.spec.template else None
@@ -314,6 +370,17 @@ def _condition(status: Any, kind: str) -> bool:
         if c.type == kind:
             return c.status == "True"
     return False
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[int | None, str | None]:
+    """(HTTP status, error) of one request: (200, None) when it succeeded."""
+    try:
+        call()
+    except ApiException as exc:
+        return exc.status or None, f"{exc.status} {exc.reason}".strip()
+    except Exception as exc:  # connection refused, timeout: the API server did not answer
+        return None, _short(exc)
+    return 200, None
 
 
 def _short(exc: Exception) -> str:

@@ -10,7 +10,8 @@ heal() undoes only what is certainly the harness's own, by the marks our activit
 - a node labelled `resilience-harness.io/cordoned=true` is uncordoned and the label dropped;
 - a deployment annotated `resilience-harness.io/previous-replicas` is scaled back to it;
 - a NetworkPolicy or Chaos Mesh NetworkChaos in the plan's namespace labelled
-  `app.kubernetes.io/managed-by: resilience-harness` is deleted.
+  `app.kubernetes.io/managed-by: resilience-harness` is deleted;
+- with `aws` settings, the AWS faults marked for this cluster (harness.chaos.activities.aws.heal).
 
 A fault injected by a plain chaosk8s action (which marks nothing) is left to the experiment's
 rollbacks: undoing a cordon nobody can attribute could undo an operator's.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,8 @@ class KubernetesTarget:
     """The service's URL (the plan's load.host): a cluster has no one load balancer to find."""
     sampler_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for probes.ControlPlaneSampler (intervals); empty: its defaults."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Marks AWS faults with the run that made them (activities.aws.RUN_TAG); the engine may set its own."""
     connection: client.Connection | None = field(default=None, init=False)
     _pin: client.ContextPin | None = field(default=None, init=False)
 
@@ -90,8 +94,13 @@ class KubernetesTarget:
             "label_selector": self.spec.selector,
             "kubernetes_context": self.spec.context if self.spec.context is not None else client.IN_CLUSTER,
         }
+        if self.url:  # the service as the load reaches it: what the steady state's probe asks
+            config["service_url"] = self.url
         aws = self.spec.aws
         if aws is not None:
+            # what AWS marks carry (activities.aws.mark_identity): whose cluster, which run
+            config["harness_cluster"] = self.spec.cluster or self.spec.effective_context
+            config["harness_run_id"] = self.run_id
             config["aws_region"] = aws.region
             if aws.profile is not None:
                 config["aws_profile"] = aws.profile
@@ -176,29 +185,40 @@ class KubernetesTarget:
             step(f"{DNS_NAMESPACE}/{DNS_DEPLOYMENT} for a recorded scale", coredns)
         step(f"network policies in {ns}", policies)
         step(f"Chaos Mesh network chaos in {ns}", network_chaos)
+        if self.spec.aws is not None:  # AWS faults this cluster's marks show (NACLs, SSM, FIS)
+            from harness.chaos.activities import aws as aws_activities
+
+            done += aws_activities.heal(self.configuration())
         return done
 
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]:
-        """The namespace's Kubernetes events in the window (what the cluster says happened)."""
+        """The namespace's Kubernetes events in the window (what the cluster says happened).
+
+        Event times are the cluster's clock; `t` is put on the harness's (the API server's
+        measured skew subtracted, `client.ClockSkew`), so they line up with the timeline, and
+        `cluster_t` keeps the time as the cluster stamped it.
+        """
         if self.connection is None:
             return []
+        skew = self.connection.clock_skew()
         try:
-            items = (
-                k8s_client.CoreV1Api(self._api())
-                .list_namespaced_event(self.spec.namespace, _request_timeout=TIMEOUT)
-                .items
-            )
+            items = client.list_all(k8s_client.CoreV1Api(self._api()).list_namespaced_event, self.spec.namespace,
+                                    resource_version="0", _request_timeout=TIMEOUT)  # fmt: skip
         except Exception as exc:
             return [{"t": end_t, "event": "events_unreadable", "error": _reason(exc)}]
         out = []
         for e in items:
-            t = _epoch(e.event_time or e.last_timestamp or e.first_timestamp
-                       or (e.metadata.creation_timestamp if e.metadata else None))  # fmt: skip
-            if t is None or not start_t <= t <= end_t:
+            cluster_t = _epoch(e.event_time or e.last_timestamp or e.first_timestamp
+                               or (e.metadata.creation_timestamp if e.metadata else None))  # fmt: skip
+            if cluster_t is None:
+                continue
+            t = round(skew.to_harness(cluster_t), 3)
+            if not start_t <= t <= end_t:
                 continue
             obj = e.involved_object
             out.append({
                 "t": t,
+                "cluster_t": cluster_t,
                 "event": e.reason,
                 "type": e.type,
                 "object": f"{obj.kind}/{obj.name}" if obj else None,

@@ -54,6 +54,7 @@ CONTROL_PLANE_NAMES = {
         "readyz_failed_s", "livez_failed_s", "node_not_ready_s", "node_ready_again_s",
         "pod_rescheduling_time_s", "pod_readiness_time_s", "pods_deleted", "pods_replaced",
         "deployment_unavailable_s")),
+    *(f"control_plane.{key}" for key in ("watch_blind_s", "watch_coverage", "watch_failed_polls")),
 }  # fmt: skip
 """Measured on Kubernetes targets only (harness.scoring.controlplane); a testbed plan may not gate on them."""
 METRIC_NAMES: frozenset[str] = frozenset(

@@ -64,6 +64,12 @@ def _host(value: str) -> str:
     return value
 
 
+def _selector(value: str) -> str:
+    if not value.strip():
+        raise ValueError("expected the service's label selector, such as app=subs (empty selects every pod)")
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
 GateText = Annotated[str, AfterValidator(_gate)]
 """A gate expression, parsed when the plan is validated so a bad one has its file and line."""
@@ -108,9 +114,10 @@ class KubernetesTarget(_Model):
     any other context, so a stale kubeconfig cannot aim a game day at production."""
     namespace: str = "default"
     """Kubernetes' own default namespace, where a fresh deploy/ of the reference service lands."""
-    selector: str | None = None
-    """Label selector of the service under test (`app=subs`); None: the experiments name their
-    own targets."""
+    selector: Annotated[str, AfterValidator(_selector)]
+    """Label selector of the service under test (`app=subs`). Required, with no default: every
+    experiment receives it as `label_selector`, and one left unset would replace the
+    experiment's own default with nothing, so a pod kill could take any pod of the namespace."""
     aws: AwsSettings | None = None
     """None: no AWS activities (a cluster outside AWS, or only Kubernetes-level faults)."""
     cluster: Slug | None = None
@@ -348,6 +355,14 @@ class Plan(_Model):
         """The same plan with every scenario run `trials` times (`harness run --trials`)."""
         scenarios = [s.model_copy(update={"trials": trials}) for s in self.scenarios]
         return self.model_copy(update={"scenarios": scenarios})
+
+    def with_cluster(self, cluster: str) -> Plan:
+        """The same plan with `target.cluster` set (`harness run --cluster`): one plan file run
+        in several clusters gives each its own history key and comparison side."""
+        if not isinstance(self.target, KubernetesTarget):
+            raise ValueError(f"a {self.target.kind} target has no cluster name; only kubernetes targets do")
+        target = self.target.model_copy(update={"cluster": _slug(cluster)})
+        return self.model_copy(update={"target": target})
 
     def gates_for(self, scenario: Scenario) -> list[str]:
         """The gates a scenario is judged by: its own, plus the plan's on other left sides."""

@@ -10,7 +10,7 @@ a node coming back) often come after the method's last action has ended.
 
 | key | definition |
 | --- | --- |
-| `api.<window>` | `samples`, `p50_ms`, `p99_ms` (nearest rank over the timed LIST and GET), `error_rate` (ok=false share) |
+| `api.<window>` | `samples`, `p50_ms`, `p99_ms` (nearest rank over the timed LIST and GET), `error_rate` (ok=false share), `throttled_own_load` (429s while the harness's own load ran under the sampler's identity: left out of the other figures) |
 | `readyz_failed_s`, `livez_failed_s` | in the fault window, time covered by failed health samples (each counts until the next sample of its endpoint) |
 | `node_not_ready_s` | longest NotReady spell of any node that starts in the fault window (to the end if it never ended) |
 | `node_ready_again_s` | from the fault start until the last node that went NotReady is Ready again; null if one never came back |
@@ -18,10 +18,16 @@ a node coming back) often come after the method's last action has ended.
 | `pod_readiness_time_s` | from a pod's deletion to its replacement being ready (the slowest pair) |
 | `pods_deleted`, `pods_replaced` | deletions seen in the fault window, and how many got a ready replacement |
 | `deployment_unavailable_s` | time in the fault window with some deployment below its desired available replicas |
+| `watch_blind_s` | time in the fault window during which the watcher had no current view of some resource: a poll's view is current for `blind_after_s`, so blind runs from the last successful poll + `blind_after_s` to the next successful one (to the end if none came) |
+| `watch_coverage` | 1 - `watch_blind_s` / the fault window's length |
+| `watch_failed_polls` | failed watcher polls in the fault window |
 
 A replacement is the earliest pod created after the deletion that no earlier deletion claimed.
 Null wherever nothing was observed: no samples in a window, no node went NotReady, no pod was
-deleted, a deletion got no replacement, no deployment line.
+deleted, a deletion got no replacement, no deployment line, no `poll` line (the `watch_*` keys
+of a file written before polls were recorded). When the watcher was blind for the whole fault
+window (`watch_coverage` 0), the figures it feeds (nodes, pods, deployments) are null too: a
+quiet window nobody saw is not a healthy one.
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ def summarize(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[str, A
     pods = [r for r in rows if r.get("kind") == "pod"]
     rescheduling, readiness, deleted, replaced = _pod_times(pods, start, end)
     not_ready, ready_again = _node_times([r for r in rows if r.get("kind") == "node"], start, end)
-    return {
+    blind_s, failed_polls = _watch_blind([r for r in rows if r.get("kind") == "poll"], start, end)
+    coverage = None if blind_s is None or end <= start else round(1.0 - blind_s / (end - start), 6)
+    out = {
         "api": {
             "baseline": _api_window([r for r in api if phases.baseline_start_t <= r["t"] < start]),
             "fault": _api_window([r for r in api if start <= r["t"] <= end]),
@@ -58,7 +66,21 @@ def summarize(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[str, A
         "deployment_unavailable_s": _round(
             _deployment_unavailable_s([r for r in rows if r.get("kind") == "deployment"], start, end)
         ),
+        "watch_blind_s": _round(blind_s),
+        "watch_coverage": coverage,
+        "watch_failed_polls": failed_polls,
     }
+    if coverage == 0:
+        for key in WATCHED_METRICS:
+            out[key] = None
+    return out
+
+
+WATCHED_METRICS = (
+    "node_not_ready_s", "node_ready_again_s", "pod_rescheduling_time_s", "pod_readiness_time_s",
+    "pods_deleted", "pods_replaced", "deployment_unavailable_s",
+)  # fmt: skip
+"""The figures that come from the watcher's polls, null when it saw none of the fault window."""
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -72,8 +94,16 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 
 def _api_window(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    own = [r for r in rows if r.get("own_load") and r.get("status") == 429]
+    rows = [r for r in rows if not (r.get("own_load") and r.get("status") == 429)]
     if not rows:
-        return {"samples": 0, "p50_ms": None, "p99_ms": None, "error_rate": None}
+        return {
+            "samples": 0,
+            "p50_ms": None,
+            "p99_ms": None,
+            "error_rate": None,
+            "throttled_own_load": len(own),
+        }
     latencies = sorted(float(r.get("latency_ms", 0.0)) for r in rows)
     failed = sum(1 for r in rows if not r.get("ok"))
     return {
@@ -81,7 +111,48 @@ def _api_window(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
         "p50_ms": _round(_quantile(latencies, 0.50)),
         "p99_ms": _round(_quantile(latencies, 0.99)),
         "error_rate": round(failed / len(rows), 6),
+        "throttled_own_load": len(own),
     }
+
+
+def _watch_blind(rows: list[Mapping[str, Any]], start: float, end: float) -> tuple[float | None, int | None]:
+    """(seconds of [start, end] some watched resource went unseen, failed polls in it); None without poll lines.
+
+    A successful poll's view counts as current for the line's `blind_after_s`; blind is what
+    lies between that and the next successful poll of the resource.
+    """
+    if not rows:
+        return None, None
+    spans: list[tuple[float, float]] = []
+    blind_since: dict[Any, float] = {}
+    for r in rows:
+        resource, t, last_ok_t = r.get("resource"), r["t"], r.get("last_ok_t")
+        fresh_s = float(r.get("blind_after_s") or 0.0)
+        since = last_ok_t + fresh_s if isinstance(last_ok_t, int | float) else None
+        if resource == "*":  # the watcher ended early: blind from its last view to the end
+            spans.append((since if since is not None else t, end))
+        elif r.get("ok"):
+            opened = blind_since.pop(resource, None)
+            lo = since if since is not None else opened
+            if lo is not None and lo < t:
+                spans.append((lo, t))
+        else:
+            blind_since.setdefault(resource, since if since is not None else t)
+    spans.extend((since, end) for since in blind_since.values())
+    failed = sum(1 for r in rows if not r.get("ok") and r.get("resource") != "*" and start <= r["t"] <= end)
+    return _union_length(spans, start, end), failed
+
+
+def _union_length(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Length of the union of spans, clipped to [start, end]."""
+    total, reach = 0.0, start
+    for lo, hi in sorted((max(lo, start), min(hi, end)) for lo, hi in spans):
+        lo = max(lo, reach)
+        if hi <= lo:
+            continue
+        total += hi - lo
+        reach = hi
+    return total
 
 
 def _health_failed_s(rows: list[Mapping[str, Any]], endpoint: str, start: float, end: float) -> float | None:

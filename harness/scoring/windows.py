@@ -29,8 +29,9 @@ class Phases:
     fault_start_t: float
     """Start of the first action of the experiment's method (the first method activity if it has no action)."""
     fault_end_t: float
-    """Start of the first rollback action (the fault lasts until rolled back), else the end of the last
-    method activity."""
+    """Start of the undo: the first method action marked `undo` (one that repeats a rollback) or the
+    first rollback action, whichever comes first (the fault lasts until undone); else the end of the
+    last method activity."""
     end_t: float
     """The "stopped" phase marker (load stops), else the last marker."""
 
@@ -46,7 +47,7 @@ def phases_from_markers(markers: Sequence[Mapping[str, Any]]) -> Phases:
     starts = [m for m in rows if m["kind"] == "activity_start" and m.get("section") == "method"]
     if not starts:
         raise ValueError("markers have no method activity: the experiment never reached its method")
-    actions = [m for m in starts if m.get("type") == "action"]
+    actions = [m for m in starts if m.get("type") == "action" and not m.get("undo")]
     fault_start_t = (actions or starts)[0]["t"]
     stopped = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "stopped"]
     end_t = stopped[0] if stopped else rows[-1]["t"]
@@ -64,9 +65,12 @@ def phases_from_markers(markers: Sequence[Mapping[str, Any]]) -> Phases:
         and m.get("type") == "action"
         and m["t"] >= fault_start_t
     ]
+    rollbacks += [
+        m["t"] for m in starts if m.get("undo") and m.get("type") == "action" and m["t"] >= fault_start_t
+    ]
     method_ends = [m["t"] for m in rows if m["kind"] == "activity_end" and m.get("section") == "method"]
     if rollbacks:
-        fault_end_t = rollbacks[0]
+        fault_end_t = min(rollbacks)
     elif method_ends:
         fault_end_t = max(method_ends)
     else:

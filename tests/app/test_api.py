@@ -17,6 +17,7 @@ from harness.app import db as schema
 from harness.app.api import create_app
 from harness.app.server import prepare_database
 from harness.app.settings import AppSettings
+from harness.app.store import AlreadySubscribedError, Store
 
 
 @contextmanager
@@ -116,6 +117,38 @@ class TestBadInput:
             == 422
         )
 
+    def test_token_with_a_non_ascii_byte_is_401(self, client: TestClient) -> None:
+        """A bearer token holding a byte outside ASCII is an invalid token (401), not a 500."""
+        auth = signup(client)
+        token = auth["Authorization"].encode() + b"\xe9"
+        resp = client.get("/v1/entitlements", headers={"Authorization": token})
+        assert resp.status_code == 401 and resp.json()["error"] == "unauthenticated"
+
+    def test_admin_token_with_a_non_ascii_byte_is_403(self, sqlite_dsn: str) -> None:
+        """A wrong admin token is refused whatever its bytes."""
+        with open_client(sqlite_dsn, admin_token="t0k") as client:
+            resp = client.get("/v1/admin/subscriptions", headers={"X-Admin-Token": b"t0k\xff"})
+            assert resp.status_code == 403
+
+    @pytest.mark.parametrize("after", ["9223372036854775808", "-1", "1" * 40])
+    def test_sequence_out_of_range_is_422(self, client: TestClient, after: str) -> None:
+        """A listing cursor the database cannot hold is a client error, not an integer overflow."""
+        resp = client.get("/v1/admin/subscriptions", params={"after": after})
+        assert resp.status_code == 422 and "after" in resp.json()["message"]
+
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [
+            ("/v1/admin/subscriptions/lookup", '{"ids": ["\\ud800"]}'),
+            ("/v1/signup", '{"email": "a@example.test", "password": "12345678\\udfff"}'),
+            ("/v1/login", '{"email": "a\\ud800@example.test", "password": "12345678"}'),
+        ],
+    )
+    def test_lone_surrogate_is_422(self, client: TestClient, path: str, body: str) -> None:
+        """JSON may spell a lone surrogate ("\\ud800"); it is no text the service can store: 422."""
+        resp = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 422 and resp.json()["error"] == "invalid_request"
+
     def test_unauthenticated_purchase_is_401(self, client: TestClient) -> None:
         """No token, no purchase."""
         resp = client.post("/v1/subscriptions", json={"plan_id": "monthly"}, headers={"Idempotency-Key": "k"})
@@ -162,6 +195,36 @@ class TestSubscriptions:
         assert purchase(client, auth, "k").status_code == 201
         assert purchase(client, auth, "k", plan="annual").json()["error"] == "idempotency_key_reused"
         assert purchase(client, auth, "other").status_code == 409
+
+    def test_renewing_a_cancelled_subscription_beside_an_active_one_is_409(
+        self, client: TestClient, dsn: str
+    ) -> None:
+        """Renewal must not make a second active subscription: 409, and nothing charged for it."""
+        auth = signup(client)
+        first = purchase(client, auth, "k1").json()["subscription_id"]
+        client.post(f"/v1/subscriptions/{first}/cancel", headers=auth)
+        assert purchase(client, auth, "k2").status_code == 201
+        charges = count(dsn, schema.charges)
+        resp = client.post(f"/v1/subscriptions/{first}/renew", headers={**auth, "Idempotency-Key": "r"})
+        assert resp.status_code == 409 and resp.json()["error"] == "already_subscribed"
+        assert count(dsn, schema.charges) == charges
+
+    def test_a_lapsed_subscription_does_not_block_a_new_one(self, dsn: str) -> None:
+        """A subscription past its end, still marked active, frees the one-active slot."""
+        settings = AppSettings(db=dsn, payment_latency_ms=0)
+        prepare_database(settings)
+        engine = schema.create_engine(dsn)
+        try:
+            store = Store(engine)
+            plan = {"id": "monthly", "price_cents": 1299, "period_days": 30}
+            old, _ = store.record_purchase(77, plan, "k1", "ch_1", now=1_000.0)
+            new, created = store.record_purchase(77, plan, "k2", "ch_2", now=1_000.0 + 31 * 86400)
+            assert created and new["subscription_id"] != old["subscription_id"]
+            with pytest.raises(AlreadySubscribedError):
+                store.record_purchase(77, plan, "k3", "ch_3", now=1_000.0 + 32 * 86400)
+        finally:
+            engine.dispose()
+        assert count(dsn, schema.charges) == 2
 
     def test_renew_extends_once_per_key_and_cancel_revokes(self, client: TestClient, dsn: str) -> None:
         """Renewal adds one period per key; cancellation ends the entitlement."""

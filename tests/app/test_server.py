@@ -63,6 +63,46 @@ def test_concurrent_retries_with_one_key_charge_once(dsn: str, tmp_path: Path) -
     assert len(rows(dsn, schema.charges)) == 1
 
 
+@pytest.mark.parametrize("buyers", [2, 5])
+def test_concurrent_purchases_with_different_keys_give_one_subscription(
+    dsn: str, tmp_path: Path, buyers: int
+) -> None:
+    """Simultaneous purchases by one account with different keys: one 201, the others 409, and one
+    charge and one active subscription stored (the database holds the invariant, not the API's
+    look-then-insert, which they all pass before any commits)."""
+    with open_service(
+        dsn, workers=2, extra_args=["--payment-latency-ms", "200"], log_path=tmp_path / "s.log"
+    ) as svc:
+        auth = signup(svc.url)
+        barrier = threading.Barrier(buyers)
+        answers: list[httpx.Response] = []
+
+        def buy(n: int) -> None:
+            with httpx.Client(timeout=15) as client:
+                barrier.wait()
+                answers.append(
+                    client.post(
+                        svc.url + "/v1/subscriptions",
+                        json={"plan_id": "monthly"},
+                        headers={**auth, "Idempotency-Key": f"key-{n}"},
+                    )
+                )
+
+        threads = [threading.Thread(target=buy, args=(n,)) for n in range(buyers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        log = (tmp_path / "s.log").read_text()
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * (buyers - 1), [r.text for r in answers]
+    assert all(r.json()["error"] == "already_subscribed" for r in answers if r.status_code == 409)
+    subs = rows(dsn, schema.subscriptions)
+    assert [s["status"] for s in subs] == ["active"]
+    assert len(rows(dsn, schema.charges)) == 1
+    assert "Traceback" not in log
+
+
 def test_sigterm_under_load_loses_no_acknowledged_purchase(dsn: str, tmp_path: Path) -> None:
     """SIGTERM while purchases are in flight: they finish, and every acknowledged one is stored."""
     acked: list[tuple[str, float]] = []

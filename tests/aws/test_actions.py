@@ -1,6 +1,7 @@
 """The AWS experiments' actions against the emulator, through chaosaws's clients and botocore's
-parameter validation: only the target node group loses instances, the zone blackhole is undone
-exactly, SSM commands carry every argument, FIS experiments start from our templates and stop."""
+parameter validation: only the target node group loses instances (never the harness's own node),
+SSM commands go by instance id to this cluster's running instances only, FIS experiments start
+from our templates, are awaited until running and stop. The zone blackhole: test_blackhole.py."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
-from chaosaws.asg import actions as asg_actions
 from chaosaws.asg import probes as asg_probes
-from chaosaws.ec2 import actions as ec2_actions
-from chaosaws.fis import actions as fis_actions
 from chaosaws.ssm import actions as ssm_actions
 from chaoslib import substitute
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.loader import load_experiment
+from kubernetes import client as k8s_client
 
 from harness.chaos.activities import aws as activities
 from tests.aws.conftest import REGION
@@ -28,36 +27,43 @@ ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 AMI = "ami-12c6146b"  # one of moto's built-in images
 
 
+def _config(aws: dict[str, Any], cluster: str = "prod", run: str = "run-1", **more: Any) -> dict[str, Any]:
+    """What the Kubernetes target gives experiments on AWS: region, and whose marks (cluster, run)."""
+    return {**aws, "harness_cluster": cluster, "harness_run_id": run, **more}
+
+
 def _ec2() -> Any:
     return boto3.client("ec2", region_name=REGION)
 
 
-def _network(cluster: str = "prod") -> dict[str, Any]:
+def _network(cluster: str = "prod", cidr: str = "10.0") -> dict[str, Any]:
     """A VPC with one cluster-tagged subnet per zone, plus an untagged subnet in the first zone."""
     ec2 = _ec2()
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock=f"{cidr}.0.0/16")["Vpc"]["VpcId"]
     subnets = {}
     for i, zone in enumerate(ZONES):
-        subnets[zone] = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
+        subnets[zone] = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr}.{i}.0/24", AvailabilityZone=zone)[
             "Subnet"
         ]["SubnetId"]
         ec2.create_tags(
             Resources=[subnets[zone]], Tags=[{"Key": f"kubernetes.io/cluster/{cluster}", "Value": "owned"}]
         )
-    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.9.0/24", AvailabilityZone=ZONES[0])["Subnet"][
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr}.9.0/24", AvailabilityZone=ZONES[0])["Subnet"][
         "SubnetId"
     ]
     return {"vpc": vpc, "subnets": subnets, "untagged": other}
 
 
-def _node(subnet: str, cluster: str, nodegroup: str) -> str:
+def _node(subnet: str, cluster: str, nodegroup: str, private_ip: str | None = None) -> str:
     tags = [{"Key": "eks:cluster-name", "Value": cluster}, {"Key": "eks:nodegroup-name", "Value": nodegroup}]
+    more = {"PrivateIpAddress": private_ip} if private_ip else {}
     return _ec2().run_instances(
         ImageId=AMI,
         MinCount=1,
         MaxCount=1,
         SubnetId=subnet,
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        **more,
     )["Instances"][0]["InstanceId"]
 
 
@@ -66,17 +72,24 @@ def _states() -> dict[str, str]:
     return {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
 
 
+def _private_dns(instance_id: str) -> str:
+    return _ec2().describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0][
+        "PrivateDnsName"
+    ]
+
+
 def _acl_of(subnets: list[str]) -> dict[str, str]:
     acls = _ec2().describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnets}])
     return {a["SubnetId"]: acl["NetworkAclId"] for acl in acls["NetworkAcls"] for a in acl["Associations"]}
 
 
-def _action(stem: str, func: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    experiment = load_experiment(str(AWS_EXPERIMENTS / f"{stem}.yaml"))
+def _action(stem: str, func: str, folder: Path = AWS_EXPERIMENTS) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The experiment and its first activity calling `func` (method first: undos are there and in rollbacks)."""
+    experiment = load_experiment(str(folder / f"{stem}.yaml"))
     activities_ = (
         experiment["method"] + experiment["rollbacks"] + experiment["steady-state-hypothesis"]["probes"]
     )
-    (activity,) = [a for a in activities_ if a["provider"]["func"] == func]
+    activity = next(a for a in activities_ if a["provider"]["func"] == func)
     return experiment, activity
 
 
@@ -89,7 +102,8 @@ def _args(experiment: dict[str, Any], activity: dict[str, Any], **variables: Any
 # --- node groups ------------------------------------------------------------------------------
 class TestNodegroupInstanceTerminate:
     @pytest.fixture
-    def fleet(self, aws: dict[str, Any]) -> dict[str, Any]:
+    def fleet(self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        monkeypatch.delenv(activities.HARNESS_NODE_ENV, raising=False)
         net = _network()
         nodes = {
             (ng, zone): _node(net["subnets"][zone], "prod", ng)
@@ -105,37 +119,84 @@ class TestNodegroupInstanceTerminate:
     ) -> None:
         """The YAML's filters, the zone set: one instance of workers-a in us-east-1a, nothing else."""
         variables = {"cluster_name": "prod", "nodegroup_name": "workers-a", "availability_zone": ZONES[0]}
-        experiment, action = _action("nodegroup-instance-terminate", "terminate_instances")
+        experiment, action = _action("nodegroup-instance-terminate", "terminate_node_group_instances")
         _, guard = _action("nodegroup-instance-terminate", "instance_filters_are_scoped")
         assert activities.instance_filters_are_scoped(
             **_args(experiment, guard, **variables), configuration=aws
         )
-        ec2_actions.terminate_instances(**_args(experiment, action, **variables), configuration=aws)
+        activities.terminate_node_group_instances(**_args(experiment, action, **variables), configuration=aws)
         terminated = {i for i, s in _states().items() if s in ("shutting-down", "terminated")}
         assert terminated == {fleet[("workers-a", ZONES[0])]}
 
-    def test_the_guard_stops_what_would_be_too_wide_or_empty(
+    def test_eks_gamedays_scenario_runs_and_loses_only_max_instances(
+        self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With eks-gameday's own vars (no zone, max_instances 1) and its node group spread over three
+        zones: the guard lets the scenario run and exactly one instance of the group is terminated."""
+        from harness.plan import loading
+
+        monkeypatch.delenv(activities.HARNESS_NODE_ENV, raising=False)
+        plan = loading.load_plan(Path(__file__).parents[2] / "experiments" / "plans" / "eks-gameday.yaml")
+        (scenario,) = [s for s in plan.scenarios if Path(s.experiment).stem == "nodegroup-instance-terminate"]
+        variables = dict(scenario.vars)
+        net = _network(cluster=variables["cluster_name"], cidr="10.3")
+        group = {
+            _node(net["subnets"][z], variables["cluster_name"], variables["nodegroup_name"]) for z in ZONES
+        }
+        experiment, action = _action("nodegroup-instance-terminate", "terminate_node_group_instances")
+        _, guard = _action("nodegroup-instance-terminate", "instance_filters_are_scoped")
+        assert activities.instance_filters_are_scoped(
+            **_args(experiment, guard, **variables), configuration=aws
+        )
+        (gone,) = activities.terminate_node_group_instances(
+            **_args(experiment, action, **variables), configuration=aws
+        )
+        assert gone in group
+        assert {i for i, s in _states().items() if s != "running"} == {gone}
+
+    def test_the_guard_stops_what_is_unscoped_or_empty(
         self, aws: dict[str, Any], fleet: dict[str, Any]
     ) -> None:
-        """Without a zone the node group has three instances (more than max_instances 1); unset names match none."""
+        """Unset names match nothing and a zone alone names no node group: the guard fails, nothing is terminated."""
         experiment, guard = _action("nodegroup-instance-terminate", "instance_filters_are_scoped")
-        whole_group = _args(experiment, guard, cluster_name="prod", nodegroup_name="workers-a")
-        assert not activities.instance_filters_are_scoped(**whole_group, configuration=aws)
         assert not activities.instance_filters_are_scoped(**_args(experiment, guard), configuration=aws)
         zone_only = [{"Name": "availability-zone", "Values": [ZONES[0]]}]
         assert not activities.instance_filters_are_scoped(zone_only, max_instances=100, configuration=aws)
+        with pytest.raises(ActivityFailed, match="refusing to select"):
+            activities.terminate_node_group_instances(zone_only, configuration=aws)
         assert set(_states().values()) == {"running"}
+
+    def test_never_the_node_the_harness_runs_on(
+        self, aws: dict[str, Any], fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """HARNESS_NODE_NAME names the harness's node (found by private DNS name when the API cannot
+        say): of a zone's two matching instances, the other is always the one terminated; with only
+        the harness's own left, the guard fails and the action refuses."""
+        harness = fleet[("workers-a", ZONES[0])]
+        other = _node(_network(cidr="10.1")["subnets"][ZONES[0]], "prod", "workers-a")
+        monkeypatch.setenv(activities.HARNESS_NODE_ENV, _private_dns(harness))
+        monkeypatch.setenv("KUBECONFIG", "/nonexistent")
+        filters = [
+            {"Name": "tag:eks:cluster-name", "Values": ["prod"]},
+            {"Name": "tag:eks:nodegroup-name", "Values": ["workers-a"]},
+        ]
+        assert activities.terminate_node_group_instances(filters, ZONES[0], 5, configuration=aws) == [other]
+        assert _states()[harness] == "running"
+        assert not activities.instance_filters_are_scoped(filters, ZONES[0], 5, configuration=aws)
+        with pytest.raises(ActivityFailed, match="other than the harness"):
+            activities.terminate_node_group_instances(filters, ZONES[0], 5, configuration=aws)
+        assert _states()[harness] == "running"
 
 
 class TestNodegroupAsgTerminate:
-    def test_terminates_one_in_service_instance_of_the_named_group(self, aws: dict[str, Any]) -> None:
-        """chaosaws's terminate_random_instances with the YAML's arguments; the other group is untouched."""
+    def _groups(self) -> tuple[Any, dict[str, set[str]]]:
         net = _network()
         ec2 = _ec2()
         autoscaling = boto3.client("autoscaling", region_name=REGION)
         template = ec2.create_launch_template(
             LaunchTemplateName="nodes", LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.medium"}
         )["LaunchTemplate"]["LaunchTemplateId"]
+        members = {}
         for name in ("eks-workers-a", "eks-workers-b"):
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=name,
@@ -145,101 +206,45 @@ class TestNodegroupAsgTerminate:
                 DesiredCapacity=2,
                 VPCZoneIdentifier=",".join(net["subnets"].values()),
             )
-
-        def members(name: str) -> set[str]:
             group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
                 "AutoScalingGroups"
             ][0]
-            return {i["InstanceId"] for i in group["Instances"]}
+            members[name] = {i["InstanceId"] for i in group["Instances"]}
+        return autoscaling, members
 
-        a_before, b_before = members("eks-workers-a"), members("eks-workers-b")
-        experiment, action = _action("nodegroup-asg-terminate", "terminate_random_instances")
+    def test_terminates_one_in_service_instance_of_the_named_group(
+        self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The YAML's arguments: one instance of the named group goes; the other group is untouched."""
+        monkeypatch.delenv(activities.HARNESS_NODE_ENV, raising=False)
+        _, members = self._groups()
+        experiment, action = _action("nodegroup-asg-terminate", "terminate_asg_instances")
         _, probe = _action("nodegroup-asg-terminate", "desired_equals_healthy")
         assert asg_probes.desired_equals_healthy(
             **_args(experiment, probe, asg_name="eks-workers-a"), configuration=aws
         )
-        result = asg_actions.terminate_random_instances(
+        (gone,) = activities.terminate_asg_instances(
             **_args(experiment, action, asg_name="eks-workers-a"), configuration=aws
         )
-        (gone,) = [t["InstanceId"] for t in result[0]["TerminatingInstances"]]
-        assert gone in a_before
+        assert gone in members["eks-workers-a"]
         states = _states()
         assert states[gone] in ("shutting-down", "terminated")
-        assert all(states[i] == "running" for i in (a_before - {gone}) | b_before)
+        assert all(
+            states[i] == "running" for i in (members["eks-workers-a"] - {gone}) | members["eks-workers-b"]
+        )
 
-
-# --- zone blackhole ---------------------------------------------------------------------------------
-class TestAzBlackholeNacl:
-    @pytest.fixture
-    def net(self, aws: dict[str, Any]) -> dict[str, Any]:
-        net = _network()
-        ec2 = _ec2()
-        # one zone subnet sits on a custom ACL: the rollback must put it back there, not on the default
-        custom = ec2.create_network_acl(VpcId=net["vpc"])["NetworkAcl"]["NetworkAclId"]
-        current = _acl_of([net["subnets"][ZONES[0]]])
-        assoc = ec2.describe_network_acls(NetworkAclIds=[current[net["subnets"][ZONES[0]]]])["NetworkAcls"][0]
-        (assoc_id,) = [
-            a["NetworkAclAssociationId"]
-            for a in assoc["Associations"]
-            if a["SubnetId"] == net["subnets"][ZONES[0]]
-        ]
-        ec2.replace_network_acl_association(AssociationId=assoc_id, NetworkAclId=custom)
-        net["custom_acl"] = custom
-        return net
-
-    def _all_subnets(self, net: dict[str, Any]) -> list[str]:
-        return [*net["subnets"].values(), net["untagged"]]
-
-    def test_blackhole_then_rollback_restores_every_association_exactly(
-        self, aws: dict[str, Any], net: dict[str, Any]
+    def test_never_the_node_the_harness_runs_on(
+        self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Only the zone's cluster subnets move to a deny-all ACL; the rollback puts each back and deletes it."""
-        before = _acl_of(self._all_subnets(net))
-        assert before[net["subnets"][ZONES[0]]] == net["custom_acl"]
-        experiment, action = _action("az-blackhole-nacl", "blackhole_availability_zone")
-        _, rollback = _action("az-blackhole-nacl", "restore_availability_zone")
-        variables = {"cluster_name": "prod", "availability_zone": ZONES[0]}
-
-        first = activities.blackhole_availability_zone(
-            **_args(experiment, action, **variables), configuration=aws
-        )
-        second = activities.blackhole_availability_zone(
-            **_args(experiment, action, **variables), configuration=aws
-        )
-        assert first["moved"] == [net["subnets"][ZONES[0]]] and second["moved"] == []
-        assert second["network_acl"] == first["network_acl"]
-        during = _acl_of(self._all_subnets(net))
-        assert during[net["subnets"][ZONES[0]]] == first["network_acl"]
-        assert {s: a for s, a in during.items() if s != net["subnets"][ZONES[0]]} == {
-            s: a for s, a in before.items() if s != net["subnets"][ZONES[0]]
-        }
-        acl = _ec2().describe_network_acls(NetworkAclIds=[first["network_acl"]])["NetworkAcls"][0]
-        assert not [e for e in acl["Entries"] if e["RuleAction"] == "allow"]
-
-        restored = activities.restore_availability_zone(
-            **_args(experiment, rollback, **variables), configuration=aws
-        )
-        assert restored == [net["subnets"][ZONES[0]]]
-        assert _acl_of(self._all_subnets(net)) == before
-        remaining = _ec2().describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [net["vpc"]]}])[
-            "NetworkAcls"
-        ]
-        assert first["network_acl"] not in {a["NetworkAclId"] for a in remaining}
-        assert activities.restore_availability_zone(ZONES[0], configuration=aws) == []
-
-    def test_rollback_without_the_action_does_nothing(self, aws: dict[str, Any], net: dict[str, Any]) -> None:
-        """A rollback that runs after a failed or skipped method changes nothing."""
-        before = _acl_of(self._all_subnets(net))
-        assert activities.restore_availability_zone(ZONES[1], configuration=aws) == []
-        assert _acl_of(self._all_subnets(net)) == before
-
-    def test_a_zone_alone_is_refused(self, aws: dict[str, Any], net: dict[str, Any]) -> None:
-        """Without cluster_name or vpc_id the zone would span every VPC: nothing is created."""
-        with pytest.raises(ActivityFailed, match="cluster_name or vpc_id"):
-            activities.blackhole_availability_zone(ZONES[0], configuration=aws)
-        by_vpc = activities.blackhole_availability_zone(ZONES[1], vpc_id=net["vpc"], configuration=aws)
-        assert by_vpc["moved"] == [net["subnets"][ZONES[1]]]
-        activities.restore_availability_zone(ZONES[1], configuration=aws)
+        """With the harness on one of the group's two instances, the other one goes, every time."""
+        _, members = self._groups()
+        harness, other = sorted(members["eks-workers-a"])
+        monkeypatch.setenv(activities.HARNESS_NODE_ENV, _private_dns(harness))
+        monkeypatch.setenv("KUBECONFIG", "/nonexistent")
+        assert activities.terminate_asg_instances("eks-workers-a", 1, configuration=aws) == [other]
+        assert _states()[harness] == "running"
+        with pytest.raises(ActivityFailed, match="1 InService instance"):
+            activities.terminate_asg_instances("eks-workers-a", 2, configuration=aws)
 
 
 # --- SSM --------------------------------------------------------------------------------------------
@@ -254,41 +259,71 @@ class TestSsm:
                 configuration=aws,
             )
 
-    def test_run_shell_passes_every_argument_and_waits_for_the_result(self, aws: dict[str, Any]) -> None:
-        """Through chaosaws's send_command, tag-targeted, with each instance's invocation awaited."""
+    def test_run_shell_sends_by_instance_id_and_waits_for_each(self, aws: dict[str, Any]) -> None:
+        """The command names the instances, never a tag, and each invocation is awaited."""
         net = _network()
-        node = _node(net["subnets"][ZONES[0]], "prod", "control-plane")
-        _node(net["subnets"][ZONES[1]], "prod", "workers-a")
-        _ec2().create_tags(Resources=[node], Tags=[{"Key": activities.FAULT_TAG, "Value": "kubelet"}])
-        results = activities.run_shell(
-            activities.FAULT_TAG, "kubelet", [node], ["systemctl stop kubelet"], configuration=aws
-        )
-        assert {i: r["Status"] for i, r in results.items()} == {node: "Success"}
-        sent = boto3.client("ssm", region_name=REGION).list_commands()["Commands"]
-        assert [c["InstanceIds"] for c in sent] == [[node]]
-        assert sent[0]["Parameters"]["commands"] == ["systemctl stop kubelet"]
-        assert (sent[0]["MaxErrors"], sent[0]["TimeoutSeconds"]) == ("0", 120)
+        nodes = sorted(_node(net["subnets"][z], "prod", "control-plane") for z in ZONES[:2])
+        results = activities.run_shell(nodes, ["systemctl stop kubelet"], configuration=aws)
+        assert {i: r["Status"] for i, r in results.items()} == dict.fromkeys(nodes, "Success")
+        (sent,) = boto3.client("ssm", region_name=REGION).list_commands()["Commands"]
+        assert sorted(sent["InstanceIds"]) == nodes and sent["Targets"] == []
+        assert sent["Parameters"]["commands"] == ["systemctl stop kubelet"]
+        assert (sent["MaxErrors"], sent["TimeoutSeconds"]) == ("0", 120)
 
     @pytest.mark.parametrize(
         ("restore", "value"),
         [(activities.restore_static_pods, "static-pod"), (activities.start_kubelet, "kubelet")],
         ids=["static-pods", "kubelet"],
     )
-    def test_ssm_rollbacks_act_on_tagged_instances_once(
-        self, aws: dict[str, Any], restore: Any, value: str
+    def test_rollbacks_act_only_on_this_clusters_running_marked_instances(
+        self, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, restore: Any, value: str
     ) -> None:
-        """The rollback targets what the action tagged, removes the tag, and is a no-op the second time."""
+        """Another cluster's marked instance, a stopped one and an unmarked one are never sent a
+        command nor unmarked; ours is, once, whatever run marked it."""
+        monkeypatch.setenv("KUBECONFIG", "/nonexistent")  # the API server down: marks alone must do
         net = _network()
-        node = _node(net["subnets"][ZONES[0]], "prod", "control-plane")
-        other = _node(net["subnets"][ZONES[1]], "prod", "control-plane")
-        _ec2().create_tags(Resources=[node], Tags=[{"Key": activities.FAULT_TAG, "Value": value}])
-        assert restore(configuration=aws) == [node]
-        assert restore(configuration=aws) == []
-        tags = _ec2().describe_tags(Filters=[{"Name": "key", "Values": [activities.FAULT_TAG]}])["Tags"]
-        assert tags == []
+        ours, others, stopped, unmarked = (
+            _node(net["subnets"][ZONES[i % 3]], "prod", "cp") for i in range(4)
+        )
+        ec2 = _ec2()
+        fault = {"Key": activities.FAULT_TAG, "Value": value}
+        mark = [
+            fault,
+            {"Key": activities.CLUSTER_TAG, "Value": "prod"},
+            {"Key": activities.RUN_TAG, "Value": "old"},
+        ]
+        ec2.create_tags(Resources=[ours, stopped], Tags=mark)
+        ec2.create_tags(Resources=[others], Tags=[fault, {"Key": activities.CLUSTER_TAG, "Value": "staging"}])
+        ec2.stop_instances(InstanceIds=[stopped])
+        config = _config(aws, run="a-new-run")
+        assert restore(configuration=config) == [ours]
+        assert restore(configuration=config) == []
         sent = boto3.client("ssm", region_name=REGION).list_commands()["Commands"]
-        assert [c["InstanceIds"] for c in sent] == [[node]]
-        assert other not in sent[0]["InstanceIds"]
+        assert [c["InstanceIds"] for c in sent] == [[ours]]
+        tagged = {
+            t["ResourceId"]
+            for t in ec2.describe_tags(Filters=[{"Name": "key", "Values": [activities.FAULT_TAG]}])["Tags"]
+        }
+        assert tagged == {others, stopped}
+        del unmarked
+
+    def test_the_ip_fallback_looks_only_in_the_clusters_vpc(self, aws: dict[str, Any]) -> None:
+        """A node without a provider id is found by its InternalIP in the cluster's VPC only: another
+        VPC with the same CIDR has an instance with the same IP. Without a VPC, it is refused."""
+        ours_net, theirs_net = _network(), _network("other")
+        theirs = _node(theirs_net["subnets"][ZONES[0]], "other", "cp", private_ip="10.0.0.50")
+        ours = _node(ours_net["subnets"][ZONES[0]], "prod", "cp", private_ip="10.0.0.50")
+        node = k8s_client.V1Node(
+            metadata=k8s_client.V1ObjectMeta(name="cp-1"),
+            spec=k8s_client.V1NodeSpec(),
+            status=k8s_client.V1NodeStatus(
+                addresses=[k8s_client.V1NodeAddress(type="InternalIP", address="10.0.0.50")]
+            ),
+        )
+        found = activities._instance_ids_for_nodes([node], [ours_net["vpc"]], aws, None)
+        assert found == {"cp-1": ours} and theirs not in found.values()
+        with pytest.raises(ActivityFailed, match="give vpc_id"):
+            activities._instance_ids_for_nodes([node], [], aws, None)
 
 
 # --- FIS ----------------------------------------------------------------------------------------------
@@ -300,23 +335,26 @@ class TestFis:
             ("nodegroup-terminate-fis", "nodegroup-terminate.json"),
         ],
     )
-    def test_template_starts_and_the_rollback_stops_only_ours(
+    def test_template_starts_running_and_the_undo_stops_only_ours(
         self, aws: dict[str, Any], stem: str, template: str
     ) -> None:
-        """Our JSON creates a template; the experiment starts it tagged; the rollback stops it, and only it."""
+        """Our JSON creates a template; the experiment's start returns once FIS says running, tagged
+        with the cluster and run; the undo stops it, and only it."""
         fis = boto3.client("fis", region_name=REGION)
         created = fis.create_experiment_template(clientToken=f"test-{stem}", **fis_template(template))
         template_id = created["experimentTemplate"]["id"]
         someone_elses = fis.start_experiment(experimentTemplateId=template_id, tags={"owner": "someone-else"})
 
-        experiment, start = _action(stem, "start_experiment")
+        experiment, start = _action(stem, "start_fis_experiment")
         _, stop = _action(stem, "stop_fis_experiments")
-        ours = fis_actions.start_experiment(
-            **_args(experiment, start, fis_template_id=template_id), configuration=aws
+        ours = activities.start_fis_experiment(
+            **_args(experiment, start, fis_template_id=template_id), configuration=_config(aws)
         )
+        assert ours["state"]["status"] == "running"
+        assert ours["tags"][activities.CLUSTER_TAG] == "prod" and ours["tags"][activities.RUN_TAG] == "run-1"
         stopped = activities.stop_fis_experiments(**_args(experiment, stop), configuration=aws)
-        assert stopped == [ours["experiment"]["id"]]
-        state = fis.get_experiment(id=ours["experiment"]["id"])["experiment"]["state"]["status"]
+        assert stopped == [ours["id"]]
+        state = fis.get_experiment(id=ours["id"])["experiment"]["state"]["status"]
         assert state in ("stopping", "stopped")
         other = fis.get_experiment(id=someone_elses["experiment"]["id"])["experiment"]["state"]["status"]
         assert other not in ("stopping", "stopped")

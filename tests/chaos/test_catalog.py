@@ -46,6 +46,7 @@ BOUNDED = "bounded"
 UNDO: dict[tuple[str, str], set[tuple[str, str]] | str] = {
     # every method action, and what undoes it (a rollback) or why nothing needs to (a tag)
     ("chaosk8s.pod.actions", "terminate_pods"): SELF_HEALING,
+    (K8S, "terminate_service_pods"): SELF_HEALING,
     ("chaosaws.ec2.actions", "terminate_instances"): SELF_HEALING,
     ("chaosaws.asg.actions", "terminate_random_instances"): SELF_HEALING,
     (K8S, "apiserver_load"): BOUNDED,
@@ -57,7 +58,32 @@ UNDO: dict[tuple[str, str], set[tuple[str, str]] | str] = {
     (AWSMOD, "park_static_pod"): {(AWSMOD, "restore_static_pods")},
     (AWSMOD, "blackhole_availability_zone"): {(AWSMOD, "restore_availability_zone")},
     ("chaosaws.fis.actions", "start_experiment"): {(AWSMOD, "stop_fis_experiments")},
+    (AWSMOD, "terminate_node_group_instances"): SELF_HEALING,
+    (AWSMOD, "terminate_asg_instances"): SELF_HEALING,
+    (AWSMOD, "start_fis_experiment"): {(AWSMOD, "stop_fis_experiments")},
 }
+UNDOING = {u for undo in UNDO.values() if isinstance(undo, set) for u in undo} | {
+    (K8S, "wait_for_deployment")
+}
+"""Method actions that undo (or wait out) an earlier one: the method ends with them, so that the
+steady state after judges the service once the fault is gone; the rollbacks repeat them."""
+UNDOING |= {
+    # and, by name, what may follow a fault in the method: the undo itself, and the wait for the service
+    (K8S, "wait_for_deployment"),
+    (K8S, "restore_deployment_scale"),
+    (K8S, "uncordon_harness_nodes"),
+    (K8S, "allow_pod_traffic"),
+    (K8S, "stop_network_chaos"),
+    (AWSMOD, "start_kubelet"),
+    (AWSMOD, "restore_static_pods"),
+    (AWSMOD, "restore_availability_zone"),
+    (AWSMOD, "stop_fis_experiments"),
+}
+NETWORK_CUTS = {(AWSMOD, "blackhole_availability_zone"), (AWSMOD, "start_fis_experiment")}
+"""AWS actions that can cut a network; each must carry an undo that runs without the harness."""
+JUDGED_AFTER_UNDO = {p.stem for p in FILES}
+"""Every experiment of the catalog ends its method with the undo and a wait for the Deployment, so
+that the steady state after is judged on the repaired service."""
 
 
 def _key(activity: dict[str, Any]) -> tuple[str, str]:
@@ -117,7 +143,7 @@ def test_every_action_is_undone_or_heals_itself(path: Path) -> None:
     experiment = load_experiment(str(path))
     rollbacks = {_key(a) for a in experiment.get("rollbacks", [])}
     assert rollbacks, "rollbacks run with strategy always; at least wait for the service"
-    for action in (a for a in experiment["method"] if a["type"] == "action"):
+    for action in (a for a in experiment["method"] if a["type"] == "action" and _key(a) not in UNDOING):
         undo = UNDO.get(_key(action))
         assert undo is not None, f"{_key(action)} has no known undo: add it to UNDO with its rollback"
         if isinstance(undo, str):
@@ -151,17 +177,66 @@ def test_no_ec2_selection_by_zone_alone(path: Path) -> None:
     for action in experiment["method"]:
         module = _key(action)[0]
         args = _resolved(experiment, action, cluster_name="prod", nodegroup_name="workers")
-        if module == "chaosaws.ec2.actions":
-            assert not args.get("instance_ids")
+        assert module not in ("chaosaws.ec2.actions", "chaosaws.asg.actions"), (
+            "chaosaws picks instances without excluding the harness's own node: use "
+            "terminate_node_group_instances or terminate_asg_instances"
+        )
+        if _key(action) == (AWSMOD, "terminate_node_group_instances"):
             assert aws_activities.instance_filter_problems(args.get("filters") or []) == []
             raw = action["provider"]["arguments"]
             assert any(
                 g["provider"]["arguments"]["filters"] == raw["filters"]
-                and g["provider"]["arguments"].get("availability_zone", "") == raw.get("az", "")
+                and g["provider"]["arguments"].get("availability_zone", "")
+                == raw.get("availability_zone", "")
+                and g["provider"]["arguments"].get("max_instances") == raw.get("max_instances")
                 for g in guards
-            ), "the steady state must guard the same filters and zone"
-        if module == "chaosaws.asg.actions":
-            assert not args.get("az"), "an ASG action by zone terminates every instance of the zone"
+            ), "the steady state must guard the same filters, zone and count"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_aws_network_cut_has_an_independent_timed_undo(path: Path) -> None:
+    """A dead harness cannot leave a cut in place: the NACL blackhole is given its duration and
+    margin (it schedules its own undo before cutting, and refuses to cut otherwise), and a FIS
+    network action ends by itself after the template's duration."""
+    experiment = load_experiment(str(path))
+    for action in experiment["method"]:
+        if _key(action) == (AWSMOD, "blackhole_availability_zone"):
+            args = _resolved(experiment, action)
+            assert args["duration_s"] == experiment["configuration"]["duration_s"]
+            assert float(args["restore_margin_s"]) > 0 and "restore_role_arn" in args
+        if _key(action) == (AWSMOD, "start_fis_experiment"):
+            tag = action["provider"]["arguments"]["tags"]["resilience-harness:experiment"]
+            template = json.loads((FIS / f"{tag}.json").read_text())
+            for fis_action in template["actions"].values():
+                if fis_action["actionId"].startswith("aws:network:"):
+                    assert fis_action["parameters"].get("duration"), (
+                        f"{tag}: a network action needs a duration"
+                    )
+        module = _key(action)[0]
+        assert _key(action) in NETWORK_CUTS | UNDOING or not (
+            module.startswith("chaosaws.") and ("network" in module or "vpc" in module)
+        ), f"{_key(action)} may cut a network without a timed undo"
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.stem in JUDGED_AFTER_UNDO], ids=lambda p: p.stem)
+def test_method_ends_with_its_undo_then_waits_for_the_service(path: Path) -> None:
+    """The steady state after is judged on the repaired service: each fault's undo follows it in the
+    method and the method ends waiting for the Deployment; the rollbacks still hold the undo."""
+    experiment = load_experiment(str(path))
+    method = [_key(a) for a in experiment["method"]]
+    assert method[-1] == (K8S, "wait_for_deployment"), "the method must end waiting for the Deployment"
+    rollbacks = {_key(a) for a in experiment["rollbacks"]}
+    for i, key in enumerate(method):
+        undo = UNDO.get(key)
+        if isinstance(undo, set):
+            assert undo & set(method[i + 1 :]), f"{key} is not undone in the method"
+            assert undo & rollbacks, f"{key} lost its rollback backstop"
+    # the method's undo and wait repeat a rollback exactly: that is how the markers tell the undo
+    # (where the fault ends) from the fault
+    rollback_providers = [a["provider"] for a in experiment["rollbacks"]]
+    for action in experiment["method"]:
+        if _key(action) in UNDOING:
+            assert action["provider"] in rollback_providers, f"{action['name']} differs from its rollback"
 
 
 def test_the_guard_refuses_zone_only_and_unnamed_selections() -> None:
@@ -195,6 +270,7 @@ PLACEHOLDERS = {
     "DURATION": "PT5M",
     "NODEGROUP_ARN": "arn:aws:eks:us-east-1:123456789012:nodegroup/prod/workers/0ec5a1b2-1111-2222-3333-444455556666",
     "PERCENTAGE": "34",
+    "STOP_ALARM_ARN": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:subs-availability",
 }
 
 
@@ -219,16 +295,22 @@ def test_fis_template_is_a_valid_create_request(name: str) -> None:
     model = botocore.session.get_session().get_service_model("fis")
     request = {"clientToken": "resilience-harness-test", **fis_template(name)}
     validate_parameters(request, model.operation_model("CreateExperimentTemplate").input_shape)
+    assert [c["source"] for c in raw["stopConditions"]] == ["aws:cloudwatch:alarm"], "a stop condition"
 
 
 def test_fis_experiments_name_their_templates() -> None:
     """Each FIS experiment tags its run with the template it expects, and that template exists."""
     for stem in ("az-disrupt-connectivity-fis", "nodegroup-terminate-fis"):
         experiment = load_experiment(str(EXPERIMENTS / "aws" / f"{stem}.yaml"))
-        (start,) = [
-            a for a in experiment["method"] if _key(a) == ("chaosaws.fis.actions", "start_experiment")
-        ]
+        (start,) = [a for a in experiment["method"] if _key(a) == (AWSMOD, "start_fis_experiment")]
         tag = start["provider"]["arguments"]["tags"]["resilience-harness:experiment"]
         assert (FIS / f"{tag}.json").is_file()
-        (stop,) = [a for a in experiment["rollbacks"] if _key(a) == (AWSMOD, "stop_fis_experiments")]
-        assert stop["provider"]["arguments"]["tags"] == start["provider"]["arguments"]["tags"]
+        stops = [
+            a
+            for a in experiment["method"] + experiment["rollbacks"]
+            if _key(a) == (AWSMOD, "stop_fis_experiments")
+        ]
+        assert len(stops) == 2
+        assert all(
+            stop["provider"]["arguments"]["tags"] == start["provider"]["arguments"]["tags"] for stop in stops
+        )

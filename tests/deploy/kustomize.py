@@ -1,9 +1,8 @@
-"""A small kustomize renderer for the features deploy/ uses, so its tests need no kubectl.
-
-Neither kubectl nor kustomize is installed where the tests run (Debian packages no kustomize,
-and its kubectl is too old to carry a current one), so `render(path)` builds a kustomization
-the way `kustomize build` does for this subset, and refuses anything outside it rather than
-guessing:
+"""A small kustomize renderer for the features deploy/ uses: the fallback for machines without
+a kubectl that carries kustomize 5 (tests/deploy/rendering.py picks one; Debian packages no
+kustomize, and its own kubectl, 1.20, carries kustomize 2). `render(path)` builds a
+kustomization the way `kustomize build` does for this subset, and refuses anything outside it
+rather than guessing (test_rendering.py checks that both give the same objects):
 
 - `resources`: YAML files (one or more documents) and kustomization folders;
 - `components`: folders with `kind: Component`;
@@ -15,7 +14,8 @@ guessing:
   disabled (kustomize's hash is not reproduced here, so a generator that wants it is refused);
 - `generatorOptions`: `disableNameSuffixHash`, `labels`, `annotations`;
 - `patches`: strategic merge patches from `path` or inline `patch`, found by their own kind
-  and name (and namespace when given), or by a `target` of kind, name and namespace;
+  and name (and namespace when given), or by a `target` of kind, name and namespace; of the
+  directives, only `$patch: delete` on an item of a merged list;
 - `images`: `newName`, `newTag`, `digest`;
 - `replicas`: `name` and `count`.
 
@@ -74,21 +74,23 @@ CLUSTER_SCOPED = frozenset(
 )
 """Kinds the namespace transformer leaves alone (Namespace itself is renamed instead)."""
 
-_MERGE_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "volumes": "name",
-    "env": "name",
+_MERGE_KEYS: dict[str, tuple[str, ...] | None] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "volumes": ("name",),
+    "env": ("name",),
     "envFrom": None,
-    "volumeMounts": "mountPath",
-    "imagePullSecrets": "name",
-    "topologySpreadConstraints": "topologyKey",
+    "volumeMounts": ("mountPath",),
+    "imagePullSecrets": ("name",),
+    "topologySpreadConstraints": ("topologyKey", "whenUnsatisfiable"),
     "volumeClaimTemplates": None,
 }
-"""Lists that strategic merge merges item by item, by the patchMergeKey of the Kubernetes API;
-`ports` is decided by its items (containerPort for containers, port for Services). Any other
-list is replaced whole, as strategic merge does for lists without a merge strategy."""
+"""Lists that strategic merge merges item by item, on the keys kustomize (kyaml) matches items
+by: the API's list-map keys (`x-kubernetes-list-map-keys`), which for topologySpreadConstraints
+are topologyKey and whenUnsatisfiable, not the patchMergeKey alone. `ports` is decided by its
+items (containerPort for containers, port for Services). Any other list is replaced whole, as
+strategic merge does for lists without a merge strategy."""
 
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
@@ -408,7 +410,8 @@ def _matches(obj: Obj, wanted: Obj) -> bool:
 
 def strategic_merge(original: Any, patch: Any, field: str = "") -> Any:
     """Merge `patch` into a copy of `original`: mappings key by key (null deletes), lists of
-    known kinds item by item on their merge key, anything else replaced."""
+    known kinds item by item on their merge keys (an item with `$patch: delete` removes its
+    match; the patch's items come first, as kustomize orders them), anything else replaced."""
     if isinstance(patch, dict):
         if any(key.startswith("$") for key in patch):
             raise KustomizeError(f"strategic merge directives ({sorted(patch)}) are not supported")
@@ -422,26 +425,33 @@ def strategic_merge(original: Any, patch: Any, field: str = "") -> Any:
                 merged[key] = strategic_merge(original.get(key), value, key)
         return merged
     if isinstance(patch, list) and isinstance(original, list):
-        key = _merge_key(field, original + patch)
-        if key is None:
+        keys = _merge_key(field, original + patch)
+        if keys is None:
             return copy.deepcopy(patch)
-        merged = copy.deepcopy(original)
+        # kustomize's order: the patch's items first, in the patch's order, then the original's
+        # items the patch did not name, in theirs.
+        rest = list(original)
+        merged = []
         for item in patch:
-            if not isinstance(item, dict) or key not in item:
-                raise KustomizeError(f"an item of {field} in a patch has no {key}")
-            for index, existing in enumerate(merged):
-                if existing.get(key) == item[key]:
-                    merged[index] = strategic_merge(existing, item, field)
-                    break
-            else:
-                merged.append(copy.deepcopy(item))
-        return merged
+            if not isinstance(item, dict) or keys[0] not in item:
+                raise KustomizeError(f"an item of {field} in a patch has no {keys[0]}")
+            item = dict(item)
+            delete = item.pop("$patch", None)
+            if delete not in (None, "delete"):
+                raise KustomizeError(f"strategic merge directive $patch: {delete} is not supported")
+            wanted = tuple(item.get(k) for k in keys)
+            match = next((e for e in rest if tuple(e.get(k) for k in keys) == wanted), None)
+            if match is not None:
+                rest.remove(match)
+            if not delete:
+                merged.append(copy.deepcopy(item) if match is None else strategic_merge(match, item, field))
+        return merged + copy.deepcopy(rest)
     return copy.deepcopy(patch)
 
 
-def _merge_key(field: str, items: list[Any]) -> str | None:
+def _merge_key(field: str, items: list[Any]) -> tuple[str, ...] | None:
     if field == "ports":
         if all(isinstance(i, dict) and "containerPort" in i for i in items):
-            return "containerPort"
-        return "port"
+            return ("containerPort",)
+        return ("port",)
     return _MERGE_KEYS.get(field)

@@ -48,8 +48,9 @@ class TestStrategicMerge:
         assert images == ["web:2.0", "registry:5000/side:2"]
         assert merged["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}]
 
-    def test_env_merges_by_name_and_appends(self) -> None:
-        """New env entries are appended; one with a known name is replaced in place."""
+    def test_env_merges_by_name_patch_first(self) -> None:
+        """Entries are matched by name; the patch's come first, in its order, then the rest
+        (kustomize's order, checked against `kubectl kustomize` 5.5)."""
         patch = {
             "spec": {
                 "template": {
@@ -62,7 +63,20 @@ class TestStrategicMerge:
             }
         }
         env = strategic_merge(DEPLOYMENT, patch)["spec"]["template"]["spec"]["containers"][0]["env"]
-        assert env == [{"name": "A", "value": "9"}, {"name": "B", "value": "2"}]
+        assert env == [{"name": "B", "value": "2"}, {"name": "A", "value": "9"}]
+
+    def test_spread_constraints_match_on_key_and_policy_and_delete(self) -> None:
+        """topologySpreadConstraints are keyed by topologyKey *and* whenUnsatisfiable: a strict
+        entry alone is added beside the soft one; `$patch: delete` removes the soft one."""
+        soft = {"topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 1}
+        host = {"topologyKey": "host", "whenUnsatisfiable": "ScheduleAnyway", "maxSkew": 1}
+        strict = {"topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "maxSkew": 1}
+        original = {"topologySpreadConstraints": [soft, host]}
+        added = strategic_merge(original, {"topologySpreadConstraints": [strict]})
+        assert added["topologySpreadConstraints"] == [strict, soft, host]
+        delete = {"topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway", "$patch": "delete"}
+        replaced = strategic_merge(original, {"topologySpreadConstraints": [delete, strict]})
+        assert replaced["topologySpreadConstraints"] == [strict, host]
 
     def test_lists_without_merge_key_are_replaced_and_null_deletes(self) -> None:
         """args are replaced whole; a null value removes the key."""

@@ -1,7 +1,8 @@
 """deploy/: every kustomization renders, every object is valid Kubernetes, and the parts fit.
 
-Rendered with tests/deploy/kustomize.py (no kubectl here) and checked with kubernetes-validate's
-strict schemas (unknown fields are errors) for the oldest and newest versions we target. Then
+Rendered with the real kustomize (`kubectl kustomize`) where it is installed, else with
+tests/deploy/kustomize.py (tests/deploy/rendering.py; the run's summary says which), and
+checked with kubernetes-validate's strict schemas (unknown fields are errors) for the oldest and newest versions we target. Then
 what a user would find out only on a cluster: selectors that match nothing, probes on paths the
 service does not serve, flags the CLI does not know, RBAC bound to nobody or to everything.
 """
@@ -9,6 +10,7 @@ service does not serve, flags the CLI does not know, RBAC bound to nobody or to 
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from harness.app.api import create_app
 from harness.app.server import prepare_database
 from harness.app.settings import AppSettings
 from harness.plan import loading
-from tests.deploy.kustomize import object_id, pod_spec, pod_template, render, split_image
+from tests.deploy.kustomize import object_id, pod_spec, pod_template, split_image
+from tests.deploy.rendering import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -130,6 +133,10 @@ class TestRendering:
         """On EKS the zone constraint is DoNotSchedule; the hostname one is kept from base."""
         spec = pod_spec(find(render(DEPLOY / "overlays/eks"), "Deployment", "subs"))
         assert spec is not None
+        keys = [c["topologyKey"] for c in spec["topologySpreadConstraints"]]
+        assert sorted(keys) == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], (
+            "one constraint per key: base's soft zone spread is replaced, not kept beside the strict one"
+        )
         by_key = {c["topologyKey"]: c for c in spec["topologySpreadConstraints"]}
         assert by_key["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "DoNotSchedule"
         assert by_key["topology.kubernetes.io/zone"]["nodeTaintsPolicy"] == "Honor"
@@ -299,47 +306,127 @@ class TestReferenceService:
         assert "CHANGE-ME" in value, "the committed example must not hold a real password"
 
 
-class TestGameday:
-    def test_cronjob_runs_the_mounted_plan(self) -> None:
-        """`harness run` gets a plan file that the mounted ConfigMap holds, and a reports volume."""
-        objects = render(DEPLOY / "overlays/self-managed")
-        cronjob = find(objects, "CronJob", "harness-gameday")
-        spec = pod_spec(cronjob)
-        (container,) = spec["containers"]
-        command = container["command"]
-        assert command[:2] == ["harness", "run"]
-        ctx = subcommand("run").make_context("run", command[2:])
-        plan_path = Path(ctx.params["plan"])
-        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        volumes = {v["name"]: v for v in spec["volumes"]}
-        plan_volume = volumes[mounts[str(plan_path.parent)]]
-        configmap = find(objects, "ConfigMap", plan_volume["configMap"]["name"])
-        assert plan_path.name in configmap["data"]
-        reports = volumes[mounts[str(ctx.params["reports"])]]
-        find(objects, "PersistentVolumeClaim", reports["persistentVolumeClaim"]["claimName"])
+def cronjobs(objects: list[Obj]) -> list[Obj]:
+    return [o for o in objects if o["kind"] == "CronJob"]
 
-    def test_eks_cronjob_runs_the_eks_plan_outside_the_blackholed_zone(self, objects: list[Obj]) -> None:
-        """On EKS the plan comes from the image (/app, the working directory), and the pod keeps
-        out of the zone that az-blackhole-nacl cuts off."""
-        spec = pod_spec(find(objects, "CronJob", "harness-gameday"))
-        (container,) = spec["containers"]
-        ctx = subcommand("run").make_context("run", container["command"][2:])
-        plan = loading.load_plan(ROOT / ctx.params["plan"])
+
+def run_params(cronjob: Obj) -> dict[str, Any]:
+    """The `harness run` parameters a CronJob's container gives, $(VAR)s expanded from its env."""
+    (container,) = pod_spec(cronjob)["containers"]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    command = expand(container["command"], env)
+    assert command[:2] == ["harness", "run"]
+    return subcommand("run").make_context("run", command[2:]).params
+
+
+class TestGameday:
+    def test_cronjobs_run_a_mounted_plan(self, overlay: list[Obj]) -> None:
+        """`harness run` gets a plan file that the mounted ConfigMap holds, and a reports volume."""
+        assert cronjobs(overlay)
+        for cronjob in cronjobs(overlay):
+            spec = pod_spec(cronjob)
+            (container,) = spec["containers"]
+            params = run_params(cronjob)
+            plan_path = Path(params["plan"])
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            plan_volume = volumes[mounts[str(plan_path.parent)]]
+            configmap = find(overlay, "ConfigMap", plan_volume["configMap"]["name"])
+            assert plan_path.name in configmap["data"], object_id(cronjob)
+            reports = volumes[mounts[str(params["reports"])]]
+            find(overlay, "PersistentVolumeClaim", reports["persistentVolumeClaim"]["claimName"])
+
+    def test_every_overlay_names_its_cluster(self, overlay: list[Obj]) -> None:
+        """--cluster=$(HARNESS_CLUSTER) expands to a name the harness accepts, in every CronJob."""
+        for cronjob in cronjobs(overlay):
+            cluster = run_params(cronjob)["cluster"]
+            assert cluster and "$(" not in cluster, object_id(cronjob)
+            loading.load_plan(ROOT / "experiments/plans/cluster-benchmark.yaml").with_cluster(cluster)
+
+    def test_both_overlays_compare_the_same_plan_under_two_names(self) -> None:
+        """The weekly comparison runs one plan everywhere; each cluster has its own history key."""
+        runs = {}
+        for path in OVERLAYS:
+            objects = render(DEPLOY / path)
+            params = run_params(find(objects, "CronJob", "harness-gameday"))
+            volume = next(
+                v
+                for v in pod_spec(find(objects, "CronJob", "harness-gameday"))["volumes"]
+                if v["name"] == "plan"
+            )
+            text = find(objects, "ConfigMap", volume["configMap"]["name"])["data"][Path(params["plan"]).name]
+            runs[path] = (text, params["cluster"])
+        (texts, names) = zip(*runs.values(), strict=True)
+        assert len(set(texts)) == 1, "the same plan text in both overlays"
+        assert len(set(names)) == len(OVERLAYS), f"one history key per cluster, got {names}"
+        assert texts[0] == (ROOT / "experiments/plans/cluster-benchmark.yaml").read_text()
+
+    def test_gameday_pods_know_where_they_run(self, overlay: list[Obj]) -> None:
+        """HARNESS_NODE_NAME, HARNESS_POD_NAME and HARNESS_POD_NAMESPACE from the downward API:
+        the chaos activities read them to leave the harness's own node and pod alone."""
+        wanted = {
+            "HARNESS_NODE_NAME": "spec.nodeName",
+            "HARNESS_POD_NAME": "metadata.name",
+            "HARNESS_POD_NAMESPACE": "metadata.namespace",
+        }
+        for cronjob in cronjobs(overlay):
+            (container,) = pod_spec(cronjob)["containers"]
+            given = {
+                e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+                for e in container["env"]
+                if "fieldRef" in e.get("valueFrom", {})
+            }
+            assert given == wanted, object_id(cronjob)
+
+    def test_eks_aws_gameday_runs_outside_the_blackholed_zone(self, objects: list[Obj]) -> None:
+        """On EKS the AWS game day keeps out of the zone that az-blackhole-nacl cuts off."""
+        cronjob = find(objects, "CronJob", "harness-gameday-aws")
+        params = run_params(cronjob)
+        configmap = find(objects, "ConfigMap", "gameday-plans")
+        plan_file = Path(params["plan"]).name
+        plan = loading.load_plan(ROOT / "experiments/plans" / plan_file)
+        assert configmap["data"][plan_file] == (ROOT / "experiments/plans" / plan_file).read_text()
         (blackhole,) = [s for s in plan.scenarios if Path(s.experiment).name == "az-blackhole-nacl.yaml"]
+        spec = pod_spec(cronjob)
         terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         (expression,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
         assert expression["key"] == "topology.kubernetes.io/zone"
         assert expression["operator"] == "NotIn"
         assert expression["values"] == [blackhole.vars["availability_zone"]]
 
-    def test_cronjob_never_overlaps_or_retries(self, objects: list[Obj]) -> None:
+    def test_eks_aws_gameday_is_the_comparison_pod_but_for_its_plan(self, objects: list[Obj]) -> None:
+        """The second CronJob is a copy: it may differ only in plan, schedule, deadline and zone."""
+        main, aws = (
+            find(objects, "CronJob", "harness-gameday"),
+            find(objects, "CronJob", "harness-gameday-aws"),
+        )
+
+        def comparable(cronjob: Obj) -> Obj:
+            spec = copy.deepcopy(cronjob["spec"])
+            spec.pop("schedule")
+            spec["jobTemplate"]["spec"].pop("activeDeadlineSeconds")
+            pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+            pod.pop("affinity", None)
+            (container,) = pod["containers"]
+            container.pop("command")
+            container["env"].sort(key=lambda e: e["name"])
+            return spec
+
+        assert comparable(main) == comparable(aws)
+        assert run_params(main)["cluster"] == run_params(aws)["cluster"], "one cluster, one name"
+        assert main["spec"]["schedule"].split()[4] != aws["spec"]["schedule"].split()[4], (
+            "not on the same day"
+        )
+
+    def test_cronjob_never_overlaps_or_retries(self, overlay: list[Obj]) -> None:
         """Forbid concurrency, bounded runs, no retry that would inject the faults again."""
-        spec = find(objects, "CronJob", "harness-gameday")["spec"]
-        assert spec["concurrencyPolicy"] == "Forbid"
-        assert spec["startingDeadlineSeconds"] > 0
-        assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
-        assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
-        assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 0
+        for cronjob in cronjobs(overlay):
+            spec = cronjob["spec"]
+            assert spec["concurrencyPolicy"] == "Forbid"
+            assert spec["startingDeadlineSeconds"] > 0
+            assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+            assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+            assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 0
 
     def test_service_account_is_bound_to_its_roles(self, objects: list[Obj]) -> None:
         """The CronJob's ServiceAccount exists, and every binding to it names an existing role."""
@@ -375,7 +462,7 @@ class TestGameday:
         namespaced = [
             ("", "pods", "list"),  # terminate_pods, pods_in_conditions, apiserver_load
             ("", "pods", "delete"),  # terminate_pods
-            ("", "services/proxy", "get"),  # service_answers
+            ("discovery.k8s.io", "endpointslices", "list"),  # service_answers
             ("apps", "deployments", "list"),  # deployment_available_and_healthy
             ("apps", "deployments", "get"),  # wait_for_deployment, scale_deployment_recording
             ("apps", "deployments", "patch"),

@@ -11,8 +11,39 @@ label and field selectors on LIST (kmock returns every object of the namespace),
 (the kubernetes client asks for `/version/`), `/readyz` and `/livez` with verbose checks, an
 `outage` switch that answers every request with a 500, as an API server does when etcd
 times out, PUT as a whole-object replace (kmock only knows PATCH), and the pods/eviction
-subresource as an API server with no PodDisruptionBudget in the way answers it (the pod is
-deleted at once; no budget is ever consulted, so a blocked eviction cannot be shown).
+subresource as an API server answers it: deleted at once, or 429 TooManyRequests while a
+PodDisruptionBudget (policy/v1, matchLabels only) would be violated — its ready matching pods
+counted against minAvailable, or against the matching Deployments' replicas less maxUnavailable.
+A `flaky(n)` mode answers the next n API requests with 503 (or 429) and then serves as usual, as
+a recovering API server does. Finalizers and deletionTimestamp are kmock's own: a DELETE of an
+object with finalizers only marks it, and it goes when a patch empties them (as Chaos Mesh's
+NetworkChaos does once the fault is lifted).
+
+`ReplicaController` replaces a deleted pod after configurable delays (create, schedule, Ready),
+so a replacement can be as slow as on a live cluster, and schedules only onto schedulable nodes.
+
+`SelfSubjectAccessReview` (POST, answered, never stored, as the API server does) is decided by
+`access_rules`: None allows everything (as kmock has no authorisation at all); a list of RBAC
+rules (`rbac_rules` reads them from Role/ClusterRole manifests) is evaluated as the RBAC
+authoriser does — verbs, API groups, resources/subresources, resourceNames, nonResourceURLs,
+a Role's rules in its namespace only. Aggregated ClusterRoles, other authorisers (webhooks,
+EKS access entries) and `system:` default bindings are not modelled.
+
+Added for the control-plane probes, each unlike a live API server in the way said:
+- LIST honours `limit` and `continue` (the token is a plain offset, not an etcd snapshot: an
+  object created between pages can shift the pages) except with `resourceVersion=0`, which
+  answers everything at once, as the watch cache did before Kubernetes 1.33;
+- `serviceaccounts/NAME/token` (TokenRequest) answers a token naming the ServiceAccount,
+  `sa:<namespace>:<name>`, if the ServiceAccount exists. Nothing checks any token;
+- `flow_limit`: a crude API Priority and Fairness. A flow is the Authorization header (APF's
+  per-user flow distinguisher); an API request beyond `flow_limit` in flight for its flow gets
+  429 at once with `Retry-After: 1`. Paths outside the API (/readyz, /livez, /version) are
+  exempt, as APF's `probes` FlowSchema makes the health checks. There are no priority levels,
+  queues, seats or shuffle sharding. `list_delay_s` holds every LIST that long, so that concurrency builds up;
+- `clock_offset_s`: the `Date` header of answers is this far from the machine's clock, as an
+  API server whose clock is off. Object timestamps the tests write are their own choice.
+- `forbidden`: requests it matches get 403, as a missing RBAC grant would; apart from it and
+  the access reviews above, there is no RBAC (any token may do anything).
 
 The kubeconfig has two contexts: `test-cluster` (allowed) on one emulator and `production`
 on another, and production is the current-context: a client that forgot to pin the context
@@ -23,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import re
 import threading
 import time
@@ -50,6 +82,9 @@ RESOURCES = (
     "v1/serviceaccounts",
     "apps/v1/deployments",
     "networking.k8s.io/v1/networkpolicies",
+    "policy/v1/poddisruptionbudgets",
+    "discovery.k8s.io/v1/endpointslices",
+    "v1/endpoints",
 )
 CHAOS_MESH_RESOURCES = (
     "chaos-mesh.org/v1alpha1/networkchaos",
@@ -78,24 +113,123 @@ def _selected(selector: str | None, labels: dict[str, str]) -> bool:
     return True
 
 
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def _field(obj: dict[str, Any], path: str) -> Any:
     for key in path.split("."):
         obj = obj.get(key) if isinstance(obj, dict) else None
     return obj
 
 
+_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def rbac_rules(paths: list[Path], namespace: str) -> list[dict[str, Any]]:
+    """The rules of every Role and ClusterRole in these manifests, each with the namespace it
+    applies in (None: a ClusterRole, everywhere). A Role without one lands in `namespace`, as
+    kustomize's namespace transformer would place it."""
+    rules = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") not in ("Role", "ClusterRole"):
+                continue
+            where = None if doc["kind"] == "ClusterRole" else doc["metadata"].get("namespace", namespace)
+            rules.extend({**rule, "namespace": where} for rule in doc.get("rules") or [])
+    return rules
+
+
+def _in(value: str, allowed: list[str] | None) -> bool:
+    return bool(allowed) and ("*" in allowed or value in allowed)  # type: ignore[operator]
+
+
+def access_allowed(rules: list[dict[str, Any]], spec: dict[str, Any]) -> bool:
+    """The RBAC authoriser's answer for a SubjectAccessReview spec."""
+    if non := spec.get("nonResourceAttributes"):
+        path, verb = non.get("path", ""), non.get("verb", "")
+        return any(
+            _in(verb, r.get("verbs"))
+            and any(
+                u == path or (u.endswith("*") and path.startswith(u[:-1]))
+                for u in r.get("nonResourceURLs") or []
+            )
+            for r in rules
+        )
+    attrs = spec.get("resourceAttributes") or {}
+    resource = attrs.get("resource", "") + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
+    for r in rules:
+        if r["namespace"] is not None and r["namespace"] != attrs.get("namespace"):
+            continue
+        if not (_in(attrs.get("verb", ""), r.get("verbs")) and _in(attrs.get("group", ""), r.get("apiGroups"))
+                and _in(resource, r.get("resources"))):  # fmt: skip
+            continue
+        names = r.get("resourceNames")
+        if names and attrs.get("name") not in names:
+            continue
+        return True
+    return False
+
+
 class ClusterEmulator(kmock.KubernetesEmulator):
     """kmock's emulator plus selectors, version, health endpoints and an outage switch."""
 
     git_version = "v1.30.4-eks-a737599"
+    access_rules: list[dict[str, Any]] | None = None
+    """RBAC rules deciding SelfSubjectAccessReviews (see `rbac_rules`); None allows everything."""
     failed_checks: tuple[str, ...] = ()
     outage: Callable[[Any], bool] | None = None
     service_proxy: dict[str, str] = {}
     """Service name -> base URL: the API server's service proxy, forwarding for real over HTTP."""
+    forbidden: Callable[[Any], bool] | None = None
+    """Requests it answers 403, as RBAC would (nothing else is authorised or refused)."""
+    flow_limit: int | None = None
+    list_delay_s: float = 0.0
+    clock_offset_s: float = 0.0
+    _in_flight: dict[str, int] = {}
+
+    def now(self) -> float:
+        """The emulated API server's clock."""
+        return time.time() + self.clock_offset_s
+
+    _flaky: tuple[int, int] = (0, 503)
+    """(requests still to fail, their status): see `flaky`."""
+
+    def flaky(self, n: int, status: int = 503) -> None:
+        """Answer the next `n` API requests with `status` (503, 429...), then serve as usual."""
+        self._flaky = (n, status)
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        flow = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        limited = self.flow_limit is not None and request.resource is not None  # /readyz, /livez: exempt
+        if limited and self._in_flight.get(flow, 0) >= (self.flow_limit or 0):
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 429,
+                      "reason": "TooManyRequests", "message": "Too many requests, please try again later."}  # fmt: skip
+            return aiohttp.web.json_response(status, status=429, headers={"Retry-After": "1"})
+        self._in_flight = {**self._in_flight, flow: self._in_flight.get(flow, 0) + 1}
+        try:
+            if self.list_delay_s and request.method.value == "GET" and request.resource and not request.name:
+                await asyncio.sleep(self.list_delay_s)
+            response = await self._dispatch(request)
+        finally:
+            self._in_flight = {**self._in_flight, flow: self._in_flight[flow] - 1}
+        if self.clock_offset_s and not response.prepared:
+            response.headers["Date"] = email.utils.formatdate(self.now(), usegmt=True)
+        return response
+
+    async def _dispatch(self, request: Any) -> aiohttp.web.StreamResponse:
+        if self.forbidden is not None and self.forbidden(request):
+            raise KubernetesError(status=403, reason="Forbidden", message="forbidden by the test's RBAC")
         if self.outage is not None and self.outage(request):
             raise KubernetesError(status=500, reason="InternalError", message="etcdserver: request timed out")
+        left, status = self._flaky
+        if left > 0 and request.resource is not None:
+            self._flaky = (left - 1, status)
+            reason = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+            raise KubernetesError(
+                status=status, reason=reason, message="the server is currently unable to handle the request"
+            )
         path = request.url.path.rstrip("/")
         if path in ("/readyz", "/livez"):
             checks = ["ping", "log", "etcd", "poststarthook/start-informers"]
@@ -118,10 +252,20 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 return aiohttp.web.Response(
                     body=await response.read(), status=response.status, content_type=response.content_type
                 )
+        if request.method.value == "POST" and path == _ACCESS_REVIEWS:
+            review = request.data
+            spec = review.get("spec") or {}
+            allowed = self.access_rules is None or access_allowed(self.access_rules, spec)
+            status = {"allowed": allowed}
+            if not allowed:
+                status["reason"] = "no RBAC rule allows it"
+            return aiohttp.web.json_response({**review, "status": status}, status=201)
         if request.method.value == "PUT" and request.resource is not None and request.name:
             return await self._replace(request)
         if request.method.value == "POST" and request.subresource == "eviction":
             return await self._evict(request)
+        if request.method.value == "POST" and request.subresource == "token":
+            return await self._token(request)
         if path == "/version":
             return aiohttp.web.json_response(
                 {
@@ -150,16 +294,69 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return aiohttp.web.json_response(raw)
 
     async def _evict(self, request: Any) -> aiohttp.web.StreamResponse:
-        """POST pods/NAME/eviction: the pod is deleted, as when no PodDisruptionBudget objects."""
+        """POST pods/NAME/eviction: the pod is deleted, or 429 while a PodDisruptionBudget objects."""
         key = (request.resource, request.namespace, request.name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
                 raise KubernetesError(status=404, reason="NotFound", message=f"pod {request.name} not found")
             raw = self.objects[key].raw
+            if budget := self._budget_violated(request.namespace, raw):
+                self.evictions_refused.append(request.name)
+                raise KubernetesError(
+                    status=429, reason="TooManyRequests",
+                    message=f"Cannot evict pod as it would violate the pod's disruption budget {budget}.",
+                )  # fmt: skip
             self.objects[key].delete()
             await self._buses[request.resource].put({"type": "DELETED", "object": raw})
         status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success", "code": 201}
         return aiohttp.web.json_response(status, status=201)
+
+    async def _token(self, request: Any) -> aiohttp.web.StreamResponse:
+        """POST serviceaccounts/NAME/token: a TokenRequest answered with a token naming the account."""
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            raise KubernetesError(
+                status=404, reason="NotFound", message=f"serviceaccount {request.name} not found"
+            )
+        seconds = int(((request.data or {}).get("spec") or {}).get("expirationSeconds") or 3600)
+        expires = datetime.fromtimestamp(self.now() + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": [], "expirationSeconds": seconds},
+                "status": {"token": f"sa:{request.namespace}:{request.name}", "expirationTimestamp": expires}}  # fmt: skip
+        return aiohttp.web.json_response(body, status=201)
+
+    evictions_refused: list[str] = []
+    """Pods whose eviction a budget refused (429), once per refusal."""
+
+    def _live(self, plural: str, ns: str | None) -> list[dict[str, Any]]:
+        return [o.raw for (resource, namespace, _), o in self.objects.items()
+                if resource.plural == plural and namespace == ns and not o.deleted]  # fmt: skip
+
+    def _budget_violated(self, ns: str | None, pod: dict[str, Any]) -> str | None:
+        """The name of a PodDisruptionBudget an eviction of `pod` would violate (only a Ready pod counts)."""
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if not _pod_ready(pod):
+            return None  # evicting a pod that serves nothing costs the budget nothing
+        for pdb in self._live("poddisruptionbudgets", ns):
+            match = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if not match or not match.items() <= labels.items():
+                continue
+            pods = [
+                p
+                for p in self._live("pods", ns)
+                if match.items() <= ((p.get("metadata") or {}).get("labels") or {}).items()
+            ]
+            healthy = sum(1 for p in pods if _pod_ready(p) and not p["metadata"].get("deletionTimestamp"))
+            spec = pdb["spec"]
+            if "minAvailable" in spec:
+                allowed = healthy - int(spec["minAvailable"])
+            else:
+                expected = sum(int((d.get("spec") or {}).get("replicas") or 0) for d in self._live("deployments", ns)
+                               if match.items() <= (((d.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items())  # fmt: skip
+                allowed = int(spec.get("maxUnavailable", 0)) - ((expected or len(pods)) - healthy)
+            if allowed < 1:
+                return pdb["metadata"]["name"]
+        return None
 
     async def _serve_list(self, request: Any) -> Any:
         result = await super()._serve_list(request)
@@ -171,7 +368,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             if "=" in term:
                 key, value = term.split("=", 1)
                 items = [o for o in items if str(_field(o, key)) == value]
-        return {**result, "items": items}
+        limit = int(request.params.get("limit") or 0)
+        if limit <= 0 or (request.params.get("resourceVersion") == "0" and "continue" not in request.params):
+            return {**result, "items": items}  # the watch cache answers everything at once
+        offset = int(request.params.get("continue") or 0)
+        page, rest = items[offset : offset + limit], offset + limit < len(items)
+        metadata = {**result["metadata"], **({"continue": str(offset + limit)} if rest else {})}
+        return {**result, "metadata": metadata, "items": page}
 
 
 class EmulatorServer:
@@ -189,6 +392,7 @@ class EmulatorServer:
 
     async def _main(self) -> None:
         emulator = ClusterEmulator()
+        emulator.evictions_refused = []  # its own list, not the class's
         if self.git_version:
             emulator.git_version = self.git_version
         for resource in self.resources:
@@ -253,7 +457,9 @@ def pod_body(name: str, node: str | None, ready: bool) -> dict[str, Any]:
         spec["nodeName"] = node
     return {
         "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4()),
-                     "labels": {"app": "subs"}, "creationTimestamp": _now()},
+                     "labels": {"app": "subs"}, "creationTimestamp": _now(),
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "subs-5d9f",
+                                          "uid": "rs-subs", "controller": True}]},
         "spec": spec,
         "status": {"phase": "Running" if ready else "Pending", "conditions": conditions},
     }  # fmt: skip
@@ -276,6 +482,16 @@ def populate(api: k8s_client.ApiClient, replicas: int = 3) -> None:
                  "template": {"metadata": {"labels": {"app": "subs"}}, "spec": {"containers": [{"name": "subs", "image": "subs:1"}]}}},
         "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas,
                    "updatedReplicas": replicas},
+    })  # fmt: skip
+    endpoint_slice(api)
+
+
+def endpoint_slice(api: k8s_client.ApiClient, ready: bool = True) -> None:
+    """The Service's EndpointSlice (label kubernetes.io/service-name=subs): the pods' addresses."""
+    k8s_client.DiscoveryV1Api(api).create_namespaced_endpoint_slice(NAMESPACE, {
+        "metadata": {"name": "subs-abcde", "namespace": NAMESPACE, "labels": {"kubernetes.io/service-name": "subs"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8000, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [f"10.0.{i}.10"], "conditions": {"ready": ready}} for i in range(3)],
     })  # fmt: skip
 
 
@@ -331,7 +547,7 @@ class ReplicaController:
             self.log.append((time.time(), "created", name))
             if self._stop.wait(self.schedule_s):
                 return
-            node = f"node-{ZONES[len(self.log) % 3][-1]}"
+            node = self._schedulable(f"node-{ZONES[len(self.log) % 3][-1]}")
             self.core.patch_namespaced_pod(name, NAMESPACE, {"spec": {"nodeName": node}})
             self.log.append((time.time(), "scheduled", name))
             self._event("Scheduled", name, f"Successfully assigned {NAMESPACE}/{name} to {node}")
@@ -343,6 +559,15 @@ class ReplicaController:
             )  # fmt: skip
             self.log.append((time.time(), "ready", name))
             self._available(len(pods) + 1)
+
+    def _schedulable(self, preferred: str) -> str:
+        """`preferred` unless it is cordoned; then the first schedulable node, as a scheduler would pick."""
+        try:
+            nodes = sorted((n.metadata.name for n in self.core.list_node().items
+                            if not (n.spec and n.spec.unschedulable)), key=lambda n: n != preferred)  # fmt: skip
+        except Exception:  # the emulator may be in an outage: keep the preferred one
+            return preferred
+        return nodes[0] if nodes else preferred
 
     def first(self, step: str) -> float:
         return next(t for t, s, _ in self.log if s == step)

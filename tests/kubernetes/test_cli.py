@@ -122,8 +122,9 @@ def test_cleanup_uncordons_what_a_killed_run_left_and_only_that(clusters: Cluste
 
 
 def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dict, tmp_path: Path) -> None:  # noqa: F811
-    """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL (AWS, out
-    of heal()'s sight): `harness cleanup --plan` runs the experiment's rollbacks and restores them."""
+    """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL: `harness
+    cleanup --plan` restores them (heal() finds the cluster's marked ACL), then runs the
+    experiment's rollbacks, which find nothing more to do."""
     import boto3
 
     from harness.chaos.activities import aws as aws_activities
@@ -142,8 +143,10 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
         return found["NetworkAcls"][0]["NetworkAclId"]
 
     before = acl()
-    hole = aws_activities.blackhole_availability_zone("us-east-1a", cluster_name="prod", configuration=aws)
-    assert acl() == hole["network_acl"] != before  # the run is "killed" here, before its rollback
+    run = {**aws, "harness_cluster": "test-cluster", "harness_run_id": "killed"}  # as the target marks it
+    hole = aws_activities.blackhole_availability_zone("us-east-1a", cluster_name="prod", configuration=run)
+    (blackhole,) = hole["network_acls"]
+    assert acl() == blackhole != before  # the run is "killed" here, before its rollback
 
     plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
     text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
@@ -151,11 +154,54 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
     plan.write_text(text)
     result = harness(clusters, "cleanup", "--plan", str(plan))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"restored the network ACL of subnet(s) {subnet['SubnetId']} left blackholed" in result.stdout
     assert "rollback 'restore-the-zone-subnets-acls' succeeded" in result.stdout
     assert acl() == before
     remaining = {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]}
-    assert hole["network_acl"] not in remaining
+    assert blackhole not in remaining
 
     again = harness(clusters, "cleanup", "--plan", str(plan))  # nothing left: still clean, still 0
     assert again.returncode == 0, again.stdout + again.stderr
+    assert acl() == before
+
+
+def test_cleanup_takes_the_cluster_name_the_killed_run_used(
+    clusters: Clusters,
+    aws: dict,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A run under `--cluster eks-prod` marks its faults with that name; `harness cleanup --plan`
+    without it looks for the context's marks and leaves the other cluster's alone, and with
+    `--cluster eks-prod` restores them."""
+    import boto3
+
+    from harness.chaos.activities import aws as aws_activities
+
+    ec2 = boto3.client("ec2", region_name=aws["aws_region"])
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]
+    ec2.create_tags(
+        Resources=[subnet["SubnetId"]], Tags=[{"Key": "kubernetes.io/cluster/prod", "Value": "owned"}]
+    )
+
+    def acl() -> str:
+        found = ec2.describe_network_acls(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
+        )
+        return found["NetworkAcls"][0]["NetworkAclId"]
+
+    before = acl()
+    run = {**aws, "harness_cluster": "eks-prod", "harness_run_id": "killed"}
+    aws_activities.blackhole_availability_zone("us-east-1b", cluster_name="prod", configuration=run)
+    assert acl() != before
+
+    plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
+    text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
+    text += "    vars: {cluster_name: prod, availability_zone: us-east-1b, deployment_name: subs}\n"
+    plan.write_text(text)
+    other = harness(clusters, "cleanup", "--plan", str(plan))
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert acl() != before, "another cluster's marks are not this cleanup's to undo"
+    named = harness(clusters, "cleanup", "--plan", str(plan), "--cluster", "eks-prod")
+    assert named.returncode == 0, named.stdout + named.stderr
     assert acl() == before

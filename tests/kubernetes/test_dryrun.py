@@ -95,7 +95,8 @@ def test_kubernetes_activities_are_resolved_without_a_write(clusters: Clusters, 
 
 
 def test_the_catalog_pod_kill_is_resolved(clusters: Clusters, tmp_path: Path) -> None:
-    """The bundled pod-kill experiment: its method names the service's pods, its rollback is ours."""
+    """The bundled pod-kill experiment: its method names the service's pods, then waits (reads only),
+    as does its rollback."""
     if not CATALOG_POD_KILL.exists():
         pytest.skip("experiments/kubernetes/pod-kill.yaml is not in this checkout")
     plan_path = write(tmp_path, {})
@@ -104,9 +105,15 @@ def test_the_catalog_pod_kill_is_resolved(clusters: Clusters, tmp_path: Path) ->
     plan_path.write_text(yaml.safe_dump(plan))
     entries = dryrun.dry_run(loading.load_plan(plan_path))
     method = [e for e in entries if e["section"] == "method"]
-    assert [len(e["touches"]) for e in method] == [3]
+    assert [len(e["touches"]) for e in method] == [3, 0]
+    assert method[0]["selection"] == f"pods 'app=subs' in {NAMESPACE}: 1 of 3, at random, deleted"
     (wait,) = [e for e in entries if e["section"] == "rollbacks"]
-    assert wait["unknown"] is None and wait["touches"] == [] and wait["selection"].startswith("reads only")
+    for waits in (method[1], wait):
+        assert (
+            waits["unknown"] is None
+            and waits["touches"] == []
+            and waits["selection"].startswith("reads only")
+        )
 
 
 def test_aws_activities_are_resolved_with_describe_calls(
@@ -235,7 +242,9 @@ def test_every_catalog_action_is_resolved_with_reads_only(
     drain = entry("kubernetes-node-drain")
     assert {t["name"] for t in drain["touches"] if t["kind"] == "node"} == {"node-a", "node-b", "node-c"}
     assert "drained" in drain["selection"] and {t["name"] for t in drain["touches"] if t["kind"] == "pod"} >= {
-        "subs-0", "subs-1", "subs-2", "other-0"}  # fmt: skip
+        "subs-1", "subs-2"}  # fmt: skip
+    (never,) = [t for t in drain["touches"] if t.get("never")]
+    assert never["name"] == "node-a" and "other-0" in never["never"], "other-0 has no controller"
     assert [t["name"] for t in entry("kubernetes-dns-disruption")["touches"]] == ["coredns"]
     assert entry("kubernetes-network-deny-egress", "rollbacks")["selection"].endswith("nothing to delete")
     kubelet = entry("kubernetes-node-loss-ssm")["touches"]
@@ -249,3 +258,28 @@ def test_every_catalog_action_is_resolved_with_reads_only(
     assert len(entry("aws-nodegroup-instance-terminate")["touches"]) == 1, "the zone's worker only"
     text = dryrun.render(entries)
     assert "unknown" not in text
+
+
+def test_the_harness_node_and_undrainable_nodes_are_shown_as_never(
+    clusters: Clusters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drain names node-a (an unowned pod) and the harness's own node as never touched; node-cordon's
+    delete names only the pods on the nodes the harness cordoned."""
+    monkeypatch.setenv("HARNESS_NODE_NAME", "node-c")
+    k8s = "harness.chaos.activities.kubernetes"
+    exp = experiment(
+        action("drain", k8s, "cordon_nodes_hosting", label_selector="${label_selector}", ns="${namespace}",
+               drain=True),
+        action("delete", k8s, "terminate_service_pods", label_selector="${label_selector}", ns="${namespace}",
+               on_cordoned_nodes=True),
+    )  # fmt: skip
+    with clusters.allowed.api() as api:
+        k8s_client.CoreV1Api(api).patch_node(
+            "node-b", {"metadata": {"labels": {"resilience-harness.io/cordoned": "true"}}}
+        )
+    entries = dryrun.dry_run(loading.load_plan(write(tmp_path, {"never": exp})))
+    drain, delete = [e for e in entries if e["section"] == "method"]
+    never = {t["name"]: t["never"] for t in drain["touches"] if t.get("never")}
+    assert set(never) == {"node-a", "node-c"} and "HARNESS_NODE_NAME" in never["node-c"]
+    assert [t["name"] for t in delete["touches"]] == ["subs-1"], "the pod on the cordoned node-b only"
+    assert "node-b" in delete["selection"]

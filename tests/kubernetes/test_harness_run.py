@@ -1,9 +1,10 @@
-"""A full harness run against a Kubernetes target: the catalog's pod-kill experiment, real chaosk8s,
-Locust load on the real reference service, the kmock emulator as the cluster.
+"""A full harness run against a Kubernetes target: the catalog's pod-kill experiment, the real
+kubernetes client, Locust load on the real reference service, the kmock emulator as the cluster.
 
 What this proves: the engine drives the Kubernetes target end to end (context check and pin,
-facts, control-plane sampling, heal, ground truth), chaosk8s's `terminate_pods` deletes a pod
-in the allowed cluster and nowhere else, and the control-plane metrics see the replacement.
+facts, control-plane sampling, heal, ground truth), the catalog's `terminate_service_pods` deletes
+a pod in the allowed cluster and nowhere else, the steady state reaches the service at the load's
+URL, and the control-plane metrics see the replacement.
 What it cannot prove: anything about how a real cluster behaves. The replacement pod is made
 by a test-side controller, and the load goes straight to one local service process, so the
 pod kill costs users nothing here.
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 EXPERIMENT = ROOT / "experiments" / "kubernetes" / "pod-kill.yaml"
-"""The catalog's own pod-kill experiment (real chaosk8s terminate_pods, our rollback)."""
+"""The catalog's own pod-kill experiment (our guarded pod delete, then the wait in the method)."""
 
 
 def write_plan(tmp: Path, host: str) -> Path:

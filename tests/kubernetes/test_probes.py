@@ -1,8 +1,11 @@
-"""The control-plane sampler against the kmock emulator, and its lines summarized.
+"""The control-plane sampler against the kmock emulator, and its lines summarized; and the
+API-server load as the sampler sees it.
 
 The emulator answers at once, so the latencies here say nothing about a real API server; what
-these tests establish is the line format, the transitions, error handling, and that the
-timings measured match what the test-side controller did, within the polling resolution.
+these tests establish is the line format, the transitions, error handling, that the timings
+measured match what the test-side controller did, within the polling resolution, which reads
+the watcher asks for, and how the load's identity decides what the sampler's 429s mean. The
+emulator's API Priority and Fairness is a per-user concurrency cap (see conftest), not APF.
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s_client
 
+from harness.chaos.activities import kubernetes as activities
 from harness.kubernetes import client, probes
+from harness.kubernetes.target import KubernetesTarget
 from harness.scoring import controlplane
 from harness.scoring.windows import Phases
 from tests.kubernetes.conftest import NAMESPACE, SELECTOR, Clusters, ReplicaController, target_spec
 
 KEYS = {
-    "api": {"t", "kind", "verb", "resource", "latency_ms", "ok", "status", "error"},
+    "api": {"t", "kind", "verb", "resource", "latency_ms", "ok", "status", "error", "own_load"},
     "health": {"t", "kind", "endpoint", "ok", "latency_ms", "failed_checks"},
     "node": {"t", "kind", "name", "ready"},
     "pod": {"t", "kind", "name", "event", "node"},
     "deployment": {"t", "kind", "name", "available", "desired"},
+    "poll": {"t", "kind", "resource", "ok", "latency_ms", "status", "error", "last_ok_t", "blind_after_s"},
 }
 FAST = {"interval_s": 0.25, "poll_s": 0.25, "request_timeout_s": 2.0}
 
@@ -64,6 +71,56 @@ def test_lines_have_the_documented_shape(connection: client.Connection, tmp_path
         ("subs", 3, 3)
     ]
     assert not [p for p in lines if p["kind"] == "pod"], "pods present at the start are not events"
+    polls = [p for p in lines if p["kind"] == "poll"]
+    assert sorted(p["resource"] for p in polls) == ["deployments", "nodes", "pods"], "first view of each"
+    assert all(p["ok"] and p["last_ok_t"] is None for p in polls)
+
+
+def test_the_watcher_reads_the_watch_cache_in_pages(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """Every polling LIST asks for resourceVersion=0 (no quorum read from etcd) with a page limit."""
+    before = len(clusters.allowed.requests)
+    with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, **FAST):
+        time.sleep(1.0)
+    requests = clusters.allowed.requests[before:]
+    polls = [
+        r
+        for r in requests
+        if r.url.path in ("/api/v1/nodes", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
+    ]
+    assert len(polls) >= 4
+    assert all(r.params.get("resourceVersion") == "0" and r.params.get("limit") == "500" for r in polls)
+    assert all(r.headers.get("User-Agent") == probes.USER_AGENT for r in requests)
+
+
+def test_failed_polls_are_written_and_the_blind_time_is_scored(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """Node LISTs failing for 1.5 s: a `poll` line per failure, and the outage less the 0.5 s a view stays current is blind."""
+    emulator = clusters.allowed.emulator
+    assert emulator is not None
+    with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, **{**FAST, "blind_after_s": 0.5}):
+        start = time.time()
+        time.sleep(0.8)
+        fault = time.time()
+        emulator.outage = lambda request: request.url.path == "/api/v1/nodes"
+        time.sleep(1.5)
+        emulator.outage = None
+        time.sleep(1.0)
+        end = time.time()
+    lines = read(tmp_path / probes.FILE)
+    failed = [p for p in lines if p["kind"] == "poll" and not p["ok"]]
+    assert failed and {p["resource"] for p in failed} == {"nodes"}
+    assert all(p["status"] == 500 and fault <= p["t"] and p["last_ok_t"] < fault for p in failed)
+    (resumed,) = [p for p in lines if p["kind"] == "poll" and p["ok"] and p["last_ok_t"] is not None]
+    assert resumed["resource"] == "nodes" and resumed["blind_after_s"] == 0.5
+    metrics = controlplane.summarize(lines, phases(start, fault, end))
+    assert metrics["watch_failed_polls"] == len(failed)
+    unseen = resumed["t"] - max(resumed["last_ok_t"] + 0.5, fault)
+    assert metrics["watch_blind_s"] == pytest.approx(unseen, abs=1e-3)
+    assert metrics["watch_blind_s"] == pytest.approx(1.5 - 0.5, abs=FAST["poll_s"] + 0.35)
+    assert metrics["watch_coverage"] == pytest.approx(1 - metrics["watch_blind_s"] / (end - fault), abs=1e-3)
 
 
 def test_pod_rescheduling_and_readiness_match_the_controller(
@@ -187,3 +244,129 @@ def test_the_sampler_stops_by_itself_after_its_maximum(connection: client.Connec
     time.sleep(1.5)
     assert not any(t.is_alive() for t in sampler._threads)
     sampler.close()
+
+
+def test_polls_that_come_late_are_blind_time_too(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """LISTs slow enough that each resource is seen only every ~1.2 s, past blind_after_s: written and scored."""
+    emulator = clusters.allowed.emulator
+    assert emulator is not None
+    emulator.list_delay_s = 0.4
+    try:
+        with probes.open_sampler(
+            connection.api, NAMESPACE, SELECTOR, tmp_path, **{**FAST, "blind_after_s": 0.8}
+        ):
+            start = time.time()
+            time.sleep(3.0)
+            end = time.time()
+    finally:
+        emulator.list_delay_s = 0.0
+    lines = read(tmp_path / probes.FILE)
+    late = [p for p in lines if p["kind"] == "poll" and p["ok"] and p["last_ok_t"] is not None]
+    assert late and all(p["t"] - p["last_ok_t"] > 0.8 for p in late)
+    metrics = controlplane.summarize(lines, phases(start, start, end))
+    assert metrics["watch_failed_polls"] == 0 and 0 < metrics["watch_coverage"] < 1
+
+
+class TestOwnLoad:
+    """apiserver_load and the sampler together, under the emulator's per-user flow cap."""
+
+    @pytest.fixture
+    def target(self, clusters: Clusters) -> Iterator[KubernetesTarget]:
+        emulator = clusters.allowed.emulator
+        assert emulator is not None
+        emulator.flow_limit, emulator.list_delay_s = 2, 0.05
+        target = KubernetesTarget(target_spec())
+        target.open()
+        yield target
+        target.close()
+        emulator.flow_limit, emulator.list_delay_s = None, 0.0
+
+    def run(
+        self, target: KubernetesTarget, sdir: Path, **arguments: Any
+    ) -> tuple[dict[str, Any], list[Any], Phases]:
+        with target.observe(sdir):
+            start = time.time()
+            time.sleep(0.6)
+            fault = time.time()
+            result = activities.apiserver_load(threads=6, duration_s=1.5, ns=NAMESPACE,
+                                               configuration=target.configuration(), **arguments)  # fmt: skip
+            time.sleep(0.3)
+            end = time.time()
+        return result, read(sdir / probes.FILE), phases(start, fault, end)
+
+    def test_a_load_with_its_own_service_account_is_another_flow(
+        self, clusters: Clusters, target: KubernetesTarget, tmp_path: Path
+    ) -> None:
+        """With a token of its own, the load's 429s are its own; the sampler's flow is not throttled."""
+        with clusters.allowed.api() as api:
+            k8s_client.CoreV1Api(api).create_namespaced_service_account(
+                NAMESPACE, {"metadata": {"name": "resilience-harness-load"}}
+            )
+        before = len(clusters.allowed.requests)
+        result, lines, window = self.run(target, tmp_path, service_account="resilience-harness-load")
+        assert result["identity"] == f"system:serviceaccount:{NAMESPACE}:resilience-harness-load"
+        assert result["errors"].get("429", 0) > 0, "the load's own flow is capped"
+        loads = [r for r in clusters.allowed.requests[before:]
+                 if r.headers.get("User-Agent") == activities.LOAD_USER_AGENT]  # fmt: skip
+        assert len(loads) == result["requests"]
+        assert all(r.headers.get("Authorization") == f"Bearer sa:{NAMESPACE}:resilience-harness-load"
+                   for r in loads)  # fmt: skip
+        api_lines = [a for a in lines if a["kind"] == "api"]
+        assert api_lines and not [a for a in api_lines if a["status"] == 429 or a["own_load"]]
+        metrics = controlplane.summarize(lines, window)
+        assert metrics["api"]["fault"]["error_rate"] == 0 and metrics["watch_failed_polls"] == 0
+
+    def test_under_the_harness_identity_its_429s_are_not_api_errors(
+        self, target: KubernetesTarget, tmp_path: Path
+    ) -> None:
+        """No token to be had: the sampler's 429s while the load runs are marked ours, not the API's."""
+        result, lines, window = self.run(target, tmp_path, service_account="no-such-account")
+        assert (
+            result["identity"].startswith("the harness's own (TokenRequest") and "404" in result["identity"]
+        )
+        throttled = [a for a in lines if a["kind"] == "api" and a["status"] == 429]
+        assert throttled and all(a["own_load"] for a in throttled)
+        fault = controlplane.summarize(lines, window)["api"]["fault"]
+        assert fault["throttled_own_load"] == len(throttled)
+        assert fault["error_rate"] in (0.0, None), "None: every sample in the window was our own load's 429"
+        assert activities.OWN_LOAD.shares_identity() is False, "the mark ends with the load"
+
+    def test_a_service_account_that_may_not_list_is_a_failed_action(
+        self, clusters: Clusters, target: KubernetesTarget
+    ) -> None:
+        """Every LIST refused (403, no RBAC for the account): the action fails instead of reporting a load."""
+        emulator = clusters.allowed.emulator
+        assert emulator is not None
+        with clusters.allowed.api() as api:
+            k8s_client.CoreV1Api(api).create_namespaced_service_account(
+                NAMESPACE, {"metadata": {"name": "resilience-harness-load"}}
+            )
+        emulator.forbidden = lambda request: request.headers.get("Authorization", "").startswith("Bearer sa:")
+        try:
+            with pytest.raises(ActivityFailed, match="may not list pods in shop"):
+                activities.apiserver_load(threads=2, duration_s=0.3, ns=NAMESPACE, service_account="resilience-harness-load",
+                                          configuration=target.configuration())  # fmt: skip
+        finally:
+            emulator.forbidden = None
+
+    def test_every_page_of_every_list_is_read(self, clusters: Clusters, target: KubernetesTarget) -> None:
+        """With 4 pods and pages of 3, each LIST is two requests, the second with the continue token."""
+        emulator = clusters.allowed.emulator
+        assert emulator is not None
+        emulator.flow_limit = None
+        before = len(clusters.allowed.requests)
+        result = activities.apiserver_load(threads=2, duration_s=0.5, ns=NAMESPACE, page_size=3,
+                                           configuration=target.configuration())  # fmt: skip
+        pages = [
+            r
+            for r in clusters.allowed.requests[before:]
+            if r.headers.get("User-Agent") == activities.LOAD_USER_AGENT
+        ]
+        firsts = [r for r in pages if "continue" not in r.params]
+        seconds = [r for r in pages if r.params.get("continue") == "3"]
+        assert result["errors"] == {} and result["requests"] == len(pages)
+        assert result["lists"] >= 2 and len(seconds) >= result["lists"]
+        assert len(firsts) - len(seconds) <= 2, "each thread may stop between a list's two pages"
+        assert result["list_latency_ms"]["p50"] is not None

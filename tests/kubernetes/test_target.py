@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from kubernetes.config import kube_config
 
 from harness.engine import targets
 from harness.errors import InputError
-from harness.kubernetes import client
+from harness.kubernetes import client, facts
 from harness.kubernetes.target import (
     CORDONED_LABEL,
     MANAGED_BY,
@@ -50,7 +51,7 @@ class TestAllowedContexts:
         experiment = tmp_path / "e.yaml"
         experiment.write_text("title: t\ndescription: d\nmethod: []\n")
         plan.write_text(
-            "name: k\ntarget:\n  kind: kubernetes\n  context: production\n  allowed_contexts: [test-cluster]\n"
+            "name: k\ntarget:\n  kind: kubernetes\n  context: production\n  allowed_contexts: [test-cluster]\n  selector: app=subs\n"
             f"load: {{locustfile: {tmp_path / 'l.py'}, host: 'http://127.0.0.1:1'}}\n"
             f"scenarios: [{{name: s, experiment: {experiment}}}]\n"
         )
@@ -158,11 +159,13 @@ class TestPin:
 
 class TestTarget:
     def test_configuration_names_the_target(self) -> None:
-        """Experiments get the namespace, selector, context and AWS settings under chaosaws's keys too."""
+        """Experiments get the namespace, selector, context and AWS settings under chaosaws's keys too,
+        and, with AWS, whose marks AWS faults carry (the cluster, the run)."""
         spec = target_spec(aws={"region": "eu-west-1", "profile": "gameday"})
-        config = KubernetesTarget(spec).configuration()
+        config = KubernetesTarget(spec, run_id="r1").configuration()
         assert config == {"namespace": NAMESPACE, "label_selector": SELECTOR, "kubernetes_context": "test-cluster",
-                          "aws_region": "eu-west-1", "aws_profile": "gameday", "aws_profile_name": "gameday"}  # fmt: skip
+                          "aws_region": "eu-west-1", "aws_profile": "gameday", "aws_profile_name": "gameday",
+                          "harness_cluster": "test-cluster", "harness_run_id": "r1"}  # fmt: skip
 
     def test_facts_come_from_the_cluster(self, clusters: Clusters) -> None:
         """Version, nodes, zones, instance types, provider and tolerations as the emulator serves them."""
@@ -177,11 +180,33 @@ class TestTarget:
         assert facts["server_version"] == "v1.30.4-eks-a737599"
         assert facts["nodes"] == 3
         assert facts["zones"] == {"eu-west-1a": 1, "eu-west-1b": 1, "eu-west-1c": 1}
+        assert facts["zone_names"] == {} and "no node carries" in facts["evidence"]["zones"]
         assert facts["instance_types"] == {"m5.large": 3}
         assert facts["provider"] == "eks" and facts["cloud_controller_deletes_dead_nodes"] is True
         assert facts["not_ready_toleration_s"] == 300 and facts["unreachable_toleration_s"] == 300
         assert facts["node_grace_period_s"] is None and "node_grace_period_s" in facts["unknown"]
         assert facts["control_plane"] == "managed/not visible"
+        assert facts["clock_skew_s"] == pytest.approx(0.0, abs=0.1) and facts["clock_skew_error_s"] <= 0.1
+
+    def test_zones_are_aws_zone_ids_when_nodes_carry_them(self, clusters: Clusters) -> None:
+        """Zone names differ between AWS accounts; with topology.k8s.aws/zone-id the facts count by ID."""
+        with clusters.allowed.api() as api:
+            core = k8s_client.CoreV1Api(api)
+            for name, zone_id in (("node-a", "euw1-az3"), ("node-b", "euw1-az1"), ("node-c", "euw1-az2")):
+                core.patch_node(name, {"metadata": {"labels": {facts.ZONE_ID_LABEL: zone_id}}})
+        target = KubernetesTarget(target_spec())
+        target.open()
+        try:
+            found = target.facts()
+        finally:
+            target.close()
+        assert found["zones"] == {"euw1-az1": 1, "euw1-az2": 1, "euw1-az3": 1}
+        assert found["zone_names"] == {
+            "euw1-az1": "eu-west-1b",
+            "euw1-az2": "eu-west-1c",
+            "euw1-az3": "eu-west-1a",
+        }
+        assert facts.ZONE_ID_LABEL in found["evidence"]["zones"]
 
     def test_heal_undoes_only_harness_marks(self, clusters: Clusters) -> None:
         """Harness-marked policy, cordon and scale are undone; an operator's policy and cordon stay."""
@@ -245,3 +270,71 @@ class TestTarget:
             assert target.ground_truth(now + 100, now + 200) == []
         finally:
             target.close()
+
+
+def pod_with(*tolerations: dict[str, object]) -> k8s_client.V1Pod:
+    return k8s_client.V1Pod(
+        metadata=k8s_client.V1ObjectMeta(name="subs-0"),
+        spec=k8s_client.V1PodSpec(
+            containers=[], tolerations=[k8s_client.V1Toleration(**t) for t in tolerations]
+        ),
+    )
+
+
+class TestTolerations:
+    def test_a_missing_toleration_is_the_admission_default(self) -> None:
+        """A pod that tolerates only not-ready gets the 300 s default for unreachable, and says so."""
+        pod = pod_with({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                        "toleration_seconds": 30})  # fmt: skip
+        not_ready, unreachable, source = facts.tolerations([pod])
+        assert (not_ready, unreachable) == (30, 300)
+        assert "unreachable" in source and "DefaultTolerationSeconds" in source
+
+    def test_no_toleration_at_all_is_the_default_for_both(self) -> None:
+        """No NoExecute toleration: both are the 300 s default; a NoSchedule one does not count."""
+        pod = pod_with(
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule"}
+        )
+        not_ready, unreachable, source = facts.tolerations([pod])
+        assert (not_ready, unreachable) == (300, 300) and "not-ready or unreachable" in source
+
+    def test_an_empty_key_tolerates_both_forever(self) -> None:
+        """operator Exists with no key and no seconds tolerates every taint forever: null, not the default."""
+        assert facts.tolerations([pod_with({"operator": "Exists"})])[:2] == (None, None)
+
+
+class TestClockSkew:
+    def test_the_interval_narrows_across_a_server_tick(self) -> None:
+        """Date 100 answered in [100.20, 100.25] harness time, Date 101 in [100.30, 100.35]: offset in [0.65, 0.80]."""
+        low, high = client.skew_interval([(100.20, 100.0, 100.25), (100.30, 101.0, 100.35)])
+        assert (low, high) == pytest.approx((0.65, 0.80)), "the tick fell between 100.20 and 100.35"
+
+    def test_contradicting_dates_are_no_estimate(self) -> None:
+        """Two answers a second apart in server time but not in ours: no interval holds both."""
+        assert client.skew_interval([(100.0, 100.0, 100.1), (100.2, 102.0, 100.3)]) is None
+
+    def test_event_times_are_put_on_the_harness_clock(self, clusters: Clusters) -> None:
+        """An API server 5 minutes ahead: its event, stamped now on its clock, is now on ours."""
+        emulator = clusters.allowed.emulator
+        assert emulator is not None
+        emulator.clock_offset_s = 300.0
+        with clusters.allowed.api() as api:
+            k8s_client.CoreV1Api(api).create_namespaced_event(NAMESPACE, {
+                "metadata": {"name": "e1", "namespace": NAMESPACE},
+                "involvedObject": {"kind": "Pod", "name": "subs-0", "namespace": NAMESPACE},
+                "reason": "Killing", "message": "Stopping container subs", "type": "Normal", "count": 1,
+                "lastTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(emulator.now())),
+            })  # fmt: skip
+        stamped = time.time()
+        target = KubernetesTarget(target_spec())
+        target.open()
+        try:
+            found = target.facts()
+            rows = target.ground_truth(stamped - 60, stamped + 60)
+        finally:
+            target.close()
+            emulator.clock_offset_s = 0.0
+        assert found["clock_skew_s"] == pytest.approx(300.0, abs=0.1)
+        assert [(r["event"], r["object"]) for r in rows] == [("Killing", "Pod/subs-0")]
+        assert rows[0]["t"] == pytest.approx(stamped, abs=1.2), "the event's second, on our clock"
+        assert rows[0]["cluster_t"] - rows[0]["t"] == pytest.approx(300.0, abs=0.1)

@@ -234,7 +234,7 @@ PROBLEMS = [
         id="unknown-nested-key",
     ),
     pytest.param(
-        MINIMAL + "target: {kind: kubernetes, allowed_contexts: [in-cluster], zone: x}\n",
+        MINIMAL + "target: {kind: kubernetes, allowed_contexts: [in-cluster], selector: app=subs, zone: x}\n",
         [
             (
                 5,
@@ -345,22 +345,23 @@ PROBLEMS = [
         id="var-not-a-scalar",
     ),
     pytest.param(
-        MINIMAL + "target:\n  kind: kubernetes\n  context: prod\n",
+        MINIMAL + "target:\n  kind: kubernetes\n  context: prod\n  selector: app=subs\n",
         [(5, "target.allowed_contexts: required key is missing")],
         id="kubernetes-without-allowed-contexts",
     ),
     pytest.param(
-        MINIMAL + "target:\n  kind: kubernetes\n  context: prod\n  allowed_contexts: [staging]\n",
+        MINIMAL
+        + "target:\n  kind: kubernetes\n  context: prod\n  allowed_contexts: [staging]\n  selector: app=subs\n",
         [(7, "target.context: context 'prod' is not in allowed_contexts (staging)")],
         id="kubernetes-context-not-allowed",
     ),
     pytest.param(
-        MINIMAL + "target: {kind: kubernetes, allowed_contexts: []}\n",
+        MINIMAL + "target: {kind: kubernetes, allowed_contexts: [], selector: app=subs}\n",
         [(5, "target.allowed_contexts: expected at least 1 item(s) (got [])")],
         id="kubernetes-allowed-contexts-empty",
     ),
     pytest.param(
-        MINIMAL + "target: {kind: kubernetes, allowed_contexts: [in-cluster]}\n",
+        MINIMAL + "target: {kind: kubernetes, allowed_contexts: [in-cluster], selector: app=subs}\n",
         [(2, "load.host: a kubernetes target needs the service's URL: 'auto' finds only the testbed's")],
         id="kubernetes-needs-a-host",
     ),

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from harness.plan import gates
 from harness.scoring import controlplane
 from harness.scoring.windows import Phases
 
@@ -22,6 +23,12 @@ def health(t: float, ok: bool, endpoint: str = "readyz") -> dict[str, Any]:
             "failed_checks": [] if ok else ["etcd"]}  # fmt: skip
 
 
+def poll(t: float, resource: str, ok: bool, last_ok_t: float | None, fresh_s: float = 0.0) -> dict[str, Any]:
+    return {"t": t, "kind": "poll", "resource": resource, "ok": ok, "latency_ms": 5000.0 if not ok else 3.0,
+            "status": None, "error": None if ok else "ReadTimeoutError", "last_ok_t": last_ok_t,
+            "blind_after_s": fresh_s}  # fmt: skip
+
+
 def pod(t: float, name: str, event: str, node: str | None = None) -> dict[str, Any]:
     return {"t": t, "kind": "pod", "name": name, "event": event, "node": node}
 
@@ -33,13 +40,34 @@ class TestApi:
             api(110 + i, 50.0, ok=i % 2 == 0) for i in range(10)
         ]
         out = controlplane.summarize(lines, PHASES)["api"]
-        assert out["baseline"] == {"samples": 10, "p50_ms": 14.0, "p99_ms": 19.0, "error_rate": 0.0}
-        assert out["fault"] == {"samples": 10, "p50_ms": 50.0, "p99_ms": 50.0, "error_rate": 0.5}
+        assert out["baseline"] == {"samples": 10, "p50_ms": 14.0, "p99_ms": 19.0, "error_rate": 0.0,
+                                   "throttled_own_load": 0}  # fmt: skip
+        assert out["fault"] == {"samples": 10, "p50_ms": 50.0, "p99_ms": 50.0, "error_rate": 0.5,
+                                "throttled_own_load": 0}  # fmt: skip
 
     def test_an_empty_window_is_null(self) -> None:
         """No sample in a window: every figure of it is null."""
         out = controlplane.summarize([api(111, 5.0)], PHASES)["api"]
-        assert out["baseline"] == {"samples": 0, "p50_ms": None, "p99_ms": None, "error_rate": None}
+        assert out["baseline"] == {"samples": 0, "p50_ms": None, "p99_ms": None, "error_rate": None,
+                                   "throttled_own_load": 0}  # fmt: skip
+
+    def test_429s_of_our_own_load_are_not_api_errors(self) -> None:
+        """A 429 sent while our own load shared the sampler's identity is counted apart, not as an error."""
+        throttled = {
+            **api(111, 1.0, ok=False),
+            "status": 429,
+            "error": "429 Too Many Requests",
+            "own_load": True,
+        }
+        other = {
+            **api(112, 1.0, ok=False),
+            "status": 429,
+            "error": "429 Too Many Requests",
+            "own_load": False,
+        }
+        out = controlplane.summarize([api(110, 5.0), throttled, throttled, other], PHASES)["api"]["fault"]
+        assert out["throttled_own_load"] == 2
+        assert out["samples"] == 2 and out["error_rate"] == 0.5, "a 429 with no load of ours is the API's"
 
 
 class TestHealth:
@@ -120,3 +148,55 @@ class TestNodesAndDeployments:
             {"t": t, "kind": "deployment", "name": "subs", "available": a, "desired": 3} for t, a in changes
         ]
         assert controlplane.summarize(lines, PHASES)["deployment_unavailable_s"] == expected
+
+
+class TestWatchBlindness:
+    def test_failed_polls_make_the_window_partly_blind(self) -> None:
+        """Nodes unseen from 112 to 118 and pods from 115 to 116: 6 s blind of a 20 s fault window."""
+        lines = [
+            poll(101.0, "nodes", True, None), poll(101.0, "pods", True, None),
+            poll(113.0, "nodes", False, 112.0), poll(115.0, "nodes", False, 112.0),
+            poll(115.5, "pods", False, 115.0), poll(116.0, "pods", True, 115.0),
+            poll(118.0, "nodes", True, 112.0),
+        ]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["watch_blind_s"] == 6.0 and out["watch_coverage"] == 0.7
+        assert out["watch_failed_polls"] == 3
+
+    def test_a_watcher_that_never_comes_back_is_blind_to_the_end_and_says_nothing(self) -> None:
+        """Polls failing from before the fault to the end: coverage 0, and no figure it feeds claims quiet."""
+        lines = [
+            poll(101.0, "pods", True, None), poll(108.0, "pods", False, 107.5),
+            {"t": 101.0, "kind": "deployment", "name": "subs", "available": 3, "desired": 3},
+        ]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["watch_blind_s"] == 20.0 and out["watch_coverage"] == 0.0
+        assert out["pods_deleted"] is None and out["deployment_unavailable_s"] is None
+
+    def test_a_view_stays_current_for_blind_after_s(self) -> None:
+        """Polls 3 s apart with views current for 2 s: 1 s of each gap is blind; a 1.5 s gap is none."""
+        lines = [poll(101.0, "nodes", True, None, 2.0), poll(113.0, "nodes", True, 110.0, 2.0),
+                 poll(116.0, "nodes", True, 113.0, 2.0), poll(117.5, "nodes", False, 116.0, 2.0),
+                 poll(117.5, "nodes", True, 116.0, 2.0)]  # fmt: skip
+        out = controlplane.summarize(lines, PHASES)
+        assert out["watch_blind_s"] == 2.0 and out["watch_failed_polls"] == 1
+
+    def test_the_watcher_stopping_early_is_blind_from_its_last_view(self) -> None:
+        """A `*` line (the watcher ended) makes the rest of the window blind."""
+        lines = [poll(101.0, "nodes", True, None),
+                 {**poll(125.0, "*", False, 124.5), "error": "watcher stopped: boom"}]  # fmt: skip
+        assert controlplane.summarize(lines, PHASES)["watch_blind_s"] == 5.5
+
+    def test_no_poll_lines_is_not_observed(self) -> None:
+        """A file with no poll line says nothing about blindness: null, not full coverage."""
+        out = controlplane.summarize([api(111, 5.0)], PHASES)
+        assert out["watch_blind_s"] is None and out["watch_coverage"] is None
+
+    def test_a_gate_can_require_the_watcher_to_have_seen_the_window(self) -> None:
+        """`control_plane.watch_coverage > 0.9` is a known gate name, and fails on a window 30 % blind."""
+        lines = [poll(101.0, "nodes", True, None), poll(113.0, "nodes", False, 112.0),
+                 poll(118.0, "nodes", True, 112.0)]  # fmt: skip
+        gate = gates.parse("control_plane.watch_coverage > 0.9")
+        gates.validate_names(gate, gates.METRIC_NAMES)
+        result = gates.evaluate(gate, {"control_plane": controlplane.summarize(lines, PHASES)})
+        assert result.passed is False and result.value == 0.7

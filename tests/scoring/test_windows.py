@@ -67,6 +67,19 @@ class TestPhasesFromMarkers:
         )
         assert phases_from_markers(rows).fault_end_t == T0 + 61.0
 
+    def test_an_undo_in_the_method_ends_the_fault(self) -> None:
+        """A method that ends with the undo (marked `undo`: it repeats a rollback) and a wait: the fault
+        ends where the undo starts, not at the rollbacks after the steady state."""
+        rows = markers(
+            {**activity(52.0, "start", "method", "action", "delete-the-policy"), "undo": True},
+            activity(52.5, "end", "method", "action", "delete-the-policy"),
+            {**activity(52.6, "start", "method", "action", "wait"), "undo": True},
+            activity(70.0, "end", "method", "action", "wait"),
+            activity(75.0, "start", "rollbacks", "action", "delete-the-policy"),
+        )
+        got = phases_from_markers(rows)
+        assert (got.fault_start_t, got.fault_end_t) == (T0 + 42.0, T0 + 52.0)
+
     def test_without_rollback_the_fault_ends_with_the_last_method_activity(self) -> None:
         """No rollback action: the fault ends when the last method activity ends."""
         assert phases_from_markers(markers()).fault_end_t == T0 + 51.0

@@ -33,7 +33,7 @@ out: masking every "1" in a message would garble it."""
 _PASSWORD_IN_TEXT = re.compile(
     r"(?P<user>://[^:/@\s]*:)[^@\s]*@"  # scheme://user:password@
     r"|(?P<bare>(?:^|\s)[^:/@\s]*:)[^@\s/]*@"  # user:password@host, no scheme
-    r"|(?P<query>[\w.-]*(?:password|passwd|secret|token)[\w.-]*=['\"]?)(?!<redacted>|\*\*\*)[^&\s'\"]+",
+    r"|(?P<query>[\w.-]*(?:password|passwd|secret|token)[\w.-]*=(?!=)['\"]?)(?!<redacted>|\*\*\*)[^&\s'\"]+",
     re.IGNORECASE,
 )
 

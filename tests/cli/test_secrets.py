@@ -165,3 +165,42 @@ def test_a_tag_key_is_not_a_secret_but_an_api_key_is() -> None:
     """`Key` of an AWS tag or a selector requirement names something; an api_key holds a secret."""
     scrubbed = redaction.scrub({"tags": [{"Key": "team", "Value": "subs"}], "api_key": "k"})
     assert scrubbed == {"tags": [{"Key": "team", "Value": "subs"}], "api_key": redaction.REDACTED}
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_run_folders_plan_masks_secrets_and_still_rescores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan.json (read by `harness score` and `compare`) keeps no var named like a password and no
+    password in load.host; it still loads as a plan."""
+    from harness.engine import runner
+    from harness.engine.progress import Progress
+    from harness.plan import loading
+    from harness.plan.models import Plan
+    from harness.store import rundir
+
+    host = f"http://subs:{DSN_PASSWORD}@subs.example:8000"
+    path = plan(tmp_path, ROOT / "experiments/local/replica-kill.yaml", load={"host": host},
+                vars={"db_password": VAR_PASSWORD})  # fmt: skip
+    engine = runner.Engine(
+        loading.load_plan(path), tmp_path / "reports", tmp_path / "testbed", Progress(quiet=True)
+    )
+
+    def stop(self: object) -> None:
+        raise _Stop  # plan.json is written; nothing else is needed
+
+    monkeypatch.setattr(runner.Engine, "checkpoint", stop)
+    with pytest.raises(_Stop):
+        engine.run()
+    text = (engine.run_dir / rundir.PLAN).read_text()
+    assert DSN_PASSWORD not in text and VAR_PASSWORD not in text
+    kept = Plan.model_validate(rundir.read_json(engine.run_dir / rundir.PLAN))
+    assert kept.load.host == "http://subs:***@subs.example:8000"
+    assert kept.scenarios[0].vars == {"db_password": redaction.REDACTED}
+
+
+def test_a_gate_is_not_taken_for_a_password_query() -> None:
+    assert redaction.text("tokens_used==0 and password=x") == "tokens_used==0 and password=***"

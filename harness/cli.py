@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from harness import __version__
+from harness import __version__, redaction
 from harness.errors import HarnessError, InputError
 
 app = typer.Typer(
@@ -89,7 +89,7 @@ def app_serve(
             db_timeout_s=db_timeout_s,
         )
     except ValidationError as exc:
-        raise InputError(f"--db: {exc.errors()[0]['msg']} (got {db!r})") from None
+        raise InputError(f"--db: {exc.errors()[0]['msg']} (got {redaction.text(repr(db))})") from None
     serve(settings, host, port, workers)
 
 
@@ -401,16 +401,7 @@ def _run_plan(
     plan = _with_cluster(plan, cluster)
     for scenario in plan.scenarios:  # every experiment is checked before anything is injected
         validation.validate_file(Path(scenario.experiment))
-    if plan.target.kind == "kubernetes":
-        from harness.chaos import experiment as chaos_experiment
-        from harness.kubernetes import client
-
-        for scenario in plan.scenarios:
-            client.check_experiment_secrets(
-                chaos_experiment.load(Path(scenario.experiment)),
-                plan.target.effective_context,
-                str(scenario.experiment),
-            )
+    _check_experiment_secrets(plan)
     if dry_run:
         return _dry_run(plan)
     with history.open_history(history_url, reports) as store:
@@ -430,12 +421,26 @@ def _run_plan(
     return runner.exit_code(result)
 
 
+def _check_experiment_secrets(plan: Any) -> None:
+    """InputError when an experiment's secrets would leave a Kubernetes plan's context (run and validate)."""
+    if plan.target.kind == "kubernetes":
+        from harness.chaos import experiment as chaos_experiment
+        from harness.kubernetes import client
+
+        for scenario in plan.scenarios:
+            client.check_experiment_secrets(
+                chaos_experiment.load(Path(scenario.experiment)),
+                plan.target.effective_context,
+                str(scenario.experiment),
+            )
+
+
 def _dry_run(plan: Any) -> int:
     """Print what every activity would touch; exit 2 when an experiment would leave the plan's context."""
     from harness.kubernetes import dryrun
 
     entries = dryrun.dry_run(plan)
-    out.print(dryrun.render(entries), end="", highlight=False)
+    out.print(redaction.text(dryrun.render(entries)), end="", highlight=False)
     refused = sorted({e["refused"] for e in entries if e.get("refused")})
     for reason in refused:
         _error(reason)
@@ -637,10 +642,12 @@ def history_list(
 @app.command("validate")
 def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
-    from harness.plan import lint, validation
+    from harness.plan import lint, loading, validation
 
     for path in files:
         kind = validation.validate_file(path)
+        if kind == "plan":
+            _check_experiment_secrets(loading.load_plan(path))
         out.print(f"{path}: valid {kind}")
         if kind == "plan":
             for warning in lint.plan_warnings(path):
@@ -677,12 +684,13 @@ def _ms(value: float | None) -> str:
 
 
 def _error(message: object) -> None:
-    err.print(Text.assemble(("error", "red"), f": {message}"), highlight=False)
+    """Every error goes through harness.redaction: no secret reaches the terminal."""
+    err.print(Text.assemble(("error", "red"), f": {redaction.text(message)}"), highlight=False)
 
 
 def _warning(message: object) -> None:
     """Something the user should know that does not stop the command (a plan lint)."""
-    err.print(Text.assemble(("warning", "yellow"), f": {message}"), highlight=False)
+    err.print(Text.assemble(("warning", "yellow"), f": {redaction.text(message)}"), highlight=False)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from harness import redaction
 from harness.app import db
 from harness.app.metrics import MULTIPROC_ENV
 from harness.app.settings import AppSettings
@@ -31,7 +32,9 @@ def prepare_database(settings: AppSettings) -> None:
     try:
         db.init_schema(engine)
     except sa.exc.OperationalError as exc:
-        raise HarnessError(f"cannot prepare the database {settings.db}: {exc.orig}") from exc
+        password = sa.make_url(settings.db).password
+        message = f"cannot prepare the database {settings.db}: {exc.orig}"
+        raise HarnessError(redaction.text(message, [str(password)] if password else [])) from exc
     finally:
         engine.dispose()
 

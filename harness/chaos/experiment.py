@@ -23,6 +23,7 @@ from typing import Any
 from chaoslib.experiment import run_experiment
 from chaoslib.loader import load_experiment
 
+from harness import redaction
 from harness.errors import InputError
 
 _running = threading.Event()
@@ -132,31 +133,13 @@ def interrupt_for_abort() -> bool:
     return True
 
 
-REDACTED = "<redacted>"
-SECRET_WORDS = ("secret", "token", "password", "passwd", "key", "credential", "auth", "cookie", "session")
-"""A key containing one of these has its value shown as <redacted>, at any depth: a needlessly
-hidden value costs less than a leaked one."""
-
-
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
-    """The journal without its secrets block and with every secret-looking value replaced, at any
-    depth (configuration, activity arguments, run records): it is written into reports."""
-    out = copy.deepcopy(journal)
+    """The journal without its secrets block and with every secret masked (harness.redaction), at
+    any depth (configuration, activity arguments, run records): it is written into reports."""
+    out = dict(journal)
     exp = out.get("experiment")
+    known: set[str] = set()
     if isinstance(exp, dict):
-        exp.pop("secrets", None)
-    return scrub(out)
-
-
-def scrub(value: Any) -> Any:
-    """A copy with every value under a secret-looking key (at any depth) replaced by <redacted>."""
-    if isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and secretish(k) else scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
-    return value
-
-
-def secretish(key: str) -> bool:
-    key = key.lower()
-    return any(word in key for word in SECRET_WORDS)
+        known = redaction.experiment_secrets(exp)
+        out["experiment"] = {k: v for k, v in exp.items() if k != "secrets"}
+    return redaction.scrub(out, known)

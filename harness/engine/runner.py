@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import scoring
+from harness import redaction, scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort
@@ -185,7 +185,8 @@ class Engine:
 
     def run(self) -> dict[str, Any]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.write_json(self.run_dir / rundir.PLAN, self.plan.model_dump(mode="json"))
+        # Secrets masked (vars named like one, a password in load.host); `harness score` reads it back.
+        rundir.write_json(self.run_dir / rundir.PLAN, redaction.scrub(self.plan.model_dump(mode="json")))
         self.checkpoint()
         interrupted: BaseException | None = None
         try:

@@ -29,6 +29,7 @@ from chaoslib import substitute
 from chaoslib.configuration import load_configuration
 from kubernetes import client as k8s_client
 
+from harness import redaction
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.activities import aws as aws_activities
 from harness.chaos.activities import kubernetes as k8s_activities
@@ -43,9 +44,15 @@ Resolver = Callable[["_Context", dict[str, Any]], dict[str, Any]]
 class _Context:
     """What resolvers need: the read-only clients and the configuration."""
 
-    def __init__(self, connection: client.Connection | None, configuration: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        connection: client.Connection | None,
+        configuration: Mapping[str, Any],
+        secrets: set[str] | None = None,
+    ) -> None:
         self.connection = connection
         self.configuration = configuration
+        self.secrets = secrets or set()  # masked wherever the dry run shows them (harness.redaction)
 
     @property
     def core(self) -> k8s_client.CoreV1Api:
@@ -93,16 +100,17 @@ def dry_run(plan: Any, connection: client.Connection | None = None) -> list[dict
         for scenario in plan.scenarios:
             experiment = chaos_experiment.load(Path(scenario.experiment))
             variables = {**target_config, **dict(scenario.vars)}
+            secrets = redaction.experiment_secrets(experiment) | redaction.named(variables)
             configuration = load_configuration(
                 {**variables, **(experiment.get("configuration") or {})}, extra_vars=variables
             )
-            ctx = _Context(connection, configuration)
+            ctx = _Context(connection, configuration, secrets)
             refused = None
             if connection is not None:
                 try:
                     client.check_experiment_secrets(experiment, connection.context, str(scenario.experiment))
                 except HarnessError as exc:
-                    refused = str(exc)
+                    refused = redaction.text(exc, secrets)
             for section in ("method", "rollbacks"):
                 for activity in experiment.get(section) or []:
                     activity = _dereference(activity, experiment)
@@ -136,26 +144,26 @@ def _entry(ctx: _Context, activity: Mapping[str, Any], configuration: Mapping[st
                              "unknown": None}  # fmt: skip
     if kind != "python":
         target = provider.get("path") or provider.get("url") or "?"
-        entry["unknown"] = (
-            f"unknown: would run a {kind} provider: {target} {provider.get('arguments') or ''}".strip()
-        )
+        arguments = redaction.scrub(provider.get("arguments") or "", ctx.secrets)
+        text = f"unknown: would run a {kind} provider: {target} {arguments}".strip()
+        entry["unknown"] = redaction.text(text, ctx.secrets)
         return entry
     call = f"{provider.get('module')}.{provider.get('func')}"
     arguments = substitute(dict(provider.get("arguments") or {}), dict(configuration), {})
-    entry["call"], entry["arguments"] = call, arguments
+    shown = redaction.scrub(arguments, ctx.secrets)  # the resolvers get the real values, the user sees these
+    entry["call"], entry["arguments"] = call, shown
     if activity.get("type") == "probe":
         entry["selection"] = "a probe: reads only"
         return entry
     resolver = RESOLVERS.get(call)
     if resolver is None:
-        entry["unknown"] = f"unknown: would call {call}({_args_text(arguments)})"
+        entry["unknown"] = f"unknown: would call {call}({_args_text(shown)})"
         return entry
     try:
-        entry.update(resolver(ctx, arguments))
+        entry.update(redaction.scrub(resolver(ctx, arguments), ctx.secrets))
     except Exception as exc:  # an unreadable selection is reported, not fatal: it is a dry run
-        entry["unknown"] = (
-            f"unknown: would call {call}({_args_text(arguments)}); could not resolve: {_reason(exc)}"
-        )
+        reason = redaction.text(_reason(exc), ctx.secrets)
+        entry["unknown"] = f"unknown: would call {call}({_args_text(shown)}); could not resolve: {reason}"
     return entry
 
 

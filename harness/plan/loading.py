@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 import harness
+from harness import redaction
 from harness.errors import FileInputError, InputError
 from harness.plan import models
 
@@ -300,6 +301,20 @@ def _quoted_in(value: Any, message: str) -> bool:
     return isinstance(value, str) and repr(value) in message
 
 
+def _masked(message: str, key: Key, document: _Document) -> str:
+    """The message with URL passwords masked, and the value itself when its key looks like a secret."""
+    value = _value_at(document.data, key)
+    shown = str(value)
+    secret = (
+        isinstance(value, str | int | float)
+        and not isinstance(value, bool)
+        and len(shown) >= redaction.MIN_KNOWN
+    )
+    return redaction.text(
+        message, [shown] if secret and redaction.field(key, value) == redaction.REDACTED else []
+    )
+
+
 def _problem(document: _Document, error: Any) -> tuple[Key, Problem]:
     """One pydantic error as a problem at the line of the key it is about."""
     loc: Key = tuple(error["loc"])
@@ -311,8 +326,8 @@ def _problem(document: _Document, error: Any) -> tuple[Key, Problem]:
         _, line = document.locate((*loc, *cause.key))
         message = str(cause)
         if key in document.lines and not _quoted_in(_value_at(document.data, key), message):
-            message += f" (got {_show(_value_at(document.data, key))})"
-        return key, Problem(document.path, line, f"{_dotted(key)}: {message}")
+            message += f" (got {_show(redaction.field(key, _value_at(document.data, key)))})"
+        return key, Problem(document.path, line, f"{_dotted(key)}: {_masked(message, key, document)}")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         loc = (*loc, "kind")  # point at the kind key itself when there is one
     matched, line = document.locate(loc)
@@ -326,8 +341,8 @@ def _problem(document: _Document, error: Any) -> tuple[Key, Problem]:
     message = _expected(error)
     value = _value_at(document.data, matched) if kind == "union_tag_invalid" else error["input"]
     if not _quoted_in(value, message):
-        message += f" (got {_show(value)})"
-    return matched, Problem(document.path, line, f"{_dotted(matched)}: {message}")
+        message += f" (got {_show(redaction.field(loc, value))})"
+    return matched, Problem(document.path, line, f"{_dotted(matched)}: {_masked(message, loc, document)}")
 
 
 # --- loading ------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ display only, harness.report.display), the steady-state probes and the experimen
 at the top, the plan's verdict. A scenario with missing files renders with what exists and says
 what is missing.
 
-Secrets: journals are redacted when the engine writes them (harness.chaos.experiment.redact); the
-report redacts again, deeper (every key that looks like a secret, at any depth), whatever it shows
-from journals, the plan, the target and the control plane.
+Secrets: journals are redacted when the engine writes them (harness.chaos.experiment.redact, built
+on harness.redaction); the report redacts again, deeper (every key that looks like a secret, at any
+depth, and URL passwords in strings), whatever it shows from journals, the plan, the target and the
+control plane.
 
 Called by `harness report RUN_DIR` and by the engine after a run.
 """
@@ -28,7 +29,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from harness import scoring
+from harness import redaction, scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
@@ -38,7 +39,7 @@ from harness.store import rundir
 REPORT = "report.html"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-REDACTED = chaos_experiment.REDACTED
+REDACTED = redaction.REDACTED
 TREND_METRICS = (
     ("recovery_time_s", "recovery time", "s"),
     ("error_rate", "error rate", "%"),
@@ -62,9 +63,9 @@ def render_report(
     context = {
         "result": result,
         "run": _run_summary(result, scenarios, missing),
-        "plan": chaos_experiment.scrub(plan) if isinstance(plan, dict) else None,
-        "target": chaos_experiment.scrub(result.get("target") or {}),
-        "environment": chaos_experiment.scrub(result.get("environment") or {}),
+        "plan": redaction.scrub(plan) if isinstance(plan, dict) else None,
+        "target": redaction.scrub(result.get("target") or {}),
+        "environment": redaction.scrub(result.get("environment") or {}),
         "scenarios": scenarios,
         "not_run": missing,
         "data_json": _script_json({"scenarios": {s["id"]: s["data"] for s in scenarios}}),
@@ -204,16 +205,14 @@ def _scenario(
         "metrics": metrics,
         "score_class": _score_class((metrics or {}).get("resilience_score")),
         "gates": [_gate(g) for g in entry.get("gates") or []],
-        "control_plane": _flat(chaos_experiment.scrub((metrics or {}).get("control_plane")))
-        if metrics
-        else [],
+        "control_plane": _flat(redaction.scrub((metrics or {}).get("control_plane"))) if metrics else [],
         "phases": phases,
         "started": _utc(entry.get("started")),
         "notes": notes,
         "points": points,
         "marks": marks,
         "journal": journal,
-        "vars": chaos_experiment.scrub((plan_scenario or {}).get("vars") or {}),
+        "vars": redaction.scrub((plan_scenario or {}).get("vars") or {}),
         "trend": trend,
         "data": data,
     }
@@ -398,7 +397,7 @@ def _plan_scenario(plan: Any, name: str) -> dict[str, Any] | None:
     return next((s for s in plan.get("scenarios") or [] if s.get("name") == name), None)
 
 
-# --- redaction: harness.chaos.experiment.scrub, at any depth ----------------------------------
+# --- redaction: harness.redaction.scrub, at any depth ---------------------------------------
 
 
 # --- small helpers ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import itertools
 import math
 import numbers
 import os
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from harness import redaction
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
 from harness.sqlite import durable_and_shared
@@ -117,23 +117,10 @@ class RunRecord:
 
 # --- URLs and errors ----------------------------------------------------------------------
 
-_PASSWORD_IN_TEXT = re.compile(
-    r"(?P<user>://[^:/@\s]*:)[^@\s]*@"  # scheme://user:password@
-    r"|(?P<bare>(?:^|\s)[^:/@\s]*:)[^@\s/]*@"  # user:password@host, no scheme
-    r"|(?P<query>password=)[^&\s]*",  # ?password=... in the query
-    re.IGNORECASE,
-)
-
 
 def _redact(text: str) -> str:
     """Text with anything that looks like a password in a URL replaced by ***."""
-
-    def mask(match: re.Match[str]) -> str:
-        if match["query"]:
-            return f"{match['query']}***"
-        return f"{match['user'] or match['bare']}***@"
-
-    return _PASSWORD_IN_TEXT.sub(mask, text)
+    return redaction.text(text)
 
 
 def _show(url: sa.URL) -> str:
@@ -169,9 +156,7 @@ def _parse_url(text: str, source: str) -> sa.URL:
 def _detail(exc: sa.exc.DBAPIError, url: sa.URL) -> str:
     """The database's own complaint on one line, with the URL's password (if any) masked."""
     text = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
-    if url.password:
-        text = text.replace(str(url.password), "***")
-    return _redact(text)
+    return redaction.text(text, [str(url.password)] if url.password else [])
 
 
 # --- the store ----------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib.experiment import run_experiment
-from chaoslib.loader import load_experiment
 
 from harness import redaction
 from harness.errors import InputError
@@ -30,10 +29,18 @@ _running = threading.Event()
 
 
 def load(path: Path) -> dict[str, Any]:
-    try:
-        return load_experiment(str(path))
-    except Exception as exc:  # chaoslib raises several kinds for unreadable files
-        raise InputError(f"{path}: cannot load the experiment: {exc}") from exc
+    """An experiment file's content, read as `harness validate` reads it (harness.plan.loading):
+    the same limits on size, nesting and aliases, a pipe refused at once, errors with file and
+    line. chaoslib's own loader recurses without bound and would block on a named pipe."""
+    from harness.plan import loading
+
+    path = Path(path)
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        raise InputError(f"{path}: expected a .yaml, .yml or .json file (chaoslib reads no other)")
+    data = loading.read_data(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a Chaos Toolkit experiment: a mapping")
+    return data
 
 
 def prepared(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import math
 import numbers
 import operator
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -94,6 +95,12 @@ HISTORY_FUNCTIONS: frozenset[str] = frozenset({"median_last", "mean_last", "min_
 """The functions a plan's gates may call: statistics of the left-side metric over earlier runs."""
 HISTORY_MAX_RUNS = 100
 """The largest n of a history function: a longer look back hides the regressions it is for."""
+MAX_GATE_CHARS = 500
+"""The longest gate text: a real gate is a line (`recovery_time_s <= 1.2 * median_last(5)`)."""
+MAX_GATE_DEPTH = 32
+"""The deepest a gate's expression may nest, counting parentheses, unary minus, calls and each
+operator of a chain (`a + b + c` is two levels): parsing, rendering and evaluating recurse, and
+a gate nested hundreds of levels deep would exhaust the stack."""
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -137,7 +144,8 @@ class GateSyntaxError(GateError):
         self.column = column
         self.expected = expected
         self.got = got
-        super().__init__(f"gate {text!r}: column {column}: expected {expected} (got {got})")
+        shown = repr(text) if len(text) <= 100 else repr(text[:80]) + "..."
+        super().__init__(f"gate {shown}: column {column}: expected {expected} (got {got})")
 
 
 class GateNameError(GateError):
@@ -208,6 +216,27 @@ class Arithmetic:
 
 
 type Node = Number | Metric | Call | Negative | Arithmetic
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    match node:
+        case Call(args=args):
+            return args
+        case Negative(operand=operand):
+            return (operand,)
+        case Arithmetic(left=left, right=right):
+            return (left, right)
+    return ()
+
+
+def _depth(node: Node) -> int:
+    """How many levels deep an expression nests (a number or a name is one), without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(current))
+    return deepest
 
 
 def _walk(node: Node) -> Iterable[Node]:
@@ -348,6 +377,8 @@ class _Parser:
         self.text = text
         self.tokens = _tokens(text)
         self.pos = 0
+        self.nesting = 0
+        """Parentheses, unary minus and calls open now: the parser recurses into each."""
 
     @property
     def current(self) -> _Token:
@@ -360,7 +391,8 @@ class _Parser:
 
     def fail(self, expected: str) -> GateSyntaxError:
         token = self.current
-        got = "the end of the gate" if token.kind == "end" else repr(token.text)
+        shown = token.text if len(token.text) <= 40 else token.text[:30] + "..."
+        got = "the end of the gate" if token.kind == "end" else repr(shown)
         return GateSyntaxError(self.text, token.column, expected, got)
 
     def at(self, *texts: str) -> bool:
@@ -374,7 +406,16 @@ class _Parser:
         right = self.expr()
         if self.current.kind != "end":
             raise self.fail("the end of the gate (one comparison per gate)")
+        depth = max(_depth(left), _depth(right))
+        if depth > MAX_GATE_DEPTH:
+            raise GateSyntaxError(self.text, 1, _NESTING_EXPECTED, f"{depth} levels")
         return Gate(self.text.strip(), op, left, right)
+
+    def nest(self) -> None:
+        """Enter a parenthesis, a unary minus or a call; refuse before recursing too deep."""
+        self.nesting += 1
+        if self.nesting > MAX_GATE_DEPTH:
+            raise self.fail(_NESTING_EXPECTED)
 
     def expr(self) -> Node:
         node = self.term()
@@ -393,12 +434,17 @@ class _Parser:
     def factor(self) -> Node:
         token = self.current
         if token.kind == "number":
+            value = float(token.text)
+            if not math.isfinite(value):
+                # 1e999 would be shown as `inf`, which reads back as a metric name.
+                raise self.fail(f"a finite number (at most {sys.float_info.max:.4g})")
             self.advance()
-            return Number(float(token.text))
+            return Number(value)
         if token.kind == "name":
             self.advance()
             if not self.at("("):
                 return Metric(token.text)
+            self.nest()
             self.advance()
             args: list[Node] = []
             if not self.at(")"):
@@ -409,22 +455,41 @@ class _Parser:
             if not self.at(")"):
                 raise self.fail("',' or ')'")
             self.advance()
+            self.nesting -= 1
             return Call(token.text, tuple(args))
         if self.at("("):
+            self.nest()
             self.advance()
             node = self.expr()
             if not self.at(")"):
                 raise self.fail("')'")
             self.advance()
+            self.nesting -= 1
             return node
         if self.at("-"):
+            self.nest()
             self.advance()
-            return Negative(self.factor())
+            node = Negative(self.factor())
+            self.nesting -= 1
+            return node
         raise self.fail("a number, a metric name, '(' or '-'")
 
 
+_NESTING_EXPECTED = (
+    f"at most {MAX_GATE_DEPTH} levels of nesting (parentheses, '-', calls and chained operators)"
+)
+
+
 def parse(text: str) -> Gate:
-    """Parse a gate; raises GateSyntaxError with the column and what was expected."""
+    """Parse a gate; raises GateSyntaxError with the column and what was expected.
+
+    Bounded: at most MAX_GATE_CHARS characters and MAX_GATE_DEPTH levels of nesting, and every
+    number finite, so no text can exhaust the stack or read back as something else.
+    """
+    if len(text) > MAX_GATE_CHARS:
+        raise GateSyntaxError(
+            text, MAX_GATE_CHARS + 1, f"at most {MAX_GATE_CHARS} characters", f"{len(text)} characters"
+        )
     return _Parser(text).gate()
 
 

@@ -13,6 +13,9 @@ from anywhere and a plan next to its own experiments works too.
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -34,6 +37,21 @@ DEFAULT_PLAN = PLANS_DIR / "local-gameday.yaml"
 """What `harness run` runs without a PLAN: the local game day on the testbed (DESIGN.md)."""
 
 type Key = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 1_048_576
+"""The largest plan or experiment file read (1 MiB): the bundled ones are a few KB, so a larger
+file is a mistake (a log, a dump), and the whole file is held in memory."""
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists read (the bundled files nest under 15 levels): the
+parsers and validators recurse, and a file nested hundreds of levels deep would exhaust the stack."""
+MAX_NODES = 100_000
+"""The most values (mappings, lists, scalars) a file may hold once its aliases are expanded: a
+few lines of nested aliases (`b: [*a, *a, ...]`) can stand for billions of values, which would
+take hours to check; a plan has a few hundred."""
+_NAME_MAX = 255
+"""Linux's limit on one file or folder name, in bytes."""
+_PATH_MAX = 4095
+"""Linux's limit on a whole path, in bytes (PATH_MAX less the terminating NUL)."""
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -119,47 +137,279 @@ class _Document:
                 self.index(item, (*prefix, i))
 
 
-def _read_document(path: Path, error: type[FileProblemsError]) -> _Document:
-    """Read and parse a YAML (or JSON) file; a syntax error is raised as `error` with its line."""
+def path_problem(path: str | Path) -> str | None:
+    """Why a path can name no file at all (a NUL character, a name over 255 bytes), or None.
+
+    The operating system's own errors for these surface as ValueError or OSError from places
+    that do not expect them (`Path.is_file`, `Path.resolve`); checking first gives one message.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise error(path, [Problem(path, None, f"cannot read the file: {reason}")]) from None
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:
+        return "the path contains a character no file name can hold (a lone surrogate)"
+    if b"\0" in raw:
+        return "the path contains a NUL character"
+    if len(raw) > _PATH_MAX:
+        return f"the path is {len(raw)} bytes long; at most {_PATH_MAX} are possible"
+    longest = max(raw.split(b"/"), key=len)
+    if len(longest) > _NAME_MAX:
+        return f"a name in the path is {len(longest)} bytes long; at most {_NAME_MAX} are possible"
+    return None
+
+
+def expanded(path: str | Path) -> Path:
+    """The path with a leading `~` or `~user` expanded; as given when there is no such home."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # ~nosuchuser
+        return Path(path)
+
+
+_FILE_KINDS = {
+    stat.S_ISDIR: "a folder",
+    stat.S_ISFIFO: "a named pipe (FIFO)",
+    stat.S_ISSOCK: "a socket",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+}
+
+
+class _Unreadable(Exception):
+    """Why a file cannot be read as text, and at which line when there is one."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+def _read_text(path: Path) -> str:
+    """A regular file's text (UTF-8, at most MAX_FILE_BYTES); _Unreadable says why not.
+
+    The file is opened without blocking and checked to be a regular file before anything is
+    read, so a named pipe or a device given as a plan is refused at once instead of waiting
+    forever for a writer (or reading /dev/zero until memory runs out).
+    """
+    reason = path_problem(path)
+    if reason is not None:
+        raise _Unreadable(reason)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    with open(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((kind for test, kind in _FILE_KINDS.items() if test(mode)), "not a regular file")
+            raise _Unreadable(f"expected a regular file (got {kind})")
+        try:
+            data = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _Unreadable(exc.strerror or str(exc)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _Unreadable(
+            f"the file is larger than {MAX_FILE_BYTES:,} bytes; a plan or experiment is a few KB"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _Unreadable(f"not UTF-8 text (byte {data[exc.start]:#04x})", line) from None
+
+
+def _unprintable(text: str) -> tuple[int, str] | None:
+    """The line and description of the first character YAML does not allow (control
+    characters other than tab and newlines, NUL), or None."""
+    match = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if match is None:
+        return None
+    start = match.start()
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    code = ord(match.group())
+    what = "a NUL character" if code == 0 else f"control character U+{code:04X}"
+    return line, (
+        f"{what} at column {column}: expected text; write a special character as an escape "
+        '(such as "\\t") inside a double-quoted string'
+    )
+
+
+_JSON_NESTING = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}\n]')
+
+
+def _json_too_deep(text: str) -> int | None:
+    """The line where JSON text nests deeper than MAX_DEPTH, or None; json.loads recurses."""
+    depth, line = 0, 1
+    for match in _JSON_NESTING.finditer(text):
+        token = match.group()
+        if token == "\n":
+            line += 1
+        elif token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML syntax, refused all the same: beyond the loader's limits, or a value Python
+    cannot hold."""
+
+
+def _too_deep(mark: yaml.Mark | None) -> _Refused:
+    return _Refused(None, None, f"expected at most {MAX_DEPTH} levels of nested mappings and lists", mark)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with nesting bounded while composing (its composer recurses), and
+    values Python cannot hold (an integer of 5,000 digits, February 30th) reported at their line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.depth >= MAX_DEPTH:
+            raise _too_deep(self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            raise _Refused(
+                None, None, f"cannot read the value {_show(node.value)} ({exc})", node.start_mark
+            ) from None
+
+
+def _shape_problem(root: yaml.Node) -> tuple[yaml.Mark, str] | None:
+    """What makes a composed YAML document unsafe to expand, and where: an anchor used inside
+    itself (a recursive alias), more than MAX_NODES values once aliases are expanded (a
+    "billion laughs"), or nesting deeper than MAX_DEPTH through aliases.
+
+    PyYAML composes an alias as the very node it names, so the document is a graph; it is walked
+    here with a budget, without recursion, before anything expands it.
+    """
+    count = 0
+    on_path: set[int] = set()
+    # `where` is the mark reported: an alias is composed as the node it names, earlier in the
+    # text, so below an alias the place it was used is kept rather than the anchor's.
+    stack: list[tuple[yaml.Node, int, bool, yaml.Mark, bool]] = [(root, 1, False, root.start_mark, False)]
+    while stack:
+        node, depth, leaving, where, in_alias = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if id(node) in on_path:
+            return where, (
+                "expected no recursive alias: this anchor is used inside its own value, which would never end"
+            )
+        count += 1
+        if count > MAX_NODES:
+            return where, (
+                f"expected at most {MAX_NODES:,} values once aliases are expanded: nested aliases "
+                "here multiply beyond that"
+            )
+        if depth > MAX_DEPTH:
+            return where, _too_deep(None).problem or ""
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            continue
+        on_path.add(id(node))
+        stack.append((node, depth, True, where, in_alias))
+        for child in reversed(children):
+            aliased = in_alias or child.start_mark.index <= node.start_mark.index
+            stack.append((child, depth + 1, False, where if aliased else child.start_mark, aliased))
+    return None
+
+
+def _compose(loader: _Loader) -> yaml.Node | None:
+    """The document's node tree, checked by _shape_problem; YAMLError for any problem."""
+    node = loader.get_single_node()
+    if node is not None:
+        found = _shape_problem(node)
+        if found is not None:
+            mark, message = found
+            raise _Refused(None, None, message, mark)
+    return node
+
+
+def _syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = ": ".join(part for part in (exc.context, exc.problem) if part)
+        line = mark.line + 1 if mark is not None else None
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        prefix = "" if isinstance(exc, _Refused) else "YAML syntax: "
+        return Problem(path, line, f"{prefix}{what}{column}")
+    return Problem(path, None, f"YAML syntax: {exc}")
+
+
+def _read_document(path: Path, error: type[FileProblemsError]) -> _Document:
+    """Read and parse a YAML (or JSON) file; any problem is raised as `error` with its line.
+
+    Bounded, so that no file can hang or crash the loader: a regular file of at most
+    MAX_FILE_BYTES, no control characters, at most MAX_DEPTH levels of nesting and MAX_NODES
+    values with aliases expanded.
+    """
+    try:
+        text = _read_text(path)
+    except _Unreadable as exc:
+        raise error(path, [Problem(path, exc.line, f"cannot read the file: {exc}")]) from None
+    unprintable = _unprintable(text)
+    if unprintable is not None:
+        raise error(path, [Problem(path, *unprintable)])
     if path.suffix == ".json":
         # JSON's own parser decides what is valid JSON; YAML only supplies the line numbers.
+        deep = _json_too_deep(text)
+        if deep is not None:
+            raise error(path, [Problem(path, deep, f"expected at most {MAX_DEPTH} levels of nesting")])
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise error(
                 path, [Problem(path, exc.lineno, f"JSON syntax: {exc.msg} (column {exc.colno})")]
             ) from None
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            raise error(path, [Problem(path, None, f"JSON: {exc}")]) from None
         document = _Document(path, data)
+        loader = _Loader(text)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = _compose(loader)
         except yaml.YAMLError:
             node = None
+        finally:
+            loader.dispose()
         if node is not None:
             document.index(node)
         return document
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = ": ".join(part for part in (exc.context, exc.problem) if part)
-        line = mark.line + 1 if mark is not None else None
-        column = f" (column {mark.column + 1})" if mark is not None else ""
-        raise error(path, [Problem(path, line, f"YAML syntax: {what}{column}")]) from None
+        loader = _Loader(text)  # inside the try: PyYAML's reader checks the text as it starts
+        try:
+            node = _compose(loader)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise error(path, [Problem(path, None, f"YAML syntax: {exc}")]) from None
-    finally:
-        loader.dispose()
+        raise error(path, [_syntax_problem(path, exc)]) from None
     document = _Document(path, data)
     if node is not None:
         document.index(node)
     return document
+
+
+def read_data(path: Path, error: type[FileProblemsError] = FileProblemsError) -> Any:
+    """The content of a YAML or JSON file, read within the loader's limits; `error` (with
+    file and line) when it cannot be read or parsed."""
+    return _read_document(Path(path), error).data
 
 
 # --- pydantic errors → problems -----------------------------------------------------------
@@ -350,16 +600,22 @@ def _problem(document: _Document, error: Any) -> tuple[Key, Problem]:
 
 def _resolve(value: str, plan_dir: Path) -> tuple[Path | None, list[Path]]:
     """The first existing file among the candidates for a relative path, and all tried."""
-    given = Path(value).expanduser()
+    given = expanded(value)
     bases = [Path()] if given.is_absolute() else [plan_dir, Path.cwd(), PROJECT_ROOT]
     tried: list[Path] = []
     for base in bases:
-        candidate = (base / given).resolve()
-        if candidate in tried:
+        candidate = base / given
+        if path_problem(candidate) is not None:
             continue
-        tried.append(candidate)
-        if candidate.is_file():
-            return candidate, tried
+        try:
+            candidate = candidate.resolve()
+            if candidate in tried:
+                continue
+            tried.append(candidate)
+            if candidate.is_file():
+                return candidate, tried
+        except (OSError, RuntimeError):  # a symlink loop, an unreadable folder on the way
+            continue
     return None, tried
 
 
@@ -375,7 +631,7 @@ class _Loaded:
 
 
 def _load(path: Path) -> _Loaded:
-    path = Path(path).expanduser()
+    path = expanded(path)
     document = _read_document(path, PlanError)
     problems = list(document.problems)
     data = document.data
@@ -405,12 +661,16 @@ def _load(path: Path) -> _Loaded:
         value = _value_at(data, key)
         if not isinstance(value, str) or key in bad_keys:
             continue
+        _, line = document.locate(key)
+        reason = path_problem(value)
+        if reason is not None:
+            problems.append(Problem(path, line, f"{_dotted(key)}: expected a file path: {reason}"))
+            continue
         found, tried = _resolve(value, plan_dir)
         if found is not None:
             files[key] = found
             continue
-        _, line = document.locate(key)
-        listing = ", ".join(str(t) for t in tried)
+        listing = ", ".join(str(t) for t in tried) or "no possible path"
         problems.append(Problem(path, line, f"{_dotted(key)}: file {value!r} not found (tried {listing})"))
 
     problems.sort(key=lambda p: (p.line is None, p.line or 0))
@@ -446,13 +706,22 @@ def resolve_plan_arg(arg: str | None) -> Path:
     `local-quick` → that bundled plan; else the path as given."""
     if arg is None:
         return DEFAULT_PLAN
-    given = Path(arg).expanduser()
+    reason = path_problem(arg)
+    if reason is not None:
+        raise InputError(f"PLAN: {arg!r}: {reason}")
+    given = expanded(arg)
     if given.name == arg and not given.suffix:
         bundled = PLANS_DIR / f"{arg}.yaml"
-        if bundled.is_file():
+        if path_problem(bundled) is None and bundled.is_file():
             return bundled
-    if given.is_file():
-        return given
+    try:
+        if given.is_file():
+            return given
+    except OSError as exc:
+        raise InputError(f"PLAN: {arg}: {exc.strerror or exc}") from None
     names = ", ".join(p.stem for p in bundled_plans())
-    reason = "is not a file" if given.exists() else "does not exist"
+    try:
+        reason = "is not a file" if given.exists() else "does not exist"
+    except OSError as exc:
+        reason = f"cannot be read: {exc.strerror or exc}"
     raise InputError(f"PLAN: {arg} {reason} (bundled plans: {names})")

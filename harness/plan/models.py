@@ -11,6 +11,7 @@ enclosing block.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,6 +53,8 @@ def _scalar(value: Any) -> Any:
     # One error for a list or mapping, instead of one per member of the union below.
     if not isinstance(value, str | int | float | bool):
         raise ValueError("expected a string, a number or a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a finite number")
     return value
 
 
@@ -77,7 +80,9 @@ VarValue = Annotated[str | bool | int | float, BeforeValidator(_scalar)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: YAML's .inf and .nan (and JSON's Infinity, NaN) are refused in every
+    # number field; an infinite window never ends and a NaN threshold never trips.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # --- target -------------------------------------------------------------------------------
@@ -185,19 +190,22 @@ class LoadSpec(_Model):
     host: Annotated[str, AfterValidator(_host)] = "auto"
     """auto: the testbed's load balancer. A Kubernetes target has no such thing to find, so
     it must name the service's URL."""
-    users: int = Field(20, ge=1)
+    users: int = Field(20, ge=1, le=100_000)
     """Enough concurrent journeys for every replica to serve several requests per bucket, few
-    enough for one Locust process on a laptop."""
-    spawn_rate: float = Field(10.0, gt=0)
-    """Users started per second: the default users are all running within the warm-up."""
+    enough for one Locust process on a laptop. At most 100,000: more than 64 Locust processes
+    can simulate, so a larger number is a typo."""
+    spawn_rate: float = Field(10.0, gt=0, le=100_000)
+    """Users started per second: the default users are all running within the warm-up. At most
+    100,000, all the users there can be in one second."""
     shape: Literal["constant", "step", "spike", "diurnal"] = "constant"
     """Constant load keeps the baseline comparable with the fault window; the other shapes
     are for load gates."""
     processes: int = Field(1, ge=1, le=64)
     """One Locust process carries the default load; raise it when Locust's CPU saturates."""
-    pacing_s: float = Field(1.0, ge=0)
+    pacing_s: float = Field(1.0, ge=0, le=3600)
     """Each user starts a task every second on a schedule, so a stall shows up as lag (the
-    coordinated-omission correction) instead of as quiet; 0 runs a closed loop."""
+    coordinated-omission correction) instead of as quiet; 0 runs a closed loop. At most an hour:
+    a user starting a task less often sends nothing in most windows of a scenario."""
     bucket_s: float = Field(1.0, ge=0.1, le=60)
     """Timeline resolution: DESIGN asks for buckets of at most a second."""
     request_timeout_s: float = Field(5.0, gt=0, le=120)
@@ -223,14 +231,16 @@ class LoadSpec(_Model):
 class Windows(_Model):
     """How long each phase of a scenario lasts."""
 
-    warmup_s: float = Field(5.0, ge=0)
-    """Users spawn and connection pools fill in the first seconds; those buckets are not scored."""
-    baseline_s: float = Field(20.0, gt=0)
+    warmup_s: float = Field(5.0, ge=0, le=3600)
+    """Users spawn and connection pools fill in the first seconds; those buckets are not scored.
+    At most an hour, as every window below is at most a day: a scenario must end (a soak is an
+    hour), and its times must stay exact when added to Unix seconds."""
+    baseline_s: float = Field(20.0, gt=0, le=86_400)
     """Twenty 1-s buckets give a stable p95, error rate and KPI rate for the health tolerances."""
-    observe_s: float = Field(90.0, gt=0)
+    observe_s: float = Field(90.0, gt=0, le=86_400)
     """The longest the load stays on after the method ends, waiting for recovery plus
     stability: the testbed's slowest repair (30 s eviction, then a restart) fits with room."""
-    stability_s: float = Field(10.0, gt=0)
+    stability_s: float = Field(10.0, gt=0, le=86_400)
     """Healthy time that counts as recovered: DESIGN's default."""
 
     @model_validator(mode="after")
@@ -251,8 +261,9 @@ class Slo(_Model):
 
     error_rate: float | None = Field(None, ge=0, le=1)
     """None: unhealthy when the error rate rises clearly above the baseline's."""
-    p95_ms: float | None = Field(None, gt=0)
-    """None: unhealthy when p95 rises clearly above the baseline's."""
+    p95_ms: float | None = Field(None, gt=0, le=3_600_000)
+    """None: unhealthy when p95 rises clearly above the baseline's. At most an hour: requests
+    time out long before, so a larger limit could never be crossed."""
     kpi_drop: float | None = Field(None, ge=0, le=1)
     """None: unhealthy when completed subscriptions fall clearly below the baseline rate."""
 
@@ -261,26 +272,33 @@ class AbortCondition(_Model):
     """Stop the experiment (rollbacks run, exit 3) when a live SLI stays past a limit."""
 
     metric: Literal["error_rate", "p95_ms"]
-    above: float | None = None
-    """Abort when the metric stays above this; None: no upper limit (set exactly one of the two)."""
-    below: float | None = None
-    """Abort when the metric stays below this; None: no lower limit."""
-    for_s: float = Field(10.0, gt=0)
+    above: float | None = Field(None, ge=0, le=3_600_000)
+    """Abort when the metric stays above this; None: no upper limit (set exactly one of the two).
+    From 0 to an hour in ms (and at most 1 for error_rate): a metric outside the range it can
+    take never crosses the limit, so the condition could never trip."""
+    below: float | None = Field(None, ge=0, le=3_600_000)
+    """Abort when the metric stays below this; None: no lower limit. Bounded as `above`."""
+    for_s: float = Field(10.0, gt=0, le=86_400)
     """As long as the stability window: a breach must last as long as a recovery does to count,
-    so one bad bucket does not abort a game day."""
+    so one bad bucket does not abort a game day. At most a day, the longest observation window."""
 
     @model_validator(mode="after")
     def _one_limit(self) -> AbortCondition:
         if (self.above is None) == (self.below is None):
             raise ValueError("expected exactly one of 'above' and 'below'")
+        for side in ("above", "below"):
+            limit = getattr(self, side)
+            if self.metric == "error_rate" and limit is not None and limit > 1:
+                raise _KeyedValueError((side,), "expected a number <= 1: error_rate is a share of requests")
         return self
 
 
 class Cost(_Model):
     """What downtime costs, for downtime_cost_usd."""
 
-    per_hour_usd: float = Field(40_000.0, ge=0)
-    """The hourly loss the project started from: two days of downtime at about $40,000 an hour."""
+    per_hour_usd: float = Field(40_000.0, ge=0, le=1e12)
+    """The hourly loss the project started from: two days of downtime at about $40,000 an hour.
+    At most $10^12 an hour, beyond any business's revenue, so every cost stays a finite number."""
 
 
 # --- scenarios and the plan ---------------------------------------------------------------

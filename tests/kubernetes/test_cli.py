@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client as k8s_client
 
@@ -121,6 +123,28 @@ def test_cleanup_uncordons_what_a_killed_run_left_and_only_that(clusters: Cluste
     assert seen.production == []
 
 
+def cluster_subnet(ec2: Any, cidr: str, zone: str) -> tuple[str, Callable[[], str]]:
+    """A subnet tagged for cluster `prod` in its own VPC, and a function reading its network ACL."""
+    vpc = ec2.create_vpc(CidrBlock=cidr.replace(".1.0/24", ".0.0/16"))["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    ec2.create_tags(Resources=[subnet], Tags=[{"Key": "kubernetes.io/cluster/prod", "Value": "owned"}])
+
+    def acl() -> str:
+        found = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+        return found["NetworkAcls"][0]["NetworkAclId"]
+
+    return subnet, acl
+
+
+def blackhole_plan(tmp_path: Path, zone: str) -> Path:
+    """A plan of the AZ blackhole experiment for cluster `prod` in `zone`, with AWS settings."""
+    plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
+    text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
+    text += f"    vars: {{cluster_name: prod, availability_zone: {zone}, deployment_name: subs}}\n"
+    plan.write_text(text)
+    return plan
+
+
 def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dict, tmp_path: Path) -> None:  # noqa: F811
     """A run killed during the AZ blackhole leaves the zone's subnets on a deny-all ACL: `harness
     cleanup --plan` restores them (heal() finds the cluster's marked ACL), then runs the
@@ -130,17 +154,7 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
     from harness.chaos.activities import aws as aws_activities
 
     ec2 = boto3.client("ec2", region_name=aws["aws_region"])
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]
-    ec2.create_tags(
-        Resources=[subnet["SubnetId"]], Tags=[{"Key": "kubernetes.io/cluster/prod", "Value": "owned"}]
-    )
-
-    def acl() -> str:
-        found = ec2.describe_network_acls(
-            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
-        )
-        return found["NetworkAcls"][0]["NetworkAclId"]
+    subnet, acl = cluster_subnet(ec2, "10.0.1.0/24", "us-east-1a")
 
     before = acl()
     run = {**aws, "harness_cluster": "test-cluster", "harness_run_id": "killed"}  # as the target marks it
@@ -148,13 +162,10 @@ def test_cleanup_runs_the_rollbacks_heal_cannot_see(clusters: Clusters, aws: dic
     (blackhole,) = hole["network_acls"]
     assert acl() == blackhole != before  # the run is "killed" here, before its rollback
 
-    plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
-    text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
-    text += "    vars: {cluster_name: prod, availability_zone: us-east-1a, deployment_name: subs}\n"
-    plan.write_text(text)
+    plan = blackhole_plan(tmp_path, "us-east-1a")
     result = harness(clusters, "cleanup", "--plan", str(plan))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"restored the network ACL of subnet(s) {subnet['SubnetId']} left blackholed" in result.stdout
+    assert f"restored the network ACL of subnet(s) {subnet} left blackholed" in result.stdout
     assert "rollback 'restore-the-zone-subnets-acls' succeeded" in result.stdout
     assert acl() == before
     remaining = {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]}
@@ -178,27 +189,14 @@ def test_cleanup_takes_the_cluster_name_the_killed_run_used(
     from harness.chaos.activities import aws as aws_activities
 
     ec2 = boto3.client("ec2", region_name=aws["aws_region"])
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]
-    ec2.create_tags(
-        Resources=[subnet["SubnetId"]], Tags=[{"Key": "kubernetes.io/cluster/prod", "Value": "owned"}]
-    )
-
-    def acl() -> str:
-        found = ec2.describe_network_acls(
-            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
-        )
-        return found["NetworkAcls"][0]["NetworkAclId"]
+    _subnet, acl = cluster_subnet(ec2, "10.1.1.0/24", "us-east-1b")
 
     before = acl()
     run = {**aws, "harness_cluster": "eks-prod", "harness_run_id": "killed"}
     aws_activities.blackhole_availability_zone("us-east-1b", cluster_name="prod", configuration=run)
     assert acl() != before
 
-    plan = write_plan(tmp_path, ROOT / "experiments/aws/az-blackhole-nacl.yaml")
-    text = plan.read_text().replace("  selector:", "  aws: {region: us-east-1}\n  selector:")
-    text += "    vars: {cluster_name: prod, availability_zone: us-east-1b, deployment_name: subs}\n"
-    plan.write_text(text)
+    plan = blackhole_plan(tmp_path, "us-east-1b")
     other = harness(clusters, "cleanup", "--plan", str(plan))
     assert other.returncode == 0, other.stdout + other.stderr
     assert acl() != before, "another cluster's marks are not this cleanup's to undo"

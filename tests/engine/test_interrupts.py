@@ -50,6 +50,10 @@ def locust_running(reports: Path) -> bool:
     return bool(out.stdout.strip())
 
 
+def timeline_started(reports: Path) -> bool:
+    return any(p.stat().st_size > 0 for p in reports.glob("*/scenarios/*/timeline.jsonl"))
+
+
 def in_phase(reports: Path, phase: str) -> bool:
     return any(m.get("kind") == "phase" and m.get("phase") == phase for m in markers(reports))
 
@@ -86,7 +90,9 @@ def test_interrupted_run_rolls_back_stops_load_and_keeps_results(managed, tmp_pa
     run = start_run(plan, reports, managed.root)
     try:
         if moment == "warmup":
-            wait_for(lambda: in_phase(reports, "warmup"), 30, "the warm-up")
+            # The warm-up marker is written as Locust is spawned; its timeline exists once Locust has
+            # started (1-2 s of imports): interrupt while load runs, not before Locust is up.
+            wait_for(lambda: in_phase(reports, "warmup") and timeline_started(reports), 30, "the warm-up")
         elif moment == "fault":
             wait_for(lambda: fault_applied(reports, managed.root), 60, "the fault applied")
         else:

@@ -80,7 +80,7 @@ def score_scenario_dir(
         entry["scoring_error"] = str(exc)
         return entry
     verified = _read_optional(sdir / "verify.json")
-    data_loss = verified.get("data_loss") if verified else None
+    data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
     control_plane = rundir.read_records(sdir / CONTROL_PLANE_FILE)
     if control_plane is not None or plan.target.kind == "kubernetes":

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness import scoring
-from harness.report import display
+from harness.report import display, inputs
 from harness.report import html as report
 from harness.store import runview
 from harness.timeline import read_timeline
@@ -222,13 +222,33 @@ class TestReport:
         assert len(data["timeline"]["t"]) == len(data["timeline"]["p99"]) == 120
 
     def test_secrets_never_appear(self, tmp_path: Path) -> None:
-        """Secrets planted in the journal, activity arguments, plan vars, target and control plane stay out."""
+        """Secrets a run folder holds unmasked (journal, activity arguments and outputs, plan vars,
+        target token and URL password, control plane) stay out of the page; their keys stay in."""
         run_dir, _ = build_run(tmp_path, [Spec("kill", controlplane=True)])
         text = render(run_dir)
         for where, secret in SECRETS.items():
             assert secret not in text, where
-        assert "<redacted>" in htmllib.unescape(text)
+        shown = htmllib.unescape(text)
+        assert "<redacted>" in shown
+        assert (
+            "http://admin:***@127.0.0.1:18080" in shown and "postgresql://subs:***@db.internal/subs" in shown
+        )
         assert "api_token" in text  # the key is shown, its value is not
+
+    def test_the_page_renders_from_values_alone(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Inputs built without a run folder render: the report reads no run file of its own."""
+        run_dir, result = build_run(tmp_path, [Spec("kill")])
+        given = runview.read(run_dir)
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        for path in sorted(run_dir.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        text = report.render_report(given)
+        assert 'data-chart="latency"' in text and "kill-a-replica" in text
+        empty = report.render_report(inputs.RunInputs(result=result, plan=None, trials={}))
+        assert "No timeline.jsonl" in empty and "No journal.json" in empty
 
     def test_markup_in_the_journal_is_text_not_markup(self, run: tuple[Path, dict]) -> None:
         """A title holding </script><script> is escaped in the page and survives the JSON round trip."""

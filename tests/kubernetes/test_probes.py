@@ -243,9 +243,8 @@ def test_lines_are_masked_as_they_are_written(tmp_path: Path) -> None:
     configuration.host = "http://127.0.0.1:9"
     with k8s_client.ApiClient(configuration) as api:
         sampler = probes.ControlPlaneSampler(api, NAMESPACE, SELECTOR, tmp_path / probes.FILE, **FAST)
-        sampler._out = (tmp_path / probes.FILE).open(
-            "a", encoding="utf-8"
-        )  # opened as start() does, no threads
+        # The file opened as start() opens it, without the sampling threads.
+        sampler._out = (tmp_path / probes.FILE).open("a", encoding="utf-8")
         sampler._write({"t": 1.0, "kind": "api", "ok": False, "status": None, "token": "tk-4d3c2b1a",
                         "error": "MaxRetryError: https://admin:pw-8e7d6c5b@api.example/api/v1/pods"})  # fmt: skip
         sampler.close()

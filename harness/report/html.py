@@ -8,8 +8,9 @@ at the top, the plan's verdict. A scenario with missing files renders with what 
 what is missing.
 
 It renders the values it is given (harness.report.inputs) and reads no run file: the store reads
-the folder (harness.store.runview, whose `write_report` writes the page) and secrets are masked
-where files are written and read, so nothing here decides what is secret.
+the folder (harness.store.runview, whose `write_report` the engine calls after a run, at each
+checkpoint and for `harness report RUN_DIR`), and secrets are masked where run files are written
+and read, so nothing here decides what is secret.
 """
 
 from __future__ import annotations

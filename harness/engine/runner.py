@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import redaction, scoring
+from harness import scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort
@@ -36,7 +36,7 @@ from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.plan import gates as gate_lang
 from harness.scoring import controlplane
-from harness.store import history, rundir
+from harness.store import history, rundir, runview
 
 SCHEMA = "harness.result/v1"
 EXPERIMENT_BUDGET_S = 900.0
@@ -129,7 +129,7 @@ def assemble_result(
                 scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store))
     complete = head.get("status") == "completed"
     return {
-        **head,
+        **rundir.redacted_facts(head),  # the target's facts may hold a token or a URL password
         "schema": SCHEMA,
         "passed": complete and bool(scenarios) and all(s["passed"] for s in scenarios),
         "scenarios": scenarios,
@@ -139,7 +139,7 @@ def assemble_result(
 def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryStore | None = None) -> None:
     """result.json first (what was measured), then what is rendered from it; a report that fails
     to render is a warning, never the loss of the result."""
-    from harness.report import html, junit, markdown
+    from harness.report import junit, markdown
 
     rundir.write_json(run_dir / rundir.RESULT, result)
     rundir.write_text(run_dir / "summary.md", markdown.summary(result))
@@ -150,7 +150,7 @@ def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryS
         _warn(f"warning: no trends in the report: {exc}")
         trends = None
     try:
-        html.write_report(run_dir, result, trends=trends)
+        runview.write_report(run_dir, result, trends=trends)
     except Exception as exc:  # the report is a view; result.json above is the record
         _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
@@ -185,8 +185,7 @@ class Engine:
 
     def run(self) -> dict[str, Any]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        # Secrets masked (vars named like one, a password in load.host); `harness score` reads it back.
-        rundir.write_json(self.run_dir / rundir.PLAN, redaction.scrub(self.plan.model_dump(mode="json")))
+        rundir.write_plan(self.run_dir, self.plan.model_dump(mode="json"))
         self.checkpoint()
         interrupted: BaseException | None = None
         try:
@@ -277,7 +276,7 @@ class Engine:
                 with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
                                         time.time, lock) as watcher:  # fmt: skip
                     journal = chaos_experiment.run(experiment, markers, variables)
-                rundir.write_json(sdir / "journal.json", chaos_experiment.redact(journal))
+                rundir.write_journal(sdir, journal)
                 facts["deviated"] = bool(journal.get("deviated"))
                 facts["steady_state"] = _steady_states(journal)
                 if watcher.reason:
@@ -433,7 +432,8 @@ def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[s
     """`harness report RUN_DIR`: report.html, summary.md and junit.xml again from result.json, as
     it is (no re-scoring: that is `harness score`)."""
     rundir.check_run_dir(run_dir)
-    result = rundir.read_json(run_dir / rundir.RESULT)
+    # An older version may have written the target's facts unmasked: they are masked as read.
+    result = rundir.redacted_facts(rundir.read_json(run_dir / rundir.RESULT))
     write_outputs(run_dir, result, store)
     return result
 

@@ -1,1 +1,2 @@
-"""Where runs are kept: the run directory (rundir) and the history of runs (history)."""
+"""Where runs are kept: the run directory (rundir), what the report reads of it (runview) and the
+history of runs (history)."""

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.timeline.histogram import Histogram
-from harness.timeline.reader import parse_lines
+from harness.timeline import Histogram, parse_lines
 
 
 class Condition(Protocol):

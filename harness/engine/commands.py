@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.engine import cleanup, prepare, runner
-from harness.engine.progress import Progress
-from harness.store import history, rundir
+from harness.engine import prepare
+
+# The runner, the history store and the cluster clients are imported by the commands that use
+# them: `harness validate` and `harness report` start in a second, not in three.
 
 
 class Output(Protocol):
@@ -63,6 +64,10 @@ def run_plan(request: RunRequest, output: Output) -> int:
         for reason in dry.refused:
             output.error(reason)
         return dry.exit_code
+    from harness.engine import runner
+    from harness.engine.progress import Progress
+    from harness.store import history
+
     with history.open_history(request.history_url, request.reports) as store:
         engine = runner.Engine(
             plan,
@@ -92,6 +97,9 @@ def validate(files: list[Path], output: Output) -> int:
 
 def score_run(run_dir: Path, history_url: str | None, output: Output) -> int:
     """`harness score`: result.json and what is rendered from it again, from the run folder alone."""
+    from harness.engine import runner
+    from harness.store import history
+
     folder = checked_run_dir(run_dir)
     with history.open_history(history_url, folder.parent) as store:
         result = runner.rescore(folder, store)
@@ -102,6 +110,9 @@ def score_run(run_dir: Path, history_url: str | None, output: Output) -> int:
 
 def render_run(run_dir: Path, history_url: str | None, output: Output) -> int:
     """`harness report`: report.html, summary.md and junit.xml again from result.json as it is."""
+    from harness.engine import runner
+    from harness.store import history
+
     folder = checked_run_dir(run_dir)
     with history.open_history(history_url, folder.parent) as store:
         runner.rerender(folder, store)
@@ -111,11 +122,15 @@ def render_run(run_dir: Path, history_url: str | None, output: Output) -> int:
 
 def checked_run_dir(path: Path) -> Path:
     """The run folder, absolute; InputError when it is not one."""
+    from harness.store import rundir
+
     return rundir.check_run_dir(path).resolve()
 
 
 def clean_up(testbed_dir: Path, plan_arg: str | None, cluster: str | None, output: Output) -> int:
     """`harness cleanup`: every step printed; exit 3 when a step failed (a fault may remain)."""
+    from harness.engine import cleanup
+
     done = cleanup.cleanup(testbed_dir, plan_arg, cluster)
     for line in done:
         output.print(line, highlight=False)

@@ -52,11 +52,11 @@ def check_experiment_secrets(plan: Plan) -> None:
     """InputError when an experiment's secrets would leave a Kubernetes plan's context (run and validate)."""
     if plan.target.kind == "kubernetes":
         # Chaos Toolkit and the Kubernetes client are imported only for a Kubernetes plan.
+        from harness import kubernetes
         from harness.chaos import experiment as chaos_experiment
-        from harness.kubernetes import client
 
         for scenario in plan.scenarios:
-            client.check_experiment_secrets(
+            kubernetes.check_experiment_secrets(
                 chaos_experiment.load(Path(scenario.experiment)),
                 plan.target.effective_context,
                 str(scenario.experiment),
@@ -98,8 +98,8 @@ class DryRun:
 
 def dry_run(plan: Plan) -> DryRun:
     """The plan's dry run, touching nothing."""
-    from harness.kubernetes import dryrun  # the Kubernetes client only when asked for
+    from harness import kubernetes  # the Kubernetes client only when asked for
 
-    entries = dryrun.dry_run(plan)
+    entries = kubernetes.dry_run(plan)
     refused = sorted({e["refused"] for e in entries if e.get("refused")})
-    return DryRun(redaction.text(dryrun.render(entries)), refused)
+    return DryRun(redaction.text(kubernetes.render(entries)), refused)

@@ -456,7 +456,7 @@ def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: 
 def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
     only at runs that started before this one), and the run recorded again."""
-    from harness.plan.models import Plan
+    from harness.plan import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))

@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 
 from harness.phases import Marker, Window
-from harness.scoring import health
-from harness.scoring.series import LatencySeries, Series
-from harness.timeline.histogram import mapping_for
-from harness.timeline.reader import QUANTILES
+from harness.scoring import LatencySeries, Series, health
+from harness.timeline import QUANTILES, mapping_for
 
 MAX_POINTS = 1500
 """Points per drawn line: about one per pixel of a wide screen; more would be invisible."""

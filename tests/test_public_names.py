@@ -128,7 +128,7 @@ def test_the_check_sees_an_import_past_all() -> None:
     """Another package's unlisted module or name is reported; listed ones and the package's own are not."""
     source = (
         "from harness.scoring.bins import Bins\n"
-        "from harness.timeline import parse_lines, Histogram\n"
+        "from harness.timeline import read_timeline, parse_lines\n"
         "def f():\n"
         "    from harness.scoring import hidden\n"
         "    import harness.store.rundir\n"
@@ -138,6 +138,7 @@ def test_the_check_sees_an_import_past_all() -> None:
     found = reaches_past(source, "harness.engine.sample", "sample.py")
     assert found == [
         "sample.py:1: harness.scoring.bins: bins",
+        "sample.py:2: harness.timeline: parse_lines",
         "sample.py:4: harness.scoring: hidden",
         "sample.py:6: harness.testbed.agent: agent",
     ]

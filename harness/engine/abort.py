@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.timeline import Histogram, parse_lines
+from harness.timeline.histogram import Histogram
+from harness.timeline.reader import parse_lines
 
 
 class Condition(Protocol):

@@ -39,15 +39,9 @@ import gevent
 from locust.exception import CatchResponseError
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from harness.timeline import (
-    DEFAULT_GEN_LATE_MS,
-    DEFAULT_RELATIVE_ACCURACY,
-    SCHEMA,
-    Aggregator,
-    Bucket,
-    FailureKind,
-    SampleBuffer,
-)
+from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator, SampleBuffer
+from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
+from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
 __all__ = ["Recorder", "classify", "register"]
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from harness.phases import Marker, Window
 from harness.scoring import LatencySeries, Series, health
-from harness.timeline import QUANTILES, mapping_for
+from harness.timeline.histogram import mapping_for
+from harness.timeline.reader import QUANTILES
 
 MAX_POINTS = 1500
 """Points per drawn line: about one per pixel of a wide screen; more would be invisible."""

@@ -17,7 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
-from harness.timeline import QUANTILES, mapping_for
+from harness.timeline.histogram import mapping_for
+from harness.timeline.reader import QUANTILES
 
 KEY_LIMIT = 1 << 22
 """Histogram keys lie within ±KEY_LIMIT: a latency a float can hold, at accuracy 0.0001 or coarser."""

@@ -39,7 +39,8 @@ from harness.errors import FileInputError
 from harness.scoring import bucketlines
 from harness.scoring.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
 from harness.scoring.series import Series, SeriesBuilder
-from harness.timeline import DEFAULT_RELATIVE_ACCURACY, SCHEMA, Bucket
+from harness.timeline.buckets import SCHEMA, Bucket
+from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
 MAP_BYTES = 256 << 20
 """From this size on, the file is memory-mapped rather than read (it need not fit in memory twice)

@@ -22,7 +22,8 @@ import numpy as np
 
 from harness.scoring import bins
 from harness.scoring.bins import Block, LineBins, MergedLines
-from harness.timeline import QUANTILES, Timeline, mapping_for
+from harness.timeline.histogram import mapping_for
+from harness.timeline.reader import QUANTILES, Timeline
 
 MAX_BUCKETS = 50_000_000
 """A span longer than this (18 months of 1 s buckets) is a broken file, not a test."""

@@ -1,28 +1,26 @@
 """The load timeline: buckets of counts and latency histograms, and how to read them.
 
-Pure: values in, values out. The recorder that writes timelines lives in harness.load; it
-aggregates samples into buckets with `Aggregator`. Scoring and the report draw latency with the
-same `mapping_for` and `QUANTILES` as the histograms here.
+Pure: values in, values out. The recorder that writes timelines lives in harness.load and builds
+its buckets with `aggregate`. Public modules: `buckets` (the line format), `histogram` (mergeable
+latency histograms; scoring and the report bin latency with its `mapping_for`), `reader` (a
+timeline file or lines → `Timeline`), `aggregate` (samples → buckets).
 """
 
-from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator, SampleBuffer
+from harness.timeline import aggregate, buckets, histogram, reader
 from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
-from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, Histogram, mapping_for
-from harness.timeline.reader import QUANTILES, Timeline, WindowStats, parse_lines, read_timeline
+from harness.timeline.histogram import Histogram
+from harness.timeline.reader import Timeline, WindowStats, read_timeline
 
 __all__ = [
-    "DEFAULT_GEN_LATE_MS",
-    "DEFAULT_RELATIVE_ACCURACY",
-    "QUANTILES",
     "SCHEMA",
-    "Aggregator",
     "Bucket",
     "FailureKind",
     "Histogram",
-    "SampleBuffer",
     "Timeline",
     "WindowStats",
-    "mapping_for",
-    "parse_lines",
+    "aggregate",
+    "buckets",
+    "histogram",
     "read_timeline",
+    "reader",
 ]

@@ -14,8 +14,8 @@ from typing import Protocol
 
 from harness.engine import prepare
 
-# The runner, the history store and the cluster clients are imported by the commands that use
-# them: `harness validate` and `harness report` start in a second, not in three.
+# The runner and the history store are imported by the commands that use them, so that
+# `harness validate` loads neither Chaos Toolkit nor the testbed.
 
 
 class Output(Protocol):

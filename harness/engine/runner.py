@@ -34,6 +34,7 @@ from harness.engine.stopping import Interrupted, open_signal_handlers
 from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
+from harness.phases import Marker
 from harness.plan import gates as gate_lang
 from harness.scoring import controlplane
 from harness.store import history, rundir, runview
@@ -269,10 +270,10 @@ class Engine:
             with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, load):
                 facts["load"] = _load_facts(spec, load)
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
-                self._phase(markers, "warmup", w.warmup_s, locust, live, lock)
-                self._phase(markers, "baseline", w.baseline_s, locust, live, lock)
-                write_marker(str(markers), kind="phase", phase="experiment")
-                self.progress.enter("experiment")
+                self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live, lock)
+                self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live, lock)
+                write_marker(str(markers), kind="phase", phase=Marker.EXPERIMENT)
+                self.progress.enter(Marker.EXPERIMENT)
                 with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
                                         time.time, lock) as watcher:  # fmt: skip
                     journal = chaos_experiment.run(experiment, markers, variables)
@@ -288,10 +289,10 @@ class Engine:
                 else:
                     status = journal.get("status", "completed")
                     self._observe(markers, w, locust, live, lock)
-                write_marker(str(markers), kind="phase", phase="stopped")
+                write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         except (Interrupted, KeyboardInterrupt):
             status = "interrupted"
-            write_marker(str(markers), kind="phase", phase="stopped")
+            write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         except HarnessError as exc:
             status = "error"
             facts["error"] = str(exc)
@@ -301,7 +302,7 @@ class Engine:
                     "workers_expected": exc.expected,
                     "workers_joined": exc.joined,
                 }
-            write_marker(str(markers), kind="phase", phase="stopped")
+            write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         finally:
             facts["healed"] = self.target.heal()
             facts["status"] = status
@@ -310,7 +311,7 @@ class Engine:
             rundir.write_json(sdir / SCENARIO_FILE, facts)
         return status
 
-    def _phase(self, markers: Path, phase: str, seconds: float, locust: Any, live: abort.LiveTimeline,
+    def _phase(self, markers: Path, phase: Marker, seconds: float, locust: Any, live: abort.LiveTimeline,
                lock: Any) -> None:  # fmt: skip
         write_marker(str(markers), kind="phase", phase=phase)
         self.progress.enter(phase)
@@ -327,8 +328,8 @@ class Engine:
 
     def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveTimeline, lock: Any) -> None:
         """Keep the load on until recovered and stable (as scoring defines it), or observe_s."""
-        write_marker(str(markers), kind="phase", phase="observe")
-        self.progress.enter("observe")
+        write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
+        self.progress.enter(Marker.OBSERVE)
         settings = settings_for(self.plan)
         timeline = markers.parent / "timeline.jsonl"
         try:
@@ -359,7 +360,7 @@ class Engine:
             except (ValueError, HarnessError):
                 continue
             if metrics.recovery_time_s is not None:
-                write_marker(str(markers), kind="phase", phase="observed", t=round(closed_until, 6))
+                write_marker(str(markers), kind="phase", phase=Marker.OBSERVED, t=round(closed_until, 6))
                 return
 
     def _after_load(self, sdir: Path, facts: dict[str, Any]) -> None:
@@ -455,7 +456,7 @@ def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: 
 def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
     only at runs that started before this one), and the run recorded again."""
-    from harness.plan.models import Plan
+    from harness.plan import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))

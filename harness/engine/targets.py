@@ -133,7 +133,7 @@ def make_target(plan_target: Any, testbed_dir: Path, keep_testbed: bool = False,
     if kind == "testbed":
         return TestbedTarget(profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed)
     if kind == "kubernetes":
-        from harness.kubernetes.target import KubernetesTarget  # the kubernetes client only when asked for
+        from harness.kubernetes import KubernetesTarget  # the kubernetes client only when asked for
 
         return KubernetesTarget(plan_target, url=url)
     raise InputError(

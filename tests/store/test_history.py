@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from harness.app.launcher import free_port
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
+from harness.ports import free_port
 from harness.store import history
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,8 +1,8 @@
-"""Rendering results for people and CI systems: the HTML report (html), the Markdown summary
-(markdown), JUnit XML (junit).
+"""Rendering results for people and CI systems: the HTML report (html) of the values it is given
+(inputs), the Markdown summary (markdown), JUnit XML (junit).
 
 The public modules are not imported here: the HTML report loads Jinja and its templates, which
 the Markdown summary does not need.
 """
 
-__all__ = ["html", "junit", "markdown"]
+__all__ = ["html", "inputs", "junit", "markdown"]

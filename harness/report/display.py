@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.scoring import health
-from harness.scoring.series import LatencySeries, Series
+from harness.timeline.series import LatencySeries, Series
 from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES
 

@@ -11,11 +11,11 @@ result.json from the run folder alone. Definitions in docs/scoring.md.
     metrics.to_dict()                              # metrics.py (health.py, resilience.py)
 """
 
-from harness.scoring.cache import load_series_cached
+from harness.timeline.cache import load_series_cached
 from harness.scoring.health import HealthPolicy
-from harness.scoring.loading import load_series
+from harness.timeline.loading import load_series
 from harness.scoring.metrics import ScenarioMetrics, ScoringSettings, score_scenario
-from harness.scoring.series import Series, series_from_timeline
+from harness.timeline.series import Series, series_from_timeline
 from harness.scoring.windows import Phases, phases_from_markers
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.scoring.series import Series, Window
+from harness.timeline.series import Series, Window
 
 KPI_MIN_EXPECTED_EVENTS = 3.0
 """Below this many expected KPI events per KPI window, the KPI criterion is skipped: with Poisson

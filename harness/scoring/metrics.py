@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
-from harness.scoring.series import Series, Window
+from harness.timeline.series import Series, Window
 from harness.scoring.windows import Phases
 
 _EPS_S = 1e-9

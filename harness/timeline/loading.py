@@ -4,7 +4,7 @@
 histogram: right for a few thousand lines, far too slow and too big for a 24-hour game day of
 20 request names (1.8 million lines, 1.7 GB). Here the file is memory-mapped and cut into
 chunks of whole lines; worker threads parse each chunk (the recorder's bucket lines with numpy,
-harness.scoring.bucketlines) and sum its bins per bucket (harness.scoring.series.merge_lines),
+harness.timeline.bucketlines) and sum its bins per bucket (harness.timeline.series.merge_lines),
 so memory holds merged bins only. The main thread takes the chunks in file order and reads
 their other lines (header, ticks, bucket lines of another shape) with orjson, pulling fields
 into numpy arrays with C-level iteration (`map`, `np.fromiter`).
@@ -36,9 +36,9 @@ import numpy as np
 import orjson
 
 from harness.errors import FileInputError
-from harness.scoring import bucketlines
-from harness.scoring.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
-from harness.scoring.series import Series, SeriesBuilder
+from harness.timeline import bucketlines
+from harness.timeline.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
+from harness.timeline.series import Series, SeriesBuilder
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import FileInputError
-from harness.scoring.loading import load_series
-from harness.scoring.series import Series
+from harness.timeline.loading import load_series
+from harness.timeline.series import Series
 
 MAX_BYTES = 512 << 20
 """Memory the cached Series may hold together; a Series larger than this is returned, not kept."""

@@ -8,8 +8,8 @@ corrected). Window percentiles merge the bins of the window's buckets, exactly a
 Every bucket between the first and the last one the timeline mentions is present: a bucket
 with only a tick line (nothing completed: a total stall) or with no line at all has zeros.
 
-Histograms are kept sparse (harness.scoring.bins), so a 24-hour timeline of 20 names fits in a
-few hundred MB. Built by `harness.scoring.loading.load_series` (from a file) or
+Histograms are kept sparse (harness.timeline.bins), so a 24-hour timeline of 20 names fits in a
+few hundred MB. Built by `harness.timeline.loading.load_series` (from a file) or
 `series_from_timeline` (from a parsed Timeline), through SeriesBuilder; read by health and
 metrics.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.scoring import bins
-from harness.scoring.bins import Block, LineBins, MergedLines
+from harness.timeline import bins
+from harness.timeline.bins import Block, LineBins, MergedLines
 from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES, Timeline
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from harness.scoring import health
-from harness.timeline.series import LatencySeries, Series
 from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES
+from harness.timeline.series import LatencySeries, Series
 
 MAX_POINTS = 1500
 """Points per drawn line: about one per pixel of a wide screen; more would be invisible."""

@@ -11,12 +11,12 @@ result.json from the run folder alone. Definitions in docs/scoring.md.
     metrics.to_dict()                              # metrics.py (health.py, resilience.py)
 """
 
-from harness.timeline.cache import load_series_cached
 from harness.scoring.health import HealthPolicy
-from harness.timeline.loading import load_series
 from harness.scoring.metrics import ScenarioMetrics, ScoringSettings, score_scenario
-from harness.timeline.series import Series, series_from_timeline
 from harness.scoring.windows import Phases, phases_from_markers
+from harness.timeline.cache import load_series_cached
+from harness.timeline.loading import load_series
+from harness.timeline.series import Series, series_from_timeline
 
 __all__ = [
     "HealthPolicy",

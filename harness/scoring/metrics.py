@@ -24,8 +24,8 @@ import numpy as np
 
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
-from harness.timeline.series import Series, Window
 from harness.scoring.windows import Phases
+from harness.timeline.series import Series, Window
 
 _EPS_S = 1e-9
 

@@ -38,9 +38,9 @@ import orjson
 from harness.errors import FileInputError
 from harness.timeline import bucketlines
 from harness.timeline.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
-from harness.timeline.series import Series, SeriesBuilder
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
+from harness.timeline.series import Series, SeriesBuilder
 
 MAP_BYTES = 256 << 20
 """From this size on, the file is memory-mapped rather than read (it need not fit in memory twice)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from harness.scoring import HealthPolicy
-from harness.timeline.loading import load_series
 from harness.scoring.health import Thresholds, healthy, rolling_rate, thresholds
+from harness.timeline.loading import load_series
 from harness.timeline.series import Window
 from tests.scoring.timelines import T0, scenario
 

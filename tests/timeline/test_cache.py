@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from harness.errors import FileInputError
-from harness.timeline.loading import load_series
 from harness.timeline.cache import SeriesCache, nbytes
+from harness.timeline.loading import load_series
 from tests.scoring.timelines import T0, scenario
 
 

@@ -50,7 +50,8 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from harness import scoring
 t1 = time.perf_counter()
-series = scoring.load_series(sys.argv[1])
+from harness import timeline
+series = timeline.load_series(sys.argv[1])
 t2 = time.perf_counter()
 phases = scoring.Phases(**json.loads(sys.argv[2]))
 metrics = scoring.score_scenario(series, phases, scoring.ScoringSettings())

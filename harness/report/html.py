@@ -29,7 +29,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from harness import redaction, scoring
+from harness import redaction, scoring, timeline
 from harness.chaos import experiment as chaos_experiment
 from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
@@ -51,14 +51,19 @@ MAX_TEXT = 240
 
 
 def render_report(
-    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
+    run_dir: Path,
+    result: dict[str, Any] | None = None,
+    trends: Mapping[str, list[dict]] | None = None,
+    files: timeline.SeriesFiles | None = None,
 ) -> str:
-    """The report of a run folder as HTML text (result defaults to its result.json)."""
+    """The report of a run folder as HTML text (result defaults to its result.json; files: the
+    timelines already read, by the engine or by `harness score`)."""
     run_dir = Path(run_dir)
+    files = files or timeline.SeriesFiles()
     if result is None:
         result = rundir.read_json(run_dir / rundir.RESULT)
     plan = _read_optional_json(run_dir / rundir.PLAN)
-    scenarios = [_scenario(run_dir, entry, plan, trends) for entry in result.get("scenarios") or []]
+    scenarios = [_scenario(run_dir, entry, plan, trends, files) for entry in result.get("scenarios") or []]
     missing = _not_run(plan, result)
     context = {
         "result": result,
@@ -80,11 +85,14 @@ def render_report(
 
 
 def write_report(
-    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
+    run_dir: Path,
+    result: dict[str, Any] | None = None,
+    trends: Mapping[str, list[dict]] | None = None,
+    files: timeline.SeriesFiles | None = None,
 ) -> Path:
     """Write run_dir/report.html atomically; return its path."""
     path = Path(run_dir) / REPORT
-    rundir.write_text(path, render_report(Path(run_dir), result, trends))
+    rundir.write_text(path, render_report(Path(run_dir), result, trends, files))
     return path
 
 
@@ -129,7 +137,11 @@ def _not_run(plan: Any, result: dict[str, Any]) -> list[str]:
 
 # --- one scenario --------------------------------------------------------------------------
 def _scenario(
-    run_dir: Path, entry: dict[str, Any], plan: Any, trends: Mapping[str, list[dict]] | None
+    run_dir: Path,
+    entry: dict[str, Any],
+    plan: Any,
+    trends: Mapping[str, list[dict]] | None,
+    files: timeline.SeriesFiles,
 ) -> dict[str, Any]:
     name, trial = str(entry.get("name")), entry.get("trial") or 1
     sid = "s-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-{trial}")
@@ -146,7 +158,7 @@ def _scenario(
             phases = vars(scoring.phases_from_markers(markers))
         except ValueError:
             phases = None
-    series = _series(sdir / "timeline.jsonl", notes)
+    series = _series(sdir / "timeline.jsonl", notes, files)
     origin = _origin(entry, markers, series)
     journal = _journal(sdir / "journal.json", notes, origin)
     recovery_s = (metrics or {}).get("recovery_time_s")
@@ -229,12 +241,12 @@ def _markers(path: Path, notes: list[str]) -> list[dict[str, Any]]:
         return []
 
 
-def _series(path: Path, notes: list[str]) -> scoring.Series | None:
+def _series(path: Path, notes: list[str], files: timeline.SeriesFiles) -> timeline.Series | None:
     if not path.exists():
         notes.append("No timeline.jsonl: no load was recorded, so there are no charts.")
         return None
     try:
-        series = scoring.load_series_cached(path)
+        series = files.series(path)
     except (HarnessError, ValueError) as exc:
         notes.append(f"timeline.jsonl is unreadable: {exc}")
         return None

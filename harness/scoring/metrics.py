@@ -204,6 +204,31 @@ def score_scenario(
     )
 
 
+def recovered(series: Series, phases: Phases, settings: ScoringSettings) -> float | None:
+    """The recovery point (Unix seconds) if, by `phases.end_t`, the scenario has recovered as
+    `score_scenario` defines it; None if not (yet).
+
+    The engine's recovery watch asks this every second with the end at the last closed bucket.
+    It gives score_scenario's `recovered_t` but judges only bucket health from the per-bucket
+    arrays (the baseline's thresholds, then the observed buckets): no percentiles over the fault
+    and recovery windows, so a check costs about the same after six hours of load as after five
+    minutes (benchmarks/recovery_watch.py).
+    """
+    ends = series.t + series.dt
+    lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
+    base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
+    hi = max(lo, int(np.searchsorted(ends, phases.end_t + _EPS_S, side="right")))
+    limits = health.thresholds(settings.policy, series.window_at(base_lo, lo, phases.baseline_start_t))
+    observed = health.healthy(series, limits, lo, hi)
+    unhealthy = np.flatnonzero(~observed)
+    at = _recovery_position(series, lo, hi, unhealthy, settings.stability_s)
+    if at is None:
+        return None
+    if not unhealthy.size:
+        return phases.fault_start_t
+    return float(series.t[at]) if at < hi else float(ends[hi - 1])
+
+
 def _recovery_position(
     series: Series, lo: int, hi: int, unhealthy: np.ndarray, stability_s: float
 ) -> int | None:

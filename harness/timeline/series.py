@@ -17,6 +17,7 @@ metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -151,20 +152,66 @@ class Series:
         )
 
 
+OPEN_ENTRIES = 1 << 18
+"""Bins the growing block of a series may hold before it is sealed and a new one begun. Lines that
+arrive a second at a time are appended to this block (a copy of at most this many entries), so the
+number of blocks a window walks stays small however long the run; a chunk of a file read at once is
+larger and becomes a block of its own."""
+
+
+class _Columns:
+    """Per-bucket arrays that grow at the end (doubling) and, rarely, at the start."""
+
+    INT = ("requests", "failures", "kpi", "gen_late", "users", "zero0", "zero1", "seen0", "seen1")
+    FLOAT = ("t", "gen_lag_max_ms", "p50_0", "p95_0", "p99_0", "p50_1", "p95_1", "p99_1")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cap = 0
+        self.a: dict[str, np.ndarray] = {}
+        self._alloc(1024, 0)
+
+    def _alloc(self, cap: int, shift: int) -> None:
+        fresh = {}
+        for name in self.INT:
+            fresh[name] = np.zeros(cap, np.int64)
+        for name in self.FLOAT:
+            fresh[name] = np.full(cap, np.nan if name[0] == "p" else 0.0)
+        for name, old in self.a.items():
+            fresh[name][shift : shift + self.n] = old[: self.n]
+        self.a, self.cap = fresh, cap
+
+    def grow(self, n: int, shift: int = 0) -> None:
+        """Make room for n positions, the old ones moved `shift` places up."""
+        if n > self.cap or shift:
+            self._alloc(max(n, 2 * self.cap) if n > self.cap else self.cap, shift)
+        self.n = n
+
+
 class SeriesBuilder:
-    """Takes bucket and tick lines chunk by chunk (as arrays) and builds the Series once at the end."""
+    """Takes bucket and tick lines (as arrays), in any order, into a Series that can be taken at any time.
+
+    Built for a file read in chunks and for a live file extended by what was appended since the
+    last read alike: per-bucket counts are added in place, and the per-bucket percentiles are
+    computed only for the buckets the new lines touched (a bucket whose lines arrive in several
+    pieces, late deltas, merges its bins from every block that holds some). `build()` costs no
+    more than the number of blocks: the Series it returns shares this builder's arrays, so it is
+    a view that later additions may change (take it, use it, then add more).
+    """
 
     def __init__(self, bucket_s: float, relative_accuracy: float) -> None:
         if not bucket_s > 0:
             raise ValueError(f"bucket width must be positive, got {bucket_s}")
         self.bucket_s = bucket_s
         self.relative_accuracy = relative_accuracy
-        self._rows: list[np.ndarray] = []
-        self._sums: list[np.ndarray] = []
-        self._gen_max: list[np.ndarray] = []
-        self._zero: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-        self._blocks: tuple[list[Block], list[Block]] = ([], [])
-        self._ticks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._origin: int | None = None
+        """Bucket index of position 0."""
+        self._cols = _Columns()
+        self._sealed: tuple[list[Block], list[Block]] = ([], [])
+        self._open = [_OpenBlock(), _OpenBlock()]
+        self._keys = [0, 0, 0, 0]
+        """key_min, key_max of each histogram (latency: 0-1, corrected: 2-3); meaningless without bins."""
+        self._values = bins._Values(mapping_for(relative_accuracy), 0, -1)
 
     def add_buckets(
         self,
@@ -187,64 +234,296 @@ class SeriesBuilder:
 
     def add_merged(self, merged: MergedLines | None) -> None:
         """Add lines already summed per bucket by `merge_lines` (which may run in another thread)."""
-        if merged is None:
+        if merged is None or merged.rows.size == 0:
             return
-        self._rows.append(merged.rows)
-        self._sums.append(merged.sums)
-        self._gen_max.append(merged.gen_lag_max_ms)
+        pos = self._positions(merged.rows)
+        a = self._cols.a
+        for col, values in zip(("requests", "failures", "kpi", "gen_late"), merged.sums.T, strict=True):
+            a[col][pos] += values
+        a["zero0"][pos] += merged.zero[0]
+        a["zero1"][pos] += merged.zero[1]
+        np.maximum.at(a["gen_lag_max_ms"], pos, merged.gen_lag_max_ms)
         for slot in (0, 1):
-            self._zero[slot].append(merged.zero[slot])
-            if merged.blocks[slot] is not None:
-                self._blocks[slot].append(merged.blocks[slot])
+            block = merged.blocks[slot]
+            if block is not None:
+                block = Block(
+                    pos, block.starts, block.keys, block.key_base, block.counts
+                )  # rows: merged.rows
+                self._add_block(slot, block)
+            self._percentiles(slot, pos, block)
 
     def add_ticks(self, index: np.ndarray, users: np.ndarray) -> None:
         """Add tick lines: their bucket indices and users running."""
         if index.size:
-            self._ticks.append((index, users))
+            pos = self._positions(index)  # (first: it may reallocate the columns)
+            self._cols.a["users"][pos] = users
 
     def build(self) -> Series:
-        indices = self._rows + [i for i, _ in self._ticks]
-        if not indices:
-            lo, n = 0, 0
-        else:
-            lo = min(int(i.min()) for i in indices)
-            n = max(int(i.max()) for i in indices) + 1 - lo
-        if n > MAX_BUCKETS:
-            raise ValueError(
-                f"the timeline spans {n} buckets of {self.bucket_s} s: its times are not consistent"
-            )
-        rows = np.concatenate(self._rows) - lo if self._rows else np.zeros(0, np.int64)
-        sums = np.concatenate(self._sums) if self._sums else np.zeros((0, 4), np.int64)
-        gen_lag_max_ms = np.zeros(n)
-        if self._rows:
-            np.maximum.at(gen_lag_max_ms, rows, np.concatenate(self._gen_max))
-        users = np.zeros(n, np.int64)
-        for index, values in self._ticks:
-            users[index - lo] = values
-        dt = np.full(n, self.bucket_s)
-        latency = [
-            _latency_series(
-                n,
-                lo,
-                bins.sum_by(rows, np.concatenate(self._zero[slot]) if self._zero[slot] else np.zeros(0), n),
-                self._blocks[slot],
-                self.relative_accuracy,
-            )
-            for slot in (0, 1)
-        ]
+        n = self._cols.n
+        a = self._cols.a
+        latency = [self._latency(slot, n) for slot in (0, 1)]
         return Series(
-            t=np.round((lo + np.arange(n)) * self.bucket_s, 6),
-            dt=dt,
-            requests=bins.sum_by(rows, sums[:, 0], n),
-            failures=bins.sum_by(rows, sums[:, 1], n),
-            kpi=bins.sum_by(rows, sums[:, 2], n),
-            users=users,
-            gen_late=bins.sum_by(rows, sums[:, 3], n),
-            gen_lag_max_ms=gen_lag_max_ms,
+            t=a["t"][:n],
+            dt=np.full(n, self.bucket_s),
+            requests=a["requests"][:n],
+            failures=a["failures"][:n],
+            kpi=a["kpi"][:n],
+            users=a["users"][:n],
+            gen_late=a["gen_late"][:n],
+            gen_lag_max_ms=a["gen_lag_max_ms"][:n],
             latency=latency[0],
             latency_corrected=latency[1],
             bucket_s=self.bucket_s,
         )
+
+    # --- positions ---------------------------------------------------------------------------
+    def _positions(self, index: np.ndarray) -> np.ndarray:
+        """Positions of bucket indices, the arrays grown (or moved up) to hold them."""
+        lo, hi = int(index.min()), int(index.max())
+        cols = self._cols
+        if self._origin is None:
+            self._origin = lo
+        shift = max(0, self._origin - lo)
+        n = max(cols.n + shift, hi - self._origin + shift + 1)
+        if n > MAX_BUCKETS:
+            raise ValueError(
+                f"the timeline spans {n} buckets of {self.bucket_s} s: its times are not consistent"
+            )
+        if n > cols.n or shift:
+            old = cols.n
+            cols.grow(n, shift)
+            self._origin -= shift
+            if shift:
+                self._shift_blocks(shift)
+                old += shift
+                fresh = np.r_[0:shift, old:n]
+            else:
+                fresh = np.arange(old, n)
+            cols.a["t"][fresh] = np.round((self._origin + fresh) * self.bucket_s, 6)
+        return index - self._origin
+
+    def _shift_blocks(self, shift: int) -> None:
+        for slot in (0, 1):
+            self._sealed[slot][:] = [
+                Block(b.rows + shift, b.starts, b.keys, b.key_base, b.counts) for b in self._sealed[slot]
+            ]
+            self._open[slot].rows.a[: self._open[slot].rows.n] += shift
+
+    # --- histogram blocks --------------------------------------------------------------------
+    def _add_block(self, slot: int, block: Block) -> None:
+        """Keep a block's bins: appended to the open block when they follow it, else a block of their own."""
+        keys = self._keys
+        if block.keys.size:
+            low = block.key_base
+            high = block.key_base + int(block.keys.max())
+            if self._blocks_empty(slot):
+                keys[2 * slot], keys[2 * slot + 1] = low, high
+            else:
+                keys[2 * slot] = min(keys[2 * slot], low)
+                keys[2 * slot + 1] = max(keys[2 * slot + 1], high)
+        seen = self._cols.a[f"seen{slot}"]
+        opened = self._open[slot]
+        first = int(block.rows[0])
+        if block.counts.size >= OPEN_ENTRIES:
+            self._seal(slot)
+            self._sealed[slot].append(block)
+            seen[block.rows] += 1
+        elif opened.empty or first > opened.last_row:
+            opened.append(block)
+            seen[block.rows] += 1
+            if opened.entries >= OPEN_ENTRIES:
+                self._seal(slot)
+        elif first >= opened.first_row:
+            before = opened.rows_from(first)
+            opened.merge_tail(block)
+            added = np.setdiff1d(block.rows, before, assume_unique=True)
+            seen[added] += 1
+            if opened.entries >= OPEN_ENTRIES:
+                self._seal(slot)
+        else:  # lines for buckets before the open block: rare (very late deltas)
+            self._sealed[slot].append(block)
+            seen[block.rows] += 1
+
+    def _seal(self, slot: int) -> None:
+        opened = self._open[slot]
+        if not opened.empty:
+            self._sealed[slot].append(opened.sealed())
+            self._open[slot] = _OpenBlock()
+
+    def _blocks_empty(self, slot: int) -> bool:
+        return not self._sealed[slot] and self._open[slot].empty
+
+    def _blocks(self, slot: int) -> list[Block]:
+        opened = self._open[slot]
+        return [*self._sealed[slot], *([] if opened.empty else [opened.view()])]
+
+    def _percentiles(self, slot: int, pos: np.ndarray, block: Block | None) -> None:
+        """Recompute the per-bucket percentiles of the buckets at `pos` (the ones new lines touched)."""
+        a = self._cols.a
+        zero, seen = a[f"zero{slot}"], a[f"seen{slot}"]
+        out = {label: a[f"{label}_{slot}"] for label in QUANTILES}
+        for label in QUANTILES:
+            out[label][pos] = np.where(zero[pos] > 0, 0.0, np.nan)
+        binned = pos[seen[pos] > 0]
+        if not binned.size:
+            return
+        values = self._values_for(slot)
+        if block is not None and bool((seen[binned] == 1).all()) and np.array_equal(block.rows, binned):
+            home = self._home(slot, block)
+            if home is not None:  # every touched bucket has its bins in this one block
+                use = np.isin(home.rows, binned, assume_unique=True)
+                bins._fill_percentiles(out, home, zero, use, values)
+                return
+        mask = np.zeros(self._cols.n, bool)
+        mask[binned] = True
+        merged = bins._merged_rows(self._blocks(slot), mask)
+        if merged is not None:
+            bins._fill_percentiles(out, merged, zero, np.ones(merged.rows.size, bool), values)
+
+    def _home(self, slot: int, block: Block) -> Block | None:
+        """The stored rows of a block just added, as a block of their own (None: they were merged apart)."""
+        sealed = self._sealed[slot]
+        if sealed and sealed[-1] is block:
+            return block
+        opened = self._open[slot]
+        if opened.empty:
+            return (
+                sealed[-1]
+                if sealed and np.array_equal(sealed[-1].rows[-block.rows.size :], block.rows)
+                else None
+            )
+        return opened.view_from(int(block.rows[0]))
+
+    def _values_for(self, slot: int) -> bins._Values:
+        low, high = self._keys[2 * slot], self._keys[2 * slot + 1]
+        v = self._values
+        if v.table is None or low < v.key_min or high > v.key_min + v.table.size - 1:
+            low = min(low, self._keys[0], self._keys[2]) - 64
+            high = max(high, self._keys[1], self._keys[3]) + 64
+            self._values = v = bins._Values(mapping_for(self.relative_accuracy), low, high)
+        return v
+
+    def _latency(self, slot: int, n: int) -> LatencySeries:
+        a = self._cols.a
+        blocks = tuple(self._blocks(slot))
+        key_min, key_max = (self._keys[2 * slot], self._keys[2 * slot + 1]) if blocks else (0, 0)
+        return LatencySeries(
+            relative_accuracy=self.relative_accuracy,
+            zero=a[f"zero{slot}"][:n],
+            p50_ms=a[f"p50_{slot}"][:n],
+            p95_ms=a[f"p95_{slot}"][:n],
+            p99_ms=a[f"p99_{slot}"][:n],
+            blocks=blocks,
+            key_min=key_min,
+            key_max=key_max,
+        )
+
+
+class _Grow:
+    """A 1-d array that grows at the end by doubling."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.a = np.zeros(256, dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        need = self.n + values.size
+        if need > self.a.size:
+            bigger = np.zeros(max(need, 2 * self.a.size), self.a.dtype)
+            bigger[: self.n] = self.a[: self.n]
+            self.a = bigger
+        self.a[self.n : need] = values
+        self.n = need
+
+    def cut(self, n: int) -> None:
+        self.n = n
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.a[: self.n]
+
+
+class _OpenBlock:
+    """The growing block: rows in increasing order, keys absolute (key_base 0)."""
+
+    def __init__(self) -> None:
+        self.rows = _Grow(np.int64)
+        self.ends = _Grow(np.int64)
+        """Per row: where its entries end (starts are 0 and the ends before)."""
+        self.keys = _Grow(np.int32)
+        self.counts = _Grow(np.int64)
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.n == 0
+
+    @property
+    def entries(self) -> int:
+        return self.keys.n
+
+    @property
+    def first_row(self) -> int:
+        return int(self.rows.a[0])
+
+    @property
+    def last_row(self) -> int:
+        return int(self.rows.a[self.rows.n - 1])
+
+    def append(self, block: Block) -> None:
+        """Add a block whose rows all come after this one's."""
+        base = self.keys.n
+        self.rows.extend(block.rows)
+        self.ends.extend(block.starts[1:] + base)
+        self.keys.extend(block.keys.astype(np.int32) + np.int32(block.key_base))
+        self.counts.extend(block.counts.astype(np.int64))
+
+    def rows_from(self, row: int) -> np.ndarray:
+        """This block's rows from `row` on (a copy)."""
+        rows = self.rows.view
+        return rows[np.searchsorted(rows, row) :].copy()
+
+    def merge_tail(self, block: Block) -> None:
+        """Add a block whose first row is within this one: its rows from there on are merged again."""
+        first = int(block.rows[0])
+        cut = int(np.searchsorted(self.rows.view, first))
+        kept = int(self.ends.a[cut - 1]) if cut else 0
+        tail = self.view_from(first)
+        rows = np.concatenate([_entry_rows(tail), _entry_rows(block)])
+        keys = np.concatenate([tail.keys.astype(np.int64), block.keys.astype(np.int64) + block.key_base])
+        counts = np.concatenate([tail.counts, block.counts.astype(np.int64)])
+        present = np.union1d(tail.rows, block.rows)
+        merged = bins._block(present, np.searchsorted(present, rows), keys, counts)
+        self.rows.cut(cut)
+        self.ends.cut(cut)
+        self.keys.cut(kept)
+        self.counts.cut(kept)
+        if merged is not None:
+            self.append(merged)
+
+    def view(self) -> Block:
+        return self.view_from(None)
+
+    def view_from(self, row: int | None) -> Block:
+        """The block's rows from `row` on (all: None), sharing its arrays."""
+        rows = self.rows.view
+        i = 0 if row is None else int(np.searchsorted(rows, row))
+        starts = np.concatenate(([0], self.ends.view))[i:]
+        first = int(starts[0])
+        return Block(rows[i:], starts - first, self.keys.view[first:], 0, self.counts.view[first:])
+
+    def sealed(self) -> Block:
+        """A compact copy of the block (smallest integer types), to keep."""
+        keys, counts = self.keys.view, self.counts.view
+        rows = np.repeat(self.rows.view, np.diff(np.concatenate(([0], self.ends.view))))
+        entry_rows = np.searchsorted(self.rows.view, rows)
+        block = bins._make_block(self.rows.view.copy(), entry_rows, keys.astype(np.int64), counts)
+        assert block is not None
+        return block
+
+
+def _entry_rows(block: Block) -> np.ndarray:
+    """Per entry of a block: its row."""
+    return np.repeat(block.rows, np.diff(block.starts))
 
 
 def series_from_timeline(timeline: Timeline) -> Series:

@@ -13,9 +13,10 @@ from harness.scoring import (
     Phases,
     ScenarioMetrics,
     ScoringSettings,
-    load_series,
+    recovered,
     score_scenario,
 )
+from harness.timeline import load_series
 from tests.scoring.timelines import HEADER, T0, bad, phases, scenario, write_lines
 
 KEYS = {
@@ -54,9 +55,11 @@ def score(
 ) -> ScenarioMetrics:
     """Score the two-name scenario (120 s; baseline from 10 s, fault 60.5-70.2 s, end 120 s)."""
     path = scenario(tmp_path / "timeline.jsonl", overrides=overrides, stalled=stalled, missing=missing)
-    return score_scenario(
-        load_series(path), at or phases(), settings or ScoringSettings(), data_loss=data_loss
-    )
+    series, at, settings = load_series(path), at or phases(), settings or ScoringSettings()
+    metrics = score_scenario(series, at, settings, data_loss=data_loss)
+    # The engine's recovery watch asks `recovered` with the same inputs: it must agree, every time.
+    assert recovered(series, at, settings) == metrics.recovered_t
+    return metrics
 
 
 def failing_and_half_kpi(seconds: range) -> dict:

@@ -11,7 +11,7 @@ For each run time T (default 5 min, 1 h, 6 h):
 2. Then, `--checks` times: appends the next second of lines (as the recorder does) and times
    what the engine does every second: update the live series with the appended bytes, the
    abort conditions (`tripped`, error rate and p95), the progress line's last five seconds,
-   and the recovery check (`scoring.recovered`, observation from the fault at mid-run to the
+   and the recovery check (`scoring.RecoveryWatch`, observation from the fault at mid-run to the
    last closed bucket).
 
 Target: at most 10 ms a check, flat as the run grows. Results: a Markdown table on stdout
@@ -73,6 +73,7 @@ def measure(run_s: int, names: int, checks: int, work: Path) -> dict[str, object
     live.update()
     settings = scoring.ScoringSettings()
     progress = Progress(quiet=True)
+    watch = scoring.RecoveryWatch(phases, settings)
     costs = []
     with path.open("ab") as fh:
         for i in range(checks):
@@ -87,7 +88,7 @@ def measure(run_s: int, names: int, checks: int, work: Path) -> dict[str, object
                 for condition in CONDITIONS:
                     abort.tripped(series, condition, now)
                 progress.tick(series)
-                scoring.recovered(series, dataclasses.replace(phases, end_t=now - 3.0), settings)
+                watch.recovered(series, now - 3.0)
             costs.append(time.perf_counter() - started)
     assert live.file.reads[-1][1] == offsets[-1], "every appended byte was read, once"
     whole.unlink()

@@ -355,6 +355,7 @@ class Engine:
             phases = scoring.phases_from_markers(rundir.read_markers(markers))
         except ValueError:
             return  # the experiment never reached its method: there is no fault to recover from
+        watch = scoring.RecoveryWatch(phases, settings)
         end = time.monotonic() + w.observe_s
         while time.monotonic() < end:
             if locust.poll() is not None:
@@ -369,9 +370,7 @@ class Engine:
                 self.progress.tick(live.series)
                 if now - phases.fault_end_t < w.stability_s or live.series is None:
                     continue
-                recovered_t = scoring.recovered(
-                    live.series, dataclasses.replace(phases, end_t=closed_until), settings
-                )
+                recovered_t = watch.recovered(live.series, closed_until)
             if recovered_t is not None:
                 write_marker(str(markers), kind="phase", phase="observed", t=round(closed_until, 6))
                 return

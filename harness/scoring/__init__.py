@@ -13,12 +13,13 @@ judges unhealthy. Definitions in docs/scoring.md.
 """
 
 from harness.scoring.health import HealthPolicy
-from harness.scoring.metrics import ScenarioMetrics, ScoringSettings, recovered, score_scenario
+from harness.scoring.metrics import RecoveryWatch, ScenarioMetrics, ScoringSettings, recovered, score_scenario
 from harness.scoring.windows import Phases, phases_from_markers
 
 __all__ = [
     "HealthPolicy",
     "Phases",
+    "RecoveryWatch",
     "ScenarioMetrics",
     "ScoringSettings",
     "phases_from_markers",

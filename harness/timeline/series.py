@@ -53,6 +53,8 @@ class LatencySeries:
         span = self.key_max - self.key_min + 1
         merged = np.zeros(span)
         for block in self.blocks:
+            if not block.rows.size or block.rows[-1] < lo or block.rows[0] >= hi:
+                continue
             e0, e1 = block.segment(lo, hi)
             if e1 > e0:
                 keys = block.keys[e0:e1].astype(np.int64) + (block.key_base - self.key_min)
@@ -159,6 +161,11 @@ number of blocks a window walks stays small however long the run; a chunk of a f
 larger and becomes a block of its own."""
 
 
+OPEN_KEEP_ROWS = 64
+"""When the open block is sealed, its last buckets stay open: late deltas for them (a worker
+reporting late) are then merged into the open block rather than making a block of their own."""
+
+
 class _Columns:
     """Per-bucket arrays that grow at the end (doubling) and, rarely, at the start."""
 
@@ -251,6 +258,8 @@ class SeriesBuilder:
                 )  # rows: merged.rows
                 self._add_block(slot, block)
             self._percentiles(slot, pos, block)
+            if self._open[slot].entries >= OPEN_ENTRIES:
+                self._seal(slot, OPEN_KEEP_ROWS)
 
     def add_ticks(self, index: np.ndarray, users: np.ndarray) -> None:
         """Add tick lines: their bucket indices and users running."""
@@ -331,24 +340,29 @@ class SeriesBuilder:
         elif opened.empty or first > opened.last_row:
             opened.append(block)
             seen[block.rows] += 1
-            if opened.entries >= OPEN_ENTRIES:
-                self._seal(slot)
         elif first >= opened.first_row:
             before = opened.rows_from(first)
             opened.merge_tail(block)
             added = np.setdiff1d(block.rows, before, assume_unique=True)
             seen[added] += 1
-            if opened.entries >= OPEN_ENTRIES:
-                self._seal(slot)
         else:  # lines for buckets before the open block: rare (very late deltas)
             self._sealed[slot].append(block)
             seen[block.rows] += 1
 
-    def _seal(self, slot: int) -> None:
+    def _seal(self, slot: int, keep_rows: int = 0) -> None:
+        """Keep the open block's rows as a sealed block, but for its last `keep_rows` (they stay open)."""
         opened = self._open[slot]
-        if not opened.empty:
-            self._sealed[slot].append(opened.sealed())
-            self._open[slot] = _OpenBlock()
+        if opened.empty:
+            return
+        until = opened.last_row - keep_rows + 1
+        head = opened.sealed_before(until)
+        if head is not None:
+            self._sealed[slot].append(head)
+        fresh = _OpenBlock()
+        tail = opened.view_from(until)
+        if tail.rows.size:
+            fresh.append(tail)
+        self._open[slot] = fresh
 
     def _blocks_empty(self, slot: int) -> bool:
         return not self._sealed[slot] and self._open[slot].empty
@@ -511,13 +525,18 @@ class _OpenBlock:
         first = int(starts[0])
         return Block(rows[i:], starts - first, self.keys.view[first:], 0, self.counts.view[first:])
 
-    def sealed(self) -> Block:
-        """A compact copy of the block (smallest integer types), to keep."""
-        keys, counts = self.keys.view, self.counts.view
-        rows = np.repeat(self.rows.view, np.diff(np.concatenate(([0], self.ends.view))))
-        entry_rows = np.searchsorted(self.rows.view, rows)
-        block = bins._make_block(self.rows.view.copy(), entry_rows, keys.astype(np.int64), counts)
-        assert block is not None
+    def sealed_before(self, row: int) -> Block | None:
+        """A compact copy (smallest integer types) of the block's rows before `row`; None if none."""
+        i = int(np.searchsorted(self.rows.view, row))
+        if i == 0:
+            return None
+        rows = self.rows.view[:i].copy()
+        entries = int(self.ends.a[i - 1])
+        entry_rows = np.repeat(np.arange(i), np.diff(np.concatenate(([0], self.ends.view[:i]))))
+        block = bins._make_block(rows, entry_rows, self.keys.view[:entries].astype(np.int64),
+                                 self.counts.view[:entries])  # fmt: skip
+        if block is None:  # rows without bins (zero-latency requests only)
+            return Block(rows, np.zeros(i + 1, np.int64), np.zeros(0, np.uint16), 0, np.zeros(0, np.uint16))
         return block
 
 

@@ -177,8 +177,9 @@ class Engine:
         self.target: Target = make_target(plan.target, testbed_dir, keep_testbed, url=url)
         self.run_id = rundir.new_run_id(plan.name)
         self.run_dir = reports_dir / self.run_id
-        self.files = SeriesFiles()
-        """Every scenario's timeline as the engine read it while the scenario ran: scored from here."""
+        self.files = SeriesFiles(saved=True)
+        """Every scenario's timeline as the engine read it while the scenario ran: scored from here
+        (and a long one's Series saved beside it, for `harness report`)."""
         self.head: dict[str, Any] = {
             "schema": SCHEMA,
             "run_id": self.run_id,
@@ -446,7 +447,7 @@ def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[s
     it is (no re-scoring: that is `harness score`)."""
     rundir.check_run_dir(run_dir)
     result = rundir.read_json(run_dir / rundir.RESULT)
-    write_outputs(run_dir, result, store)
+    write_outputs(run_dir, result, store, SeriesFiles(saved=True))
     return result
 
 
@@ -473,7 +474,7 @@ def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any 
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
     previous = rundir.read_json(run_dir / rundir.RESULT)
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
-    files = SeriesFiles()  # each timeline read once, for scoring and the report
+    files = SeriesFiles(saved=True)  # each timeline read once, for scoring and the report
     result = assemble_result(run_dir, plan, head, store, files)
     write_outputs(run_dir, result, store, files)
     record(store, result, run_dir, warn)

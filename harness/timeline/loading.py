@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from harness.errors import FileInputError
-from harness.timeline import bucketlines
+from harness.errors import FileInputError, HarnessError
+from harness.timeline import bucketlines, saved
 from harness.timeline.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
@@ -512,27 +512,61 @@ class SeriesFiles:
     """Timeline files by path, each read once and then only extended: what one run, one
     `harness score` or one `harness report` shares, so that scoring a scenario and drawing it
     read its timeline once. Owned by its caller (no process-wide state); a file replaced under
-    the same name is read afresh."""
+    the same name is read afresh.
 
-    def __init__(self) -> None:
+    saved: keep a large finished timeline's Series beside it (harness.timeline.saved) when it has
+    been read whole, and take a saved Series that matches the file instead of parsing it.
+    """
+
+    def __init__(self, saved: bool = False) -> None:
+        self.saved = saved
         self._files: dict[Path, TimelineFile] = {}
+        self._loaded: dict[Path, tuple[tuple[int, int, int, int], Series]] = {}
 
     def add(self, timeline: TimelineFile) -> None:
-        """Share a file already being read (the engine's live one, once its scenario ended)."""
+        """Share a file already read to its end (the engine's live one, once its scenario ended)."""
         self._files[timeline.path.resolve()] = timeline
+        if self.saved:
+            self._save(timeline)
 
     def get(self, path: str | Path) -> TimelineFile:
         """The file at path, read to its end (its last line too: the file is complete)."""
         key = Path(path).resolve()
         timeline = self._files.get(key)
-        if timeline is None or _replaced(timeline):
+        fresh = timeline is None or _replaced(timeline)
+        if fresh:
             timeline = self._files[key] = TimelineFile(path)
+        assert timeline is not None
         timeline.update(final=True)
+        if fresh and self.saved:
+            self._save(timeline)
         return timeline
 
     def series(self, path: str | Path) -> Series:
-        """The Series of the whole file at path."""
+        """The Series of the whole file at path (its saved Series, when it has a matching one)."""
+        key = Path(path).resolve()
+        if self.saved and key not in self._files:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return self.get(path).series()  # the error names the file
+            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            hit = self._loaded.get(key)
+            if hit is not None and hit[0] == identity:
+                return hit[1]
+            loaded = saved.load(Path(path), st)
+            if loaded is not None:
+                self._loaded[key] = (identity, loaded)
+                return loaded
         return self.get(path).series()
+
+    def _save(self, timeline: TimelineFile) -> None:
+        try:
+            st = os.stat(timeline.path)
+            if st.st_size == timeline.offset and not saved.load_matches(timeline.path, st):
+                saved.save(timeline.series(), timeline.path, st)
+        except (OSError, HarnessError):  # a saved Series only saves time: never fail a run for it
+            return
 
 
 def _replaced(timeline: TimelineFile) -> bool:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from harness.errors import FileInputError
-from harness.timeline.loading import SeriesFiles, load_series
+from harness.timeline import saved
+from harness.timeline.loading import SeriesFiles, TimelineFile, load_series
 from tests.scoring.timelines import CATALOG, PURCHASE, T0, bucket, scenario
 
 
@@ -59,3 +60,39 @@ def test_the_same_file_under_another_name_is_the_same_file(tmp_path: Path) -> No
     files = SeriesFiles()
     files.series(path), files.series(tmp_path / "link.jsonl"), files.series(tmp_path / "." / "timeline.jsonl")
     assert len(files.get(path).reads) == 1
+
+
+class TestSavedSeries:
+    def test_a_long_timeline_is_saved_and_taken_instead_of_parsed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Read whole once, its Series is saved; another reader takes it, with the same numbers."""
+        monkeypatch.setattr(saved, "MIN_BYTES", 0)
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        first = SeriesFiles(saved=True).series(path)
+        assert saved.path_for(path).exists()
+        monkeypatch.setattr(TimelineFile, "_read", lambda self, final: pytest.fail("parsed again"))
+        again = SeriesFiles(saved=True).series(path)
+        for name in ("t", "requests", "failures", "kpi", "users"):
+            assert np.array_equal(getattr(again, name), getattr(first, name))
+        assert np.array_equal(again.latency_corrected.p95_ms, first.latency_corrected.p95_ms, equal_nan=True)
+        assert again.window(T0, T0 + 60) == first.window(T0, T0 + 60)
+
+    def test_a_saved_series_that_no_longer_matches_is_ignored(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The timeline grew after it was saved: it is parsed, and the new lines count."""
+        monkeypatch.setattr(saved, "MIN_BYTES", 0)
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        before = int(SeriesFiles(saved=True).series(path).requests.sum())
+        with path.open("a") as fh:
+            fh.write(json.dumps(bucket(T0 + 60, CATALOG).to_line()) + "\n")
+        assert int(SeriesFiles(saved=True).series(path).requests.sum()) == before + 20
+        saved.path_for(path).write_bytes(b"not a zip file")
+        assert int(SeriesFiles(saved=True).series(path).requests.sum()) == before + 20
+
+    def test_small_timelines_are_not_saved(self, tmp_path: Path) -> None:
+        """They parse faster than a saved Series loads: the run folder stays as it was."""
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        SeriesFiles(saved=True).series(path)
+        assert not saved.path_for(path).exists()

@@ -109,7 +109,7 @@ class TimelineFile:
     ) -> None:
         self.path = Path(path)
         self.chunk_bytes = chunk_bytes
-        self.workers = workers
+        self.threads = workers
         self.map_bytes = map_bytes
         self.offset = 0
         """Bytes read: whole lines, or the whole file after a final update."""
@@ -125,6 +125,11 @@ class TimelineFile:
     def header(self) -> dict[str, Any] | None:
         """The file's header line, once read."""
         return self._reader.header
+
+    @property
+    def workers(self) -> dict[str, Any] | None:
+        """The last `workers` line read (a Locust master's count of joined workers); None: none yet."""
+        return self._reader.workers
 
     def update(self, final: bool = False) -> bool:
         """Read what was appended since the last update; return whether anything was.
@@ -170,7 +175,7 @@ class TimelineFile:
                 if stop <= 0:
                     return False
                 self._lines += _read_chunks(
-                    data, 0, stop, self._reader, self.chunk_bytes, self.workers, self._lines
+                    data, 0, stop, self._reader, self.chunk_bytes, self.threads, self._lines
                 )
             else:
                 libc = _keep_freed_memory()
@@ -180,7 +185,7 @@ class TimelineFile:
                     if stop <= start:
                         return False
                     self._lines += _read_chunks(
-                        mapped, start, stop, self._reader, self.chunk_bytes, self.workers, self._lines
+                        mapped, start, stop, self._reader, self.chunk_bytes, self.threads, self._lines
                     )
                     stop -= start
                 finally:
@@ -316,6 +321,8 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.header: dict[str, Any] | None = None
+        self.workers: dict[str, Any] | None = None
+        """The master's last `workers` line (how many Locust workers had joined); None: no master."""
         self.builder: SeriesBuilder | None = None
         self.pending: FileInputError | None = None
         self.keys = _KeyCache()
@@ -353,6 +360,8 @@ class _Reader:
             for obj, kind, number in zip(objs, kinds, numbers, strict=True):
                 if kind == "header":
                     self._header(obj, number)
+        if "workers" in kinds:
+            self.workers = objs[len(kinds) - 1 - kinds[::-1].index("workers")]
         is_bucket = list(map(eq, kinds, repeat("bucket")))
         is_tick = list(map(eq, kinds, repeat("tick")))
         first_line = next(compress(zip(objs, numbers, strict=True), map(or_, is_bucket, is_tick)), None)

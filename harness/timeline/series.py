@@ -154,11 +154,13 @@ class Series:
         )
 
 
+SEALED_ENTRIES = 1 << 15
+"""A block of this many bins or more (a chunk of a file read at once) is kept as it is, a block of
+its own; smaller ones (a second of a live run) are appended to the open block."""
 OPEN_ENTRIES = 1 << 18
 """Bins the growing block of a series may hold before it is sealed and a new one begun. Lines that
 arrive a second at a time are appended to this block (a copy of at most this many entries), so the
-number of blocks a window walks stays small however long the run; a chunk of a file read at once is
-larger and becomes a block of its own."""
+number of blocks a window walks stays small however long the run."""
 
 
 OPEN_KEEP_ROWS = 64
@@ -333,7 +335,7 @@ class SeriesBuilder:
         seen = self._cols.a[f"seen{slot}"]
         opened = self._open[slot]
         first = int(block.rows[0])
-        if block.counts.size >= OPEN_ENTRIES:
+        if block.counts.size >= SEALED_ENTRIES:
             self._seal(slot)
             self._sealed[slot].append(block)
             seen[block.rows] += 1
@@ -382,17 +384,19 @@ class SeriesBuilder:
         if not binned.size:
             return
         values = self._values_for(slot)
-        if block is not None and bool((seen[binned] == 1).all()) and np.array_equal(block.rows, binned):
-            home = self._home(slot, block)
-            if home is not None:  # every touched bucket has its bins in this one block
-                use = np.isin(home.rows, binned, assume_unique=True)
-                bins._fill_percentiles(out, home, zero, use, values)
-                return
-        mask = np.zeros(self._cols.n, bool)
-        mask[binned] = True
-        merged = bins._merged_rows(self._blocks(slot), mask)
-        if merged is not None:
-            bins._fill_percentiles(out, merged, zero, np.ones(merged.rows.size, bool), values)
+        rest = binned
+        home = self._home(slot, block) if block is not None else None
+        if home is not None:  # the touched buckets whose bins are all in the block they went to
+            single = binned[seen[binned] == 1]
+            use = np.isin(home.rows, single, assume_unique=True)
+            bins._fill_percentiles(out, home, zero, use, values)
+            rest = np.setdiff1d(binned, home.rows[use], assume_unique=True)
+        if rest.size:  # buckets whose bins are in several blocks (late deltas): merged first
+            mask = np.zeros(self._cols.n, bool)
+            mask[rest] = True
+            merged = bins._merged_rows(self._blocks(slot), mask)
+            if merged is not None:
+                bins._fill_percentiles(out, merged, zero, np.ones(merged.rows.size, bool), values)
 
     def _home(self, slot: int, block: Block) -> Block | None:
         """The stored rows of a block just added, as a block of their own (None: they were merged apart)."""

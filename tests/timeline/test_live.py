@@ -39,11 +39,14 @@ def assert_same(got: Series, want: Series) -> None:
         assert got.window_at(lo, min(hi, n)) == want.window_at(lo, min(hi, n))
 
 
-def grow(path: Path, text: bytes, cuts: list[int], open_entries: int) -> TimelineFile:
+def grow(
+    path: Path, text: bytes, cuts: list[int], open_entries: int, sealed_entries: int = 1 << 15
+) -> TimelineFile:
     """Write `text` to path in pieces ending at `cuts` (any byte, mid-line too), updating after each."""
     live = TimelineFile(path, chunk_bytes=3000)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(series, "OPEN_ENTRIES", open_entries)
+        mp.setattr(series, "SEALED_ENTRIES", sealed_entries)
         path.write_bytes(b"")
         done = 0
         for cut in [*sorted(cuts), len(text)]:
@@ -63,15 +66,17 @@ class TestExtendedPieceByPiece:
         seconds=st.integers(1, 30),
         cuts=st.lists(st.floats(0, 1), max_size=12),
         open_entries=st.sampled_from([8, 64, series.OPEN_ENTRIES]),
+        sealed_entries=st.sampled_from([16, 200, series.SEALED_ENTRIES]),
     )
     def test_any_pieces_give_the_whole_files_series(
-        self, seed: int, seconds: int, cuts: list[float], open_entries: int
+        self, seed: int, seconds: int, cuts: list[float], open_entries: int, sealed_entries: int
     ) -> None:
         """Cut anywhere (mid-line too), with late deltas for buckets read long before: the same Series."""
         with tempfile.TemporaryDirectory() as tmp:
             whole = random_timeline(Path(tmp) / "whole.jsonl", seconds=seconds, seed=seed)
             text = whole.read_bytes()
-            live = grow(Path(tmp) / "live.jsonl", text, [int(c * len(text)) for c in cuts], open_entries)
+            cut_at = [int(c * len(text)) for c in cuts]
+            live = grow(Path(tmp) / "live.jsonl", text, cut_at, open_entries, sealed_entries)
             assert_same(live.series(), load_series(whole))
             total = read_timeline(whole).total()
             assert int(live.series().requests.sum()) == total.requests

@@ -394,7 +394,9 @@ class SeriesBuilder:
         if rest.size:  # buckets whose bins are in several blocks (late deltas): merged first
             mask = np.zeros(self._cols.n, bool)
             mask[rest] = True
-            merged = bins._merged_rows(self._blocks(slot), mask)
+            lo, hi = int(rest[0]), int(rest[-1])  # (rest is sorted) only blocks reaching them are read
+            near = [b for b in self._blocks(slot) if b.rows.size and b.rows[0] <= hi and b.rows[-1] >= lo]
+            merged = bins._merged_rows(near, mask)
             if merged is not None:
                 bins._fill_percentiles(out, merged, zero, np.ones(merged.rows.size, bool), values)
 

@@ -50,7 +50,11 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from harness import scoring
 t1 = time.perf_counter()
-series = scoring.load_series(sys.argv[1])
+try:
+    from harness.timeline import load_series
+except ImportError:  # the code before the timeline package read files (--compare-with an older tree)
+    from harness.scoring import load_series
+series = load_series(sys.argv[1])
 t2 = time.perf_counter()
 phases = scoring.Phases(**json.loads(sys.argv[2]))
 metrics = scoring.score_scenario(series, phases, scoring.ScoringSettings())
@@ -95,8 +99,11 @@ def body(rng: np.random.Generator, name: str, method: str, median_ms: float, n: 
     )
 
 
-def generate(path: Path, hours: float, names: int, seed: int = 7) -> dict[str, float]:
-    """Write the timeline; return the phases to score it with."""
+def generate(
+    path: Path, hours: float, names: int, seed: int = 7, fault_s: int | None = None
+) -> dict[str, float]:
+    """Write the timeline; return the phases to score it with. The fault starts fault_s seconds
+    in (default: at mid-run); the baseline is the five minutes before it (at most)."""
     rng = np.random.default_rng(seed)
     seconds = int(hours * 3600)
     spec = [("purchase", "POST", 60.0, 45)] + [
@@ -117,7 +124,7 @@ def generate(path: Path, hours: float, names: int, seed: int = 7) -> dict[str, f
         for name, method, median, rps in spec
     ]
     late = [body(rng, name, method, 4000.0, 1, False) for name, method, _, _ in spec]
-    fault_start = seconds // 2
+    fault_start = seconds // 2 if fault_s is None else fault_s
     header = {
         "type": "header",
         "schema": SCHEMA,
@@ -155,7 +162,7 @@ def generate(path: Path, hours: float, names: int, seed: int = 7) -> dict[str, f
         fh.write("".join(out))
         fh.write(json.dumps({"type": "end", "t": T0 + seconds + 1.0}) + "\n")
     return {
-        "baseline_start_t": T0 + 300.0,
+        "baseline_start_t": T0 + 300.0 if fault_s is None else T0 + max(0.0, fault_start - 300.0),
         "fault_start_t": T0 + fault_start + 0.4,
         "fault_end_t": T0 + fault_start + FAULT_S + 0.4,
         "end_t": T0 + seconds - 5.0,
@@ -172,6 +179,12 @@ def main() -> None:
     parser.add_argument(
         "--timeline", type=Path, default=None, help="keep (or reuse) the generated timeline here"
     )
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. the main branch): its rounds alternate with these, paired",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="harness-bench-scoring-"))
     path = args.timeline or work / "timeline.jsonl"
@@ -187,25 +200,29 @@ def main() -> None:
         size_mb = path.stat().st_size / 2**20
         with path.open("rb") as fh:
             lines = sum(1 for _ in fh)
-        rounds = []
+        rounds, others = [], []
         for i in range(args.rounds):
-            started = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, "-c", SCORE, str(path), json.dumps(phases)],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=HERE.parent,
-            )
-            wall = time.perf_counter() - started
-            result = json.loads(proc.stdout)
-            result["process_s"] = wall
-            rounds.append(result)
-            print(
-                f"round {i + 1}: load {result['load_s']:.2f} s, score {result['score_s']:.2f} s, "
-                f"RSS {result['maxrss_mb']:.0f} MB",
-                file=sys.stderr,
-            )
+            for root, out in ((HERE.parent, rounds), (args.compare_with, others)):
+                if root is None:
+                    continue
+                started = time.perf_counter()
+                proc = subprocess.run(
+                    [sys.executable, "-c", SCORE, str(path), json.dumps(phases)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": str(root)},
+                )
+                wall = time.perf_counter() - started
+                result = json.loads(proc.stdout)
+                result["process_s"] = wall
+                out.append(result)
+                print(
+                    f"round {i + 1} ({root}): load {result['load_s']:.2f} s, score {result['score_s']:.2f} s, "
+                    f"RSS {result['maxrss_mb']:.0f} MB",
+                    file=sys.stderr,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {
@@ -220,6 +237,9 @@ def main() -> None:
             "buckets": rounds[0]["buckets"],
         },
         "rounds": [{k: v for k, v in r.items() if k != "metrics"} for r in rounds],
+        "compared_with": str(args.compare_with) if args.compare_with else None,
+        "other_rounds": [{k: v for k, v in r.items() if k != "metrics"} for r in others],
+        "same_metrics": all(r["metrics"] == rounds[0]["metrics"] for r in others),
         "metrics": rounds[0]["metrics"],
     }
     (HERE / "results").mkdir(exist_ok=True)
@@ -239,6 +259,18 @@ def main() -> None:
         ("CPU time of that process (user + system)", [r["cpu_s"] for r in rounds]),
     ):
         print(f"| {label} | {statistics.median(values):.2f} s | {', '.join(f'{v:.2f}' for v in values)} |")
+    if others:
+        theirs = [r["load_s"] + r["score_s"] for r in others]
+        ratios = [a / b for a, b in zip(total, theirs, strict=True)]
+        print(
+            f"| load + score, {args.compare_with} | {statistics.median(theirs):.2f} s | "
+            f"{', '.join(f'{v:.2f}' for v in theirs)} |"
+        )
+        print(
+            f"| ratio this / that, paired rounds | {statistics.median(ratios):.2f} | "
+            f"{', '.join(f'{v:.2f}' for v in ratios)} |"
+        )
+        print(f"| same metrics | {report['same_metrics']} | |")
     rss = [r["maxrss_mb"] for r in rounds]
     print(
         f"| peak RSS (target < 1024 MB) | {statistics.median(rss):.0f} MB | {', '.join(f'{v:.0f}' for v in rss)} |"

@@ -113,7 +113,7 @@ def load_run(
 ) -> None:
     """Run a short load test and print where its timeline is."""
     from harness.load import process
-    from harness.timeline import read_timeline
+    from harness.timeline import load_series
 
     if not locustfile.is_file():
         raise InputError(f"--locustfile: {locustfile} does not exist")
@@ -145,9 +145,9 @@ def load_run(
         result = run(host)
     if not result.timeline.exists():
         raise HarnessError(f"Locust wrote no timeline; see {result.log}")
-    total = read_timeline(result.timeline).total()
-    pct = total.percentiles_ms()
-    cor = total.percentiles_ms(corrected=True)
+    series = load_series(result.timeline)
+    total = series.window_at(0, len(series))
+    pct, cor = total.latency_ms, total.latency_corrected_ms
     out.print(
         f"requests {total.requests}, failures {total.failures}, "
         f"subscriptions completed {total.kpi}, p95 {_ms(pct['p95'])} (corrected {_ms(cor['p95'])}), "
@@ -189,18 +189,17 @@ def timeline_summary(
     """Print counts and percentiles per window of a timeline."""
     from rich.table import Table
 
-    from harness.timeline import read_timeline
+    from harness.timeline import load_series
 
-    timeline = read_timeline(path)
-    span = timeline.span()
-    if span is None:
+    series = load_series(path)
+    if not len(series):
         raise InputError(f"{path}: the timeline has no buckets")
     table = Table("start (s)", "requests", "failures", "kpi", "p50 ms", "p99 ms", "p99 corrected ms")
-    start, end = span
+    start, end = float(series.t[0]), float(series.t[-1] + series.dt[-1])
     t = start
     while t < end:
-        w = timeline.window(t, t + window)
-        p, c = w.percentiles_ms(), w.percentiles_ms(corrected=True)
+        w = series.window(t, t + window)
+        p, c = w.latency_ms, w.latency_corrected_ms
         table.add_row(
             f"{t - start:.1f}",
             str(w.requests),

@@ -1,19 +1,24 @@
-"""Abort conditions, watched on the live timeline while a scenario runs.
+"""The running scenario's live timeline, and the abort conditions watched on it.
 
-`tripped` is pure: given per-bucket values, has a condition held for its whole duration?
-`LiveTimeline` tails the timeline file as the recorder writes it.
+`LiveSeries` is the one reader of a running scenario's timeline: updated once a tick (by the
+engine's loop, or by the abort watcher while the experiment holds the main thread) with the
+lines appended since the last tick, and read by the abort watch, the progress line and the
+recovery watch. When the scenario ends it is read to its end once more and handed to scoring:
+the timeline is never read twice. `tripped` is pure: given the series, has a condition held
+for its whole duration?
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.timeline.histogram import Histogram
-from harness.timeline.reader import parse_lines
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.timeline import Series, TimelineFile
 
 
 class Condition(Protocol):
@@ -23,36 +28,50 @@ class Condition(Protocol):
     for_s: float
 
 
-@dataclass
-class BucketTotals:
-    requests: int = 0
-    failures: int = 0
-    latency: Histogram | None = None
+class LiveSeries:
+    """A running scenario's timeline file and its Series, as far as the recorder has written it."""
 
-    def value(self, metric: str) -> float | None:
-        if metric == "error_rate":
-            return self.failures / self.requests if self.requests else None
-        if metric == "p95_ms":
-            return self.latency.quantile(0.95) if self.latency is not None else None
-        raise ValueError(f"unknown abort metric {metric!r}")
+    def __init__(self, path: Path) -> None:
+        self.file = TimelineFile(path)
+        self.series: Series | None = None
+        """The lines read so far (None before the recorder's first); changed in place by `update`."""
+        self.lock = threading.Lock()
+        """Held while updating or reading the series (the abort watcher runs in its own thread)."""
 
-
-def violates(condition: Condition, value: float | None) -> bool:
-    if value is None:
-        return False
-    if condition.above is not None and value > condition.above:
-        return True
-    return condition.below is not None and value < condition.below
+    def update(self, final: bool = False) -> None:
+        """Add what the recorder appended since the last update (call with the lock held)."""
+        try:
+            if self.file.update(final) or self.series is None:
+                self.series = self.file.series()
+        except HarnessError:  # not written yet, or broken: scoring reports it when the scenario ends
+            return
 
 
-def tripped(buckets: dict[float, BucketTotals], dt: float, condition: Condition, now_t: float) -> bool:
-    """Every bucket of the last `for_s` seconds (closed ones) violates the condition."""
+def values(series: Series, metric: str) -> np.ndarray:
+    """Per bucket, the value of an abort metric over all names (NaN where nothing completed)."""
+    if metric == "error_rate":
+        return series.error_rate
+    if metric == "p95_ms":
+        return series.latency_corrected.p95_ms
+    raise ValueError(f"unknown abort metric {metric!r}")
+
+
+def violates(condition: Condition, value: np.ndarray) -> np.ndarray:
+    """Per value: outside the condition's bound (NaN, no requests, never is)."""
+    if condition.above is not None:
+        return value > condition.above
+    return value < condition.below if condition.below is not None else np.zeros(value.shape, bool)
+
+
+def tripped(series: Series, condition: Condition, now_t: float) -> bool:
+    """Every bucket of the last `for_s` seconds (closed ones: ending by now_t) violates the condition."""
+    dt = series.bucket_s
     needed = max(1, round(condition.for_s / dt))
-    closed = sorted(t for t in buckets if t + dt <= now_t)
-    recent = closed[-needed:]
-    if len(recent) < needed or recent[0] < now_t - condition.for_s - 2 * dt:
+    closed = int(np.searchsorted(series.t + series.dt, now_t + 1e-9, side="right"))
+    lo = closed - needed
+    if lo < 0 or series.t[lo] < now_t - condition.for_s - 2 * dt:
         return False
-    return all(violates(condition, buckets[t].value(condition.metric)) for t in recent)
+    return bool(violates(condition, values(series, condition.metric)[lo:closed]).all())
 
 
 def describe(condition: Condition) -> str:
@@ -60,76 +79,24 @@ def describe(condition: Condition) -> str:
     return f"{condition.metric} {bound} for {condition.for_s:g} s"
 
 
-class LiveTimeline:
-    """Reads the complete lines a recorder has written so far, bucket totals over all names."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.buckets: dict[float, BucketTotals] = {}
-        self.dt = 1.0
-        self.accuracy: float | None = None
-
-    def update(self) -> None:
-        try:
-            with self.path.open("rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return
-        end = data.rfind(b"\n") + 1  # leave a half-written line for next time
-        self.offset += end
-        lines = data[:end].decode().splitlines()
-        if not lines:
-            return
-        if self.accuracy is None and '"header"' in lines[0]:
-            parsed = parse_lines(lines)
-            self.dt = parsed.bucket_s
-            self.accuracy = parsed.relative_accuracy
-        else:
-            parsed = parse_lines(lines)
-        for bucket in parsed.buckets.values():
-            totals = self.buckets.setdefault(bucket.t, BucketTotals())
-            totals.requests += bucket.requests
-            totals.failures += bucket.failures
-            if totals.latency is None:
-                totals.latency = bucket.latency_corrected.copy()
-            else:
-                totals.latency.merge(bucket.latency_corrected)
-        for tick in parsed.ticks.values():
-            self.buckets.setdefault(float(tick["t"]), BucketTotals())
-
-    def recent(self, seconds: float, now_t: float) -> BucketTotals:
-        """Totals over the closed buckets of the last `seconds` (for progress display)."""
-        out = BucketTotals()
-        for t, b in self.buckets.items():
-            if now_t - seconds <= t and t + self.dt <= now_t:
-                out.requests += b.requests
-                out.failures += b.failures
-                if b.latency is not None:
-                    if out.latency is None:
-                        out.latency = b.latency.copy()
-                    else:
-                        out.latency.merge(b.latency)
-        return out
-
-
 class AbortWatcher:
-    """A thread that checks the conditions every second and calls `on_trip` once."""
+    """A thread that updates the live series every second, checks the conditions and calls `on_trip` once.
+
+    It runs while the experiment holds the main thread, so the series it updates is also what the
+    engine reads when the experiment returns.
+    """
 
     def __init__(
         self,
-        timeline: LiveTimeline,
+        live: LiveSeries,
         conditions: Sequence[Condition],
         on_trip: Callable[[str], None],
         clock: Callable[[], float],
-        lock: threading.Lock,
     ) -> None:
-        self.timeline = timeline
+        self.live = live
         self.conditions = list(conditions)
         self.on_trip = on_trip
         self.clock = clock
-        self.lock = lock
         self.reason: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="abort-watcher", daemon=True)
@@ -144,14 +111,13 @@ class AbortWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
-            with self.lock:
-                self.timeline.update()
-                now = self.clock()
-                for condition in self.conditions:
-                    if self.reason is None and tripped(
-                        self.timeline.buckets, self.timeline.dt, condition, now
-                    ):
-                        self.reason = describe(condition)
+            with self.live.lock:
+                self.live.update()
+                series, now = self.live.series, self.clock()
+                if series is not None:
+                    for condition in self.conditions:
+                        if self.reason is None and tripped(series, condition, now):
+                            self.reason = describe(condition)
             if self.reason is not None:
                 self.on_trip(self.reason)
                 return

@@ -7,7 +7,7 @@ import time
 
 from rich.console import Console
 
-from harness.engine.abort import LiveTimeline
+from harness.timeline import Series
 
 
 class Progress:
@@ -37,14 +37,16 @@ class Progress:
         if not self.live:
             self.say(f"{self.scenario}: {phase}")
 
-    def tick(self, timeline: LiveTimeline | None) -> None:
-        """Refresh with the last five seconds of load: requests/s, error rate, p95."""
+    def tick(self, series: Series | None) -> None:
+        """Refresh with the last five seconds of load (closed buckets): requests/s, error rate, p95."""
         elapsed = time.monotonic() - self.phase_started
         text = f"{self.scenario}: {self.phase} {elapsed:4.0f} s"
-        if timeline is not None:
-            recent = timeline.recent(5.0, time.time())
+        if series is not None and len(series):
+            now = time.time()
+            lo, hi = series.positions(now - 5.0, now - series.bucket_s + 1e-6)
+            recent = series.window_at(lo, hi)
             if recent.requests:
-                p95 = recent.latency.quantile(0.95) if recent.latency else None
+                p95 = recent.latency_corrected_ms["p95"]
                 text += (
                     f"  {recent.requests / 5:6.1f} req/s  errors {100 * recent.failures / recent.requests:5.1f} %"
                     f"  p95 {p95 or 0:7.1f} ms"

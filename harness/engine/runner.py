@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from harness import scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort
-from harness.engine.budget import CheckBudget
 from harness.engine.progress import Progress
 from harness.engine.stopping import Interrupted, open_signal_handlers
 from harness.engine.targets import Target, environment, make_target
@@ -38,6 +36,7 @@ from harness.phases import Marker
 from harness.plan import gates as gate_lang
 from harness.scoring import controlplane
 from harness.store import history, rundir, runview
+from harness.timeline import SeriesFiles
 
 SCHEMA = "harness.result/v1"
 EXPERIMENT_BUDGET_S = 900.0
@@ -45,8 +44,6 @@ EXPERIMENT_BUDGET_S = 900.0
 SCENARIO_FILE = "scenario.json"
 CONTROL_PLANE_FILE = "controlplane.jsonl"
 """Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
-WATCH_SHARE = 0.1
-"""At most this share of the observation window goes to re-reading the timeline (CheckBudget)."""
 
 
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
@@ -66,9 +63,11 @@ def score_scenario_dir(
     sdir: Path,
     head: dict[str, Any] | None = None,
     store: history.HistoryStore | None = None,
+    files: SeriesFiles | None = None,
 ) -> dict[str, Any]:
     """The result entry of one scenario trial, from its folder alone (and the history store, for
-    gates that compare with earlier runs: without a store those gates are skipped, with a reason)."""
+    gates that compare with earlier runs: without a store those gates are skipped, with a reason).
+    files: the timelines already read (by the engine while the scenario ran, or for the report)."""
     facts = rundir.read_json(sdir / SCENARIO_FILE)
     entry = dict(facts)
     entry.update({"metrics": None, "gates": [], "passed": False})
@@ -76,7 +75,7 @@ def score_scenario_dir(
     markers = rundir.read_markers(sdir / "markers.jsonl")
     try:
         phases = scoring.phases_from_markers(markers)
-        series = scoring.load_series_cached(timeline)
+        series = (files or SeriesFiles()).series(timeline)
     except (ValueError, HarnessError) as exc:
         entry["scoring_error"] = str(exc)
         return entry
@@ -119,15 +118,21 @@ def _read_optional(path: Path) -> dict[str, Any] | None:
 
 
 def assemble_result(
-    run_dir: Path, plan: Any, head: dict[str, Any], store: history.HistoryStore | None = None
+    run_dir: Path,
+    plan: Any,
+    head: dict[str, Any],
+    store: history.HistoryStore | None = None,
+    files: SeriesFiles | None = None,
 ) -> dict[str, Any]:
-    """result.json from the run folder: the run's facts plus every scenario scored again."""
+    """result.json from the run folder: the run's facts plus every scenario scored again (from
+    the Series in `files` where a timeline was read before)."""
+    files = files or SeriesFiles()
     scenarios = []
     for scenario in plan.scenarios:
         for trial in range(1, scenario.trials + 1):
             sdir = rundir.scenario_dir(run_dir, scenario.name, trial)
             if (sdir / SCENARIO_FILE).exists():
-                scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store))
+                scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store, files))
     complete = head.get("status") == "completed"
     return {
         **rundir.redacted_facts(head),  # the target's facts may hold a token or a URL password
@@ -137,9 +142,14 @@ def assemble_result(
     }
 
 
-def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryStore | None = None) -> None:
+def write_outputs(
+    run_dir: Path,
+    result: dict[str, Any],
+    store: history.HistoryStore | None = None,
+    files: SeriesFiles | None = None,
+) -> None:
     """result.json first (what was measured), then what is rendered from it; a report that fails
-    to render is a warning, never the loss of the result."""
+    to render is a warning, never the loss of the result. files: timelines already read."""
     from harness.report import junit, markdown
 
     rundir.write_json(run_dir / rundir.RESULT, result)
@@ -151,7 +161,7 @@ def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryS
         _warn(f"warning: no trends in the report: {exc}")
         trends = None
     try:
-        runview.write_report(run_dir, result, trends=trends)
+        runview.write_report(run_dir, result, trends=trends, files=files)
     except Exception as exc:  # the report is a view; result.json above is the record
         _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
@@ -168,6 +178,9 @@ class Engine:
         self.target: Target = make_target(plan.target, testbed_dir, keep_testbed, url=url)
         self.run_id = rundir.new_run_id(plan.name)
         self.run_dir = reports_dir / self.run_id
+        self.files = SeriesFiles(saved=True)
+        """Every scenario's timeline as the engine read it while the scenario ran: scored from here
+        (and a long one's Series saved beside it, for `harness report`)."""
         self.head: dict[str, Any] = {
             "schema": SCHEMA,
             "run_id": self.run_id,
@@ -180,8 +193,8 @@ class Engine:
         }
 
     def checkpoint(self) -> dict[str, Any]:
-        result = assemble_result(self.run_dir, self.plan, self.head, self.store)
-        write_outputs(self.run_dir, result, self.store)
+        result = assemble_result(self.run_dir, self.plan, self.head, self.store, self.files)
+        write_outputs(self.run_dir, result, self.store, self.files)
         return result
 
     def run(self) -> dict[str, Any]:
@@ -262,20 +275,19 @@ class Engine:
             ),
             **_distributed(plan.load),
         )  # fmt: skip
-        live = abort.LiveTimeline(sdir / "timeline.jsonl")
-        lock = threading.Lock()
+        live = abort.LiveSeries(sdir / "timeline.jsonl")
         self.progress.begin(label)
         status = "running"
         try:
             with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, load):
                 facts["load"] = _load_facts(spec, load)
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
-                self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live, lock)
-                self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live, lock)
+                self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live)
+                self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live)
                 write_marker(str(markers), kind="phase", phase=Marker.EXPERIMENT)
                 self.progress.enter(Marker.EXPERIMENT)
                 with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
-                                        time.time, lock) as watcher:  # fmt: skip
+                                        time.time) as watcher:  # fmt: skip
                     journal = chaos_experiment.run(experiment, markers, variables)
                 rundir.write_journal(sdir, journal)
                 facts["deviated"] = bool(journal.get("deviated"))
@@ -288,7 +300,7 @@ class Engine:
                     status = "interrupted"
                 else:
                     status = journal.get("status", "completed")
-                    self._observe(markers, w, locust, live, lock)
+                    self._observe(markers, w, locust, live)
                 write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         except (Interrupted, KeyboardInterrupt):
             status = "interrupted"
@@ -307,12 +319,16 @@ class Engine:
             facts["healed"] = self.target.heal()
             facts["status"] = status
             facts["ended"] = time.time()
+            with live.lock:  # the load has stopped: its last lines, then scoring takes this Series
+                live.update(final=True)
+            self.files.add(live.file)
             self._after_load(sdir, facts)
             rundir.write_json(sdir / SCENARIO_FILE, facts)
         return status
 
-    def _phase(self, markers: Path, phase: Marker, seconds: float, locust: Any, live: abort.LiveTimeline,
-               lock: Any) -> None:  # fmt: skip
+    def _phase(
+        self, markers: Path, phase: Marker, seconds: float, locust: Any, live: abort.LiveSeries
+    ) -> None:
         write_marker(str(markers), kind="phase", phase=phase)
         self.progress.enter(phase)
         end = time.monotonic() + seconds
@@ -322,44 +338,43 @@ class Engine:
                     f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}"
                 )
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
-            with lock:
-                live.update()
-            self.progress.tick(live)
+            self._tick(live)
 
-    def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveTimeline, lock: Any) -> None:
-        """Keep the load on until recovered and stable (as scoring defines it), or observe_s."""
+    def _tick(self, live: abort.LiveSeries) -> None:
+        """Read the lines the recorder appended, and show the last seconds of load."""
+        with live.lock:
+            live.update()
+            self.progress.tick(live.series)
+
+    def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveSeries) -> None:
+        """Keep the load on until recovered and stable (as scoring defines it), or observe_s.
+
+        Checked every second on the live series (`scoring.recovered`: bucket health only, so a
+        check costs about the same however long the scenario has run)."""
         write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
         self.progress.enter(Marker.OBSERVE)
         settings = settings_for(self.plan)
-        timeline = markers.parent / "timeline.jsonl"
         try:
             phases = scoring.phases_from_markers(rundir.read_markers(markers))
         except ValueError:
             return  # the experiment never reached its method: there is no fault to recover from
+        watch = scoring.RecoveryWatch(phases, settings)
         end = time.monotonic() + w.observe_s
-        budget = CheckBudget(share=WATCH_SHARE)
         while time.monotonic() < end:
             if locust.poll() is not None:
                 raise HarnessError("Locust exited during the observation window")
             time.sleep(1.0)
-            with lock:
-                live.update()
-            self.progress.tick(live)
             now = time.time()
-            if now - phases.fault_end_t < w.stability_s or not budget.due():
-                continue
             closed_until = (
                 now - 2.0 * self.plan.load.bucket_s - 1.0
             )  # the recorder writes a bucket ~1 s after it ends
-            try:
-                with budget.spend():
-                    series = scoring.load_series(timeline)
-                    metrics = scoring.score_scenario(
-                        series, dataclasses.replace(phases, end_t=closed_until), settings
-                    )
-            except (ValueError, HarnessError):
-                continue
-            if metrics.recovery_time_s is not None:
+            with live.lock:
+                live.update()
+                self.progress.tick(live.series)
+                if now - phases.fault_end_t < w.stability_s or live.series is None:
+                    continue
+                recovered_t = watch.recovered(live.series, closed_until)
+            if recovered_t is not None:
                 write_marker(str(markers), kind="phase", phase=Marker.OBSERVED, t=round(closed_until, 6))
                 return
 
@@ -435,7 +450,7 @@ def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[s
     rundir.check_run_dir(run_dir)
     # An older version may have written the target's facts unmasked: they are masked as read.
     result = rundir.redacted_facts(rundir.read_json(run_dir / rundir.RESULT))
-    write_outputs(run_dir, result, store)
+    write_outputs(run_dir, result, store, SeriesFiles(saved=True))
     return result
 
 
@@ -462,7 +477,8 @@ def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any 
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
     previous = rundir.read_json(run_dir / rundir.RESULT)
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
-    result = assemble_result(run_dir, plan, head, store)
-    write_outputs(run_dir, result, store)
+    files = SeriesFiles(saved=True)  # each timeline read once, for scoring and the report
+    result = assemble_result(run_dir, plan, head, store, files)
+    write_outputs(run_dir, result, store, files)
     record(store, result, run_dir, warn)
     return result

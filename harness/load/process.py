@@ -28,7 +28,7 @@ from pathlib import Path
 
 from harness import children
 from harness.errors import HarnessError
-from harness.timeline import read_timeline
+from harness.timeline import TimelineFile
 
 STOP_TIMEOUT_S = 2
 """Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
@@ -169,8 +169,9 @@ def wait_for_workers(
     the number that joined. Raises WorkersMissingError after spec.join_timeout_s."""
     deadline = clock() + spec.join_timeout_s
     joined = 0
+    timeline = TimelineFile(result.timeline)
     while True:
-        joined = _joined(result.timeline)
+        joined = _joined(timeline)
         if joined >= spec.workers:
             return joined
         if process.poll() is not None:
@@ -183,11 +184,13 @@ def wait_for_workers(
         time.sleep(poll_s)
 
 
-def _joined(timeline: Path) -> int:
+def _joined(timeline: TimelineFile) -> int:
+    """Workers joined, from the lines the master appended since the last look."""
     try:
-        workers = read_timeline(timeline).workers
+        timeline.update()
     except HarnessError:
         return 0  # not written yet
+    workers = timeline.workers
     return int(workers["joined"]) if workers else 0
 
 

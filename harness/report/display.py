@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from harness.phases import Marker, Window
-from harness.scoring import LatencySeries, Series, health
+from harness.scoring import health
+from harness.timeline import LatencySeries, Series
 from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES
 
@@ -158,19 +159,10 @@ def _unhealthy(
     out = np.full(starts.size, np.nan)
     if not thresholds or observed is None:
         return out
-    try:
-        limits = health.Thresholds(
-            error_rate=float(thresholds["error_rate"]),
-            p95_ms=thresholds.get("p95_ms"),
-            kpi_min_per_s=thresholds.get("kpi_min_per_s"),
-            kpi_window_s=float(thresholds.get("kpi_window_s", 5.0)),
-            min_requests=int(thresholds.get("min_requests", 1)),
-        )
-    except (KeyError, TypeError, ValueError):
+    judged = health.observed_health(series, dict(thresholds), observed[0], observed[1])
+    if judged is None:
         return out
-    bad = ~health.healthy(series, limits)
-    ends = series.t + series.dt
-    inside = (ends > observed[0] + 1e-9) & (ends <= observed[1] + 1e-9)
+    inside, bad = judged
     count = np.add.reduceat(inside.astype(np.int64), starts)
     hurt = np.add.reduceat((bad & inside).astype(np.int64), starts)
     np.divide(hurt, count, out=out, where=count > 0)

@@ -27,7 +27,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from harness import scoring
+from harness import scoring, timeline
 from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
 from harness.report import display, inputs
@@ -223,7 +223,7 @@ def _markers(markers: list[dict[str, Any]] | inputs.Missing, notes: list[str]) -
     return markers
 
 
-def _series(series: scoring.Series | inputs.Missing, notes: list[str]) -> scoring.Series | None:
+def _series(series: timeline.Series | inputs.Missing, notes: list[str]) -> timeline.Series | None:
     if isinstance(series, inputs.Missing):
         notes.append(_missing(series, "No timeline.jsonl: no load was recorded, so there are no charts."))
         return None

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import scoring
+from harness import timeline
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Trial:
     name: str
     trial: int
     markers: list[dict[str, Any]] | Missing
-    series: scoring.Series | Missing
+    series: timeline.Series | Missing
     """The timeline, read as scoring reads it."""
     journal: Journal | Missing
     controlplane: list[dict[str, Any]] = field(default_factory=list)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.scoring.series import Series, Window
+from harness.timeline import Series, Window
 
 KPI_MIN_EXPECTED_EVENTS = 3.0
 """Below this many expected KPI events per KPI window, the KPI criterion is skipped: with Poisson
@@ -112,23 +112,51 @@ def thresholds(policy: HealthPolicy, baseline: Window) -> Thresholds:
     )
 
 
-def healthy(series: Series, limits: Thresholds) -> np.ndarray:
-    """Per bucket of the series: True when healthy under the thresholds.
+def healthy(series: Series, limits: Thresholds, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Per bucket of the series (positions lo to hi): True when healthy under the thresholds.
 
     Every bucket is judged as if load were running (the scorer only asks about buckets between the
-    fault start and the end, when it is).
+    fault start and the end, when it is). Only the buckets asked and the KPI window before them
+    are read, so judging the last minute of a long run costs what a minute costs.
     """
-    requests = series.requests
+    hi = len(series) if hi is None else hi
+    span = max(1, round(limits.kpi_window_s / series.bucket_s))
+    first = max(0, lo - span + 1) if limits.kpi_min_per_s is not None else lo
+    requests = series.requests[first:hi]
     ok = requests >= limits.min_requests
     error_rate = np.divide(
-        series.failures, requests, out=np.zeros(requests.size), where=requests > 0, dtype=np.float64
+        series.failures[first:hi], requests, out=np.zeros(requests.size), where=requests > 0, dtype=np.float64
     )
     ok &= error_rate <= limits.error_rate
     if limits.p95_ms is not None:
-        ok &= ~(series.latency_corrected.p95_ms > limits.p95_ms)  # NaN (no latency) is no breach
+        ok &= ~(series.latency_corrected.p95_ms[first:hi] > limits.p95_ms)  # NaN (no latency) is no breach
     if limits.kpi_min_per_s is not None and requests.size:
-        ok &= rolling_rate(series.kpi, series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
-    return ok
+        ok &= rolling_rate(series.kpi[first:hi], series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
+    return ok[lo - first :]
+
+
+def observed_health(
+    series: Series, thresholds: dict[str, Any], start_t: float, end_t: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per bucket: is it observed (it ends after start_t and by end_t), and is it unhealthy, under
+    thresholds as result.json records them (`metrics.thresholds`); None when they are unreadable.
+
+    For the report, which shades what scoring judged: the recorded thresholds are rounded, so they
+    differ from scoring's only for a bucket exactly on a limit.
+    """
+    try:
+        limits = Thresholds(
+            error_rate=float(thresholds["error_rate"]),
+            p95_ms=thresholds.get("p95_ms"),
+            kpi_min_per_s=thresholds.get("kpi_min_per_s"),
+            kpi_window_s=float(thresholds.get("kpi_window_s", 5.0)),
+            min_requests=int(thresholds.get("min_requests", 1)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    ends = series.t + series.dt
+    inside = (ends > start_t + 1e-9) & (ends <= end_t + 1e-9)
+    return inside, ~healthy(series, limits)
 
 
 def rolling_rate(counts: np.ndarray, bucket_s: float, window_s: float) -> np.ndarray:

@@ -24,8 +24,8 @@ import numpy as np
 
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
-from harness.scoring.series import Series, Window
 from harness.scoring.windows import Phases
+from harness.timeline import Series, Window
 
 _EPS_S = 1e-9
 
@@ -202,6 +202,51 @@ def score_scenario(
         recovered_t=recovered_t,
         healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok[base_lo:hi].copy()),
     )
+
+
+def recovered(series: Series, phases: Phases, settings: ScoringSettings) -> float | None:
+    """The recovery point (Unix seconds) if, by `phases.end_t`, the scenario has recovered as
+    `score_scenario` defines it (its `recovered_t`); None if not (yet)."""
+    return RecoveryWatch(phases, settings).recovered(series, phases.end_t)
+
+
+class RecoveryWatch:
+    """`recovered`, asked every second on a growing series by the engine's recovery watch.
+
+    It judges only bucket health from the per-bucket arrays (no percentiles over the fault and
+    recovery windows), and keeps the baseline's thresholds while the baseline's buckets hold the
+    same counts (a late delta for one of them changes its requests, and they are resolved again),
+    so a check costs about the same after six hours of load as after five minutes
+    (benchmarks/recovery_watch.py). State: the thresholds of the last check, owned by the caller.
+    """
+
+    def __init__(self, phases: Phases, settings: ScoringSettings) -> None:
+        self.phases = phases
+        self.settings = settings
+        self._baseline: tuple[int, ...] | None = None
+        self._limits: health.Thresholds | None = None
+
+    def recovered(self, series: Series, end_t: float) -> float | None:
+        """The recovery point if recovered by end_t (the last closed bucket's end); else None."""
+        phases = self.phases
+        ends = series.t + series.dt
+        lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
+        base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
+        hi = max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right")))
+        key = (base_lo, lo, int(series.requests[base_lo:lo].sum()), int(series.latency_corrected.zero[base_lo:lo].sum()),
+               int(series.failures[base_lo:lo].sum()), int(series.kpi[base_lo:lo].sum()), int(series.t[0]) if len(series) else 0)  # fmt: skip
+        if key != self._baseline or self._limits is None:
+            baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
+            self._limits = health.thresholds(self.settings.policy, baseline)
+            self._baseline = key
+        observed = health.healthy(series, self._limits, lo, hi)
+        unhealthy = np.flatnonzero(~observed)
+        at = _recovery_position(series, lo, hi, unhealthy, self.settings.stability_s)
+        if at is None:
+            return None
+        if not unhealthy.size:
+            return phases.fault_start_t
+        return float(series.t[at]) if at < hi else float(ends[hi - 1])
 
 
 def _recovery_position(

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness import redaction, scoring
+from harness import redaction, timeline
 from harness.errors import HarnessError
 from harness.report import html, inputs
 from harness.store import rundir
@@ -31,16 +31,20 @@ TIMELINE = "timeline.jsonl"
 CONTROL_PLANE = "controlplane.jsonl"
 
 
-def read(run_dir: Path, result: Mapping[str, Any] | None = None) -> inputs.RunInputs:
-    """The report's values of a run folder (result defaults to its result.json, which must exist)."""
+def read(
+    run_dir: Path, result: Mapping[str, Any] | None = None, files: timeline.SeriesFiles | None = None
+) -> inputs.RunInputs:
+    """The report's values of a run folder (result defaults to its result.json, which must exist;
+    files: the timelines already read, by the engine or by `harness score`)."""
     run_dir = Path(run_dir)
+    files = files or timeline.SeriesFiles()
     if result is None:
         result = rundir.read_json(run_dir / rundir.RESULT)
     plan = _read_optional_json(run_dir / rundir.PLAN)
     trials = {}
     for entry in result.get("scenarios") or []:
         name, trial = str(entry.get("name")), int(entry.get("trial") or 1)
-        trials[(name, trial)] = read_trial(rundir.scenario_dir(run_dir, name, trial), name, trial)
+        trials[(name, trial)] = read_trial(rundir.scenario_dir(run_dir, name, trial), name, trial, files)
     return inputs.RunInputs(
         result=rundir.redacted_facts(result),
         plan=redaction.scrub(plan) if isinstance(plan, dict) else None,
@@ -49,21 +53,24 @@ def read(run_dir: Path, result: Mapping[str, Any] | None = None) -> inputs.RunIn
 
 
 def write_report(
-    run_dir: Path, result: Mapping[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
+    run_dir: Path,
+    result: Mapping[str, Any] | None = None,
+    trends: Mapping[str, list[dict]] | None = None,
+    files: timeline.SeriesFiles | None = None,
 ) -> Path:
     """Write run_dir/report.html atomically; return its path."""
     path = Path(run_dir) / html.REPORT
-    rundir.write_text(path, html.render_report(read(run_dir, result), trends))
+    rundir.write_text(path, html.render_report(read(run_dir, result, files), trends))
     return path
 
 
-def read_trial(sdir: Path, name: str, trial: int) -> inputs.Trial:
+def read_trial(sdir: Path, name: str, trial: int, files: timeline.SeriesFiles | None = None) -> inputs.Trial:
     """One scenario trial's files as values."""
     return inputs.Trial(
         name=name,
         trial=trial,
         markers=_markers(sdir / MARKERS),
-        series=_series(sdir / TIMELINE),
+        series=_series(sdir / TIMELINE, files or timeline.SeriesFiles()),
         journal=_journal(sdir / rundir.JOURNAL),
         controlplane=rundir.read_records(sdir / CONTROL_PLANE) or [],
     )
@@ -78,11 +85,11 @@ def _markers(path: Path) -> list[dict[str, Any]] | inputs.Missing:
         return inputs.Missing(path.name, str(exc))
 
 
-def _series(path: Path) -> scoring.Series | inputs.Missing:
+def _series(path: Path, files: timeline.SeriesFiles) -> timeline.Series | inputs.Missing:
     if not path.exists():
         return inputs.Missing(path.name)
     try:
-        return scoring.load_series_cached(path)  # scoring has read it: this costs nothing
+        return files.series(path)  # read once per run: when scoring has read it, this costs nothing
     except (HarnessError, ValueError) as exc:
         return inputs.Missing(path.name, str(exc))
 

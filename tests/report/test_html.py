@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import scoring
+from harness import timeline
 from harness.report import display, inputs
 from harness.report import html as report
 from harness.store import runview
@@ -47,11 +47,11 @@ def run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 
 # --- downsampling --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def series(tmp_path_factory: pytest.TempPathFactory) -> tuple[scoring.Series, Path]:
+def series(tmp_path_factory: pytest.TempPathFactory) -> tuple[timeline.Series, Path]:
     """1000 s of two names, random latencies (some in the zero bin), failing and slow from 400 s to 460 s."""
     path = tmp_path_factory.mktemp("display") / "timeline.jsonl"
     write_timeline(path, Spec("long", seconds=1000, broken_s=(400, 460)), seed=3)
-    return scoring.load_series(path), path
+    return timeline.load_series(path), path
 
 
 class TestDisplay:
@@ -325,31 +325,25 @@ class TestReport:
         assert path == run_dir / "report.html" and path.read_text().startswith("<!DOCTYPE html>")
         assert not list(run_dir.glob(".report.html*"))
 
-    def test_a_checkpoint_reads_no_timeline_scoring_has_read(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """Each checkpoint scores every scenario again and draws it: the timelines are read once,
-        when first scored, not twice per scenario at every checkpoint."""
+    def test_a_checkpoint_reads_no_timeline_scoring_has_read(self, tmp_path: Path) -> None:
+        """Each checkpoint scores every scenario again and draws it: with the run's SeriesFiles the
+        timelines are read once, when first scored, not twice per scenario at every checkpoint."""
         from harness.engine import runner
         from harness.plan.models import Plan
 
-        opened: list[Path] = []
-        path_open = Path.open
-
-        def counting_open(self: Path, *args: Any, **kwargs: Any) -> Any:
-            mode = args[0] if args else kwargs.get("mode", "r")
-            if self.name == "timeline.jsonl" and not set(mode) & set("wax+"):
-                opened.append(self)
-            return path_open(self, *args, **kwargs)
-
-        monkeypatch.setattr(Path, "open", counting_open)
         run_dir, result = build_run(tmp_path, [Spec("kill", trials=2), Spec("crash", fault_s=(50.4, 80.0))])
-        assert len(opened) == 3, "scoring read each trial's timeline"
         plan = Plan.model_validate(json.loads((run_dir / "plan.json").read_text()))
-        again = runner.assemble_result(run_dir, plan, {k: v for k, v in result.items() if k != "scenarios"})
-        runner.write_outputs(run_dir, again)
-        assert len(opened) == 3, "the checkpoint and its report read none again"
-        assert again["scenarios"] == result["scenarios"]
+        head = {k: v for k, v in result.items() if k != "scenarios"}
+        files = timeline.SeriesFiles()
+        first = runner.assemble_result(run_dir, plan, head, files=files)
+        runner.write_outputs(run_dir, first, files=files)
+        again = runner.assemble_result(run_dir, plan, head, files=files)
+        runner.write_outputs(run_dir, again, files=files)
+        paths = sorted(run_dir.glob("scenarios/*/timeline.jsonl"))
+        assert len(paths) == 3
+        for path in paths:
+            assert files.get(path).reads == [(0, path.stat().st_size)], "read once, whole"
+        assert again["scenarios"] == first["scenarios"] == result["scenarios"]
         assert 'id="s-kill-2"' in (run_dir / "report.html").read_text()
 
     def test_no_result_json_is_an_error_naming_the_file(self, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.scoring import HealthPolicy, load_series
+from harness.scoring import HealthPolicy
 from harness.scoring.health import Thresholds, healthy, rolling_rate, thresholds
-from harness.scoring.series import Window
+from harness.timeline.loading import load_series
+from harness.timeline.series import Window
 from tests.scoring.timelines import T0, scenario
 
 

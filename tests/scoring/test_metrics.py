@@ -11,11 +11,13 @@ import pytest
 from harness.scoring import (
     HealthPolicy,
     Phases,
+    RecoveryWatch,
     ScenarioMetrics,
     ScoringSettings,
-    load_series,
+    recovered,
     score_scenario,
 )
+from harness.timeline import load_series
 from tests.scoring.timelines import HEADER, T0, bad, phases, scenario, write_lines
 
 KEYS = {
@@ -54,9 +56,11 @@ def score(
 ) -> ScenarioMetrics:
     """Score the two-name scenario (120 s; baseline from 10 s, fault 60.5-70.2 s, end 120 s)."""
     path = scenario(tmp_path / "timeline.jsonl", overrides=overrides, stalled=stalled, missing=missing)
-    return score_scenario(
-        load_series(path), at or phases(), settings or ScoringSettings(), data_loss=data_loss
-    )
+    series, at, settings = load_series(path), at or phases(), settings or ScoringSettings()
+    metrics = score_scenario(series, at, settings, data_loss=data_loss)
+    # The engine's recovery watch asks `recovered` with the same inputs: it must agree, every time.
+    assert recovered(series, at, settings) == metrics.recovered_t
+    return metrics
 
 
 def failing_and_half_kpi(seconds: range) -> dict:
@@ -354,3 +358,32 @@ class TestGeneratorLateness:
         path = write_lines(tmp_path / "t.jsonl", [HEADER])
         m = score_scenario(load_series(path), phases(), ScoringSettings())
         assert (m.generator_late_share, m.generator_lag_max_ms) == (None, None)
+
+
+class TestRecoveryWatch:
+    def test_asked_every_second_it_agrees_with_score_scenario_also_after_a_late_baseline_delta(
+        self, tmp_path: Path
+    ) -> None:
+        """The watch keeps the baseline's thresholds, but a late delta for a baseline bucket resolves them again."""
+        from harness.timeline import TimelineFile
+        from tests.scoring.timelines import CATALOG, bucket
+
+        slow = {s: {"catalog": {"corrected_ms": 300.0}} for s in range(61, 80)}
+        path = scenario(tmp_path / "timeline.jsonl", overrides=slow)
+        live = TimelineFile(path)
+        live.update()
+        watch = RecoveryWatch(phases(), ScoringSettings())
+        for end_s in (70.0, 85.0, 100.0, 120.0):
+            at = phases(end_s=end_s)
+            want = score_scenario(live.series(), at, ScoringSettings()).recovered_t
+            assert watch.recovered(live.series(), at.end_t) == want
+        assert want is not None and want > T0 + 75, "slow corrected latency was impact"
+        with path.open("a") as fh:  # a worker's late report: the baseline was slow too
+            for s in range(10, 60):
+                fh.write(
+                    json.dumps(bucket(T0 + s, {**CATALOG, "requests": 200, "latency_ms": 900.0}).to_line())
+                    + "\n"
+                )
+        live.update()
+        want = score_scenario(live.series(), phases(), ScoringSettings()).recovered_t
+        assert watch.recovered(live.series(), phases().end_t) == want == phases().fault_start_t

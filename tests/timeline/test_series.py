@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from harness.errors import FileInputError
-from harness.scoring import load_series, series_from_timeline
-from harness.scoring.loading import CHUNK_BYTES
 from harness.timeline import read_timeline
 from harness.timeline.buckets import Bucket
+from harness.timeline.loading import CHUNK_BYTES, load_series
+from harness.timeline.series import series_from_timeline
 from tests.scoring.timelines import CATALOG, HEADER, T0, bucket, scenario, write_lines
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from harness.errors import FileInputError
-from harness.scoring import load_series, series_from_timeline
-from harness.scoring.bucketlines import PAD, parse_chunk
 from harness.timeline import read_timeline
+from harness.timeline.bucketlines import PAD, parse_chunk
 from harness.timeline.buckets import Bucket
+from harness.timeline.loading import load_series
+from harness.timeline.series import series_from_timeline
 from tests.scoring.timelines import CATALOG, HEADER, T0, bucket
 
 COMPACT = {"separators": (",", ":")}

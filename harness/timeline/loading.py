@@ -4,7 +4,7 @@
 histogram: right for a few thousand lines, far too slow and too big for a 24-hour game day of
 20 request names (1.8 million lines, 1.7 GB). Here the file is memory-mapped and cut into
 chunks of whole lines; worker threads parse each chunk (the recorder's bucket lines with numpy,
-harness.scoring.bucketlines) and sum its bins per bucket (harness.scoring.series.merge_lines),
+harness.timeline.bucketlines) and sum its bins per bucket (harness.timeline.bins.merge_lines),
 so memory holds merged bins only. The main thread takes the chunks in file order and reads
 their other lines (header, ticks, bucket lines of another shape) with orjson, pulling fields
 into numpy arrays with C-level iteration (`map`, `np.fromiter`).
@@ -14,8 +14,9 @@ Same results as the reader: deltas of a (bucket, name) summed, the same bucket i
 Lines that the orjson path cannot take as they are (a count written as "3", say) are normalised
 through `Bucket.from_line`, exactly as the reader would read them.
 
-Called by the engine while it watches for recovery (every second, or less often once a read
-costs more than a tenth of that: harness.engine.budget) and by `harness score`.
+`TimelineFile` keeps where it stopped, so the engine extends one Series per running scenario
+with each second's new lines; `load_series` reads a finished file whole (`harness score`,
+`harness report`, `harness timeline summary`).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from harness.errors import FileInputError
-from harness.scoring import bucketlines
-from harness.scoring.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
-from harness.scoring.series import Series, SeriesBuilder
+from harness.errors import FileInputError, HarnessError
+from harness.timeline import bucketlines, saved
+from harness.timeline.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
+from harness.timeline.series import Series, SeriesBuilder
 
 MAP_BYTES = 256 << 20
 """From this size on, the file is memory-mapped rather than read (it need not fit in memory twice)
@@ -81,34 +82,122 @@ class _KeyCache(dict[str, int]):
 def load_series(
     path: str | Path, chunk_bytes: int = CHUNK_BYTES, workers: int = WORKERS, map_bytes: int = MAP_BYTES
 ) -> Series:
-    """The Series of a timeline file (or of one still being written), read `chunk_bytes` at a time.
+    """The Series of a whole timeline file, read once (`TimelineFile.update(final=True)`)."""
+    timeline = TimelineFile(path, chunk_bytes, workers, map_bytes)
+    timeline.update(final=True)
+    return timeline.series()
 
-    Chunks are parsed by `workers` threads (numpy releases the GIL for the bulk of the work) and
-    taken in file order, so the header comes first and an error names the first bad line. A file
-    of `map_bytes` or more is memory-mapped, a smaller one read at once.
+
+class TimelineFile:
+    """A timeline file and the Series of what has been read of it, extended by what is appended.
+
+    `update` reads only the bytes written since the last one, up to the last complete line (a
+    half-written line waits for its end), and adds them to the same Series, so a file is read
+    once however often it is asked: by the engine every second while a scenario runs, then once
+    more for the last lines when the load has stopped. Lines for buckets already read (late deltas)
+    are summed in, as a whole read would. Chunks of `chunk_bytes` are parsed by `workers` threads
+    (numpy releases the GIL for the bulk of the work) and taken in file order, so the header comes
+    first and an error names the first bad line; an append of `map_bytes` or more is memory-mapped.
     """
-    path = Path(path)
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError as exc:
-        raise FileInputError(path, "no such timeline file") from exc
-    reader = _Reader(str(path))
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size < map_bytes or size == 0:
-            data = fh.read(size)
-            _read_chunks(data, len(data), reader, chunk_bytes, workers)
-        else:
-            libc = _keep_freed_memory()
-            mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
-            try:
-                _read_chunks(mapped, size, reader, chunk_bytes, workers)
-            finally:
-                with contextlib.suppress(BufferError):  # a traceback still holds a view: the map goes with it
-                    mapped.close()
-                if libc is not None:
-                    libc.malloc_trim(0)
-    return reader.build()
+
+    def __init__(
+        self,
+        path: str | Path,
+        chunk_bytes: int = CHUNK_BYTES,
+        workers: int = WORKERS,
+        map_bytes: int = MAP_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.chunk_bytes = chunk_bytes
+        self.threads = workers
+        self.map_bytes = map_bytes
+        self.offset = 0
+        """Bytes read: whole lines, or the whole file after a final update."""
+        self.identity: tuple[int, int] | None = None
+        """(device, inode) of the file read, so that a file replaced under the same name is noticed."""
+        self.reads: list[tuple[int, int]] = []
+        """(start, stop) of every read of the file's bytes: a file read once has ranges that do not overlap."""
+        self._reader = _Reader(str(self.path))
+        self._lines = 0
+        self._failed: FileInputError | None = None
+
+    @property
+    def header(self) -> dict[str, Any] | None:
+        """The file's header line, once read."""
+        return self._reader.header
+
+    @property
+    def workers(self) -> dict[str, Any] | None:
+        """The last `workers` line read (a Locust master's count of joined workers); None: none yet."""
+        return self._reader.workers
+
+    def update(self, final: bool = False) -> bool:
+        """Read what was appended since the last update; return whether anything was.
+
+        final: the file is complete, so a last line without its newline is read too (and ignored if
+        it is not a whole JSON object, as a half-written line is). A bad line anywhere else is an
+        error naming its line, and every later update raises it again: the Series is then incomplete.
+        """
+        if self._failed is not None:
+            raise self._failed
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError as exc:
+            raise FileInputError(self.path, "no such timeline file") from exc
+        identity = (st.st_dev, st.st_ino)
+        if self.identity is not None and (identity != self.identity or st.st_size < self.offset):
+            self._failed = FileInputError(self.path, "the timeline was replaced or cut while it was read")
+            raise self._failed
+        self.identity = identity
+        if st.st_size == self.offset:
+            return False
+        try:
+            return self._read(final)
+        except FileInputError as exc:
+            self._failed = exc
+            raise
+        except ValueError as exc:  # a span too long for a Series
+            self._failed = FileInputError(self.path, str(exc))
+            raise self._failed from exc
+
+    def series(self) -> Series:
+        """The Series of the lines read so far (a view: the next update may change it)."""
+        return self._reader.build()
+
+    def _read(self, final: bool) -> bool:
+        with self.path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            start = self.offset
+            if size - start < self.map_bytes:
+                fh.seek(start)
+                data = fh.read(size - start)
+                stop = len(data) if final else data.rfind(b"\n") + 1
+                if stop <= 0:
+                    return False
+                self._lines += _read_chunks(
+                    data, 0, stop, self._reader, self.chunk_bytes, self.threads, self._lines
+                )
+            else:
+                libc = _keep_freed_memory()
+                mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+                try:
+                    stop = size if final else mapped.rfind(b"\n", start) + 1
+                    if stop <= start:
+                        return False
+                    self._lines += _read_chunks(
+                        mapped, start, stop, self._reader, self.chunk_bytes, self.threads, self._lines
+                    )
+                    stop -= start
+                finally:
+                    with contextlib.suppress(
+                        BufferError
+                    ):  # a traceback still holds a view: the map goes with it
+                        mapped.close()
+                    if libc is not None:
+                        libc.malloc_trim(0)
+        self.reads.append((start, start + stop))
+        self.offset = start + stop
+        return True
 
 
 def _keep_freed_memory() -> Any | None:
@@ -133,39 +222,61 @@ def _keep_freed_memory() -> Any | None:
 
 
 def _read_chunks(
-    source: bytes | mmap.mmap, size: int, reader: _Reader, chunk_bytes: int, workers: int
-) -> None:
-    """Parse the file's chunks in worker threads and hand them to the reader in order.
+    source: bytes | mmap.mmap,
+    start: int,
+    stop: int,
+    reader: _Reader,
+    chunk_bytes: int,
+    workers: int,
+    lines_before: int,
+) -> int:
+    """Parse source[start:stop] chunk by chunk (in worker threads when there are several), hand the
+    chunks to the reader in order, and return how many lines they held.
 
     A mapped file's pages are handed back once their chunk is read, so that memory holds only
     the chunks in flight (a mapped page counts in the process's resident memory).
     """
     whole = np.frombuffer(source, np.uint8)
     mapped = source if isinstance(source, mmap.mmap) else None
+    first = lines_before + 1
+    bounds = list(_chunk_bounds(source, start, stop, chunk_bytes))
+
+    if len(bounds) == 1:  # what a second of a live run appends: no threads
+        lo, hi = bounds[0]
+        first += reader.add_parsed(*_parsed(_padded(whole, lo, hi), hi - lo), first)
+        del whole
+        return first - lines_before - 1
     queue: deque[tuple[int, Future[tuple[bucketlines.ParsedChunk, MergedLines | None]]]] = deque()
-    first, released = 1, 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load_series") as pool:
-        for start, stop in _chunk_bounds(source, size, chunk_bytes):
-            if stop + bucketlines.PAD <= size:
-                buf = whole[start : stop + bucketlines.PAD]
-            else:  # the end of the file: pad a copy
-                buf = np.concatenate([whole[start:stop], np.full(bucketlines.PAD, ord(" "), np.uint8)])
-            queue.append((stop, pool.submit(_parsed, buf, stop - start)))
+    released = start // mmap.PAGESIZE * mmap.PAGESIZE
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timeline") as pool:
+        for lo, hi in bounds:
+            buf = _padded(whole, lo, hi)
+            queue.append((hi, pool.submit(_parsed, buf, hi - lo)))
             del buf
             while len(queue) > 2 * workers or (queue and queue[0][1].done()):
-                stop, future = queue.popleft()
+                hi, future = queue.popleft()
                 first += reader.add_parsed(*future.result(), first)
                 if mapped is not None:
-                    released = _release(mapped, released, stop)
+                    released = _release(mapped, released, hi)
         while queue:
-            stop, future = queue.popleft()
+            hi, future = queue.popleft()
             first += reader.add_parsed(*future.result(), first)
     del whole
+    return first - lines_before - 1
 
 
-def _chunk_bounds(source: bytes | mmap.mmap, size: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
-    """(start, stop) of pieces of about chunk_bytes that end with a newline (the last one may not)."""
-    start = 0
+def _padded(whole: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Bytes lo to hi and the PAD bytes after them that a parse reads (a padded copy at the end)."""
+    if hi + bucketlines.PAD <= whole.size:
+        return whole[lo : hi + bucketlines.PAD]
+    return np.concatenate([whole[lo:hi], np.full(bucketlines.PAD, ord(" "), np.uint8)])
+
+
+def _chunk_bounds(
+    source: bytes | mmap.mmap, start: int, size: int, chunk_bytes: int
+) -> Iterator[tuple[int, int]]:
+    """(start, stop) of pieces of about chunk_bytes, from start to size, that end with a newline
+    (the last one may not)."""
     while start < size:
         stop = min(start + chunk_bytes, size)
         if stop < size:
@@ -210,6 +321,8 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.header: dict[str, Any] | None = None
+        self.workers: dict[str, Any] | None = None
+        """The master's last `workers` line (how many Locust workers had joined); None: no master."""
         self.builder: SeriesBuilder | None = None
         self.pending: FileInputError | None = None
         self.keys = _KeyCache()
@@ -247,6 +360,8 @@ class _Reader:
             for obj, kind, number in zip(objs, kinds, numbers, strict=True):
                 if kind == "header":
                     self._header(obj, number)
+        if "workers" in kinds:
+            self.workers = objs[len(kinds) - 1 - kinds[::-1].index("workers")]
         is_bucket = list(map(eq, kinds, repeat("bucket")))
         is_tick = list(map(eq, kinds, repeat("tick")))
         first_line = next(compress(zip(objs, numbers, strict=True), map(or_, is_bucket, is_tick)), None)
@@ -400,3 +515,74 @@ class _Reader:
                 raise self.error(f"bad tick line: {exc!r}", number) from exc
         t, dt, users = zip(*rows, strict=True)
         return np.array(t), np.array(dt), np.array(users, np.int64)
+
+
+class SeriesFiles:
+    """Timeline files by path, each read once and then only extended: what one run, one
+    `harness score` or one `harness report` shares, so that scoring a scenario and drawing it
+    read its timeline once. Owned by its caller (no process-wide state); a file replaced under
+    the same name is read afresh.
+
+    saved: keep a large finished timeline's Series beside it (harness.timeline.saved) when it has
+    been read whole, and take a saved Series that matches the file instead of parsing it.
+    """
+
+    def __init__(self, saved: bool = False) -> None:
+        self.saved = saved
+        self._files: dict[Path, TimelineFile] = {}
+        self._loaded: dict[Path, tuple[tuple[int, int, int, int], Series]] = {}
+
+    def add(self, timeline: TimelineFile) -> None:
+        """Share a file already read to its end (the engine's live one, once its scenario ended)."""
+        self._files[timeline.path.resolve()] = timeline
+        if self.saved:
+            self._save(timeline)
+
+    def get(self, path: str | Path) -> TimelineFile:
+        """The file at path, read to its end (its last line too: the file is complete)."""
+        key = Path(path).resolve()
+        timeline = self._files.get(key)
+        fresh = timeline is None or _replaced(timeline)
+        if fresh:
+            timeline = self._files[key] = TimelineFile(path)
+        assert timeline is not None
+        timeline.update(final=True)
+        if fresh and self.saved:
+            self._save(timeline)
+        return timeline
+
+    def series(self, path: str | Path) -> Series:
+        """The Series of the whole file at path (its saved Series, when it has a matching one)."""
+        key = Path(path).resolve()
+        if self.saved and key not in self._files:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return self.get(path).series()  # the error names the file
+            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            hit = self._loaded.get(key)
+            if hit is not None and hit[0] == identity:
+                return hit[1]
+            loaded = saved.load(Path(path), st)
+            if loaded is not None:
+                self._loaded[key] = (identity, loaded)
+                return loaded
+        return self.get(path).series()
+
+    def _save(self, timeline: TimelineFile) -> None:
+        try:
+            st = os.stat(timeline.path)
+            if st.st_size == timeline.offset and not saved.load_matches(timeline.path, st):
+                saved.save(timeline.series(), timeline.path, st)
+        except (OSError, HarnessError):  # a saved Series only saves time: never fail a run for it
+            return
+
+
+def _replaced(timeline: TimelineFile) -> bool:
+    try:
+        st = os.stat(timeline.path)
+    except FileNotFoundError:
+        return True
+    return timeline.identity is not None and (
+        (st.st_dev, st.st_ino) != timeline.identity or st.st_size < timeline.offset
+    )

@@ -13,10 +13,10 @@ Only the exact shape `Bucket.to_line` gives under `json.dumps(separators=(",", "
 recorder's — is taken: these fields in this order, integers where the reader wants integers,
 keys of bins made of digits. Every line is checked (each field once and in order, every bin well
 formed and the bins filling their object exactly); a line that is not exactly that shape is handed
-back untouched, for harness.scoring.loading to read with orjson like any other line. Fields that
+back untouched, for harness.timeline.loading to read with orjson like any other line. Fields that
 scoring does not use (name, method, failures by kind, maxima, sums) are not checked.
 
-Called by harness.scoring.loading only.
+Called by harness.timeline.loading only.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.scoring.bins import KEY_LIMIT
+from harness.timeline.bins import KEY_LIMIT
 
 PREFIX = b'{"type":"bucket","t":'
 PAD = 16

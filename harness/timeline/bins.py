@@ -6,7 +6,7 @@ may run in several threads at once; `bucket_percentiles` gives every bucket's p5
 all blocks are in, merging the buckets whose lines fell into several blocks (late deltas).
 Ranks and values are those of `harness.timeline.Histogram.quantile`, exactly.
 
-Used by harness.scoring.series (SeriesBuilder) and harness.scoring.loading.
+Used by harness.timeline.series (SeriesBuilder) and harness.timeline.loading.
 """
 
 from __future__ import annotations

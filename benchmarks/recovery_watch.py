@@ -1,0 +1,142 @@
+"""Benchmark the engine's recovery watch: the cost of one check as a 20-name scenario runs on.
+
+    .venv/bin/python benchmarks/recovery_watch.py [--names 20] [--checks 60] [--at 300 3600 21600]
+
+For each run time T (default 5 min, 1 h, 6 h):
+
+1. Generates, with benchmarks/scoring.py's generator, a timeline of T + `--checks` seconds
+   (1 s buckets, `--names` request names, 1 % late delta lines, a two-minute fault after a
+   five-minute baseline, 10 minutes in: at mid-run for a shorter run),
+   and writes its first T seconds to a live file, read once into the engine's live series
+   (`harness.engine.abort.LiveSeries`; not timed: the engine read it a second at a time).
+2. Then, `--checks` times: appends the next second of lines (as the recorder does) and times
+   what the engine does every second: update the live series with the appended bytes, the
+   abort conditions (`tripped`, error rate and p95), the progress line's last five seconds,
+   and the recovery check (`scoring.RecoveryWatch`, observation from the fault at mid-run to the
+   last closed bucket). The first check also resolves the thresholds from the baseline (once;
+   again only if a late delta changes a baseline bucket).
+
+Target: at most 10 ms a check, flat as the run grows. Results: a Markdown table on stdout
+and JSON in benchmarks/results/recovery_watch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from load_path import machine  # noqa: E402
+from scoring import T0, generate  # noqa: E402
+
+from harness import scoring  # noqa: E402
+from harness.engine import abort  # noqa: E402
+from harness.engine.progress import Progress  # noqa: E402
+
+
+@dataclasses.dataclass
+class Condition:
+    metric: str
+    above: float | None
+    below: float | None = None
+    for_s: float = 10.0
+
+
+CONDITIONS = (Condition("error_rate", 0.5), Condition("p95_ms", 5000.0))
+
+
+def tick_offsets(text: bytes, first_s: int, last_s: int) -> list[int]:
+    """Byte offsets of the tick lines of seconds first_s..last_s (each second's lines start there)."""
+    out = []
+    for s in range(first_s, last_s + 1):
+        at = text.find(f'{{"type":"tick","t":{T0 + s}.0,'.encode())
+        out.append(at if at >= 0 else len(text))
+    return out
+
+
+def measure(run_s: int, names: int, checks: int, work: Path) -> dict[str, object]:
+    whole = work / f"whole-{run_s}.jsonl"
+    fault_s = min(run_s // 2, 600)
+    phases = scoring.Phases(**generate(whole, (run_s + checks) / 3600, names, fault_s=fault_s))
+    text = whole.read_bytes()
+    offsets = tick_offsets(text, run_s, run_s + checks)
+    path = work / f"live-{run_s}.jsonl"
+    path.write_bytes(text[: offsets[0]])
+    live = abort.LiveSeries(path)
+    live.update()
+    settings = scoring.ScoringSettings()
+    progress = Progress(quiet=True)
+    watch = scoring.RecoveryWatch(phases, settings)
+    costs = []
+    with path.open("ab") as fh:
+        for i in range(checks):
+            fh.write(text[offsets[i] : offsets[i + 1]])
+            fh.flush()
+            now = T0 + run_s + i + 2.0  # the recorder writes a second about a second after it ends
+            started = time.perf_counter()
+            with live.lock:
+                live.update()
+                series = live.series
+                assert series is not None
+                for condition in CONDITIONS:
+                    abort.tripped(series, condition, now)
+                progress.tick(series)
+                watch.recovered(series, now - 3.0)
+            costs.append(time.perf_counter() - started)
+    assert live.file.reads[-1][1] == offsets[-1], "every appended byte was read, once"
+    whole.unlink()
+    path.unlink()
+    return {
+        "run_s": run_s,
+        "buckets": len(series),
+        "file_mb": round(offsets[-1] / 2**20, 1),
+        "median_ms": round(1000 * statistics.median(costs), 2),
+        "max_ms": round(1000 * max(costs), 2),
+        "first_ms": round(1000 * costs[0], 2),
+        "checks_ms": [round(1000 * c, 3) for c in costs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--names", type=int, default=20)
+    parser.add_argument("--checks", type=int, default=60)
+    parser.add_argument("--at", type=int, nargs="+", default=[300, 3600, 21600], help="run times, seconds")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="harness-bench-watch-") as tmp:
+        for run_s in args.at:
+            print(f"{run_s} s of {args.names} names: generating, then {args.checks} checks", file=sys.stderr)
+            results.append(measure(run_s, args.names, args.checks, Path(tmp)))
+    report = {
+        "machine": machine(),
+        "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "date": time.strftime("%Y-%m-%d"),
+        "names": args.names,
+        "results": results,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "recovery_watch.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"Machine: {report['machine']}; load average {report['load_average']} after the run\n")
+    print("| run time | timeline | check: median | check: max (target ≤ 10 ms) | first check |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for r in results:
+        print(
+            f"| {r['run_s']} s | {r['file_mb']} MB | {r['median_ms']} ms | {r['max_ms']} ms | {r['first_ms']} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -101,7 +101,7 @@ def build(run_dir: Path, hours: float, names: int) -> None:
     head = {"schema": runner.SCHEMA, "run_id": run_dir.name, "plan": {"name": plan.name},
             "target": {"kind": "testbed"}, "environment": {}, "started": T0 - 1.0, "ended": phases["end_t"],
             "status": "completed"}  # fmt: skip
-    rundir.write_json(run_dir / rundir.RESULT, runner.assemble_result(run_dir, plan, head))
+    rundir.write_json(run_dir / rundir.RESULT, runner.assemble_result(run_dir, plan, head).to_json())
 
 
 def main() -> None:

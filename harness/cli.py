@@ -544,9 +544,7 @@ def score(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     folder = _run_dir(run_dir)
     with history_store.open_history(history, folder.parent) as store:
         result = runner.rescore(folder, store)
-    out.print(
-        f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}"
-    )
+    out.print(f"rescored {len(result.scenarios)} scenario(s): {'passed' if result.passed else 'not passed'}")
     raise typer.Exit(runner.exit_code(result))
 
 

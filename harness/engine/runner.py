@@ -35,10 +35,12 @@ from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.plan import gates as gate_lang
+from harness.result import files as result_files
+from harness.result import model as result_model
 from harness.scoring import controlplane
 from harness.store import history, rundir
 
-SCHEMA = "harness.result/v1"
+SCHEMA = result_model.SCHEMA
 EXPERIMENT_BUDGET_S = 900.0
 """The longest an experiment may run; Locust's own run time is bounded by it (the engine stops it sooner)."""
 SCENARIO_FILE = "scenario.json"
@@ -65,7 +67,7 @@ def score_scenario_dir(
     sdir: Path,
     head: dict[str, Any] | None = None,
     store: history.HistoryStore | None = None,
-) -> dict[str, Any]:
+) -> result_model.Scenario:
     """The result entry of one scenario trial, from its folder alone (and the history store, for
     gates that compare with earlier runs: without a store those gates are skipped, with a reason)."""
     facts = rundir.read_json(sdir / SCENARIO_FILE)
@@ -78,7 +80,7 @@ def score_scenario_dir(
         series = scoring.load_series_cached(timeline)
     except (ValueError, HarnessError) as exc:
         entry["scoring_error"] = str(exc)
-        return entry
+        return _scenario_entry(sdir, entry)
     verified = _read_optional(sdir / "verify.json")
     data_loss = verified.get("data_loss") if verified else None
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
@@ -101,13 +103,14 @@ def score_scenario_dir(
     entry["gates"] = [r.to_json() for r in results]
     # A scenario whose steady state did not hold before the fault measured nothing about the
     # fault: it cannot pass, whatever its gates say.
-    completed = (
-        facts.get("status") == "completed"
-        and not facts.get("deviated")
-        and (facts.get("steady_state") or {}).get("before") is not False
-    )
-    entry["passed"] = completed and all(r.passed for r in results)
-    return entry
+    scenario_entry = _scenario_entry(sdir, entry)
+    passed = scenario_entry.ran_to_completion and all(r.passed for r in results)
+    return scenario_entry.model_copy(update={"passed": passed})
+
+
+def _scenario_entry(sdir: Path, entry: dict[str, Any]) -> result_model.Scenario:
+    """The entry as the model; scenario.json that does not fit it is refused naming the field."""
+    return result_files.parse_scenario(entry, sdir / SCENARIO_FILE)
 
 
 def _read_optional(path: Path) -> dict[str, Any] | None:
@@ -119,7 +122,7 @@ def _read_optional(path: Path) -> dict[str, Any] | None:
 
 def assemble_result(
     run_dir: Path, plan: Any, head: dict[str, Any], store: history.HistoryStore | None = None
-) -> dict[str, Any]:
+) -> result_model.Result:
     """result.json from the run folder: the run's facts plus every scenario scored again."""
     scenarios = []
     for scenario in plan.scenarios:
@@ -128,29 +131,34 @@ def assemble_result(
             if (sdir / SCENARIO_FILE).exists():
                 scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store))
     complete = head.get("status") == "completed"
-    return {
+    content = {
         **head,
         "schema": SCHEMA,
-        "passed": complete and bool(scenarios) and all(s["passed"] for s in scenarios),
+        "passed": complete and bool(scenarios) and all(s.passed for s in scenarios),
         "scenarios": scenarios,
     }
+    return result_files.parse(content, run_dir / rundir.RESULT)
 
 
-def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryStore | None = None) -> None:
+def write_outputs(
+    run_dir: Path, result: result_model.Result, store: history.HistoryStore | None = None
+) -> None:
     """result.json first (what was measured), then what is rendered from it; a report that fails
     to render is a warning, never the loss of the result."""
     from harness.report import html, junit, markdown
 
-    rundir.write_json(run_dir / rundir.RESULT, result)
-    rundir.write_text(run_dir / "summary.md", markdown.summary(result))
-    rundir.write_text(run_dir / "junit.xml", junit.render(result))
+    rundir.write_text(run_dir / rundir.RESULT, result_files.dumps(result))
+    # The renderers read result.json's content as a mapping (templates walk it by key).
+    content = result.to_json()
+    rundir.write_text(run_dir / "summary.md", markdown.summary(content))
+    rundir.write_text(run_dir / "junit.xml", junit.render(content))
     try:
-        trends = store.trends(result) if store is not None and result.get("scenarios") else None
+        trends = store.trends(result) if store is not None and result.scenarios else None
     except HarnessError as exc:
         _warn(f"warning: no trends in the report: {exc}")
         trends = None
     try:
-        html.write_report(run_dir, result, trends=trends)
+        html.write_report(run_dir, content, trends=trends)
     except Exception as exc:  # the report is a view; result.json above is the record
         _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
@@ -178,12 +186,12 @@ class Engine:
             "status": "running",
         }
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> result_model.Result:
         result = assemble_result(self.run_dir, self.plan, self.head, self.store)
         write_outputs(self.run_dir, result, self.store)
         return result
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> result_model.Result:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Secrets masked (vars named like one, a password in load.host); `harness score` reads it back.
         rundir.write_json(self.run_dir / rundir.PLAN, redaction.scrub(self.plan.model_dump(mode="json")))
@@ -419,21 +427,20 @@ def _steady_states(journal: dict[str, Any]) -> dict[str, bool | None]:
     return {"before": met("before"), "after": met("after")}
 
 
-def exit_code(result: dict[str, Any]) -> int:
+def exit_code(result: result_model.Result) -> int:
     """0 all passed, 1 a gate failed, 3 the run could not complete."""
-    if result.get("status") != "completed":
+    if result.status != "completed":
         return 3
-    if any(s.get("status") in ("aborted", "error", "interrupted") or s.get("metrics") is None
-           for s in result["scenarios"]):  # fmt: skip
+    if any(s.status in ("aborted", "error", "interrupted") or s.metrics is None for s in result.scenarios):
         return 3
-    return 0 if result.get("passed") else 1
+    return 0 if result.passed else 1
 
 
-def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[str, Any]:
+def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> result_model.Result:
     """`harness report RUN_DIR`: report.html, summary.md and junit.xml again from result.json, as
     it is (no re-scoring: that is `harness score`)."""
     rundir.check_run_dir(run_dir)
-    result = rundir.read_json(run_dir / rundir.RESULT)
+    result = result_files.read(run_dir / rundir.RESULT)
     write_outputs(run_dir, result, store)
     return result
 
@@ -442,7 +449,7 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: Path, warn: Any) -> None:
+def record(store: history.HistoryStore | None, result: result_model.Result, run_dir: Path, warn: Any) -> None:
     """Record the run in the history store; a store that fails costs the trend, not the run."""
     if store is None:
         return
@@ -452,14 +459,16 @@ def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: 
         warn(f"warning: the run was not recorded in the history store: {exc}")
 
 
-def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
+def rescore(
+    run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn
+) -> result_model.Result:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
     only at runs that started before this one), and the run recorded again."""
     from harness.plan.models import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
-    previous = rundir.read_json(run_dir / rundir.RESULT)
+    previous = result_files.read(run_dir / rundir.RESULT).to_json()
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
     result = assemble_result(run_dir, plan, head, store)
     write_outputs(run_dir, result, store)

@@ -334,7 +334,7 @@ class TestReport:
         again = runner.assemble_result(run_dir, plan, {k: v for k, v in result.items() if k != "scenarios"})
         runner.write_outputs(run_dir, again)
         assert len(opened) == 3, "the checkpoint and its report read none again"
-        assert again["scenarios"] == result["scenarios"]
+        assert again.to_json()["scenarios"] == result["scenarios"]
         assert 'id="s-kill-2"' in (run_dir / "report.html").read_text()
 
     def test_no_result_json_is_an_error_naming_the_file(self, tmp_path: Path) -> None:

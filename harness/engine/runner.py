@@ -148,10 +148,10 @@ def write_outputs(
     from harness.report import html, junit, markdown
 
     rundir.write_text(run_dir / rundir.RESULT, result_files.dumps(result))
-    # The renderers read result.json's content as a mapping (templates walk it by key).
+    rundir.write_text(run_dir / "summary.md", markdown.summary(result))
+    rundir.write_text(run_dir / "junit.xml", junit.render(result))
+    # The HTML report's templates walk result.json's content by key.
     content = result.to_json()
-    rundir.write_text(run_dir / "summary.md", markdown.summary(content))
-    rundir.write_text(run_dir / "junit.xml", junit.render(content))
     try:
         trends = store.trends(result) if store is not None and result.scenarios else None
     except HarnessError as exc:

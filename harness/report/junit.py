@@ -7,10 +7,10 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from harness.report import markdown
-from harness.result.model import Result
+from harness.result import model as result_model
 
 
-def render(result: Result | Mapping[str, Any]) -> str:
+def render(result: result_model.Result | Mapping[str, Any]) -> str:
     result = markdown.as_result(result)
     plan = result.plan.name or "harness"
     suites = ET.Element("testsuites", name=f"harness {plan}")

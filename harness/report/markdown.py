@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.result import files as result_files
-from harness.result.model import Metrics, Percentiles, Result
+from harness.result import model as result_model
 
 REPORT_URL_ENV = "HARNESS_REPORT_URL"
 
@@ -24,7 +24,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def summary(result: Result | Mapping[str, Any], report_url: str | None = None) -> str:
+def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
     """The Markdown summary; links point at `report_url` (or $HARNESS_REPORT_URL: where CI
     publishes the run folder), else relative to the run folder itself."""
     result = as_result(result)
@@ -56,8 +56,8 @@ def summary(result: Result | Mapping[str, Any], report_url: str | None = None) -
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in scenarios:
-        m = s.metrics or Metrics()
-        fault = (m.latency_ms.fault if m.latency_ms is not None else None) or Percentiles()
+        m = s.metrics or result_model.Metrics()
+        fault = (m.latency_ms.fault if m.latency_ms is not None else None) or result_model.Percentiles()
         rec = (
             "not recovered"
             if s.metrics is not None and m.recovery_time_s is None
@@ -95,11 +95,11 @@ def summary(result: Result | Mapping[str, Any], report_url: str | None = None) -
     return "\n".join(lines)
 
 
-def _score(metrics: Metrics) -> float:
+def _score(metrics: result_model.Metrics) -> float:
     """The resilience score, for ranking; a result without one ranks last."""
     return metrics.resilience_score if metrics.resilience_score is not None else 100.0
 
 
-def as_result(result: Result | Mapping[str, Any]) -> Result:
+def as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
     """result.json's content as the model (renderers are also handed the decoded JSON)."""
-    return result if isinstance(result, Result) else result_files.parse(result)
+    return result if isinstance(result, result_model.Result) else result_files.parse(result)

@@ -40,7 +40,7 @@ from harness.errors import HarnessError, InputError
 from harness.plan import gates
 from harness.result import files as result_files
 from harness.result import metrics as metric_registry
-from harness.result.model import Result, Target
+from harness.result import model as result_model
 from harness.sqlite import durable_and_shared
 
 ENV_VAR = "HARNESS_HISTORY_URL"
@@ -232,7 +232,7 @@ class HistoryStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def record(self, result: Result | Mapping[str, Any], run_dir: Path | None = None) -> None:
+    def record(self, result: result_model.Result | Mapping[str, Any], run_dir: Path | None = None) -> None:
         """Record a run from its result.json; recording the same run_id again replaces it."""
         result = _as_result(result)
         run_id = result.run_id
@@ -348,7 +348,10 @@ class HistoryStore:
         return found
 
     def trends(
-        self, result: Result | Mapping[str, Any], metrics: Sequence[str] = KEY_METRICS, limit: int = 20
+        self,
+        result: result_model.Result | Mapping[str, Any],
+        metrics: Sequence[str] = KEY_METRICS,
+        limit: int = 20,
     ) -> dict[str, list[dict[str, Any]]]:
         """Per scenario of `result`: the last `limit` earlier completed runs of the same plan and
         target, then this run, oldest first, each {"run_id", "started", "passed", "metrics"}.
@@ -411,15 +414,15 @@ def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
     return HistoryStore(url if url is not None else default_url(reports_dir), source=source)
 
 
-def _as_result(result: Result | Mapping[str, Any]) -> Result:
+def _as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
     """A result.json's content as the model; a malformed one is refused naming the field."""
-    return result if isinstance(result, Result) else result_files.parse(result, "result.json")
+    return result if isinstance(result, result_model.Result) else result_files.parse(result, "result.json")
 
 
-def target_key(target: Target | Mapping[str, Any]) -> str:
+def target_key(target: result_model.Target | Mapping[str, Any]) -> str:
     """Which cluster a run ran against, from result.json's `target`: `testbed/<profile>`,
     `kubernetes/<cluster>` (the plan's `cluster` name, else the context), or the kind alone."""
-    if isinstance(target, Target):
+    if isinstance(target, result_model.Target):
         target = target.model_dump()
     kind = str(target.get("kind") or "unknown")
     if kind == "kubernetes":

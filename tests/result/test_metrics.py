@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
+from harness import result as result_model
 from harness.compare import runs
 from harness.plan import gates
 from harness.report import html
@@ -96,3 +99,25 @@ def test_registry_text_is_json_safe() -> None:
     for info in registry.REGISTRY:
         assert "|" not in info.meaning and "\n" not in info.meaning
         json.dumps(info.meaning)
+
+
+def _model_leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted names of the model's number fields, through nested models."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        nested = [a for a in kinds if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            names |= _model_leaves(nested[0], f"{prefix}{name}.")
+        else:
+            names.add(f"{prefix}{name}")
+    return names
+
+
+def test_model_and_registry_name_the_same_metrics() -> None:
+    """Every metric of the registry is a field of result.json's Metrics model, and the other way
+    round (but the thresholds, which are settings, not measurements)."""
+    fields = {n for n in _model_leaves(result_model.Metrics) if not n.startswith("thresholds.")}
+    assert fields - {"control_plane.api.baseline.samples", "control_plane.api.fault.samples",
+                     "control_plane.api.baseline.throttled_own_load",
+                     "control_plane.api.fault.throttled_own_load"} == set(registry.BY_NAME)  # fmt: skip

@@ -106,7 +106,9 @@ def build(run_dir: Path, hours: float, names: int) -> None:
             "status": "completed"}  # fmt: skip
     # As the engine and `harness score` do: the Series is saved beside the timeline once read whole.
     files = SeriesFiles(saved=True)
-    rundir.write_json(run_dir / rundir.RESULT, runner.assemble_result(run_dir, plan, head, files=files))
+    rundir.write_json(
+        run_dir / rundir.RESULT, runner.assemble_result(run_dir, plan, head, files=files).to_json()
+    )
 
 
 def main() -> None:

@@ -13,30 +13,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from harness.compare import stats
 from harness.errors import FileInputError, InputError
-from harness.phases import Window
 from harness.plan import gates
+from harness.result import files as result_files
+from harness.result import metrics as metric_registry
+from harness.result import model as result_model
 from harness.store import rundir
-
-SCHEMA = "harness.result/v1"
 
 # --- metrics ------------------------------------------------------------------------------
 
-
-class Unit(StrEnum):
-    """How a metric's values read; the renderer formats by it."""
-
-    SECONDS = "s"
-    MS = "ms"
-    FRACTION = "fraction"
-    COUNT = "count"
-    USD = "usd"
-    SCORE = "score"
+Unit = metric_registry.Unit
 
 
 @dataclass(frozen=True)
@@ -51,75 +41,16 @@ class MetricSpec:
     it; None: a null is simply not measured and the trial is left out of that metric."""
 
 
-_LOWER, _HIGHER = stats.Better.LOWER, stats.Better.HIGHER
-
-_SPECS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        # A later impact is better: the system absorbed the fault for longer. Null means no
-        # impact at all, later than any measured one.
-        MetricSpec("time_to_impact_s", _HIGHER, Unit.SECONDS, "no impact"),
-        MetricSpec("recovery_time_s", _LOWER, Unit.SECONDS, "did not recover"),
-        MetricSpec("recovery_after_fault_end_s", _LOWER, Unit.SECONDS, "did not recover"),
-        MetricSpec("requests", _HIGHER, Unit.COUNT),
-        MetricSpec("failed_requests", _LOWER, Unit.COUNT),
-        MetricSpec("error_rate", _LOWER, Unit.FRACTION),
-        MetricSpec("peak_error_rate", _LOWER, Unit.FRACTION),
-        MetricSpec("availability", _HIGHER, Unit.FRACTION),
-        MetricSpec("peak_p99_ms", _LOWER, Unit.MS),
-        MetricSpec("generator_late_share", _LOWER, Unit.FRACTION),
-        MetricSpec("generator_lag_max_ms", _LOWER, Unit.MS),
-        MetricSpec("kpi", _HIGHER, Unit.COUNT),
-        MetricSpec("kpi_baseline_per_s", _HIGHER, Unit.COUNT),
-        MetricSpec("kpi_lost", _LOWER, Unit.COUNT),
-        MetricSpec("downtime_s", _LOWER, Unit.SECONDS),
-        MetricSpec("downtime_cost_usd", _LOWER, Unit.USD),
-        MetricSpec("data_loss", _LOWER, Unit.COUNT),
-        MetricSpec("resilience_score", _HIGHER, Unit.SCORE),
-        *(
-            MetricSpec(f"{family}.{window}.{p}", _LOWER, Unit.MS)
-            for family in ("latency_ms", "latency_uncorrected_ms")
-            for window in Window
-            for p in ("p50", "p95", "p99")
-        ),
-        # Kubernetes targets only (harness.scoring.controlplane); null is "not observed".
-        *(
-            MetricSpec(f"control_plane.api.{window}.{key}", _LOWER, unit)
-            for window in (Window.BASELINE, Window.FAULT)
-            for key, unit in (("p50_ms", Unit.MS), ("p99_ms", Unit.MS), ("error_rate", Unit.FRACTION))
-        ),
-        *(
-            MetricSpec(f"control_plane.{key}", _LOWER, Unit.SECONDS)
-            for key in (
-                "readyz_failed_s",
-                "livez_failed_s",
-                "node_not_ready_s",
-                "node_ready_again_s",
-                "pod_rescheduling_time_s",
-                "pod_readiness_time_s",
-                "deployment_unavailable_s",
-            )
-        ),
-        MetricSpec("control_plane.pods_deleted", _LOWER, Unit.COUNT),
-        MetricSpec("control_plane.pods_replaced", _HIGHER, Unit.COUNT),
-        MetricSpec("control_plane.watch_blind_s", _LOWER, Unit.SECONDS),
-        MetricSpec("control_plane.watch_coverage", _HIGHER, Unit.FRACTION),
-        MetricSpec("control_plane.watch_failed_polls", _LOWER, Unit.COUNT),
+def _spec(info: metric_registry.MetricInfo) -> MetricSpec:
+    never = info.null is metric_registry.Null.NEVER_HAPPENED
+    return MetricSpec(
+        info.name, stats.Better(info.better.value), info.unit, info.null_words if never else None
     )
-}
 
-DEFAULT_METRICS: tuple[str, ...] = (
-    "recovery_time_s",
-    "recovery_after_fault_end_s",
-    "time_to_impact_s",
-    "error_rate",
-    "availability",
-    "latency_ms.fault.p99",
-    "kpi_lost",
-    "downtime_cost_usd",
-    "data_loss",
-    "resilience_score",
-)
+
+_SPECS: dict[str, MetricSpec] = {m.name: _spec(m) for m in metric_registry.REGISTRY if m.comparable}
+
+DEFAULT_METRICS: tuple[str, ...] = metric_registry.compare_defaults()
 """What a user asks first: how fast it recovered, how much failed, what it cost, was data lost.
 A default metric that no trial has (older results lack recovery_after_fault_end_s) is dropped."""
 
@@ -143,24 +74,24 @@ class Run:
 
     path: Path
     plan: Mapping[str, Any]
-    result: Mapping[str, Any]
+    result: result_model.Result
 
     @property
     def run_id(self) -> str:
-        return str(self.result.get("run_id") or self.path.name)
+        return self.result.run_id or self.path.name
 
     @property
     def plan_name(self) -> str:
-        return str(self.plan.get("name") or self.result.get("plan", {}).get("name") or "?")
+        return str(self.plan.get("name") or self.result.plan.name or "?")
 
     @property
     def status(self) -> str:
-        return str(self.result.get("status") or "?")
+        return self.result.status or "?"
 
     @property
     def target(self) -> str:
         """The target in a few words: `testbed managed`, `kubernetes eks-prod`."""
-        target = {**(self.plan.get("target") or {}), **(self.result.get("target") or {})}
+        target = {**(self.plan.get("target") or {}), **self.result.target.model_dump()}
         kind = str(target.get("kind") or "?")
         if kind == "kubernetes":
             return f"kubernetes {target.get('context') or 'in-cluster'}"
@@ -170,7 +101,7 @@ class Run:
     def scenario_names(self) -> list[str]:
         """The plan's scenarios in order (the result's, if the plan lists none)."""
         names = [s.get("name") for s in self.plan.get("scenarios") or []]
-        names += [s.get("name") for s in self.result.get("scenarios") or []]
+        names += [s.name for s in self.result.scenarios]
         return list(dict.fromkeys(str(n) for n in names if n))
 
 
@@ -183,12 +114,9 @@ def read_run(path: Path, argument: str = "RUN_DIR") -> Run:
         if not (path / name).is_file():
             raise InputError(f"{argument}: {path} has no {name}; is it a run directory?")
     plan = rundir.read_json(path / rundir.PLAN)
-    result = rundir.read_json(path / rundir.RESULT)
     if not isinstance(plan, dict):
         raise FileInputError(path / rundir.PLAN, "not a JSON object")
-    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
-        found = result.get("schema") if isinstance(result, dict) else type(result).__name__
-        raise FileInputError(path / rundir.RESULT, f"schema is {found!r}, expected {SCHEMA!r}")
+    result = result_files.read(path / rundir.RESULT)
     return Run(path=path, plan=plan, result=result)
 
 
@@ -371,24 +299,24 @@ def _status_warnings(sides: Sequence[Side]) -> list[str]:
 # --- building the report ------------------------------------------------------------------
 
 
-def _entries(side: Side, scenario: str) -> list[tuple[Run, Mapping[str, Any]]]:
+def _entries(side: Side, scenario: str) -> list[tuple[Run, Mapping[str, Any] | None]]:
+    """Each trial of `scenario` on `side` with its metrics as result.json has them (None: not scored)."""
     return [
-        (run, entry)
+        (run, entry.metrics.as_mapping() if entry.metrics is not None else None)
         for run in side.runs
-        for entry in run.result.get("scenarios") or []
-        if entry.get("name") == scenario
+        for entry in run.result.scenarios
+        if entry.name == scenario
     ]
 
 
 def _sample(
-    entries: Sequence[tuple[Run, Mapping[str, Any]]], spec: MetricSpec
+    entries: Sequence[tuple[Run, Mapping[str, Any] | None]], spec: MetricSpec
 ) -> tuple[list[float | None], int]:
     """The trials' values (None: censored) and how many had no value."""
     values: list[float | None] = []
     missing = 0
-    for _, entry in entries:
-        metrics = entry.get("metrics")
-        value = gates.lookup(metrics, spec.name) if isinstance(metrics, Mapping) else gates.MISSING
+    for _, metrics in entries:
+        value = gates.lookup(metrics, spec.name) if metrics is not None else gates.MISSING
         if value is gates.MISSING or (value is None and spec.null_means is None):
             missing += 1
         elif value is None:
@@ -442,10 +370,7 @@ def compare_runs(
     for name in compared:
         present = [side for side in sides if name in names_of[side.label]]
         entries = {side.label: _entries(side, name) for side in present}
-        unscored = {
-            label: sum(not isinstance(e.get("metrics"), Mapping) for _, e in found)
-            for label, found in entries.items()
-        }
+        unscored = {label: sum(metrics is None for _, metrics in found) for label, found in entries.items()}
         for label, count in unscored.items():
             if count:
                 warnings.append(
@@ -456,9 +381,9 @@ def compare_runs(
         for spec in specs:
             samples = {label: _sample(found, spec) for label, found in entries.items()}
             if metrics is None and not any(
-                gates.lookup(e.get("metrics") or {}, spec.name) is not gates.MISSING
+                gates.lookup(metrics or {}, spec.name) is not gates.MISSING
                 for found in entries.values()
-                for _, e in found
+                for _, metrics in found
             ):
                 continue  # a default metric these results do not have (older schema)
             summaries = {label: stats.summarize(values, confidence) for label, (values, _) in samples.items()}

@@ -103,8 +103,8 @@ def score_run(run_dir: Path, history_url: str | None, output: Output) -> int:
     folder = checked_run_dir(run_dir)
     with history.open_history(history_url, folder.parent) as store:
         result = runner.rescore(folder, store)
-    verdict = "passed" if result["passed"] else "not passed"
-    output.print(f"rescored {len(result['scenarios'])} scenario(s): {verdict}")
+    verdict = "passed" if result.passed else "not passed"
+    output.print(f"rescored {len(result.scenarios)} scenario(s): {verdict}")
     return runner.exit_code(result)
 
 

@@ -34,11 +34,13 @@ from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.phases import Marker
 from harness.plan import gates as gate_lang
+from harness.result import files as result_files
+from harness.result import model as result_model
 from harness.scoring import controlplane
 from harness.store import history, rundir, runview
 from harness.timeline import SeriesFiles
 
-SCHEMA = "harness.result/v1"
+SCHEMA = result_model.SCHEMA
 EXPERIMENT_BUDGET_S = 900.0
 """The longest an experiment may run; Locust's own run time is bounded by it (the engine stops it sooner)."""
 SCENARIO_FILE = "scenario.json"
@@ -64,7 +66,7 @@ def score_scenario_dir(
     head: dict[str, Any] | None = None,
     store: history.HistoryStore | None = None,
     files: SeriesFiles | None = None,
-) -> dict[str, Any]:
+) -> result_model.Scenario:
     """The result entry of one scenario trial, from its folder alone (and the history store, for
     gates that compare with earlier runs: without a store those gates are skipped, with a reason).
     files: the timelines already read (by the engine while the scenario ran, or for the report)."""
@@ -78,7 +80,7 @@ def score_scenario_dir(
         series = (files or SeriesFiles()).series(timeline)
     except (ValueError, HarnessError) as exc:
         entry["scoring_error"] = str(exc)
-        return entry
+        return _scenario_entry(sdir, entry)
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
@@ -101,13 +103,14 @@ def score_scenario_dir(
     entry["gates"] = [r.to_json() for r in results]
     # A scenario whose steady state did not hold before the fault measured nothing about the
     # fault: it cannot pass, whatever its gates say.
-    completed = (
-        facts.get("status") == "completed"
-        and not facts.get("deviated")
-        and (facts.get("steady_state") or {}).get("before") is not False
-    )
-    entry["passed"] = completed and all(r.passed for r in results)
-    return entry
+    scenario_entry = _scenario_entry(sdir, entry)
+    passed = scenario_entry.ran_to_completion and all(r.passed for r in results)
+    return scenario_entry.model_copy(update={"passed": passed})
+
+
+def _scenario_entry(sdir: Path, entry: dict[str, Any]) -> result_model.Scenario:
+    """The entry as the model; scenario.json that does not fit it is refused naming the field."""
+    return result_files.parse_scenario(entry, sdir / SCENARIO_FILE)
 
 
 def _read_optional(path: Path) -> dict[str, Any] | None:
@@ -123,7 +126,7 @@ def assemble_result(
     head: dict[str, Any],
     store: history.HistoryStore | None = None,
     files: SeriesFiles | None = None,
-) -> dict[str, Any]:
+) -> result_model.Result:
     """result.json from the run folder: the run's facts plus every scenario scored again (from
     the Series in `files` where a timeline was read before)."""
     files = files or SeriesFiles()
@@ -134,17 +137,18 @@ def assemble_result(
             if (sdir / SCENARIO_FILE).exists():
                 scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store, files))
     complete = head.get("status") == "completed"
-    return {
+    content = {
         **rundir.redacted_facts(head),  # the target's facts may hold a token or a URL password
         "schema": SCHEMA,
-        "passed": complete and bool(scenarios) and all(s["passed"] for s in scenarios),
+        "passed": complete and bool(scenarios) and all(s.passed for s in scenarios),
         "scenarios": scenarios,
     }
+    return result_files.parse(content, run_dir / rundir.RESULT)
 
 
 def write_outputs(
     run_dir: Path,
-    result: dict[str, Any],
+    result: result_model.Result,
     store: history.HistoryStore | None = None,
     files: SeriesFiles | None = None,
 ) -> None:
@@ -152,16 +156,18 @@ def write_outputs(
     to render is a warning, never the loss of the result. files: timelines already read."""
     from harness.report import junit, markdown
 
-    rundir.write_json(run_dir / rundir.RESULT, result)
+    rundir.write_text(run_dir / rundir.RESULT, result_files.dumps(result))
     rundir.write_text(run_dir / "summary.md", markdown.summary(result))
     rundir.write_text(run_dir / "junit.xml", junit.render(result))
+    # The HTML report's templates walk result.json's content by key.
+    content = result.to_json()
     try:
-        trends = store.trends(result) if store is not None and result.get("scenarios") else None
+        trends = store.trends(result) if store is not None and result.scenarios else None
     except HarnessError as exc:
         _warn(f"warning: no trends in the report: {exc}")
         trends = None
     try:
-        runview.write_report(run_dir, result, trends=trends, files=files)
+        runview.write_report(run_dir, content, trends=trends, files=files)
     except Exception as exc:  # the report is a view; result.json above is the record
         _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
@@ -192,12 +198,12 @@ class Engine:
             "status": "running",
         }
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self) -> result_model.Result:
         result = assemble_result(self.run_dir, self.plan, self.head, self.store, self.files)
         write_outputs(self.run_dir, result, self.store, self.files)
         return result
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> result_model.Result:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         rundir.write_plan(self.run_dir, self.plan.model_dump(mode="json"))
         self.checkpoint()
@@ -434,22 +440,22 @@ def _steady_states(journal: dict[str, Any]) -> dict[str, bool | None]:
     return {"before": met("before"), "after": met("after")}
 
 
-def exit_code(result: dict[str, Any]) -> int:
+def exit_code(result: result_model.Result) -> int:
     """0 all passed, 1 a gate failed, 3 the run could not complete."""
-    if result.get("status") != "completed":
+    if result.status != "completed":
         return 3
-    if any(s.get("status") in ("aborted", "error", "interrupted") or s.get("metrics") is None
-           for s in result["scenarios"]):  # fmt: skip
+    if any(s.status in ("aborted", "error", "interrupted") or s.metrics is None for s in result.scenarios):
         return 3
-    return 0 if result.get("passed") else 1
+    return 0 if result.passed else 1
 
 
-def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[str, Any]:
+def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> result_model.Result:
     """`harness report RUN_DIR`: report.html, summary.md and junit.xml again from result.json, as
     it is (no re-scoring: that is `harness score`)."""
     rundir.check_run_dir(run_dir)
+    path = run_dir / rundir.RESULT
     # An older version may have written the target's facts unmasked: they are masked as read.
-    result = rundir.redacted_facts(rundir.read_json(run_dir / rundir.RESULT))
+    result = result_files.parse(rundir.redacted_facts(result_files.read(path).to_json()), path)
     write_outputs(run_dir, result, store, SeriesFiles(saved=True))
     return result
 
@@ -458,7 +464,7 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: Path, warn: Any) -> None:
+def record(store: history.HistoryStore | None, result: result_model.Result, run_dir: Path, warn: Any) -> None:
     """Record the run in the history store; a store that fails costs the trend, not the run."""
     if store is None:
         return
@@ -468,14 +474,16 @@ def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: 
         warn(f"warning: the run was not recorded in the history store: {exc}")
 
 
-def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
+def rescore(
+    run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn
+) -> result_model.Result:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
     only at runs that started before this one), and the run recorded again."""
     from harness.plan import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
-    previous = rundir.read_json(run_dir / rundir.RESULT)
+    previous = result_files.read(run_dir / rundir.RESULT).to_json()
     head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
     files = SeriesFiles(saved=True)  # each timeline read once, for scoring and the report
     result = assemble_result(run_dir, plan, head, store, files)

@@ -41,54 +41,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-
 from harness.errors import InputError
-from harness.phases import Window
+from harness.result import metrics as metric_registry
+from harness.result.model import GateOutcome
 
-_LATENCY_NAMES = {f"latency_ms.{window}.{p}" for window in Window for p in ("p50", "p95", "p99")}
-CONTROL_PLANE_NAMES = {
-    *(f"control_plane.api.{window}.{key}" for window in (Window.BASELINE, Window.FAULT)
-      for key in ("p50_ms", "p99_ms", "error_rate")),
-    *(f"control_plane.{key}" for key in (
-        "readyz_failed_s", "livez_failed_s", "node_not_ready_s", "node_ready_again_s",
-        "pod_rescheduling_time_s", "pod_readiness_time_s", "pods_deleted", "pods_replaced",
-        "deployment_unavailable_s")),
-    *(f"control_plane.{key}" for key in ("watch_blind_s", "watch_coverage", "watch_failed_polls")),
-}  # fmt: skip
+CONTROL_PLANE_NAMES: frozenset[str] = metric_registry.gateable(metric_registry.Scope.KUBERNETES)
 """Measured on Kubernetes targets only (harness.scoring.controlplane); a testbed plan may not gate on them."""
-METRIC_NAMES: frozenset[str] = frozenset(
-    {
-        "time_to_impact_s",
-        "recovery_time_s",
-        "recovery_after_fault_end_s",
-        "requests",
-        "failed_requests",
-        "error_rate",
-        "peak_error_rate",
-        "availability",
-        "peak_p99_ms",
-        "generator_late_share",
-        "generator_lag_max_ms",
-        "kpi",
-        "kpi_baseline_per_s",
-        "kpi_lost",
-        "downtime_s",
-        "downtime_cost_usd",
-        "data_loss",
-        "resilience_score",
-        *_LATENCY_NAMES,
-        *CONTROL_PLANE_NAMES,
-    }
-)
-"""The metric names a plan's gates may use: the scenario metrics of result.json (DESIGN.md)."""
-
-_NULL_MEANS = {
-    "recovery_time_s": "the scenario did not recover within the observation window",
-    "recovery_after_fault_end_s": "the scenario did not recover within the observation window",
-    "time_to_impact_s": "no bucket was unhealthy, so there was no impact to time",
-}
-"""Why a metric can be null, for the reason a failed gate gives."""
+METRIC_NAMES: frozenset[str] = metric_registry.gateable()
+"""The metric names a plan's gates may use: the gateable metrics of the registry (harness.result.metrics)."""
 
 HISTORY_FUNCTIONS: frozenset[str] = frozenset({"median_last", "mean_last", "min_last", "max_last"})
 """The functions a plan's gates may call: statistics of the left-side metric over earlier runs."""
@@ -314,30 +274,8 @@ class Gate:
         return render(self.left)
 
 
-class GateResult(BaseModel):
-    """One gate's outcome, as written to result.json."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    expression: str
-    value: float | None
-    """The left side's value; None when it could not be computed."""
-    passed: bool
-    reason: str | None = None
-    """Why the gate failed without a comparison (a null metric, a division by zero), why it was
-    skipped, or what a history function's value rests on."""
-    skipped: bool = False
-    """The gate could not be judged yet (no earlier runs for its history function) and counts as
-    passed; False in every result written before history gates existed."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The gate's entry in result.json: `reason` and `skipped` only when they say something."""
-        entry: dict[str, Any] = {"expression": self.expression, "value": self.value, "passed": self.passed}
-        if self.reason:
-            entry["reason"] = self.reason
-        if self.skipped:
-            entry["skipped"] = True
-        return entry
+GateResult = GateOutcome
+"""One gate's outcome, as written to result.json (harness.result.model)."""
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -604,7 +542,7 @@ class _Evaluator:
                 value = lookup(self.metrics, name)
                 if value is MISSING:
                     raise GateNameError(self.gate.text, "metric", [name], _leaf_names(self.metrics))
-                return self.number(value, name, _NULL_MEANS.get(name, "it was not measured"))
+                return self.number(value, name, metric_registry.null_reason(name))
             case Call(function=function, args=args):
                 if function not in self.functions:
                     raise GateNameError(self.gate.text, "function", [function], self.functions)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.plan import gates
+from harness.result import defaults
 
 
 class _KeyedValueError(ValueError):
@@ -240,7 +241,7 @@ class Windows(_Model):
     observe_s: float = Field(90.0, gt=0, le=86_400)
     """The longest the load stays on after the method ends, waiting for recovery plus
     stability: the testbed's slowest repair (30 s eviction, then a restart) fits with room."""
-    stability_s: float = Field(10.0, gt=0, le=86_400)
+    stability_s: float = Field(defaults.STABILITY_S, gt=0, le=86_400)
     """Healthy time that counts as recovered: DESIGN's default."""
 
     @model_validator(mode="after")
@@ -278,7 +279,7 @@ class AbortCondition(_Model):
     take never crosses the limit, so the condition could never trip."""
     below: float | None = Field(None, ge=0, le=3_600_000)
     """Abort when the metric stays below this; None: no lower limit. Bounded as `above`."""
-    for_s: float = Field(10.0, gt=0, le=86_400)
+    for_s: float = Field(defaults.STABILITY_S, gt=0, le=86_400)
     """As long as the stability window: a breach must last as long as a recovery does to count,
     so one bad bucket does not abort a game day. At most a day, the longest observation window."""
 
@@ -296,7 +297,7 @@ class AbortCondition(_Model):
 class Cost(_Model):
     """What downtime costs, for downtime_cost_usd."""
 
-    per_hour_usd: float = Field(40_000.0, ge=0, le=1e12)
+    per_hour_usd: float = Field(defaults.COST_PER_HOUR_USD, ge=0, le=1e12)
     """The hourly loss the project started from: two days of downtime at about $40,000 an hour.
     At most $10^12 an hour, beyond any business's revenue, so every cost stays a finite number."""
 

@@ -31,16 +31,23 @@ from harness import scoring, timeline
 from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
 from harness.report import display, inputs
+from harness.result import metrics as metric_registry
 
 REPORT = "report.html"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-TREND_METRICS = (
-    ("recovery_time_s", "recovery time", "s"),
-    ("error_rate", "error rate", "%"),
-    ("latency_ms.fault.p99", "p99 in the fault window", "ms"),
-    ("resilience_score", "resilience score", ""),
+_TREND_UNITS = {
+    metric_registry.Unit.SECONDS: "s",
+    metric_registry.Unit.MS: "ms",
+    metric_registry.Unit.FRACTION: "%",
+    metric_registry.Unit.USD: "$",
+    metric_registry.Unit.COUNT: "",
+    metric_registry.Unit.SCORE: "",
+}
+TREND_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.name, m.shown_as, _TREND_UNITS[m.unit]) for m in metric_registry.report_trends()
 )
+"""(metric, label, unit) of the trend chart, from the registry; fractions are drawn as percent."""
 MAX_TEXT = 240
 """Activity outputs and arguments longer than this are cut: the journal has them in full."""
 
@@ -356,7 +363,7 @@ def _trend(runs: list[dict] | None) -> dict[str, Any] | None:
                            "run_ids": [str(r.get("run_id")) for r in runs], "series": []}  # fmt: skip
     for path, label, unit in TREND_METRICS:
         values = [_lookup(r.get("metrics") or {}, path) for r in runs]
-        if path == "error_rate":
+        if unit == "%":
             values = [None if v is None else 100.0 * v for v in values]
         out["series"].append({"key": path, "label": label, "unit": unit, "values": values,
                               "points": sum(v is not None for v in values)})  # fmt: skip

@@ -5,38 +5,39 @@ counts it green would claim a check that did not happen."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from harness.report import markdown
+from harness.result import model as result_model
 
-def render(result: dict[str, Any]) -> str:
-    plan = result.get("plan", {}).get("name", "harness")
+
+def render(result: result_model.Result | Mapping[str, Any]) -> str:
+    result = markdown.as_result(result)
+    plan = result.plan.name or "harness"
     suites = ET.Element("testsuites", name=f"harness {plan}")
-    for s in result.get("scenarios", []):
-        suite = ET.SubElement(suites, "testsuite", name=f"{s['name']}#{s['trial']}")
+    for s in result.scenarios:
+        suite = ET.SubElement(suites, "testsuite", name=f"{s.name}#{s.trial}")
         cases = 0
         failures = 0
         errors = 0
         skipped = 0
-        if s.get("status") not in ("completed", None) or s.get("metrics") is None:
-            case = ET.SubElement(
-                suite, "testcase", classname=f"{plan}.{s['name']}", name="scenario completed"
-            )
-            problem = (
-                s.get("aborted_by") or s.get("error") or s.get("scoring_error") or f"status {s.get('status')}"
-            )
+        if s.status not in ("completed", None) or s.metrics is None:
+            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s.name}", name="scenario completed")
+            problem = s.aborted_by or s.error or s.scoring_error or f"status {s.status}"
             ET.SubElement(case, "error", message=str(problem))
             cases += 1
             errors += 1
-        for g in s.get("gates", []):
-            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s['name']}", name=g["expression"])
+        for g in s.gates:
+            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s.name}", name=g.expression)
             cases += 1
-            if g.get("skipped"):
+            if g.skipped:
                 skipped += 1
-                ET.SubElement(case, "skipped", message=str(g.get("reason") or "skipped"))
-            elif not g["passed"]:
+                ET.SubElement(case, "skipped", message=str(g.reason or "skipped"))
+            elif not g.passed:
                 failures += 1
-                detail = f"value {g.get('value')}" + (f": {g['reason']}" if g.get("reason") else "")
+                detail = f"value {g.value}" + (f": {g.reason}" if g.reason else "")
                 ET.SubElement(case, "failure", message=detail)
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))

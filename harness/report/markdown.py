@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from harness.phases import Window
+from harness.result import files as result_files
+from harness.result import model as result_model
 
 REPORT_URL_ENV = "HARNESS_REPORT_URL"
 
@@ -22,36 +24,31 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def summary(result: dict[str, Any], report_url: str | None = None) -> str:
+def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
     """The Markdown summary; links point at `report_url` (or $HARNESS_REPORT_URL: where CI
     publishes the run folder), else relative to the run folder itself."""
-    scenarios = result.get("scenarios", [])
-    verdict = (
-        "PASSED"
-        if result.get("passed")
-        else ("INCOMPLETE" if result.get("status") != "completed" else "FAILED")
-    )
-    plan = result.get("plan", {}).get("name", "?")
+    result = as_result(result)
+    scenarios = result.scenarios
+    verdict = "PASSED" if result.passed else ("INCOMPLETE" if result.status != "completed" else "FAILED")
+    profile = result.target.fact("profile")
     lines = [
-        f"# Resilience run `{result.get('run_id')}`: {verdict}",
+        f"# Resilience run `{result.run_id}`: {verdict}",
         "",
-        f"Plan **{plan}** on target **{result.get('target', {}).get('kind', '?')}**"
-        + (f" ({result['target'].get('profile')})" if result.get("target", {}).get("profile") else "")
-        + f"; run status: {result.get('status')}.",
+        f"Plan **{result.plan.name}** on target **{result.target.kind}**"
+        + (f" ({profile})" if profile else "")
+        + f"; run status: {result.status}.",
     ]
-    if result.get("error"):
-        lines += ["", f"Error: {result['error']}"]
-    metrics = [s["metrics"] for s in scenarios if s.get("metrics")]
-    if metrics:
-        cost = sum(m.get("downtime_cost_usd") or 0 for m in metrics)
-        loss = sum(m.get("data_loss") or 0 for m in metrics)
-        worst = min(
-            (s for s in scenarios if s.get("metrics")), key=lambda s: s["metrics"]["resilience_score"]
-        )
+    if result.error:
+        lines += ["", f"Error: {result.error}"]
+    scored = [(s, s.metrics) for s in scenarios if s.metrics is not None]
+    if scored:
+        cost = sum(m.downtime_cost_usd or 0 for _, m in scored)
+        loss = sum(m.data_loss or 0 for _, m in scored)
+        worst, worst_metrics = min(scored, key=lambda sm: _score(sm[1]))
         lines += [
             "",
             f"Total downtime cost **${cost:,.0f}**, data loss **{loss}** acknowledged writes, "
-            f"worst scenario **{worst['name']}** (score {worst['metrics']['resilience_score']:.0f}).",
+            f"worst scenario **{worst.name}** (score {_score(worst_metrics):.0f}).",
         ]
     lines += [
         "",
@@ -59,33 +56,34 @@ def summary(result: dict[str, Any], report_url: str | None = None) -> str:
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in scenarios:
-        m = s.get("metrics") or {}
-        fault = (m.get("latency_ms") or {}).get(Window.FAULT) or {}
-        recovered = m.get("recovery_time_s")
-        rec = "not recovered" if m and recovered is None else _fmt(recovered, " s")
-        lines.append(
-            f"| {s['name']}#{s['trial']} | {s.get('status')} | {'yes' if s.get('passed') else '**no**'} "
-            f"| {_fmt(m.get('time_to_impact_s'), ' s')} | {rec} | {_pct(m.get('error_rate'))} "
-            f"| {_fmt(fault.get('p99'), ' ms', 0)} | {_fmt(m.get('kpi_lost'))} "
-            f"| {_fmt(m.get('downtime_cost_usd'), '', 0) if m else '—'} | {_fmt(m.get('data_loss'))} "
-            f"| {_fmt(m.get('resilience_score'), '', 0)} |"
+        m = s.metrics or result_model.Metrics()
+        fault = (m.latency_ms.fault if m.latency_ms is not None else None) or result_model.Percentiles()
+        rec = (
+            "not recovered"
+            if s.metrics is not None and m.recovery_time_s is None
+            else _fmt(m.recovery_time_s, " s")
         )
-    failed = [(s, g) for s in scenarios for g in s.get("gates", []) if not g["passed"]]
+        lines.append(
+            f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} "
+            f"| {_fmt(m.time_to_impact_s, ' s')} | {rec} | {_pct(m.error_rate)} "
+            f"| {_fmt(fault.p99, ' ms', 0)} | {_fmt(m.kpi_lost)} "
+            f"| {_fmt(m.downtime_cost_usd, '', 0) if s.metrics is not None else '—'} | {_fmt(m.data_loss)} "
+            f"| {_fmt(m.resilience_score, '', 0)} |"
+        )  # fmt: skip
+    failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:
         lines += ["", "Failed gates:", ""]
         for s, g in failed:
-            reason = f" ({g['reason']})" if g.get("reason") else ""
-            lines.append(
-                f"- {s['name']}#{s['trial']}: `{g['expression']}` — value {_fmt(g.get('value'), '', 3)}{reason}"
-            )
-    aborted = [s for s in scenarios if s.get("aborted_by")]
-    for s in aborted:
-        lines.append(f"- {s['name']}#{s['trial']} was aborted: {s['aborted_by']}")
-    skipped = [(s, g) for s in scenarios for g in s.get("gates", []) if g.get("skipped")]
+            reason = f" ({g.reason})" if g.reason else ""
+            lines.append(f"- {s.name}#{s.trial}: `{g.expression}` — value {_fmt(g.value, '', 3)}{reason}")
+    for s in scenarios:
+        if s.aborted_by:
+            lines.append(f"- {s.name}#{s.trial} was aborted: {s.aborted_by}")
+    skipped = [(s, g) for s in scenarios for g in s.gates if g.skipped]
     if skipped:
         lines += ["", "Skipped gates (nothing to compare with yet):", ""]
         for s, g in skipped:
-            lines.append(f"- {s['name']}#{s['trial']}: `{g['expression']}` — {g.get('reason', '')}")
+            lines.append(f"- {s.name}#{s.trial}: `{g.expression}` — {g.reason or ''}")
     base = (report_url if report_url is not None else os.environ.get(REPORT_URL_ENV, "")).rstrip("/")
     link = f"{base}/" if base else ""
     lines += [
@@ -95,3 +93,13 @@ def summary(result: dict[str, Any], report_url: str | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _score(metrics: result_model.Metrics) -> float:
+    """The resilience score, for ranking; a result without one ranks last."""
+    return metrics.resilience_score if metrics.resilience_score is not None else 100.0
+
+
+def as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
+    """result.json's content as the model (renderers are also handed the decoded JSON)."""
+    return result if isinstance(result, result_model.Result) else result_files.parse(result)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.result import defaults
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
 from harness.scoring.windows import Phases
@@ -35,15 +36,12 @@ class ScoringSettings:
     """How a plan wants its scenarios judged."""
 
     policy: HealthPolicy = field(default_factory=HealthPolicy)
-    stability_s: float = 10.0
-    """A recovery counts once healthy buckets have lasted this long with nothing unhealthy after:
-    long enough to outlast a restart loop's back-off or an endpoint flapping in and out of the
-    load balancer, short enough that a game day does not wait minutes per scenario."""
-    cost_per_hour_usd: float = 40000.0
-    """The figure the project started from: what an hour of the product being down cost."""
-    target_recovery_s: float = 60.0
-    """Recovering within this costs proportionally fewer points in the resilience score (full
-    penalty at or beyond it): a minute is what a node or zone loss should take on a managed cluster."""
+    stability_s: float = defaults.STABILITY_S
+    """Healthy time that counts as recovered (harness.result.defaults says why)."""
+    cost_per_hour_usd: float = defaults.COST_PER_HOUR_USD
+    """What an hour of downtime costs (harness.result.defaults)."""
+    target_recovery_s: float = defaults.TARGET_RECOVERY_S
+    """Recovery time at which the resilience score's recovery penalty is full (harness.result.defaults)."""
 
     def __post_init__(self) -> None:
         if self.stability_s < 0.0:

@@ -38,29 +38,19 @@ from sqlalchemy.engine import Engine
 from harness import redaction
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
+from harness.result import files as result_files
+from harness.result import metrics as metric_registry
+from harness.result import model as result_model
 from harness.sqlite import durable_and_shared
 
 ENV_VAR = "HARNESS_HISTORY_URL"
 FLAG = "--history"
 FILE_NAME = "history.sqlite"
 
-KEY_METRICS: tuple[str, ...] = (
-    "recovery_time_s",
-    "time_to_impact_s",
-    "error_rate",
-    "latency_ms.fault.p99",
-    "kpi_lost",
-    "downtime_cost_usd",
-    "data_loss",
-    "resilience_score",
-)
+KEY_METRICS: tuple[str, ...] = metric_registry.history_defaults()
 """The metrics a trend shows by default: how long, how bad, what it cost, what was lost."""
 
-NEVER_HAPPENED: Mapping[str, str] = {
-    "recovery_time_s": "did not recover",
-    "recovery_after_fault_end_s": "did not recover",
-    "time_to_impact_s": "had no impact",
-}
+NEVER_HAPPENED: Mapping[str, str] = metric_registry.never_happened()
 """Metrics whose null is an outcome (the event never happened within the observation window),
 ordered after every number: a run that did not recover is the slowest recovery, not a gap."""
 
@@ -242,31 +232,31 @@ class HistoryStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def record(self, result: Mapping[str, Any], run_dir: Path | None = None) -> None:
+    def record(self, result: result_model.Result | Mapping[str, Any], run_dir: Path | None = None) -> None:
         """Record a run from its result.json; recording the same run_id again replaces it."""
-        run_id = str(result["run_id"])
-        plan = (result.get("plan") or {}).get("name") or "unnamed"
+        result = _as_result(result)
+        run_id = result.run_id
         run_row = {
             "run_id": run_id,
-            "plan": str(plan),
-            "target": target_key(result.get("target") or {}),
-            "started": float(result["started"]),
-            "ended": None if result.get("ended") is None else float(result["ended"]),
-            "status": str(result.get("status") or "unknown"),
-            "passed": bool(result.get("passed")),
+            "plan": result.plan.name or "unnamed",
+            "target": target_key(result.target),
+            "started": float(result.started),
+            "ended": None if result.ended is None else float(result.ended),
+            "status": result.status or "unknown",
+            "passed": result.passed,
             "run_dir": None if run_dir is None else str(Path(run_dir).absolute()),
-            "harness_version": (result.get("environment") or {}).get("harness"),
+            "harness_version": result.environment.harness,
         }
         scenario_rows = [
             {
                 "run_id": run_id,
-                "name": str(s["name"]),
-                "trial": int(s.get("trial") or 1),
-                "status": s.get("status"),
-                "passed": bool(s.get("passed")),
-                "metrics": _plain(s.get("metrics")),
+                "name": s.name,
+                "trial": s.trial,
+                "status": s.status,
+                "passed": s.passed,
+                "metrics": None if s.metrics is None else _plain(s.metrics.as_mapping()),
             }
-            for s in result.get("scenarios") or []
+            for s in result.scenarios
         ]
 
         def write(conn: sa.Connection) -> None:
@@ -358,7 +348,10 @@ class HistoryStore:
         return found
 
     def trends(
-        self, result: Mapping[str, Any], metrics: Sequence[str] = KEY_METRICS, limit: int = 20
+        self,
+        result: result_model.Result | Mapping[str, Any],
+        metrics: Sequence[str] = KEY_METRICS,
+        limit: int = 20,
     ) -> dict[str, list[dict[str, Any]]]:
         """Per scenario of `result`: the last `limit` earlier completed runs of the same plan and
         target, then this run, oldest first, each {"run_id", "started", "passed", "metrics"}.
@@ -366,15 +359,16 @@ class HistoryStore:
         A value is None where the metric was not measured (or, for NEVER_HAPPENED metrics, did
         not happen): a trend shows a gap rather than leaving the run out.
         """
-        run_id = str(result["run_id"])
-        started = float(result["started"])
-        plan = str((result.get("plan") or {}).get("name") or "unnamed")
-        target = target_key(result.get("target") or {})
+        result = _as_result(result)
+        run_id = result.run_id
+        started = float(result.started)
+        plan = result.plan.name or "unnamed"
+        target = target_key(result.target)
         current: dict[str, list[tuple[Any, bool]]] = {}
-        for s in result.get("scenarios") or []:
-            trials = current.setdefault(str(s["name"]), [])
-            if s.get("status") == "completed":
-                trials.append((s.get("metrics"), bool(s.get("passed"))))
+        for s in result.scenarios:
+            trials = current.setdefault(s.name, [])
+            if s.status == "completed":
+                trials.append((None if s.metrics is None else s.metrics.as_mapping(), s.passed))
         out: dict[str, list[dict[str, Any]]] = {name: [] for name in current}
         if current:
             rows = self._scenario_rows(plan, target, list(current), before=started, exclude_run=run_id)
@@ -386,9 +380,9 @@ class HistoryStore:
                         break
         for name, points in out.items():
             points.reverse()
-            head = [s for s in result.get("scenarios") or [] if s.get("name") == name]
+            head = [s for s in result.scenarios if s.name == name]
             point = _point(run_id, started, current[name], metrics)
-            point["passed"] = bool(head) and all(s.get("passed") for s in head)
+            point["passed"] = bool(head) and all(s.passed for s in head)
             points.append(point)
         return out
 
@@ -420,9 +414,16 @@ def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
     return HistoryStore(url if url is not None else default_url(reports_dir), source=source)
 
 
-def target_key(target: Mapping[str, Any]) -> str:
+def _as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
+    """A result.json's content as the model; a malformed one is refused naming the field."""
+    return result if isinstance(result, result_model.Result) else result_files.parse(result, "result.json")
+
+
+def target_key(target: result_model.Target | Mapping[str, Any]) -> str:
     """Which cluster a run ran against, from result.json's `target`: `testbed/<profile>`,
     `kubernetes/<cluster>` (the plan's `cluster` name, else the context), or the kind alone."""
+    if isinstance(target, result_model.Target):
+        target = target.model_dump()
     kind = str(target.get("kind") or "unknown")
     if kind == "kubernetes":
         value = target.get("cluster") or target.get("context")

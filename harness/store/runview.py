@@ -24,6 +24,7 @@ from typing import Any
 from harness import redaction, timeline
 from harness.errors import HarnessError
 from harness.report import html, inputs
+from harness.result import files as result_files
 from harness.store import rundir
 
 MARKERS = "markers.jsonl"
@@ -38,8 +39,8 @@ def read(
     files: the timelines already read, by the engine or by `harness score`)."""
     run_dir = Path(run_dir)
     files = files or timeline.SeriesFiles()
-    if result is None:
-        result = rundir.read_json(run_dir / rundir.RESULT)
+    if result is None:  # checked against the result model: a malformed file names its field
+        result = result_files.read(run_dir / rundir.RESULT).to_json()
     plan = _read_optional_json(run_dir / rundir.PLAN)
     trials = {}
     for entry in result.get("scenarios") or []:

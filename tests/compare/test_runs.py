@@ -96,7 +96,10 @@ class TestRefusals:
         a = write_run(tmp_path / "a", {"replica-kill": [metrics()]})
         b = write_run(tmp_path / "b", {"replica-kill": [metrics()]})
         (b / "result.json").write_text('{"schema": "other/v9"}')
-        with pytest.raises(FileInputError, match=r"result.json: schema is 'other/v9'"):
+        with pytest.raises(
+            FileInputError,
+            match=r"result.json: field 'schema': expected 'harness.result/v1' \(got 'other/v9'\)",
+        ):
             runs.compare_runs([a, b])
 
     def test_no_scenario_in_common(self, tmp_path: Path) -> None:

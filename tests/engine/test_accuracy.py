@@ -84,7 +84,7 @@ def test_recovery_time_matches_ground_truth(
     variables = {"node": node.name} if pick == "node" else {"zone": node.zone} if pick == "zone" else {}
     plan = loading.load_plan(write_plan(tmp_path, name, experiment, variables))
     engine = runner.Engine(plan, tmp_path / "reports", managed.root, Progress(quiet=True))
-    result = engine.run()
+    result = engine.run().to_json()
     (scenario,) = result["scenarios"]
     assert scenario["status"] == "completed", scenario
     m = scenario["metrics"]

@@ -86,7 +86,7 @@ def open_workers(count: int, port: int, folder: Path) -> Iterator[list[subproces
 def run_scored(managed, plan_path: Path, reports: Path) -> tuple[dict, Path]:
     wait_for(lambda: serving(managed), 60, "a healthy testbed before the scenario")
     engine = runner.Engine(loading.load_plan(plan_path), reports, managed.root, Progress(quiet=True))
-    result = engine.run()
+    result = engine.run().to_json()
     (scenario,) = result["scenarios"]
     sdir = engine.run_dir / "scenarios" / f"{scenario['name']}-1"
     return scenario, sdir

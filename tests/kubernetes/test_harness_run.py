@@ -69,7 +69,7 @@ def test_a_pod_kill_game_day_on_kubernetes(clusters: Clusters, tmp_path: Path) -
         plan = loading.load_plan(write_plan(tmp_path, service.url))
         engine = runner.Engine(plan, tmp_path / "reports", tmp_path / "testbed", Progress(quiet=True))
         production_before = len(clusters.production.requests)
-        result = engine.run()
+        result = engine.run().to_json()
         pods_after = {p.metadata.name for p in k8s_client.CoreV1Api(api).list_namespaced_pod(
             NAMESPACE, label_selector=SELECTOR).items}  # fmt: skip
 

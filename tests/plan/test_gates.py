@@ -224,6 +224,7 @@ def _record_runs(store: history.HistoryStore, recovery_times: list[float | None]
     for i, recovery_time_s in enumerate(recovery_times):
         store.record(
             {
+                "schema": "harness.result/v1",
                 "run_id": f"earlier-{i}",
                 "plan": {"name": PLAN},
                 "target": {"kind": "testbed", "profile": "managed"},

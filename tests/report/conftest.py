@@ -266,7 +266,7 @@ def build_run(
                        "token": SECRETS["target_token"]},
             "environment": {"harness": "0.1.0", "python": "3.12.1"},
             "started": T0 - 1, "ended": T0 + 400, "status": status}  # fmt: skip
-    result = runner.assemble_result(run_dir, model, head)
+    result = runner.assemble_result(run_dir, model, head).to_json()
     rundir.write_json(run_dir / rundir.RESULT, {**result, "target": head["target"]})  # unmasked, as of old
     return run_dir, result
 

@@ -343,7 +343,7 @@ class TestReport:
         assert len(paths) == 3
         for path in paths:
             assert files.get(path).reads == [(0, path.stat().st_size)], "read once, whole"
-        assert again["scenarios"] == first["scenarios"] == result["scenarios"]
+        assert again.to_json()["scenarios"] == first.to_json()["scenarios"] == result["scenarios"]
         assert 'id="s-kill-2"' in (run_dir / "report.html").read_text()
 
     def test_no_result_json_is_an_error_naming_the_file(self, tmp_path: Path) -> None:

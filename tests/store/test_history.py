@@ -414,7 +414,7 @@ WRITER = textwrap.dedent(
     store = history.HistoryStore(url)
     for i in range(count):
         store.record({
-            "run_id": f"{who}-{i}", "plan": {"name": "gameday"}, "target": {"kind": "testbed", "profile": "managed"},
+            "schema": "harness.result/v1", "run_id": f"{who}-{i}", "plan": {"name": "gameday"}, "target": {"kind": "testbed", "profile": "managed"},
             "started": float(i), "ended": float(i) + 1, "status": "completed", "passed": True,
             "scenarios": [{"name": "s", "trial": t, "status": "completed", "passed": True,
                            "metrics": {"recovery_time_s": float(i)}} for t in (1, 2, 3)],

@@ -1,0 +1,20 @@
+"""Defaults that the plan, scoring and the metric meanings share, each defined once.
+
+The plan models (harness.plan.models) offer them as field defaults and scoring
+(harness.scoring.metrics) falls back on them when called without a plan, so a plan that says
+nothing and a scoring call that says nothing judge a scenario the same way.
+"""
+
+from __future__ import annotations
+
+STABILITY_S = 10.0
+"""A recovery counts once healthy buckets have lasted this long with nothing unhealthy after:
+long enough to outlast a restart loop's back-off or an endpoint flapping in and out of the
+load balancer, short enough that a game day does not wait minutes per scenario."""
+
+COST_PER_HOUR_USD = 40_000.0
+"""The figure the project started from: what an hour of the product being down cost."""
+
+TARGET_RECOVERY_S = 60.0
+"""Recovering within this costs proportionally fewer points in the resilience score (full
+penalty at or beyond it): a minute is what a node or zone loss should take on a managed cluster."""

@@ -1,0 +1,274 @@
+"""The typed model of result.json (`harness.result/v1`): one run and its scenario trials.
+
+The engine builds a Result and writes it; report, compare, history and gates read it back with
+`read`. Writing gives the bytes the engine has always written: fields in the order below, keys
+that were not set left out (a scenario that never started its load has no `load`), numbers as
+they were given (an int stays an int, a float keeps Python's shortest repr). A key the model
+does not know is an error, except in `target`, whose facts depend on the backend.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+SCHEMA = "harness.result/v1"
+"""The schema string every result.json carries; a file with another one is refused."""
+
+Number = StrictInt | StrictFloat
+"""A measured value, kept as written: `10` stays an int and `10.0` a float, so writing a
+result read from a file gives its bytes back."""
+Count = StrictInt
+OptionalNumber = Annotated[Number | None, Field()]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+class PlanRef(_Model):
+    """Which plan the run came from; the resolved plan itself is plan.json beside result.json."""
+
+    name: StrictStr
+    description: StrictStr | None = None
+
+
+class Target(BaseModel):
+    """What the run ran against. Only `kind` is common to every backend (testbed: profile, url,
+    nodes...; kubernetes: context, cluster, server...), so other keys are kept as written."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    kind: StrictStr
+
+    def fact(self, key: str) -> Any:
+        """A backend-specific fact (`profile`, `cluster`, `context`), None when absent."""
+        return (self.model_extra or {}).get(key)
+
+
+class Environment(_Model):
+    """Versions that explain a result, for the report."""
+
+    harness: StrictStr | None = None
+    python: StrictStr | None = None
+    platform: StrictStr | None = None
+    chaostoolkit_lib: StrictStr | None = None
+    locust: StrictStr | None = None
+    host: StrictStr | None = None
+
+
+# --- scenario -----------------------------------------------------------------------------
+
+
+class SteadyState(_Model):
+    """Whether the experiment's steady-state hypothesis held; None: not checked."""
+
+    before: StrictBool | None = None
+    after: StrictBool | None = None
+
+
+class Load(_Model):
+    """Where the load came from: this host's processes, or Locust workers that joined."""
+
+    processes: Count | None = None
+    workers_expected: Count | None = None
+    workers_joined: Count | None = None
+    workers_took_part: Count | None = None
+    """Workers whose measurements reached the master; None: Locust did not close the timeline."""
+
+
+class Percentiles(_Model):
+    """Latency percentiles of one window, ms; None for a window without requests."""
+
+    p50: OptionalNumber = None
+    p95: OptionalNumber = None
+    p99: OptionalNumber = None
+
+
+class Latency(_Model):
+    """Latency per window of the scenario."""
+
+    baseline: Percentiles | None = None
+    fault: Percentiles | None = None
+    recovery: Percentiles | None = None
+
+
+class Thresholds(_Model):
+    """The health thresholds the scenario was judged with, resolved from the plan and baseline."""
+
+    error_rate: OptionalNumber = None
+    p95_ms: OptionalNumber = None
+    kpi_min_per_s: OptionalNumber = None
+    kpi_window_s: OptionalNumber = None
+    min_requests: Count | None = None
+
+
+class ApiWindow(_Model):
+    """The Kubernetes API server's latency and errors in one window."""
+
+    samples: Count
+    p50_ms: OptionalNumber = None
+    p99_ms: OptionalNumber = None
+    error_rate: OptionalNumber = None
+    throttled_own_load: Count | None = None
+
+
+class ApiWindows(_Model):
+    baseline: ApiWindow
+    fault: ApiWindow
+
+
+class ControlPlane(_Model):
+    """What a Kubernetes target's control plane did during the scenario (harness.scoring.controlplane)."""
+
+    api: ApiWindows
+    readyz_failed_s: OptionalNumber = None
+    livez_failed_s: OptionalNumber = None
+    node_not_ready_s: OptionalNumber = None
+    node_ready_again_s: OptionalNumber = None
+    pod_rescheduling_time_s: OptionalNumber = None
+    pod_readiness_time_s: OptionalNumber = None
+    pods_deleted: Count | None = None
+    pods_replaced: Count | None = None
+    deployment_unavailable_s: OptionalNumber = None
+    watch_blind_s: OptionalNumber = None
+    watch_coverage: OptionalNumber = None
+    watch_failed_polls: Count | None = None
+
+
+class Metrics(_Model):
+    """A scenario trial's metrics; harness.result.metrics says what each one means.
+
+    Every metric may be absent: results written before a metric existed lack it, and a gate or
+    comparison on an absent metric says so (it is not the same as null, which was measured as
+    nothing)."""
+
+    time_to_impact_s: OptionalNumber = None
+    recovery_time_s: OptionalNumber = None
+    recovery_after_fault_end_s: OptionalNumber = None
+    requests: Count | None = None
+    failed_requests: Count | None = None
+    error_rate: OptionalNumber = None
+    peak_error_rate: OptionalNumber = None
+    availability: OptionalNumber = None
+    latency_ms: Latency | None = None
+    latency_uncorrected_ms: Latency | None = None
+    peak_p99_ms: OptionalNumber = None
+    generator_late_share: OptionalNumber = None
+    generator_lag_max_ms: OptionalNumber = None
+    kpi: Count | None = None
+    kpi_baseline_per_s: OptionalNumber = None
+    kpi_lost: OptionalNumber = None
+    downtime_s: Number | None = None
+    downtime_cost_usd: Number | None = None
+    data_loss: Count | None = None
+    resilience_score: Number | None = None
+    thresholds: Thresholds | None = None
+    control_plane: ControlPlane | None = None
+    """Kubernetes targets only."""
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The metrics as result.json holds them, for what walks them by dotted name (gates)."""
+        return self.model_dump(mode="python", exclude_unset=True)
+
+
+class GateOutcome(_Model):
+    """One gate's outcome."""
+
+    expression: StrictStr
+    value: OptionalNumber
+    """The left side's value; None when it could not be computed."""
+    passed: StrictBool
+    reason: StrictStr | None = None
+    """Why the gate failed without a comparison (a null metric, a division by zero), why it was
+    skipped, or what a history function's value rests on."""
+    skipped: StrictBool = False
+    """The gate could not be judged yet (no earlier runs for its history function) and counts as
+    passed; False in every result written before history gates existed."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The gate's entry in result.json: `reason` and `skipped` only when they say something."""
+        entry: dict[str, Any] = {"expression": self.expression, "value": self.value, "passed": self.passed}
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.skipped:
+            entry["skipped"] = True
+        return entry
+
+
+class Phases(_Model):
+    """The instants (Unix seconds) that split the scenario's timeline into windows."""
+
+    baseline_start_t: Number
+    fault_start_t: Number
+    fault_end_t: Number
+    end_t: Number
+
+
+class Scenario(_Model):
+    """One trial of one scenario: what ran, how it ended, what it measured, whether it passed."""
+
+    name: StrictStr
+    experiment: StrictStr | None = None
+    trial: Count = Field(ge=1)
+    status: StrictStr
+    """running, completed, failed, aborted, interrupted or error (Chaos Toolkit's or the engine's)."""
+    aborted_by: StrictStr | None = None
+    deviated: StrictBool | None = None
+    steady_state: SteadyState = SteadyState()
+    started: OptionalNumber = None
+    ended: OptionalNumber = None
+    healed: list[StrictStr] = []
+    error: StrictStr | None = None
+    paths: dict[str, StrictStr] = {}
+    load: Load | None = None
+    metrics: Metrics | None = None
+    """None: the scenario could not be scored (see scoring_error)."""
+    gates: list[GateOutcome] = []
+    passed: StrictBool
+    scoring_error: StrictStr | None = None
+    phases: Phases | None = None
+
+    @property
+    def ran_to_completion(self) -> bool:
+        """The experiment completed with its steady state holding before the fault: only then
+        does the scenario measure the fault."""
+        return self.status == "completed" and not self.deviated and self.steady_state.before is not False
+
+
+class Result(_Model):
+    """A run: what it ran, against what, when, and each scenario trial's outcome."""
+
+    schema_: StrictStr = Field(SCHEMA, alias="schema")
+    run_id: StrictStr
+    plan: PlanRef
+    target: Target
+    environment: Environment = Environment()
+    started: Number
+    ended: OptionalNumber = None
+    status: StrictStr
+    """running, completed, interrupted or failed."""
+    error: StrictStr | None = None
+    """Why a failed run stopped."""
+    passed: StrictBool
+    scenarios: list[Scenario]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """result.json's content: the keys that were set, in the model's order."""
+        data = self.model_dump(mode="python", by_alias=True, exclude_unset=True)
+        data["schema"] = self.schema_  # written whether or not it was given
+        data = {"schema": data.pop("schema"), **data}
+        data["scenarios"] = [_scenario_json(s) for s in self.scenarios]
+        return data
+
+
+def _scenario_json(scenario: Scenario) -> dict[str, Any]:
+    data = scenario.model_dump(mode="python", exclude_unset=True)
+    data["gates"] = [g.to_json() for g in scenario.gates]
+    return data

@@ -1,0 +1,123 @@
+"""The metric registry: one declaration per metric, and everything that lists metrics agrees with it."""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from harness import result as result_model
+from harness.compare import runs
+from harness.plan import gates
+from harness.report import html
+from harness.result import files
+from harness.result import metrics as registry
+from harness.store import history
+
+ROOT = Path(__file__).parents[2]
+RUNS = sorted((ROOT / "tests" / "fixtures" / "runs").iterdir())
+
+
+def _docs_table() -> str:
+    text = (ROOT / "docs" / "scoring.md").read_text()
+    begin, end = text.index(registry.DOCS_BEGIN), text.index(registry.DOCS_END)
+    return text[begin + len(registry.DOCS_BEGIN) : end].strip() + "\n"
+
+
+def test_docs_table_is_the_registry() -> None:
+    """docs/scoring.md lists exactly the registry's metrics, as generated from it."""
+    assert _docs_table() == registry.markdown_table(), (
+        "docs/scoring.md's metric table differs from harness/result/metrics.py: "
+        "paste registry.markdown_table() between the metric-registry markers"
+    )
+
+
+def test_names_are_unique() -> None:
+    """A metric is declared once."""
+    names = [m.name for m in registry.REGISTRY]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("run_dir", RUNS, ids=lambda p: p.name)
+def test_every_testbed_metric_is_in_real_results(run_dir: Path) -> None:
+    """Every metric the testbed measures is found under its dotted name in a real result.json,
+    and every leaf of a real result's metrics (but the thresholds) is in the registry."""
+    result = files.read(run_dir / "result.json")
+    for scenario in result.scenarios:
+        assert scenario.metrics is not None
+        metrics = scenario.metrics.as_mapping()
+        for info in registry.REGISTRY:
+            if info.scope is registry.Scope.ANY:
+                assert gates.lookup(metrics, info.name) is not gates.MISSING, info.name
+        leaves = set(gates._leaf_names(metrics))
+        assert {n for n in leaves if not n.startswith("thresholds.")} <= set(registry.BY_NAME)
+
+
+def test_readers_take_their_lists_from_the_registry() -> None:
+    """Gates, compare, history and the report list what the registry says, in its order."""
+    assert {m.name for m in registry.REGISTRY if m.gateable} == gates.METRIC_NAMES
+    assert {
+        m.name for m in registry.REGISTRY if m.scope is registry.Scope.KUBERNETES
+    } == gates.CONTROL_PLANE_NAMES
+    assert tuple(m.name for m in registry.REGISTRY if m.compare_default) == runs.DEFAULT_METRICS
+    assert tuple(m.name for m in registry.REGISTRY if m.history_default) == history.KEY_METRICS
+    assert [name for name, _, _ in html.TREND_METRICS] == [
+        m.name for m in registry.REGISTRY if m.report_trend
+    ]
+    for info in registry.REGISTRY:
+        spec = runs.metric_spec(info.name)
+        assert (spec.better.value, spec.unit) == (info.better.value, info.unit)
+
+
+def test_null_that_is_an_outcome_is_explained_everywhere() -> None:
+    """A metric whose null means "never happened" has words for compare and history and a reason
+    for a failed gate; history ranks it after every number."""
+    never = {m.name for m in registry.REGISTRY if m.null is registry.Null.NEVER_HAPPENED}
+    assert never == {"recovery_time_s", "recovery_after_fault_end_s", "time_to_impact_s"}
+    assert set(history.NEVER_HAPPENED) == never
+    for name in never:
+        assert runs.metric_spec(name).null_means == registry.BY_NAME[name].null_words
+    result = gates.evaluate(gates.parse("recovery_time_s < 30"), {"recovery_time_s": None})
+    assert not result.passed
+    assert (
+        result.reason
+        == "recovery_time_s is null (the scenario did not recover within the observation window)"
+    )
+
+
+def test_unknown_metric_names_the_flag_and_suggests() -> None:
+    """A misspelt metric is refused with the closest known name."""
+    with pytest.raises(Exception, match=r"--metric: unknown metric 'recovery_time'.*'recovery_time_s'"):
+        registry.get("recovery_time")
+
+
+def test_registry_text_is_json_safe() -> None:
+    """Meanings and labels are plain text (the docs table and the report embed them)."""
+    for info in registry.REGISTRY:
+        assert "|" not in info.meaning and "\n" not in info.meaning
+        json.dumps(info.meaning)
+
+
+def _model_leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted names of the model's number fields, through nested models."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        nested = [a for a in kinds if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            names |= _model_leaves(nested[0], f"{prefix}{name}.")
+        else:
+            names.add(f"{prefix}{name}")
+    return names
+
+
+def test_model_and_registry_name_the_same_metrics() -> None:
+    """Every metric of the registry is a field of result.json's Metrics model, and the other way
+    round (but the thresholds, which are settings, not measurements)."""
+    fields = {n for n in _model_leaves(result_model.Metrics) if not n.startswith("thresholds.")}
+    assert fields - {"control_plane.api.baseline.samples", "control_plane.api.fault.samples",
+                     "control_plane.api.baseline.throttled_own_load",
+                     "control_plane.api.fault.throttled_own_load"} == set(registry.BY_NAME)  # fmt: skip

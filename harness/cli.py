@@ -232,7 +232,9 @@ def testbed_up(
         str, typer.Option(help="self-managed (1 etcd member) or managed (3 members, 3 zones).")
     ] = "managed",
     dir: DirOption = None,
-    lb_port: Annotated[int, typer.Option(min=1, max=65535, help="Load balancer port.")] = 18080,
+    lb_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Load balancer port; default: a free one.")
+    ] = None,
     lb_health_checks: Annotated[
         bool,
         typer.Option(
@@ -241,10 +243,12 @@ def testbed_up(
     ] = False,
 ) -> None:
     """Start the testbed (or report the one already running) and print where it serves."""
+    from harness import runlock
     from harness.testbed import cluster, profiles
 
     if profile not in [p.value for p in profiles.ProfileName]:
         raise InputError(f"--profile: expected self-managed or managed, got {profile!r}")
+    runlock.refuse_if_held(_testbed_dir(dir), "up")
     started = time.monotonic()
     state = cluster.up(
         profiles.builtin(profile, lb_health_checks=lb_health_checks), _testbed_dir(dir), lb_port=lb_port
@@ -282,16 +286,25 @@ def testbed_status(
             f"  {n['name']:8s} {n['zone']:8s} {'Ready' if n['ready'] else 'NotReady'} {', '.join(n['replicas'])}"
         )
     out.print(f"endpoints: {len(info['endpoints'])}")
+    out.print(f"run lock: {'held by ' + info['lock']['described'] if info['lock'] else 'free'}")
+
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Act even though a live run holds the testbed's run lock.")
+]
 
 
 @testbed_cmd.command("down")
 def testbed_down(
     dir: DirOption = None,
     keep: Annotated[bool, typer.Option(help="Keep the folder (logs, events, data).")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Stop every testbed process and remove its folder."""
+    from harness import runlock
     from harness.testbed import cluster
 
+    runlock.refuse_if_held(_testbed_dir(dir), "down", force)
     started = time.monotonic()
     if cluster.down(_testbed_dir(dir), keep=keep):
         out.print(f"testbed down in {time.monotonic() - started:.1f} s")
@@ -317,11 +330,20 @@ def cleanup(
             help="The cluster name the killed run used (its --cluster): AWS marks are this cluster's only.",
         ),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
+    from harness import runlock
     from harness.testbed import faults
 
-    done = _cleanup_plan_target(plan, dir, cluster) if plan is not None else faults.cleanup(_testbed_dir(dir))
+    if plan is None:
+        runlock.refuse_if_held(_testbed_dir(dir), "cleanup", force)
+
+    done = (
+        _cleanup_plan_target(plan, dir, cluster, force)
+        if plan is not None
+        else faults.cleanup(_testbed_dir(dir))
+    )
     for line in done:
         out.print(line, highlight=False)
     failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
@@ -344,15 +366,19 @@ def _with_cluster(plan: Any, cluster: str | None) -> Any:
         raise InputError(f"--cluster {cluster!r}: {exc}") from None
 
 
-def _cleanup_plan_target(plan_arg: str, testbed_dir: Path | None, cluster: str | None = None) -> list[str]:
+def _cleanup_plan_target(
+    plan_arg: str, testbed_dir: Path | None, cluster: str | None = None, force: bool = False
+) -> list[str]:
     """The plan's target healed as the engine heals it after each scenario."""
     from harness.engine.targets import make_target
     from harness.plan import loading
 
     plan = _with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
     if plan.target.kind == "testbed":
+        from harness import runlock
         from harness.testbed import faults
 
+        runlock.refuse_if_held(_testbed_dir(testbed_dir), "cleanup", force)
         return faults.cleanup(_testbed_dir(testbed_dir))
     from harness.chaos import experiment as chaos_experiment
 
@@ -386,6 +412,7 @@ def _run_plan(
     history_url: str | None = None,
     dry_run: bool = False,
     cluster: str | None = None,
+    wait_s: float = 0.0,
 ) -> int:
     from harness.engine import runner
     from harness.engine.progress import Progress
@@ -412,6 +439,7 @@ def _run_plan(
             Progress(quiet=quiet),
             keep_testbed=keep_testbed,
             store=store,
+            wait_s=wait_s,
         )
         result = engine.run()
     if not quiet:
@@ -475,6 +503,18 @@ TrialsOption = Annotated[
     ),
 ]
 
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        max=86400,
+        help="When another run holds the target (testbed folder or Kubernetes namespace), wait up to "
+        "this long for it instead of failing at once with exit 3.",
+    ),
+]
+
 ClusterOption = Annotated[
     str | None,
     typer.Option(
@@ -497,6 +537,7 @@ def run(
     history: HistoryOption = None,
     dry_run: DryRunOption = False,
     cluster: ClusterOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     raise typer.Exit(
@@ -510,6 +551,7 @@ def run(
             history_url=history,
             dry_run=dry_run,
             cluster=cluster,
+            wait_s=wait,
         )
     )
 
@@ -523,11 +565,20 @@ def gate(
     trials: TrialsOption = None,
     history: HistoryOption = None,
     cluster: ClusterOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
     raise typer.Exit(
         _run_plan(
-            plan, reports, dir, keep_testbed, quiet=True, trials=trials, history_url=history, cluster=cluster
+            plan,
+            reports,
+            dir,
+            keep_testbed,
+            quiet=True,
+            trials=trials,
+            history_url=history,
+            cluster=cluster,
+            wait_s=wait,
         )
     )
 

@@ -147,11 +147,12 @@ def acquire(
     """Take the folder's run lock, waiting up to `wait_s` for a live holder; RunLockHeldError if it
     stays held. `on_wait` is told about the holder once, when waiting starts."""
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
     path = lock_path(root)
     started = clock()
     told = False
     while True:
+        # Again each turn: a holder that started the testbed removes the folder with it (`down`).
+        root.mkdir(parents=True, exist_ok=True)
         fh = path.open("a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

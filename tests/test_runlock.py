@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +137,20 @@ class TestReleased:
         with pytest.raises(runlock.RunLockHeldError, match="run run-b"):
             runlock.acquire(root, "run-c")
         first.release()
+        second.release()
+
+    def test_a_waiter_outlives_the_holder_removing_the_folder(self, tmp_path: Path) -> None:
+        """A run that started the testbed removes the folder when it is done; the run waiting for
+        it makes the folder again and takes the lock."""
+        root = tmp_path / "tb"
+        first = runlock.acquire(root, "run-a")
+        timer = threading.Timer(0.5, lambda: (shutil.rmtree(root), first.release()))
+        timer.start()
+        try:
+            second = runlock.acquire(root, "run-b", wait_s=10)
+        finally:
+            timer.join()
+        assert second.previous is None and runlock.holder(root)["run_id"] == "run-b"  # type: ignore[index]
         second.release()
 
 

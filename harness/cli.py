@@ -266,9 +266,18 @@ def testbed_status(
     """Show etcd members, nodes, replicas and endpoints."""
     import json as jsonlib
 
+    from harness import runlock
     from harness.testbed import cluster
+    from harness.testbed import state as tbstate
 
-    info = cluster.status(_testbed_dir(dir))
+    try:
+        info = cluster.status(_testbed_dir(dir))
+    except tbstate.NotRunningError as exc:
+        if holder := runlock.holder(_testbed_dir(dir)):  # a run holds the folder, bringing its testbed up
+            raise tbstate.NotRunningError(
+                f"{exc}; the folder is held by {runlock.describe(holder)}"
+            ) from None
+        raise
     if as_json:
         print(jsonlib.dumps(info, indent=2))
         return

@@ -97,6 +97,14 @@ def test_force_acts_on_a_held_folder(held: tuple[Path, int], command: list[str])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_status_of_a_held_folder_without_a_testbed_names_the_holder(held: tuple[Path, int]) -> None:
+    """A run holding the folder while it brings its testbed up: status says so, not only 'no testbed'."""
+    root, pid = held
+    result = harness("testbed", "status", "--dir", str(root))
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert f"no testbed in {root}" in result.stderr and f"held by run run-held (pid {pid}" in result.stderr
+
+
 def test_a_wait_out_of_range_is_refused(tmp_path: Path) -> None:
     """`--wait -1` is a usage error: exit 2 before anything runs."""
     result = harness("run", "local-quick", "--wait", "-1", "--dir", str(tmp_path / "tb"))

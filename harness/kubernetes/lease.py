@@ -206,7 +206,8 @@ class Lease:
                     _request_timeout=TIMEOUT,
                 )
                 # A Lease still naming a holder was taken over from a run that stopped renewing.
-                self.previous = self.holder_of(lease) if spec.get("holderIdentity") else None
+                taken_from = spec.get("holderIdentity")
+                self.previous = self.holder_of(lease) if taken_from and taken_from != self.run_id else None
                 return None
             except ApiException as exc:
                 if exc.status != 409:  # 409: another run wrote first (create or replace); look again

@@ -41,9 +41,9 @@ RENDER = """
 import json, re, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from harness.report import html
+from harness.store import runview
 t1 = time.perf_counter()
-path = html.write_report(Path(sys.argv[1]))
+path = runview.write_report(Path(sys.argv[1]))
 t2 = time.perf_counter()
 text = path.read_text()
 usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -9,7 +9,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -342,146 +342,9 @@ def cleanup(
     force: ForceOption = False,
 ) -> None:
     """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
-    from harness import runlock
-    from harness.testbed import faults
+    from harness.engine import commands
 
-    if plan is None:
-        runlock.refuse_if_held(_testbed_dir(dir), "cleanup", force)
-
-    done = (
-        _cleanup_plan_target(plan, dir, cluster, force)
-        if plan is not None
-        else faults.cleanup(_testbed_dir(dir))
-    )
-    for line in done:
-        out.print(line, highlight=False)
-    failed = [line for line in done if line.startswith("could not check") or "' failed" in line]
-    if failed:
-        err.print(f"cleanup: {len(failed)} step(s) failed (above); the target may still carry a fault")
-        raise typer.Exit(3)
-    if plan is not None:
-        out.print(f"cleanup: {len(done)} step(s) done, none failed")
-    else:
-        out.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
-
-
-def _with_cluster(plan: Any, cluster: str | None) -> Any:
-    """The plan with --cluster applied (target.cluster), or as it is."""
-    if cluster is None:
-        return plan
-    try:
-        return plan.with_cluster(cluster)
-    except ValueError as exc:
-        raise InputError(f"--cluster {cluster!r}: {exc}") from None
-
-
-def _cleanup_plan_target(
-    plan_arg: str, testbed_dir: Path | None, cluster: str | None = None, force: bool = False
-) -> list[str]:
-    """The plan's target healed as the engine heals it after each scenario."""
-    from harness.engine.targets import make_target
-    from harness.plan import loading
-
-    plan = _with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
-    if plan.target.kind == "testbed":
-        from harness import runlock
-        from harness.testbed import faults
-
-        runlock.refuse_if_held(_testbed_dir(testbed_dir), "cleanup", force)
-        return faults.cleanup(_testbed_dir(testbed_dir))
-    from harness.chaos import experiment as chaos_experiment
-
-    target = make_target(plan.target, _testbed_dir(testbed_dir))
-    target.open()
-    try:
-        done = target.heal()
-        seen: set[tuple[str, str]] = set()
-        for scenario in plan.scenarios:  # then every experiment's rollbacks: they undo what heal cannot see
-            key = (str(scenario.experiment), repr(sorted(scenario.vars.items())))
-            if key in seen:
-                continue
-            seen.add(key)
-            variables = {**target.configuration(), **scenario.vars}
-            experiment = chaos_experiment.load(Path(scenario.experiment))
-            for record in chaos_experiment.run_rollbacks(experiment, variables):
-                error = f": {' '.join(str(record['error']).split())[:300]}" if record["error"] else ""
-                done.append(f"{scenario.name}: rollback '{record['name']}' {record['status']}{error}")
-        return done
-    finally:
-        target.close()
-
-
-def _run_plan(
-    plan_arg: str | None,
-    reports: Path,
-    testbed_dir: Path | None,
-    keep_testbed: bool,
-    quiet: bool,
-    trials: int | None = None,
-    history_url: str | None = None,
-    dry_run: bool = False,
-    cluster: str | None = None,
-    wait_s: float = 0.0,
-) -> int:
-    from harness.engine import runner
-    from harness.engine.progress import Progress
-    from harness.plan import lint, loading, validation
-    from harness.store import history
-
-    path = loading.resolve_plan_arg(plan_arg)
-    plan = loading.load_plan(path)
-    for warning in lint.plan_warnings(path):
-        _warning(warning)
-    if trials is not None:
-        plan = plan.with_trials(trials)
-    plan = _with_cluster(plan, cluster)
-    for scenario in plan.scenarios:  # every experiment is checked before anything is injected
-        validation.validate_file(Path(scenario.experiment))
-    _check_experiment_secrets(plan)
-    if dry_run:
-        return _dry_run(plan)
-    with history.open_history(history_url, reports) as store:
-        engine = runner.Engine(
-            plan,
-            reports,
-            _testbed_dir(testbed_dir),
-            Progress(quiet=quiet),
-            keep_testbed=keep_testbed,
-            store=store,
-            wait_s=wait_s,
-        )
-        result = engine.run()
-    if not quiet:
-        out.print((engine.run_dir / "summary.md").read_text(), highlight=False)
-    out.print(f"run folder: {engine.run_dir}")
-    out.print(f"report: {engine.run_dir / 'report.html'}")
-    return runner.exit_code(result)
-
-
-def _check_experiment_secrets(plan: Any) -> None:
-    """InputError when an experiment's secrets would leave a Kubernetes plan's context (run and validate)."""
-    if plan.target.kind == "kubernetes":
-        from harness.chaos import experiment as chaos_experiment
-        from harness.kubernetes import client
-
-        for scenario in plan.scenarios:
-            client.check_experiment_secrets(
-                chaos_experiment.load(Path(scenario.experiment)),
-                plan.target.effective_context,
-                str(scenario.experiment),
-            )
-
-
-def _dry_run(plan: Any) -> int:
-    """Print what every activity would touch; exit 2 when an experiment would leave the plan's context."""
-    from harness.kubernetes import dryrun
-
-    entries = dryrun.dry_run(plan)
-    out.print(redaction.text(dryrun.render(entries)), end="", highlight=False)
-    refused = sorted({e["refused"] for e in entries if e.get("refused")})
-    for reason in refused:
-        _error(reason)
-    return 2 if refused else 0
+    raise typer.Exit(commands.clean_up(_testbed_dir(dir), plan, cluster, _OUTPUT, force=force))
 
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
@@ -549,20 +412,21 @@ def run(
     wait: WaitOption = 0.0,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
-    raise typer.Exit(
-        _run_plan(
-            plan,
-            reports,
-            dir,
-            keep_testbed,
-            quiet=False,
-            trials=trials,
-            history_url=history,
-            dry_run=dry_run,
-            cluster=cluster,
-            wait_s=wait,
-        )
+    from harness.engine import commands
+
+    request = commands.RunRequest(
+        plan,
+        reports,
+        _testbed_dir(dir),
+        keep_testbed,
+        quiet=False,
+        trials=trials,
+        history_url=history,
+        dry_run=dry_run,
+        cluster=cluster,
+        wait_s=wait,
     )
+    raise typer.Exit(commands.run_plan(request, _OUTPUT))
 
 
 @app.command("gate")
@@ -577,19 +441,20 @@ def gate(
     wait: WaitOption = 0.0,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
-    raise typer.Exit(
-        _run_plan(
-            plan,
-            reports,
-            dir,
-            keep_testbed,
-            quiet=True,
-            trials=trials,
-            history_url=history,
-            cluster=cluster,
-            wait_s=wait,
-        )
+    from harness.engine import commands
+
+    request = commands.RunRequest(
+        plan,
+        reports,
+        _testbed_dir(dir),
+        keep_testbed,
+        quiet=True,
+        trials=trials,
+        history_url=history,
+        cluster=cluster,
+        wait_s=wait,
     )
+    raise typer.Exit(commands.run_plan(request, _OUTPUT))
 
 
 RunDirArgument = Annotated[Path, typer.Argument(help="A run folder (reports/<run-id>).")]
@@ -598,34 +463,17 @@ RunDirArgument = Annotated[Path, typer.Argument(help="A run folder (reports/<run
 @app.command("score")
 def score(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     """Score a finished run again from its folder alone and rewrite result.json, summary.md, junit.xml."""
-    from harness.engine import runner
-    from harness.store import history as history_store
+    from harness.engine import commands
 
-    folder = _run_dir(run_dir)
-    with history_store.open_history(history, folder.parent) as store:
-        result = runner.rescore(folder, store)
-    out.print(
-        f"rescored {len(result['scenarios'])} scenario(s): {'passed' if result['passed'] else 'not passed'}"
-    )
-    raise typer.Exit(runner.exit_code(result))
+    raise typer.Exit(commands.score_run(run_dir, history, _OUTPUT))
 
 
 @app.command("report")
 def report(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     """Render report.html (and summary.md, junit.xml) again from a run folder's result.json."""
-    from harness.engine import runner
-    from harness.store import history as history_store
+    from harness.engine import commands
 
-    folder = _run_dir(run_dir)
-    with history_store.open_history(history, folder.parent) as store:
-        runner.rerender(folder, store)
-    out.print(f"report: {folder / 'report.html'}")
-
-
-def _run_dir(path: Path) -> Path:
-    from harness.store import rundir
-
-    return rundir.check_run_dir(path).resolve()
+    raise typer.Exit(commands.render_run(run_dir, history, _OUTPUT))
 
 
 @app.command("compare")
@@ -702,16 +550,9 @@ def history_list(
 @app.command("validate")
 def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
-    from harness.plan import lint, loading, validation
+    from harness.engine import commands
 
-    for path in files:
-        kind = validation.validate_file(path)
-        if kind == "plan":
-            _check_experiment_secrets(loading.load_plan(path))
-        out.print(f"{path}: valid {kind}")
-        if kind == "plan":
-            for warning in lint.plan_warnings(path):
-                _warning(warning)
+    raise typer.Exit(commands.validate(files, _OUTPUT))
 
 
 @app.command("preflight")
@@ -751,6 +592,25 @@ def _error(message: object) -> None:
 def _warning(message: object) -> None:
     """Something the user should know that does not stop the command (a plan lint)."""
     err.print(Text.assemble(("warning", "yellow"), f": {redaction.text(message)}"), highlight=False)
+
+
+class _ConsoleOutput:
+    """harness.engine.commands.Output on the terminal: results on stdout, everything else on stderr."""
+
+    def print(self, text: str, *, highlight: bool = True, end: str = "\n") -> None:
+        out.print(text, highlight=highlight, end=end)
+
+    def note(self, text: str) -> None:
+        err.print(text)
+
+    def warning(self, message: object) -> None:
+        _warning(message)
+
+    def error(self, message: object) -> None:
+        _error(message)
+
+
+_OUTPUT = _ConsoleOutput()
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """What of a value or a message is a secret, decided in one place.
 
 Everything a person reads goes through here: the CLI's error and warning printer, the dry run,
-journals written into run folders and reports, the history store's URLs and database errors,
-`harness app serve --db` errors, plan validation messages. Masked:
+the files of a run folder that reports show (journals, the plan, result.json's target and
+environment, control-plane records: masked when they are written), the history store's URLs and
+database errors, `harness app serve --db` errors, plan validation messages. Masked:
 
 - the value under any key that looks like a secret (SECRET_WORDS), at any depth;
 - a URL's password (`scheme://user:PASSWORD@host`) and `password=...`-style query values,
@@ -121,3 +122,17 @@ def experiment_secrets(experiment: Mapping[str, Any], environ: Mapping[str, str]
         elif isinstance(name, str) and secretish(name) and isinstance(value, str):
             found.add(value)
     return {v for v in found if len(v) >= MIN_KNOWN}
+
+
+def journal(journal: Mapping[str, Any]) -> dict[str, Any]:
+    """A Chaos Toolkit journal without its experiment's `secrets` block and with every secret
+    masked at any depth (configuration, activity arguments, outputs): journals are kept in run
+    folders and shown in reports. The values the experiment marks as secret are masked wherever
+    they appear, under whatever key."""
+    out = dict(journal)
+    exp = out.get("experiment")
+    known: set[str] = set()
+    if isinstance(exp, Mapping):
+        known = experiment_secrets(exp)
+        out["experiment"] = {k: v for k, v in exp.items() if k != "secrets"}
+    return scrub(out, known)

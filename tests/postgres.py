@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import children
-from harness.app.launcher import free_port
+from harness.ports import free_port
 
 
 def find_bin() -> Path | None:

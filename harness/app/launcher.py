@@ -6,7 +6,6 @@ runs in its own session (process group), so stopping it also stops its uvicorn w
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ import httpx
 
 from harness import children
 from harness.errors import HarnessError
+from harness.ports import free_port
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 25.0
 """Above the server's graceful-shutdown window, so a clean stop is never cut short."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

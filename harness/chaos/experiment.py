@@ -141,12 +141,5 @@ def interrupt_for_abort() -> bool:
 
 
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
-    """The journal without its secrets block and with every secret masked (harness.redaction), at
-    any depth (configuration, activity arguments, run records): it is written into reports."""
-    out = dict(journal)
-    exp = out.get("experiment")
-    known: set[str] = set()
-    if isinstance(exp, dict):
-        known = redaction.experiment_secrets(exp)
-        out["experiment"] = {k: v for k, v in exp.items() if k != "secrets"}
-    return redaction.scrub(out, known)
+    """The journal as it may be written into a run folder: harness.redaction.journal."""
+    return redaction.journal(journal)

@@ -13,6 +13,7 @@ verdict in the metric's good direction. How to read it: docs/compare.md.
 `stats` is the pure part (summarize, compare, min_trials_for), usable on any list of values.
 """
 
+from harness.compare import stats
 from harness.compare.render import render_html, render_markdown, write_comparison
 from harness.compare.runs import (
     DEFAULT_METRICS,
@@ -45,6 +46,7 @@ __all__ = [
     "parse_label_options",
     "render_html",
     "render_markdown",
+    "stats",
     "summarize",
     "write_comparison",
 ]

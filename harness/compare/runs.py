@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.compare import stats
 from harness.errors import FileInputError, InputError
+from harness.phases import Window
 from harness.plan import gates
 from harness.store import rundir
 
@@ -78,13 +79,13 @@ _SPECS: dict[str, MetricSpec] = {
         *(
             MetricSpec(f"{family}.{window}.{p}", _LOWER, Unit.MS)
             for family in ("latency_ms", "latency_uncorrected_ms")
-            for window in ("baseline", "fault", "recovery")
+            for window in Window
             for p in ("p50", "p95", "p99")
         ),
         # Kubernetes targets only (harness.scoring.controlplane); null is "not observed".
         *(
             MetricSpec(f"control_plane.api.{window}.{key}", _LOWER, unit)
-            for window in ("baseline", "fault")
+            for window in (Window.BASELINE, Window.FAULT)
             for key, unit in (("p50_ms", Unit.MS), ("p99_ms", Unit.MS), ("error_rate", Unit.FRACTION))
         ),
         *(

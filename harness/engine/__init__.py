@@ -1,2 +1,13 @@
-"""The engine: turns a plan into measured, scored, gated scenarios (runner), watching for
-abort conditions (abort) and handling Ctrl-C and SIGTERM (stopping)."""
+"""The engine: turns a plan into measured, scored, gated scenarios.
+
+commands   what `harness run`, `gate`, `validate`, `score`, `report` and `cleanup` do
+prepare    before anything is injected: the plan loaded and checked, or a dry run
+cleanup    undo the faults a crashed or killed run left applied
+runner     the scenarios of a run, in order (abort watches the live timeline, stopping
+           turns Ctrl-C and SIGTERM into rollbacks and partial results)
+
+The public modules are not imported here: importing the runner loads Chaos Toolkit and the
+testbed, which `harness validate` does not need.
+"""
+
+__all__ = ["cleanup", "commands", "prepare", "runner"]

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import redaction, scoring
+from harness import scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort
@@ -34,9 +34,10 @@ from harness.engine.stopping import Interrupted, open_signal_handlers
 from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
+from harness.phases import Marker
 from harness.plan import gates as gate_lang
 from harness.scoring import controlplane
-from harness.store import history, rundir
+from harness.store import history, rundir, runview
 
 SCHEMA = "harness.result/v1"
 EXPERIMENT_BUDGET_S = 900.0
@@ -80,7 +81,7 @@ def score_scenario_dir(
         entry["scoring_error"] = str(exc)
         return entry
     verified = _read_optional(sdir / "verify.json")
-    data_loss = verified.get("data_loss") if verified else None
+    data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
     control_plane = rundir.read_records(sdir / CONTROL_PLANE_FILE)
     if control_plane is not None or plan.target.kind == "kubernetes":
@@ -129,7 +130,7 @@ def assemble_result(
                 scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store))
     complete = head.get("status") == "completed"
     return {
-        **head,
+        **rundir.redacted_facts(head),  # the target's facts may hold a token or a URL password
         "schema": SCHEMA,
         "passed": complete and bool(scenarios) and all(s["passed"] for s in scenarios),
         "scenarios": scenarios,
@@ -139,7 +140,7 @@ def assemble_result(
 def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryStore | None = None) -> None:
     """result.json first (what was measured), then what is rendered from it; a report that fails
     to render is a warning, never the loss of the result."""
-    from harness.report import html, junit, markdown
+    from harness.report import junit, markdown
 
     rundir.write_json(run_dir / rundir.RESULT, result)
     rundir.write_text(run_dir / "summary.md", markdown.summary(result))
@@ -150,7 +151,7 @@ def write_outputs(run_dir: Path, result: dict[str, Any], store: history.HistoryS
         _warn(f"warning: no trends in the report: {exc}")
         trends = None
     try:
-        html.write_report(run_dir, result, trends=trends)
+        runview.write_report(run_dir, result, trends=trends)
     except Exception as exc:  # the report is a view; result.json above is the record
         _warn(f"warning: report.html was not written: {exc.__class__.__name__}: {exc}")
 
@@ -195,8 +196,7 @@ class Engine:
 
     def run(self) -> dict[str, Any]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        # Secrets masked (vars named like one, a password in load.host); `harness score` reads it back.
-        rundir.write_json(self.run_dir / rundir.PLAN, redaction.scrub(self.plan.model_dump(mode="json")))
+        rundir.write_plan(self.run_dir, self.plan.model_dump(mode="json"))
         self.checkpoint()
         interrupted: BaseException | None = None
         try:
@@ -280,14 +280,14 @@ class Engine:
             with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, load):
                 facts["load"] = _load_facts(spec, load)
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
-                self._phase(markers, "warmup", w.warmup_s, locust, live, lock)
-                self._phase(markers, "baseline", w.baseline_s, locust, live, lock)
-                write_marker(str(markers), kind="phase", phase="experiment")
-                self.progress.enter("experiment")
+                self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live, lock)
+                self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live, lock)
+                write_marker(str(markers), kind="phase", phase=Marker.EXPERIMENT)
+                self.progress.enter(Marker.EXPERIMENT)
                 with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
                                         time.time, lock) as watcher:  # fmt: skip
                     journal = chaos_experiment.run(experiment, markers, variables)
-                rundir.write_json(sdir / "journal.json", chaos_experiment.redact(journal))
+                rundir.write_journal(sdir, journal)
                 facts["deviated"] = bool(journal.get("deviated"))
                 facts["steady_state"] = _steady_states(journal)
                 if watcher.reason:
@@ -299,10 +299,10 @@ class Engine:
                 else:
                     status = journal.get("status", "completed")
                     self._observe(markers, w, locust, live, lock)
-                write_marker(str(markers), kind="phase", phase="stopped")
+                write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         except (Interrupted, KeyboardInterrupt):
             status = "interrupted"
-            write_marker(str(markers), kind="phase", phase="stopped")
+            write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         except HarnessError as exc:
             status = "error"
             facts["error"] = str(exc)
@@ -312,7 +312,7 @@ class Engine:
                     "workers_expected": exc.expected,
                     "workers_joined": exc.joined,
                 }
-            write_marker(str(markers), kind="phase", phase="stopped")
+            write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
         finally:
             facts["healed"] = self.target.heal()
             facts["status"] = status
@@ -321,7 +321,7 @@ class Engine:
             rundir.write_json(sdir / SCENARIO_FILE, facts)
         return status
 
-    def _phase(self, markers: Path, phase: str, seconds: float, locust: Any, live: abort.LiveTimeline,
+    def _phase(self, markers: Path, phase: Marker, seconds: float, locust: Any, live: abort.LiveTimeline,
                lock: Any) -> None:  # fmt: skip
         write_marker(str(markers), kind="phase", phase=phase)
         self.progress.enter(phase)
@@ -338,8 +338,8 @@ class Engine:
 
     def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveTimeline, lock: Any) -> None:
         """Keep the load on until recovered and stable (as scoring defines it), or observe_s."""
-        write_marker(str(markers), kind="phase", phase="observe")
-        self.progress.enter("observe")
+        write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
+        self.progress.enter(Marker.OBSERVE)
         settings = settings_for(self.plan)
         timeline = markers.parent / "timeline.jsonl"
         try:
@@ -370,7 +370,7 @@ class Engine:
             except (ValueError, HarnessError):
                 continue
             if metrics.recovery_time_s is not None:
-                write_marker(str(markers), kind="phase", phase="observed", t=round(closed_until, 6))
+                write_marker(str(markers), kind="phase", phase=Marker.OBSERVED, t=round(closed_until, 6))
                 return
 
     def _after_load(self, sdir: Path, facts: dict[str, Any]) -> None:
@@ -443,7 +443,8 @@ def rerender(run_dir: Path, store: history.HistoryStore | None = None) -> dict[s
     """`harness report RUN_DIR`: report.html, summary.md and junit.xml again from result.json, as
     it is (no re-scoring: that is `harness score`)."""
     rundir.check_run_dir(run_dir)
-    result = rundir.read_json(run_dir / rundir.RESULT)
+    # An older version may have written the target's facts unmasked: they are masked as read.
+    result = rundir.redacted_facts(rundir.read_json(run_dir / rundir.RESULT))
     write_outputs(run_dir, result, store)
     return result
 
@@ -465,7 +466,7 @@ def record(store: history.HistoryStore | None, result: dict[str, Any], run_dir: 
 def rescore(run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn) -> dict[str, Any]:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
     only at runs that started before this one), and the run recorded again."""
-    from harness.plan.models import Plan
+    from harness.plan import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))

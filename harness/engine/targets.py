@@ -191,7 +191,7 @@ def make_target(
             wait_s=wait_s, say=say,
         )  # fmt: skip
     if kind == "kubernetes":
-        from harness.kubernetes.target import KubernetesTarget  # the kubernetes client only when asked for
+        from harness.kubernetes import KubernetesTarget  # the kubernetes client only when asked for
 
         if run_id:
             return KubernetesTarget(plan_target, url=url, run_id=run_id, lock=True, wait_s=wait_s, say=say)

@@ -14,6 +14,7 @@ Tested against the kmock Kubernetes API emulator only (no container engine where
 runs): the API calls and the context safety are real, the cluster's behaviour is the tests'.
 """
 
+from harness.kubernetes import preflight
 from harness.kubernetes.client import Connection, ContextPin, check_experiment_secrets, connect
 from harness.kubernetes.dryrun import dry_run, render
 from harness.kubernetes.probes import ControlPlaneSampler, open_sampler
@@ -28,5 +29,6 @@ __all__ = [
     "connect",
     "dry_run",
     "open_sampler",
+    "preflight",
     "render",
 ]

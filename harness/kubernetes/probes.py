@@ -69,6 +69,7 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
+from harness import redaction
 from harness.chaos.activities import kubernetes as activities
 from harness.kubernetes import client, selectors
 
@@ -189,7 +190,8 @@ class ControlPlaneSampler:
         return not self._stop.wait(wait_s) and time.monotonic() < deadline
 
     def _write(self, line: dict[str, Any]) -> None:
-        text = json.dumps(line, separators=(",", ":")) + "\n"
+        # Masked as written (an API error may quote a URL with its password): reports show these.
+        text = json.dumps(redaction.scrub(line), separators=(",", ":")) + "\n"
         with self._lock:
             if self._out is not None:
                 self._out.write(text)

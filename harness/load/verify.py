@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 
 LOOKUP = "/v1/admin/subscriptions/lookup"
 BATCH = 1000
+NOTHING_ACKNOWLEDGED = "no write was acknowledged during the load: data loss not measured"
 
 
 def read_acks(path: Path) -> list[str]:
@@ -55,4 +56,18 @@ def verify_acks(
                 if time.monotonic() > deadline:
                     raise HarnessError(f"cannot verify acknowledged writes at {base_url}: {problem}")
                 time.sleep(0.5)
+    if not ids:
+        return {"acknowledged": 0, "missing": [], "data_loss": None, "note": NOTHING_ACKNOWLEDGED}
     return {"acknowledged": len(ids), "missing": sorted(set(missing)), "data_loss": len(set(missing))}
+
+
+def data_loss(verified: dict[str, Any] | None) -> int | None:
+    """The scenario's data_loss from verify.json: None unless some write was acknowledged and checked.
+
+    Zero lost out of zero acknowledged is not evidence of durability, so a `data_loss == 0` gate
+    fails as not measured rather than passing (also for run folders written before this rule).
+    """
+    if not verified or not verified.get("acknowledged"):
+        return None
+    value = verified.get("data_loss")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

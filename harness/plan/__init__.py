@@ -2,11 +2,14 @@
 
 The engine calls `load_plan` and `gates.parse` / `gates.evaluate`; `harness validate` calls
 `validate_file`; `harness run` turns its PLAN argument into a file with `resolve_plan_arg`.
+Public modules: `gates`, `loading` (also the size- and alias-limited YAML reader experiments
+are read with), `validation`, `lint` (warnings that do not stop a run), `catalog` (the bundled
+plans and experiments, for `harness list`).
 """
 
 from __future__ import annotations
 
-from harness.plan import gates
+from harness.plan import catalog, gates, lint, loading, validation
 from harness.plan.gates import (
     METRIC_NAMES,
     Gate,
@@ -68,13 +71,17 @@ __all__ = [
     "TestbedTarget",
     "Windows",
     "bundled_plans",
+    "catalog",
     "evaluate",
     "gates",
+    "lint",
     "load_plan",
+    "loading",
     "parse",
     "resolve_plan_arg",
     "validate_experiment",
     "validate_file",
     "validate_names",
     "validate_plan",
+    "validation",
 ]

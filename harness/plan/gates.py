@@ -44,12 +44,11 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import InputError
+from harness.phases import Window
 
-_LATENCY_NAMES = {
-    f"latency_ms.{window}.{p}" for window in ("baseline", "fault", "recovery") for p in ("p50", "p95", "p99")
-}
+_LATENCY_NAMES = {f"latency_ms.{window}.{p}" for window in Window for p in ("p50", "p95", "p99")}
 CONTROL_PLANE_NAMES = {
-    *(f"control_plane.api.{window}.{key}" for window in ("baseline", "fault")
+    *(f"control_plane.api.{window}.{key}" for window in (Window.BASELINE, Window.FAULT)
       for key in ("p50_ms", "p99_ms", "error_rate")),
     *(f"control_plane.{key}" for key in (
         "readyz_failed_s", "livez_failed_s", "node_not_ready_s", "node_ready_again_s",

@@ -1,1 +1,8 @@
-"""Rendering results for people and CI systems: the HTML report, the Markdown summary, JUnit XML."""
+"""Rendering results for people and CI systems: the HTML report (html) of the values it is given
+(inputs), the Markdown summary (markdown), JUnit XML (junit).
+
+The public modules are not imported here: the HTML report loads Jinja and its templates, which
+the Markdown summary does not need.
+"""
+
+__all__ = ["html", "inputs", "junit", "markdown"]

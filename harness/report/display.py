@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.scoring import health
-from harness.scoring.series import LatencySeries, Series
+from harness.phases import Marker, Window
+from harness.scoring import LatencySeries, Series, health
 from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES
 
@@ -215,23 +215,23 @@ def bands(
     """
     phase_t = _phase_times(markers)
     out: list[Band] = []
-    warmup = phase_t.get("warmup")
-    baseline = phases["baseline_start_t"] if phases else phase_t.get("baseline")
+    warmup = phase_t.get(Marker.WARMUP)
+    baseline = phases["baseline_start_t"] if phases else phase_t.get(Marker.BASELINE)
     if warmup is not None and baseline is not None and baseline > warmup:
-        out.append(Band("warmup", warmup - origin_t, baseline - origin_t))
+        out.append(Band(Marker.WARMUP, warmup - origin_t, baseline - origin_t))
     if not phases:
-        end = phase_t.get("experiment", phase_t.get("stopped"))
+        end = phase_t.get(Marker.EXPERIMENT, phase_t.get(Marker.STOPPED))
         if baseline is not None and end is not None and end > baseline:
-            out.append(Band("baseline", baseline - origin_t, end - origin_t))
+            out.append(Band(Window.BASELINE, baseline - origin_t, end - origin_t))
         return out
     fault_start, end = phases["fault_start_t"], phases["end_t"]
-    out.append(Band("baseline", phases["baseline_start_t"] - origin_t, fault_start - origin_t))
+    out.append(Band(Window.BASELINE, phases["baseline_start_t"] - origin_t, fault_start - origin_t))
     recovered = None if recovery_time_s is None else fault_start + recovery_time_s
     fault_end = min(recovered, end) if recovered is not None else end
     if fault_end > fault_start:
-        out.append(Band("fault", fault_start - origin_t, fault_end - origin_t))
+        out.append(Band(Window.FAULT, fault_start - origin_t, fault_end - origin_t))
     if recovered is not None and end > recovered:
-        out.append(Band("recovery", recovered - origin_t, end - origin_t))
+        out.append(Band(Window.RECOVERY, recovered - origin_t, end - origin_t))
     return out
 
 

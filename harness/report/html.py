@@ -7,12 +7,10 @@ display only, harness.report.display), the steady-state probes and the experimen
 at the top, the plan's verdict. A scenario with missing files renders with what exists and says
 what is missing.
 
-Secrets: journals are redacted when the engine writes them (harness.chaos.experiment.redact, built
-on harness.redaction); the report redacts again, deeper (every key that looks like a secret, at any
-depth, and URL passwords in strings), whatever it shows from journals, the plan, the target and the
-control plane.
-
-Called by `harness report RUN_DIR` and by the engine after a run.
+It renders the values it is given (harness.report.inputs) and reads no run file: the store reads
+the folder (harness.store.runview, whose `write_report` the engine calls after a run, at each
+checkpoint and for `harness report RUN_DIR`), and secrets are masked where run files are written
+and read, so nothing here decides what is secret.
 """
 
 from __future__ import annotations
@@ -29,17 +27,14 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from harness import redaction, scoring
-from harness.chaos import experiment as chaos_experiment
+from harness import scoring
 from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
-from harness.report import display
-from harness.store import rundir
+from harness.report import display, inputs
 
 REPORT = "report.html"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-REDACTED = redaction.REDACTED
 TREND_METRICS = (
     ("recovery_time_s", "recovery time", "s"),
     ("error_rate", "error rate", "%"),
@@ -50,22 +45,17 @@ MAX_TEXT = 240
 """Activity outputs and arguments longer than this are cut: the journal has them in full."""
 
 
-def render_report(
-    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
-) -> str:
-    """The report of a run folder as HTML text (result defaults to its result.json)."""
-    run_dir = Path(run_dir)
-    if result is None:
-        result = rundir.read_json(run_dir / rundir.RESULT)
-    plan = _read_optional_json(run_dir / rundir.PLAN)
-    scenarios = [_scenario(run_dir, entry, plan, trends) for entry in result.get("scenarios") or []]
+def render_report(run: inputs.RunInputs, trends: Mapping[str, list[dict]] | None = None) -> str:
+    """The report of a run as HTML text."""
+    result, plan = run.result, run.plan
+    scenarios = [_scenario(entry, run.trials, plan, trends) for entry in result.get("scenarios") or []]
     missing = _not_run(plan, result)
     context = {
         "result": result,
         "run": _run_summary(result, scenarios, missing),
-        "plan": redaction.scrub(plan) if isinstance(plan, dict) else None,
-        "target": redaction.scrub(result.get("target") or {}),
-        "environment": redaction.scrub(result.get("environment") or {}),
+        "plan": plan,
+        "target": result.get("target") or {},
+        "environment": result.get("environment") or {},
         "scenarios": scenarios,
         "not_run": missing,
         "data_json": _script_json({"scenarios": {s["id"]: s["data"] for s in scenarios}}),
@@ -79,17 +69,8 @@ def render_report(
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_report(
-    run_dir: Path, result: dict[str, Any] | None = None, trends: Mapping[str, list[dict]] | None = None
-) -> Path:
-    """Write run_dir/report.html atomically; return its path."""
-    path = Path(run_dir) / REPORT
-    rundir.write_text(path, render_report(Path(run_dir), result, trends))
-    return path
-
-
 # --- the run -------------------------------------------------------------------------------
-def _run_summary(result: dict[str, Any], scenarios: list[dict], not_run: list[str]) -> dict[str, Any]:
+def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list[str]) -> dict[str, Any]:
     status = result.get("status")
     verdict = "passed" if result.get("passed") else ("incomplete" if status != "completed" else "failed")
     scored = [s for s in scenarios if s["metrics"]]
@@ -114,9 +95,9 @@ def _run_summary(result: dict[str, Any], scenarios: list[dict], not_run: list[st
     }
 
 
-def _not_run(plan: Any, result: dict[str, Any]) -> list[str]:
+def _not_run(plan: Mapping[str, Any] | None, result: Mapping[str, Any]) -> list[str]:
     """Scenario trials the plan asks for that have no entry in result.json (an interrupted run)."""
-    if not isinstance(plan, dict):
+    if plan is None:
         return []
     done = {(s.get("name"), s.get("trial")) for s in result.get("scenarios") or []}
     out = []
@@ -129,26 +110,29 @@ def _not_run(plan: Any, result: dict[str, Any]) -> list[str]:
 
 # --- one scenario --------------------------------------------------------------------------
 def _scenario(
-    run_dir: Path, entry: dict[str, Any], plan: Any, trends: Mapping[str, list[dict]] | None
+    entry: Mapping[str, Any],
+    trials: Mapping[tuple[str, int], inputs.Trial],
+    plan: Mapping[str, Any] | None,
+    trends: Mapping[str, list[dict]] | None,
 ) -> dict[str, Any]:
     name, trial = str(entry.get("name")), entry.get("trial") or 1
     sid = "s-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-{trial}")
-    sdir = rundir.scenario_dir(run_dir, name, int(trial))
+    files = trials.get((name, int(trial))) or _NO_FILES
     notes: list[str] = []
     metrics = entry.get("metrics") or None
     phases = entry.get("phases") or None
     if metrics is None:
         why = entry.get("scoring_error") or entry.get("error")
         notes.append("Not scored" + (f": {why}" if why else "") + ". Cards show what was recorded.")
-    markers = _markers(sdir / "markers.jsonl", notes)
+    markers = _markers(files.markers, notes)
     if phases is None and markers:
         try:
             phases = vars(scoring.phases_from_markers(markers))
         except ValueError:
             phases = None
-    series = _series(sdir / "timeline.jsonl", notes)
+    series = _series(files.series, notes)
     origin = _origin(entry, markers, series)
-    journal = _journal(sdir / "journal.json", notes, origin)
+    journal = _journal(files.journal, notes, origin)
     recovery_s = (metrics or {}).get("recovery_time_s")
     data: dict[str, Any] = {"origin_t": origin, "timeline": None, "controlplane": None, "trend": None}
     bands = display.bands(phases, recovery_s, origin, markers)
@@ -169,8 +153,8 @@ def _scenario(
             "latency": int(np.count_nonzero(~np.isnan(shown.latency_ms["p99"]))),
         }
     # Only the fields display.controlplane_display reads reach the page (times, latencies, names,
-    # outcomes), so the records need no redaction.
-    cp_records = rundir.read_records(sdir / "controlplane.jsonl") or []
+    # outcomes), never a free-form value.
+    cp_records = files.controlplane
     if cp_records:
         cp = display.controlplane_display(cp_records, origin)
         data["controlplane"] = {
@@ -205,38 +189,43 @@ def _scenario(
         "metrics": metrics,
         "score_class": _score_class((metrics or {}).get("resilience_score")),
         "gates": [_gate(g) for g in entry.get("gates") or []],
-        "control_plane": _flat(redaction.scrub((metrics or {}).get("control_plane"))) if metrics else [],
+        "control_plane": _flat((metrics or {}).get("control_plane")) if metrics else [],
         "phases": phases,
         "started": _utc(entry.get("started")),
         "notes": notes,
         "points": points,
         "marks": marks,
         "journal": journal,
-        "vars": redaction.scrub((plan_scenario or {}).get("vars") or {}),
+        "vars": (plan_scenario or {}).get("vars") or {},
         "trend": trend,
         "data": data,
     }
 
 
-def _markers(path: Path, notes: list[str]) -> list[dict[str, Any]]:
-    if not path.exists():
-        notes.append("No markers.jsonl: windows and activities cannot be placed on the time axis.")
-        return []
-    try:
-        return rundir.read_markers(path)
-    except HarnessError as exc:
-        notes.append(f"markers.jsonl is unreadable: {exc}")
-        return []
+_NO_FILES = inputs.Trial(
+    name="", trial=0, markers=inputs.Missing("markers.jsonl"), series=inputs.Missing("timeline.jsonl"),
+    journal=inputs.Missing("journal.json"),
+)  # fmt: skip
+"""A trial the inputs hold nothing of."""
 
 
-def _series(path: Path, notes: list[str]) -> scoring.Series | None:
-    if not path.exists():
-        notes.append("No timeline.jsonl: no load was recorded, so there are no charts.")
-        return None
-    try:
-        series = scoring.load_series_cached(path)
-    except (HarnessError, ValueError) as exc:
-        notes.append(f"timeline.jsonl is unreadable: {exc}")
+def _missing(missing: inputs.Missing, absent: str) -> str:
+    """The note for a missing file: `absent` when there is none, else why it is unreadable."""
+    return absent if missing.problem is None else f"{missing.file} is unreadable: {missing.problem}"
+
+
+def _markers(markers: list[dict[str, Any]] | inputs.Missing, notes: list[str]) -> list[dict[str, Any]]:
+    if isinstance(markers, inputs.Missing):
+        notes.append(
+            _missing(markers, "No markers.jsonl: windows and activities cannot be placed on the time axis.")
+        )
+        return []
+    return markers
+
+
+def _series(series: scoring.Series | inputs.Missing, notes: list[str]) -> scoring.Series | None:
+    if isinstance(series, inputs.Missing):
+        notes.append(_missing(series, "No timeline.jsonl: no load was recorded, so there are no charts."))
         return None
     if not len(series):
         notes.append("timeline.jsonl has no buckets: the load never completed a request.")
@@ -276,46 +265,39 @@ def _mark(m: display.Mark) -> dict[str, Any]:
             "end": None if m.end_s is None else round(m.end_s, 3), "status": m.status}  # fmt: skip
 
 
-def _journal(path: Path, notes: list[str], origin: float) -> dict[str, Any] | None:
-    """What the page shows of the Chaos Toolkit journal: redacted, then scrubbed deeper."""
-    raw = _read_optional_json(path)
-    if not isinstance(raw, dict):
+def _journal(
+    journal: inputs.Journal | inputs.Missing, notes: list[str], origin: float
+) -> dict[str, Any] | None:
+    """What the page shows of the Chaos Toolkit journal."""
+    if isinstance(journal, inputs.Missing):
         notes.append(
             "No journal.json: the experiment did not finish, so its activities and steady-state probes are unknown."
-            if not path.exists()
-            else "journal.json is unreadable."
+            if journal.problem is None
+            else f"{journal.file} is unreadable."
         )
         return None
-    journal = chaos_experiment.redact(raw)
-    exp = journal.get("experiment") or {}
-    activities = [_activity(a, "method", origin) for a in journal.get("run") or []]
-    activities += [_activity(a, "rollbacks", origin) for a in journal.get("rollbacks") or []]
-    states = journal.get("steady_states") or {}
+
+    def steady(state: inputs.SteadyState | None) -> dict[str, Any] | None:
+        if state is None:
+            return None
+        return {"met": state.met, "probes": [_activity(p, origin) for p in state.probes]}
+
     return {
-        "title": exp.get("title"),
-        "description": exp.get("description"),
-        "tags": exp.get("tags") or [],
-        "status": journal.get("status"),
-        "deviated": journal.get("deviated"),
-        "duration_s": journal.get("duration"),
-        "configuration": _flat(exp.get("configuration") or {}),
-        "hypothesis": (exp.get("steady-state-hypothesis") or {}).get("title"),
-        "activities": activities,
-        "steady": {
-            which: None
-            if not states.get(which)
-            else {
-                "met": states[which].get("steady_state_met"),
-                "probes": [_activity(p, which, origin) for p in states[which].get("probes") or []],
-            }
-            for which in ("before", "after")
-        },
+        "title": journal.title,
+        "description": journal.description,
+        "tags": journal.tags,
+        "status": journal.status,
+        "deviated": journal.deviated,
+        "duration_s": journal.duration_s,
+        "configuration": _flat(journal.configuration),
+        "hypothesis": journal.hypothesis,
+        "activities": [_activity(a, origin) for a in journal.activities],
+        "steady": {"before": steady(journal.before), "after": steady(journal.after)},
     }
 
 
-def _activity(run: Mapping[str, Any], section: str, origin: float) -> dict[str, Any]:
-    activity = run.get("activity") or {}
-    provider = activity.get("provider") or {}
+def _activity(activity: inputs.Activity, origin: float) -> dict[str, Any]:
+    provider = activity.provider
     kind = provider.get("type")
     if kind == "python":
         call = f"{provider.get('module')}.{provider.get('func')}"
@@ -325,23 +307,20 @@ def _activity(run: Mapping[str, Any], section: str, origin: float) -> dict[str, 
         call = f"process {provider.get('path')}"
     else:
         call = str(kind or "")
-    exception = run.get("exception")
-    if isinstance(exception, list) and exception:
-        exception = str(exception[-1]).strip()
     return {
-        "section": section,
-        "name": activity.get("name"),
-        "type": activity.get("type"),
+        "section": activity.section,
+        "name": activity.name,
+        "type": activity.type,
         "call": call,
         "arguments": _short(provider.get("arguments")) if provider.get("arguments") else "",
-        "pauses": activity.get("pauses"),
-        "tolerance": _short(activity.get("tolerance")) if "tolerance" in activity else None,
-        "tolerance_met": run.get("tolerance_met"),
-        "status": run.get("status"),
-        "at_s": _offset(run.get("start"), origin),
-        "duration_s": run.get("duration"),
-        "output": _short(run.get("output")) if "output" in run else "",
-        "exception": _short(exception) if exception else "",
+        "pauses": activity.pauses,
+        "tolerance": _short(activity.tolerance) if activity.has_tolerance else None,
+        "tolerance_met": activity.tolerance_met,
+        "status": activity.status,
+        "at_s": _offset(activity.start, origin),
+        "duration_s": activity.duration_s,
+        "output": _short(activity.output) if activity.has_output else "",
+        "exception": _short(activity.exception) if activity.exception else "",
     }
 
 
@@ -391,13 +370,10 @@ def _lookup(metrics: Mapping[str, Any], path: str) -> float | None:
     return float(value) if _num(value) else None
 
 
-def _plan_scenario(plan: Any, name: str) -> dict[str, Any] | None:
-    if not isinstance(plan, dict):
+def _plan_scenario(plan: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
+    if plan is None:
         return None
     return next((s for s in plan.get("scenarios") or [] if s.get("name") == name), None)
-
-
-# --- redaction: harness.redaction.scrub, at any depth ---------------------------------------
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -434,13 +410,6 @@ def _score_class(score: Any) -> str:
     if not _num(score):
         return "none"
     return "good" if score >= 80 else "fair" if score >= 50 else "poor"
-
-
-def _read_optional_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
 
 
 def _script_json(data: Any) -> str:

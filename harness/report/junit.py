@@ -1,4 +1,7 @@
-"""junit.xml: one test case per gate per scenario, so any CI system shows which gate failed."""
+"""junit.xml: one test case per gate per scenario, so any CI system shows which gate failed.
+
+A gate skipped for lack of history is a `<skipped>` test case, never a pass: a CI page that
+counts it green would claim a check that did not happen."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ def render(result: dict[str, Any]) -> str:
         cases = 0
         failures = 0
         errors = 0
+        skipped = 0
         if s.get("status") not in ("completed", None) or s.get("metrics") is None:
             case = ET.SubElement(
                 suite, "testcase", classname=f"{plan}.{s['name']}", name="scenario completed"
@@ -27,12 +31,17 @@ def render(result: dict[str, Any]) -> str:
         for g in s.get("gates", []):
             case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s['name']}", name=g["expression"])
             cases += 1
-            if not g["passed"]:
+            if g.get("skipped"):
+                skipped += 1
+                ET.SubElement(case, "skipped", message=str(g.get("reason") or "skipped"))
+            elif not g["passed"]:
                 failures += 1
                 detail = f"value {g.get('value')}" + (f": {g['reason']}" if g.get("reason") else "")
                 ET.SubElement(case, "failure", message=detail)
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
+        if skipped:
+            suite.set("skipped", str(skipped))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

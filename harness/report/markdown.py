@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from harness.phases import Window
+
 REPORT_URL_ENV = "HARNESS_REPORT_URL"
 
 
@@ -58,7 +60,7 @@ def summary(result: dict[str, Any], report_url: str | None = None) -> str:
     ]
     for s in scenarios:
         m = s.get("metrics") or {}
-        fault = (m.get("latency_ms") or {}).get("fault") or {}
+        fault = (m.get("latency_ms") or {}).get(Window.FAULT) or {}
         recovered = m.get("recovery_time_s")
         rec = "not recovered" if m and recovered is None else _fmt(recovered, " s")
         lines.append(

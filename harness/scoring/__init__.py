@@ -9,21 +9,28 @@ result.json from the run folder alone. Definitions in docs/scoring.md.
     series = load_series("timeline.jsonl")         # loading.py (bucketlines.py), series.py (bins.py)
     metrics = score_scenario(series, phases, ScoringSettings(policy=HealthPolicy(p95_ms=300)))
     metrics.to_dict()                              # metrics.py (health.py, resilience.py)
+
+`controlplane` summarises a Kubernetes target's control-plane samples over the same phases;
+`health` is the healthy-bucket test, which the report draws too.
 """
 
+from harness.scoring import controlplane, health
 from harness.scoring.cache import load_series_cached
 from harness.scoring.health import HealthPolicy
 from harness.scoring.loading import load_series
 from harness.scoring.metrics import ScenarioMetrics, ScoringSettings, score_scenario
-from harness.scoring.series import Series, series_from_timeline
+from harness.scoring.series import LatencySeries, Series, series_from_timeline
 from harness.scoring.windows import Phases, phases_from_markers
 
 __all__ = [
     "HealthPolicy",
+    "LatencySeries",
     "Phases",
     "ScenarioMetrics",
     "ScoringSettings",
     "Series",
+    "controlplane",
+    "health",
     "load_series",
     "load_series_cached",
     "phases_from_markers",

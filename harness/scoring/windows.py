@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.phases import Marker
+
 
 @dataclass(frozen=True)
 class Phases:
@@ -41,7 +43,7 @@ def phases_from_markers(markers: Sequence[Mapping[str, Any]]) -> Phases:
     rows = sorted(_checked(markers), key=lambda m: m["t"])
     if not rows:
         raise ValueError("no markers: the scenario has no baseline phase and no method activity")
-    baseline = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "baseline"]
+    baseline = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == Marker.BASELINE]
     if not baseline:
         raise ValueError("markers have no baseline phase: the engine did not reach the baseline window")
     starts = [m for m in rows if m["kind"] == "activity_start" and m.get("section") == "method"]
@@ -49,12 +51,12 @@ def phases_from_markers(markers: Sequence[Mapping[str, Any]]) -> Phases:
         raise ValueError("markers have no method activity: the experiment never reached its method")
     actions = [m for m in starts if m.get("type") == "action" and not m.get("undo")]
     fault_start_t = (actions or starts)[0]["t"]
-    stopped = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "stopped"]
+    stopped = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == Marker.STOPPED]
     end_t = stopped[0] if stopped else rows[-1]["t"]
     # The engine ends observation when scoring sees recovery in the buckets closed so far and
     # marks where those ended: the window ends there, so the final score judges the same data
     # the decision did (not the seconds of load between the decision and the stop).
-    observed = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == "observed"]
+    observed = [m["t"] for m in rows if m["kind"] == "phase" and m.get("phase") == Marker.OBSERVED]
     if observed:
         end_t = min(end_t, observed[0])
     rollbacks = [

@@ -140,7 +140,7 @@ def _parse_url(text: str, source: str) -> sa.URL:
     )
     try:
         url = sa.make_url(text)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port or bracket SQLAlchemy cannot read
         raise InputError(f"{source}: {expected} (got {_redact(text)!r})") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")

@@ -7,12 +7,18 @@
         timeline.jsonl           the load timeline (recorder)
         markers.jsonl            phases and Chaos Toolkit activities
         journal.json             the Chaos Toolkit journal, redacted
+        controlplane.jsonl       control-plane probes (Kubernetes targets), redacted
         acks.jsonl, verify.json  acknowledged writes and their read-back
         events.jsonl             the testbed's ground truth during the scenario
         locust.log, locust.json
 
 A run directory alone is enough to re-score and re-render: nothing here points at a live
 target. Files are replaced atomically, so a crash leaves the previous complete version.
+
+Secrets are masked (harness.redaction) when the files reports show are written — the plan
+(`write_plan`), journals (`write_journal`), result.json's target and environment
+(`redacted_facts`, when the engine assembles it), control-plane records
+(harness.kubernetes.probes) — so a run folder can be shared as it is.
 """
 
 from __future__ import annotations
@@ -21,15 +27,20 @@ import datetime as dt
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from harness import redaction
 from harness.errors import FileInputError, InputError
 
 RESULT = "result.json"
 PLAN = "plan.json"
+JOURNAL = "journal.json"
+FACTS = ("target", "environment")
+"""result.json's facts about where and with what the run ran, shown as they are in reports."""
 
 
 def new_run_id(plan_name: str, now: dt.datetime | None = None) -> str:
@@ -58,6 +69,23 @@ def read_json(path: Path) -> Any:
         raise FileInputError(path, "missing (is this a run directory?)") from None
     except json.JSONDecodeError as exc:
         raise FileInputError(path, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+
+
+def write_plan(run_dir: Path, plan: Any) -> None:
+    """plan.json, the resolved plan, with secrets masked (vars named like one, a password in a URL):
+    `harness score` reads it back and the report shows it."""
+    write_json(run_dir / PLAN, redaction.scrub(plan))
+
+
+def write_journal(sdir: Path, journal: dict[str, Any]) -> None:
+    """A scenario trial's Chaos Toolkit journal, without its secrets (harness.redaction.journal)."""
+    write_json(sdir / JOURNAL, redaction.journal(journal))
+
+
+def redacted_facts(result: Mapping[str, Any]) -> dict[str, Any]:
+    """result.json's content with the run's `target` and `environment` facts masked, the rest as it
+    is: a target's facts may hold a token or a URL with a password, and reports show them."""
+    return {**result, **{k: redaction.scrub(result[k]) for k in FACTS if k in result}}
 
 
 def scenario_dir(run_dir: Path, name: str, trial: int) -> Path:

@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 
 from harness import children
-from harness.app.launcher import free_port
 from harness.errors import HarnessError
+from harness.ports import free_port
 from harness.testbed import state as tbstate
 from harness.testbed.etcd import EtcdClient
 from harness.testbed.faultproxy import Direction, FaultProxyClient, Route

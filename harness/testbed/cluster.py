@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 
 from harness import children, runlock
-from harness.app.launcher import free_port
 from harness.app.server import prepare_database
 from harness.app.settings import AppSettings
 from harness.errors import HarnessError
+from harness.ports import free_port
 from harness.testbed import etcd, haproxy
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import Direction, FaultProxyClient, ProxyControlError, Route

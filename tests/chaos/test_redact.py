@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from harness import redaction
 from harness.chaos.experiment import redact
 
 
@@ -26,3 +27,23 @@ def test_secrets_are_gone_from_every_depth_of_the_journal() -> None:
     assert kept["experiment"]["method"][0]["provider"]["arguments"]["qty"] == 1
     assert kept["run"][0]["status"] == "succeeded"
     assert "s3cr3t-a" in json.dumps(journal)  # the caller's journal is not changed
+
+
+def test_values_the_experiment_marks_secret_are_masked_under_any_key() -> None:
+    """The secrets block goes; its values, and secret-named configuration, are masked wherever they
+    appear, even in an output under an innocent key; a URL's password too."""
+    journal = {
+        "experiment": {
+            "secrets": {"a": {"token": "x1-secret-value"}},
+            "configuration": {"db_password": "x2-db-pass", "aws_secret_access_key": "x3-key", "node": "n"},
+        },
+        "run": [
+            {"output": {"echo": "got x1-secret-value and x2-db-pass", "db": "postgresql://u:x4-pw@db/s"}}
+        ],
+    }
+    redacted = redaction.journal(journal)
+    assert "secrets" not in redacted["experiment"]
+    assert redacted["experiment"]["configuration"] == {
+        "db_password": "<redacted>", "aws_secret_access_key": "<redacted>", "node": "n"}  # fmt: skip
+    assert redacted["run"][0]["output"] == {"echo": "got *** and ***", "db": "postgresql://u:***@db/s"}
+    assert redact(journal) == redacted  # what the engine writes is this

@@ -236,6 +236,23 @@ def test_an_unreachable_server_is_recorded_and_close_is_bounded(tmp_path: Path) 
     assert all(not h["ok"] and h["failed_checks"] == [] for h in lines if h["kind"] == "health")
 
 
+def test_lines_are_masked_as_they_are_written(tmp_path: Path) -> None:
+    """An error quoting a URL with its password, or a value under a secret-looking key, is masked in
+    controlplane.jsonl: reports show these lines."""
+    configuration = k8s_client.Configuration()
+    configuration.host = "http://127.0.0.1:9"
+    with k8s_client.ApiClient(configuration) as api:
+        sampler = probes.ControlPlaneSampler(api, NAMESPACE, SELECTOR, tmp_path / probes.FILE, **FAST)
+        # The file opened as start() opens it, without the sampling threads.
+        sampler._out = (tmp_path / probes.FILE).open("a", encoding="utf-8")
+        sampler._write({"t": 1.0, "kind": "api", "ok": False, "status": None, "token": "tk-4d3c2b1a",
+                        "error": "MaxRetryError: https://admin:pw-8e7d6c5b@api.example/api/v1/pods"})  # fmt: skip
+        sampler.close()
+    [line] = read(tmp_path / probes.FILE)
+    assert line["error"] == "MaxRetryError: https://admin:***@api.example/api/v1/pods"
+    assert line["token"] == "<redacted>" and line["kind"] == "api" and line["ok"] is False
+
+
 def test_the_sampler_stops_by_itself_after_its_maximum(connection: client.Connection, tmp_path: Path) -> None:
     """A sampler nobody closes stops writing after max_duration_s."""
     sampler = probes.ControlPlaneSampler(connection.api, NAMESPACE, SELECTOR, tmp_path / probes.FILE,

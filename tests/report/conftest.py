@@ -3,7 +3,8 @@
 `build_run` writes what the engine writes (plan.json, per scenario trial scenario.json,
 timeline.jsonl, markers.jsonl, journal.json, optionally controlplane.jsonl) with a known fault,
 and scores it with the engine's own `assemble_result`, so result.json has the real shape. Secrets
-are planted where a careless report would show them (SECRETS).
+are planted where a careless report would show them (SECRETS) and written unmasked, as older
+versions of the harness wrote run folders: what reads them for the report must mask them.
 
 `real_run` runs the engine on the local testbed with a short plan (one replica kill, ~30 s).
 """
@@ -40,7 +41,10 @@ SECRETS = {
     "plan_var_password": "pv-9d4f1a6c3e8b",
     "target_token": "tt-1a2b3c4d5e6f",
     "controlplane_token": "ct-6f5e4d3c2b1a",
+    "target_url_password": "tu-0c9b8a7f6e5d",
+    "journal_url_password": "ju-7d6c5b4a3f2e",
 }
+"""Secret values planted in a synthetic run folder: under secret-looking keys and in URLs."""
 
 
 @dataclass
@@ -156,7 +160,10 @@ def journal(spec: Spec) -> dict[str, Any]:
                     },
                     "pauses": {"after": 5},
                 },
-                "output": {"replica": "subs-1"},
+                "output": {
+                    "replica": "subs-1",
+                    "db": f"postgresql://subs:{SECRETS['journal_url_password']}@db.internal/subs",
+                },
                 "start": iso(start),
                 "end": iso(start + 0.1),
                 "status": "succeeded",
@@ -254,12 +261,13 @@ def build_run(
                 rundir.write_text(sdir / "controlplane.jsonl", text)
     head = {"schema": runner.SCHEMA, "run_id": run_dir.name,
             "plan": {"name": plan["name"], "description": plan["description"]},
-            "target": {"kind": "testbed", "profile": "managed", "url": "http://127.0.0.1:18080",
+            "target": {"kind": "testbed", "profile": "managed",
+                       "url": f"http://admin:{SECRETS['target_url_password']}@127.0.0.1:18080",
                        "token": SECRETS["target_token"]},
             "environment": {"harness": "0.1.0", "python": "3.12.1"},
             "started": T0 - 1, "ended": T0 + 400, "status": status}  # fmt: skip
     result = runner.assemble_result(run_dir, model, head)
-    rundir.write_json(run_dir / rundir.RESULT, result)
+    rundir.write_json(run_dir / rundir.RESULT, {**result, "target": head["target"]})  # unmasked, as of old
     return run_dir, result
 
 

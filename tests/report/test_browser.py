@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.report import html as report
+from harness.store import runview
 from tests.browser import open_browser, read_png
 from tests.report.conftest import SECRETS, T0, Spec, build_run
 
@@ -51,7 +51,7 @@ def assert_drew(visit: Any, found: list[dict], kinds: set[str]) -> None:
 
 def test_a_real_runs_report_draws_offline(real_run: Path, tmp_path: Path) -> None:
     """The report of a real testbed run opens with no network, no errors, and charts that drew data."""
-    path = report.write_report(real_run)
+    path = runview.write_report(real_run)
     text = path.read_text()
     assert SECRETS["plan_var_password"] not in text
     found: list[dict] = []
@@ -72,7 +72,7 @@ def test_control_plane_and_trend_charts_draw(tmp_path: Path) -> None:
     trends = {"kill": [{"run_id": f"r{i}", "started": T0 - 1000 * (3 - i),
                         "metrics": {"recovery_time_s": 5.0 + i, "error_rate": 0.01 * i, "resilience_score": 90 - i,
                                     "latency_ms": {"fault": {"p99": 100.0 + i}}}} for i in range(3)]}  # fmt: skip
-    path = report.write_report(run_dir, trends=trends)
+    path = runview.write_report(run_dir, trends=trends)
     found: list[dict] = []
     readout: list[str] = []
 
@@ -93,7 +93,7 @@ def test_control_plane_and_trend_charts_draw(tmp_path: Path) -> None:
 def test_print_media_keeps_charts_on_the_page(tmp_path: Path) -> None:
     """In print media every chart fits the page width and cards do not overflow."""
     run_dir, _ = build_run(tmp_path, [Spec("kill")])
-    path = report.write_report(run_dir)
+    path = runview.write_report(run_dir)
     widths: list[dict] = []
 
     def check(page: Any) -> None:

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from harness import scoring
-from harness.report import display
+from harness.report import display, inputs
 from harness.report import html as report
+from harness.store import runview
 from harness.timeline import read_timeline
 from harness.timeline.histogram import Histogram
 from tests.report.conftest import SECRETS, T0, Spec, build_run, controlplane, markers, write_timeline
@@ -24,6 +25,11 @@ def page_data(text: str) -> dict[str, Any]:
     match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
     assert match, "no data element"
     return json.loads(match.group(1))
+
+
+def render(run_dir: Path, result: dict[str, Any] | None = None, trends: dict[str, list] | None = None) -> str:
+    """The page of a run folder, as `harness report` renders it."""
+    return report.render_report(runview.read(run_dir, result), trends)
 
 
 def charts(text: str) -> list[dict[str, str]]:
@@ -177,7 +183,7 @@ class TestReport:
     def test_summary_cards_and_charts(self, run: tuple[Path, dict]) -> None:
         """The verdict, worst scenario, totals and every scenario's cards come from result.json unchanged."""
         run_dir, result = run
-        text = report.render_report(run_dir)
+        text = render(run_dir)
         scenarios = result["scenarios"]
         worst = min(scenarios, key=lambda s: s["metrics"]["resilience_score"])
         verdict = "PASSED" if result["passed"] else "FAILED"
@@ -206,7 +212,7 @@ class TestReport:
     def test_page_data_places_windows_and_activities(self, run: tuple[Path, dict]) -> None:
         """The chart data has the fault window up to the recovery point and a mark per activity."""
         run_dir, result = run
-        data = page_data(report.render_report(run_dir))["scenarios"]["s-kill-1"]
+        data = page_data(render(run_dir))["scenarios"]["s-kill-1"]
         entry = result["scenarios"][0]
         origin = data["origin_t"]
         fault = next(b for b in data["bands"] if b["kind"] == "fault")
@@ -216,35 +222,44 @@ class TestReport:
         assert len(data["timeline"]["t"]) == len(data["timeline"]["p99"]) == 120
 
     def test_secrets_never_appear(self, tmp_path: Path) -> None:
-        """Secrets planted in the journal, activity arguments, plan vars, target and control plane stay out."""
+        """Secrets a run folder holds unmasked (journal, activity arguments and outputs, plan vars,
+        target token and URL password, control plane) stay out of the page; their keys stay in."""
         run_dir, _ = build_run(tmp_path, [Spec("kill", controlplane=True)])
-        text = report.render_report(run_dir)
+        text = render(run_dir)
         for where, secret in SECRETS.items():
             assert secret not in text, where
-        assert "<redacted>" in htmllib.unescape(text)
+        shown = htmllib.unescape(text)
+        assert "<redacted>" in shown
+        assert (
+            "http://admin:***@127.0.0.1:18080" in shown and "postgresql://subs:***@db.internal/subs" in shown
+        )
         assert "api_token" in text  # the key is shown, its value is not
 
-    def test_the_journal_redaction_is_the_experiment_modules(self) -> None:
-        """The report builds on harness.chaos.experiment.redact: it drops secrets and secret-looking config."""
-        from harness.chaos import experiment
-
-        journal = {"experiment": {"secrets": {"a": {"token": "x1"}},
-                                  "configuration": {"db_password": "x2", "aws_secret_access_key": "x3", "node": "n"}}}  # fmt: skip
-        redacted = experiment.redact(journal)
-        assert "secrets" not in redacted["experiment"]
-        assert redacted["experiment"]["configuration"] == {
-            "db_password": "<redacted>", "aws_secret_access_key": "<redacted>", "node": "n"}  # fmt: skip
+    def test_the_page_renders_from_values_alone(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Inputs built without a run folder render: the report reads no run file of its own."""
+        run_dir, result = build_run(tmp_path, [Spec("kill")])
+        given = runview.read(run_dir)
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        for path in sorted(run_dir.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        text = report.render_report(given)
+        assert 'data-chart="latency"' in text and "kill-a-replica" in text
+        empty = report.render_report(inputs.RunInputs(result=result, plan=None, trials={}))
+        assert "No timeline.jsonl" in empty and "No journal.json" in empty
 
     def test_markup_in_the_journal_is_text_not_markup(self, run: tuple[Path, dict]) -> None:
         """A title holding </script><script> is escaped in the page and survives the JSON round trip."""
-        text = report.render_report(run[0])
+        text = render(run[0])
         assert "<script>alert(1)" not in text
         assert "&lt;/script&gt;&lt;script&gt;alert(1)" in text
         assert text.count("</script>") == 3  # data, uPlot, report script
 
     def test_no_external_resources(self, run: tuple[Path, dict]) -> None:
         """Nothing is loaded from the network: no http(s) src/href, no <link>, no CSS url(), no @import."""
-        text = report.render_report(run[0])
+        text = render(run[0])
         assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
         assert not re.search(r"<link\b|@import|url\(", text, re.I)
         assert "default-src 'none'" in text  # and the page forbids itself any fetch
@@ -259,7 +274,7 @@ class TestReport:
                                 "latency_ms": {"fault": {"p99": 100.0 * i}}}}  # fmt: skip
 
         trends = {"kill": [past(1, 80), past(2, 75), past(3, 60)], "crash": [past(3, 60)]}
-        text = report.render_report(run_dir, trends=trends)
+        text = render(run_dir, trends=trends)
         trend = [c for c in charts(text) if c["chart"] == "trend"]
         assert [(c["scenario"], c["metric"], c["points"]) for c in trend] == [
             ("s-kill-1", key, "3") for key in ("recovery_time_s", "error_rate", "latency_ms.fault.p99", "resilience_score")]  # fmt: skip
@@ -274,7 +289,7 @@ class TestReport:
             "api_p99_ms": {"fault": 812.5},
             "readyz_failures": 4,
         }
-        text = report.render_report(run_dir, result)
+        text = render(run_dir, result)
         cp = [c for c in charts(text) if c["chart"] == "controlplane"]
         assert len(cp) == 1 and int(cp[0]["points"]) == 120
         card = text.split("Control plane</div>")[1].split("</table>")[0]
@@ -290,7 +305,7 @@ class TestReport:
             Spec("half", files={"timeline", "markers"}),
         ]
         run_dir, _ = build_run(tmp_path, specs, status="interrupted", unrun=["later"])
-        text = report.render_report(run_dir)
+        text = render(run_dir)
         assert '<span class="badge big incomplete">INCOMPLETE</span>' in text
         assert "Not run: later#1." in text
         assert 'id="s-kill-1"' in text and 'id="s-kill-2"' in text
@@ -306,7 +321,7 @@ class TestReport:
         """report.html is written next to result.json, with no temporary file left behind."""
         run_dir, _ = run
         (run_dir / "report.html").write_text("old")
-        path = report.write_report(run_dir)
+        path = runview.write_report(run_dir)
         assert path == run_dir / "report.html" and path.read_text().startswith("<!DOCTYPE html>")
         assert not list(run_dir.glob(".report.html*"))
 
@@ -342,4 +357,4 @@ class TestReport:
         from harness.errors import FileInputError
 
         with pytest.raises(FileInputError, match=r"result\.json"):
-            report.render_report(tmp_path)
+            render(tmp_path)

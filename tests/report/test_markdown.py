@@ -43,3 +43,21 @@ def test_skipped_history_gates_are_listed_with_their_reason(result: dict) -> Non
     })  # fmt: skip
     text = markdown.summary(result)
     assert "Skipped gates" in text and "no earlier runs of this plan on this target" in text
+
+
+def test_junit_shows_a_skipped_gate_as_skipped_not_passed(result: dict) -> None:
+    from xml.etree import ElementTree as ET
+
+    from harness.report import junit
+
+    result["scenarios"][0]["gates"].append({
+        "expression": "recovery_time_s <= 1.2 * median_last(5)", "value": 3.0, "passed": True,
+        "skipped": True, "reason": "no earlier runs of this plan on this target",
+    })  # fmt: skip
+    root = ET.fromstring(junit.render(result))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1"
+    case = next(c for c in suite.iter("testcase") if c.get("name", "").startswith("recovery_time_s <="))
+    skip = case.find("skipped")
+    assert skip is not None and "no earlier runs" in skip.get("message", "")
+    assert case.find("failure") is None

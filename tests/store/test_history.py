@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from harness.app.launcher import free_port
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
+from harness.ports import free_port
 from harness.store import history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -359,7 +359,14 @@ class TestOpening:
         assert not (tmp_path / "reports" / "history.sqlite").exists()
 
     @pytest.mark.parametrize(
-        "url", ["not a url", "user:s3cret@db.example/harness", "nosuchdb://u:s3cret@host/db"]
+        "url",
+        [
+            "not a url",
+            "user:s3cret@db.example/harness",
+            "nosuchdb://u:s3cret@host/db",
+            "postgresql://u:s3cret@[::1/h",
+            "postgresql://u:s3cret@host:port/db",
+        ],
     )
     def test_bad_url_names_the_flag(self, tmp_path: Path, url: str) -> None:
         """A URL that is not one is bad input naming --history and what was expected, password hidden."""

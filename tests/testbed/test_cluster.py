@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from harness import children
-from harness.app.launcher import free_port
 from harness.errors import HarnessError
+from harness.ports import free_port
 from harness.testbed import cluster, etcd, faults
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import FaultSpec

@@ -14,8 +14,8 @@ from typing import Literal
 import pytest
 
 from harness import children
-from harness.app.launcher import free_port
 from harness.errors import HarnessError
+from harness.ports import free_port
 from harness.testbed import etcd
 
 ZONES = ("zone-a", "zone-b", "zone-c")

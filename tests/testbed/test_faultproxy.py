@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from harness import children
-from harness.app.launcher import free_port
 from harness.errors import HarnessError
+from harness.ports import free_port
 from harness.testbed.faultproxy import (
     Direction,
     FaultProxyClient,

@@ -1,0 +1,150 @@
+"""The engine's side of the commands that run, score and render plans, and clean up after them.
+
+harness.cli parses flags and calls one function here per command; each function does the work,
+writes what the user reads to an `Output`, and returns the command's exit code (0 passed,
+1 a gate failed, 2 bad input, 3 the run could not complete). Errors the user can act on are
+raised as HarnessError, which the CLI prints with its exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.engine import prepare
+
+# The runner and the history store are imported by the commands that use them, so that
+# `harness validate` loads neither Chaos Toolkit nor the testbed.
+
+
+class Output(Protocol):
+    """Where a command's lines go: the terminal for the CLI (results on stdout, problems on stderr)."""
+
+    def print(self, text: str, *, highlight: bool = True, end: str = "\n") -> None:
+        """A line of the command's result (stdout)."""
+        ...
+
+    def warning(self, message: object) -> None:
+        """Something the user should know that does not stop the command (stderr)."""
+        ...
+
+    def note(self, text: str) -> None:
+        """A plain line about the command, not its result (stderr)."""
+        ...
+
+    def error(self, message: object) -> None:
+        """A problem that decides the exit code, reported without stopping at the first (stderr)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """`harness run` and `harness gate` as the user asked for them."""
+
+    plan_arg: str | None
+    """A plan file or a bundled plan's name; None: the bundled local game day."""
+    reports: Path
+    testbed_dir: Path
+    keep_testbed: bool = False
+    quiet: bool = False
+    """`harness gate`: no progress and no summary, only where the run folder and report are."""
+    trials: int | None = None
+    history_url: str | None = None
+    dry_run: bool = False
+    cluster: str | None = None
+    wait_s: float = 0.0
+    """--wait: how long to wait for another run holding the target; 0: fail at once (exit 3)."""
+
+
+def run_plan(request: RunRequest, output: Output) -> int:
+    """Prepare and run a plan (or only dry-run it); the run's exit code."""
+    plan = prepare.prepare_plan(request.plan_arg, request.trials, request.cluster, output.warning)
+    if request.dry_run:
+        dry = prepare.dry_run(plan)
+        output.print(dry.text, highlight=False, end="")
+        for reason in dry.refused:
+            output.error(reason)
+        return dry.exit_code
+    from harness.engine import runner
+    from harness.engine.progress import Progress
+    from harness.store import history
+
+    with history.open_history(request.history_url, request.reports) as store:
+        engine = runner.Engine(
+            plan,
+            request.reports,
+            request.testbed_dir,
+            Progress(quiet=request.quiet),
+            keep_testbed=request.keep_testbed,
+            store=store,
+            wait_s=request.wait_s,
+        )
+        result = engine.run()
+    if not request.quiet:
+        output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    output.print(f"run folder: {engine.run_dir}")
+    output.print(f"report: {engine.run_dir / 'report.html'}")
+    return runner.exit_code(result)
+
+
+def validate(files: list[Path], output: Output) -> int:
+    """`harness validate`: each file checked in turn; the first problem raises (exit 2)."""
+    for path in files:
+        checked = prepare.validate(path)
+        output.print(f"{path}: valid {checked.kind}")
+        for warning in checked.warnings:
+            output.warning(warning)
+    return 0
+
+
+def score_run(run_dir: Path, history_url: str | None, output: Output) -> int:
+    """`harness score`: result.json and what is rendered from it again, from the run folder alone."""
+    from harness.engine import runner
+    from harness.store import history
+
+    folder = checked_run_dir(run_dir)
+    with history.open_history(history_url, folder.parent) as store:
+        result = runner.rescore(folder, store)
+    verdict = "passed" if result["passed"] else "not passed"
+    output.print(f"rescored {len(result['scenarios'])} scenario(s): {verdict}")
+    return runner.exit_code(result)
+
+
+def render_run(run_dir: Path, history_url: str | None, output: Output) -> int:
+    """`harness report`: report.html, summary.md and junit.xml again from result.json as it is."""
+    from harness.engine import runner
+    from harness.store import history
+
+    folder = checked_run_dir(run_dir)
+    with history.open_history(history_url, folder.parent) as store:
+        runner.rerender(folder, store)
+    output.print(f"report: {folder / 'report.html'}")
+    return 0
+
+
+def checked_run_dir(path: Path) -> Path:
+    """The run folder, absolute; InputError when it is not one."""
+    from harness.store import rundir
+
+    return rundir.check_run_dir(path).resolve()
+
+
+def clean_up(
+    testbed_dir: Path, plan_arg: str | None, cluster: str | None, output: Output, force: bool = False
+) -> int:
+    """`harness cleanup`: every step printed; exit 3 when a step failed (a fault may remain)."""
+    from harness.engine import cleanup
+
+    done = cleanup.cleanup(testbed_dir, plan_arg, cluster, force=force)
+    for line in done:
+        output.print(line, highlight=False)
+    failed = cleanup.failed_steps(done)
+    if failed:
+        output.note(f"cleanup: {len(failed)} step(s) failed (above); the target may still carry a fault")
+        return 3
+    if plan_arg is not None:
+        output.print(f"cleanup: {len(done)} step(s) done, none failed")
+    else:
+        output.print(f"cleanup: {len(done)} fault(s) undone" if done else "cleanup: nothing to undo")
+    return 0

@@ -1,0 +1,30 @@
+"""data_loss is measured only when some write was acknowledged and read back: zero of zero is
+not evidence of durability, so `data_loss == 0` must not pass on a load that wrote nothing."""
+
+from __future__ import annotations
+
+from harness.load import verify
+from harness.plan import gates
+
+
+def test_nothing_acknowledged_is_not_measured() -> None:
+    verified = verify.verify_acks("http://127.0.0.1:9", [], timeout_s=0.1)
+    assert verified["data_loss"] is None and verified["acknowledged"] == 0
+    assert "no write was acknowledged" in verified["note"]
+    assert verify.data_loss(verified) is None
+
+
+def test_old_run_folder_with_zero_acknowledged_rescoring_gives_null() -> None:
+    assert verify.data_loss({"acknowledged": 0, "missing": [], "data_loss": 0}) is None
+    assert verify.data_loss(None) is None
+    assert verify.data_loss({"acknowledged": 5, "missing": None, "data_loss": None, "error": "x"}) is None
+
+
+def test_acknowledged_writes_give_the_count_missing() -> None:
+    assert verify.data_loss({"acknowledged": 10, "missing": ["a", "b"], "data_loss": 2}) == 2
+    assert verify.data_loss({"acknowledged": 10, "missing": [], "data_loss": 0}) == 0
+
+
+def test_gate_on_unmeasured_data_loss_fails() -> None:
+    result = gates.evaluate(gates.parse("data_loss == 0"), {"data_loss": None})
+    assert not result.passed

@@ -231,7 +231,9 @@ def testbed_up(
         str, typer.Option(help="self-managed (1 etcd member) or managed (3 members, 3 zones).")
     ] = "managed",
     dir: DirOption = None,
-    lb_port: Annotated[int, typer.Option(min=1, max=65535, help="Load balancer port.")] = 18080,
+    lb_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Load balancer port; default: a free one.")
+    ] = None,
     lb_health_checks: Annotated[
         bool,
         typer.Option(
@@ -240,10 +242,12 @@ def testbed_up(
     ] = False,
 ) -> None:
     """Start the testbed (or report the one already running) and print where it serves."""
+    from harness import runlock
     from harness.testbed import cluster, profiles
 
     if profile not in [p.value for p in profiles.ProfileName]:
         raise InputError(f"--profile: expected self-managed or managed, got {profile!r}")
+    runlock.refuse_if_held(_testbed_dir(dir), "up")
     started = time.monotonic()
     state = cluster.up(
         profiles.builtin(profile, lb_health_checks=lb_health_checks), _testbed_dir(dir), lb_port=lb_port
@@ -261,9 +265,18 @@ def testbed_status(
     """Show etcd members, nodes, replicas and endpoints."""
     import json as jsonlib
 
+    from harness import runlock
     from harness.testbed import cluster
+    from harness.testbed import state as tbstate
 
-    info = cluster.status(_testbed_dir(dir))
+    try:
+        info = cluster.status(_testbed_dir(dir))
+    except tbstate.NotRunningError as exc:
+        if holder := runlock.holder(_testbed_dir(dir)):  # a run holds the folder, bringing its testbed up
+            raise tbstate.NotRunningError(
+                f"{exc}; the folder is held by {runlock.describe(holder)}"
+            ) from None
+        raise
     if as_json:
         print(jsonlib.dumps(info, indent=2))
         return
@@ -281,16 +294,25 @@ def testbed_status(
             f"  {n['name']:8s} {n['zone']:8s} {'Ready' if n['ready'] else 'NotReady'} {', '.join(n['replicas'])}"
         )
     out.print(f"endpoints: {len(info['endpoints'])}")
+    out.print(f"run lock: {'held by ' + info['lock']['described'] if info['lock'] else 'free'}")
+
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Act even though a live run holds the testbed's run lock.")
+]
 
 
 @testbed_cmd.command("down")
 def testbed_down(
     dir: DirOption = None,
     keep: Annotated[bool, typer.Option(help="Keep the folder (logs, events, data).")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Stop every testbed process and remove its folder."""
+    from harness import runlock
     from harness.testbed import cluster
 
+    runlock.refuse_if_held(_testbed_dir(dir), "down", force)
     started = time.monotonic()
     if cluster.down(_testbed_dir(dir), keep=keep):
         out.print(f"testbed down in {time.monotonic() - started:.1f} s")
@@ -316,11 +338,12 @@ def cleanup(
             help="The cluster name the killed run used (its --cluster): AWS marks are this cluster's only.",
         ),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Undo every fault a crashed or killed run left applied (the testbed, or a plan's cluster)."""
     from harness.engine import commands
 
-    raise typer.Exit(commands.clean_up(_testbed_dir(dir), plan, cluster, _OUTPUT))
+    raise typer.Exit(commands.clean_up(_testbed_dir(dir), plan, cluster, _OUTPUT, force=force))
 
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Where run folders are written.")]
@@ -351,6 +374,18 @@ TrialsOption = Annotated[
     ),
 ]
 
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        max=86400,
+        help="When another run holds the target (testbed folder or Kubernetes namespace), wait up to "
+        "this long for it instead of failing at once with exit 3.",
+    ),
+]
+
 ClusterOption = Annotated[
     str | None,
     typer.Option(
@@ -373,6 +408,7 @@ def run(
     history: HistoryOption = None,
     dry_run: DryRunOption = False,
     cluster: ClusterOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
     from harness.engine import commands
@@ -387,6 +423,7 @@ def run(
         history_url=history,
         dry_run=dry_run,
         cluster=cluster,
+        wait_s=wait,
     )
     raise typer.Exit(commands.run_plan(request, _OUTPUT))
 
@@ -400,6 +437,7 @@ def gate(
     trials: TrialsOption = None,
     history: HistoryOption = None,
     cluster: ClusterOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
     from harness.engine import commands
@@ -413,6 +451,7 @@ def gate(
         trials=trials,
         history_url=history,
         cluster=cluster,
+        wait_s=wait,
     )
     raise typer.Exit(commands.run_plan(request, _OUTPUT))
 

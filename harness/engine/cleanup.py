@@ -10,18 +10,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import runlock
 from harness.engine import prepare
 from harness.engine.targets import make_target
 from harness.plan import loading
 from harness.testbed import faults
 
 
-def cleanup(testbed_dir: Path, plan_arg: str | None = None, cluster: str | None = None) -> list[str]:
-    """One line per step done (or failed): the testbed's faults, or a plan's target."""
+def cleanup(
+    testbed_dir: Path, plan_arg: str | None = None, cluster: str | None = None, force: bool = False
+) -> list[str]:
+    """One line per step done (or failed): the testbed's faults, or a plan's target.
+
+    A testbed folder a live run holds (harness.runlock) is left alone unless `force`: its faults
+    are that run's, and it undoes them itself."""
     if plan_arg is None:
+        runlock.refuse_if_held(testbed_dir, "cleanup", force)
         return faults.cleanup(testbed_dir)
     plan = prepare.with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
     if plan.target.kind == "testbed":
+        runlock.refuse_if_held(testbed_dir, "cleanup", force)
         return faults.cleanup(testbed_dir)
     from harness.chaos import experiment as chaos_experiment  # Chaos Toolkit only for a cluster
 

@@ -53,6 +53,8 @@ class RunRequest:
     history_url: str | None = None
     dry_run: bool = False
     cluster: str | None = None
+    wait_s: float = 0.0
+    """--wait: how long to wait for another run holding the target; 0: fail at once (exit 3)."""
 
 
 def run_plan(request: RunRequest, output: Output) -> int:
@@ -76,6 +78,7 @@ def run_plan(request: RunRequest, output: Output) -> int:
             Progress(quiet=request.quiet),
             keep_testbed=request.keep_testbed,
             store=store,
+            wait_s=request.wait_s,
         )
         result = engine.run()
     if not request.quiet:
@@ -127,11 +130,13 @@ def checked_run_dir(path: Path) -> Path:
     return rundir.check_run_dir(path).resolve()
 
 
-def clean_up(testbed_dir: Path, plan_arg: str | None, cluster: str | None, output: Output) -> int:
+def clean_up(
+    testbed_dir: Path, plan_arg: str | None, cluster: str | None, output: Output, force: bool = False
+) -> int:
     """`harness cleanup`: every step printed; exit 3 when a step failed (a fault may remain)."""
     from harness.engine import cleanup
 
-    done = cleanup.cleanup(testbed_dir, plan_arg, cluster)
+    done = cleanup.cleanup(testbed_dir, plan_arg, cluster, force=force)
     for line in done:
         output.print(line, highlight=False)
     failed = cleanup.failed_steps(done)

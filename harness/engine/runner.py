@@ -175,14 +175,24 @@ def write_outputs(
 # --- running ------------------------------------------------------------------------------
 class Engine:
     def __init__(self, plan: Any, reports_dir: Path, testbed_dir: Path, progress: Progress,
-                 keep_testbed: bool = False, store: history.HistoryStore | None = None) -> None:  # fmt: skip
+                 keep_testbed: bool = False, store: history.HistoryStore | None = None,
+                 wait_s: float = 0.0) -> None:  # fmt: skip
         self.plan = plan
         self.store = store
         self.reports_dir = reports_dir
         self.progress = progress
         url = "" if plan.load.host == "auto" else plan.load.host
-        self.target: Target = make_target(plan.target, testbed_dir, keep_testbed, url=url)
         self.run_id = rundir.new_run_id(plan.name)
+        # One run per target: the target holds its lock while open, waiting up to wait_s for another run.
+        self.target: Target = make_target(
+            plan.target,
+            testbed_dir,
+            keep_testbed,
+            url=url,
+            run_id=self.run_id,
+            wait_s=wait_s,
+            say=progress.say,
+        )
         self.run_dir = reports_dir / self.run_id
         self.files = SeriesFiles(saved=True)
         """Every scenario's timeline as the engine read it while the scenario ran: scored from here

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import __version__
+from harness import __version__, runlock
 from harness.errors import InputError
 from harness.testbed import cluster, faults, profiles
 from harness.testbed import state as tbstate
@@ -39,16 +39,44 @@ class Target(Protocol):
 
 @dataclass
 class TestbedTarget:
-    """The embedded testbed: started if it is not running, and stopped after if it was started here."""
+    """The embedded testbed: started if it is not running, and stopped after if it was started here.
+
+    A run holds the folder's run lock (harness.runlock) from open() to close(), so two runs never
+    share one testbed: the second fails at once naming the first, or waits up to `wait_s`.
+    """
 
     __test__ = False  # not a pytest class
     profile: profiles.Profile
     root: Path
     keep: bool = False
     url: str = ""
+    run_id: str = ""
+    """Who holds the run lock, for the message another run prints."""
+    wait_s: float = 0.0
+    """How long to wait for a run that holds the testbed; 0: fail at once."""
+    say: Callable[[str], None] | None = None
+    """Where to say that this run waits, and what it healed of a killed holder."""
     started_here: bool = field(default=False, init=False)
+    lock: runlock.RunLock | None = field(default=None, init=False)
+    healed_before: list[str] = field(default_factory=list, init=False)
+    """What a run killed while holding the lock had left applied, undone before this run."""
 
     def open(self) -> None:
+        def waiting(holder: dict[str, Any] | None) -> None:
+            if self.say is not None:
+                self.say(
+                    f"the testbed is in use by {runlock.describe(holder)}; waiting up to {self.wait_s:.0f} s"
+                )
+
+        self.lock = runlock.acquire(self.root, self.run_id or "unnamed", self.wait_s, on_wait=waiting)
+        try:
+            self._open_locked()
+        except BaseException:
+            self.lock.release()
+            self.lock = None
+            raise
+
+    def _open_locked(self) -> None:
         try:
             state = tbstate.load(self.root)
             running = cluster.running(state)
@@ -59,14 +87,27 @@ class TestbedTarget:
                 f"target: the plan wants a {self.profile.name} testbed but a {state.profile.name} one is running "
                 f"in {self.root}; run `harness testbed down` first"
             )
+        assert self.lock is not None
+        if running and self.lock.previous:
+            # The last holder died holding the lock (SIGKILL, a lost machine): what `harness cleanup`
+            # would undo is undone first, so its faults do not count against this run.
+            self.healed_before = faults.cleanup(self.root) + faults.settle(self.root)
+            if self.say is not None:
+                who = runlock.describe(self.lock.previous)
+                self.say(f"{who} died holding the testbed; healed first: {len(self.healed_before)} step(s)")
         if not running:
             state = cluster.up(self.profile, self.root)
             self.started_here = True
         self.url = state.lb_url
 
     def close(self) -> None:
-        if self.started_here and not self.keep:
-            cluster.down(self.root)
+        try:
+            if self.started_here and not self.keep:
+                cluster.down(self.root)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
     def configuration(self) -> dict[str, Any]:
         return {"testbed_dir": str(self.root)}
@@ -104,6 +145,11 @@ class TestbedTarget:
             "lb_health_checks": state.profile.lb_health_checks,
             "node_grace_s": t.node_grace_s,
             "eviction_s": t.eviction_s,
+            **(
+                {"lock": {**self.lock.record(), "healed": self.healed_before}}
+                if self.lock is not None
+                else {}
+            ),
         }
 
 
@@ -127,14 +173,28 @@ def environment() -> dict[str, Any]:
     }
 
 
-def make_target(plan_target: Any, testbed_dir: Path, keep_testbed: bool = False, url: str = "") -> Target:
-    """The plan's target; `url` is the service's URL (the plan's load.host) for a Kubernetes target."""
+def make_target(
+    plan_target: Any,
+    testbed_dir: Path,
+    keep_testbed: bool = False,
+    url: str = "",
+    run_id: str = "",
+    wait_s: float = 0.0,
+    say: Callable[[str], None] | None = None,
+) -> Target:
+    """The plan's target; `url` is the service's URL (the plan's load.host) for a Kubernetes target.
+    With a `run_id` the target holds its lock (testbed folder, or Lease) while open, waiting up to `wait_s`."""
     kind = getattr(plan_target, "kind", None)
     if kind == "testbed":
-        return TestbedTarget(profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed)
+        return TestbedTarget(
+            profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed, run_id=run_id,
+            wait_s=wait_s, say=say,
+        )  # fmt: skip
     if kind == "kubernetes":
         from harness.kubernetes import KubernetesTarget  # the kubernetes client only when asked for
 
+        if run_id:
+            return KubernetesTarget(plan_target, url=url, run_id=run_id, lock=True, wait_s=wait_s, say=say)
         return KubernetesTarget(plan_target, url=url)
     raise InputError(
         f"target: kind {kind!r} cannot be run by this version of the harness (use kind: testbed or kubernetes)"

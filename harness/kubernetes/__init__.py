@@ -4,6 +4,7 @@ client      connect with the allowed-context check; pin chaosk8s to the same con
 facts       what the cluster is, for result.json's "target"
 probes      control-plane sampling into controlplane.jsonl while a scenario runs
 target      the engine's Target (open, close, configuration, heal, ground truth, observe)
+lease       the run Lease: one run per namespace at a time
 dryrun      what each experiment activity would touch, read but not touched
 selectors   label selector text: parse, match, build
 preflight   `harness preflight`: can the plan run here? (permissions: what each activity needs;

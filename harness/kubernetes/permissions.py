@@ -210,12 +210,18 @@ ACTIVITIES: dict[str, Activity] = {
 }
 
 
+_LEASE = "resilience-harness-lock"
+"""harness.kubernetes.lease.LEASE_NAME (this module is pure: no Kubernetes client import)."""
+
+
 @dataclass(frozen=True)
 class EngineNeed:
     """A permission the engine's Kubernetes target needs in the plan's namespace (NS), whatever runs."""
 
     need: Need
     used_by: str
+    blocks: bool = False
+    """Without it no run can start (the run Lease), so the preflight blocks rather than warns."""
 
 
 ENGINE: tuple[EngineNeed, ...] = (
@@ -236,6 +242,14 @@ ENGINE: tuple[EngineNeed, ...] = (
     EngineNeed(Need("delete", "networkpolicies", "networking.k8s.io"), "heal()"),
     EngineNeed(Need("list", "networkchaos", _CHAOS), "heal()"),
     EngineNeed(Need("delete", "networkchaos", _CHAOS), "heal()"),
+    *(
+        EngineNeed(
+            Need(verb, "leases", "coordination.k8s.io", name=_LEASE), "the run lock (Lease)", blocks=True
+        )
+        for verb in ("get", "update")
+    ),
+    # create cannot be limited by name (the name is not known to RBAC before the object exists)
+    EngineNeed(Need("create", "leases", "coordination.k8s.io"), "the run lock (Lease)", blocks=True),
 )
 """Read from harness/kubernetes/probes.py, facts.py and target.py. Without one of these the run
 completes with less: a missing sample, fact or event, or a leftover heal() cannot undo."""
@@ -371,7 +385,11 @@ def requirements(calls: Iterable[Call], target_namespace: str) -> Needs:
     engine: list[Requirement] = []
     for item in ENGINE:
         req = concrete(item.need, {}, target_namespace)
-        if req is not None and req.key not in merged:
+        if req is not None and item.blocks:
+            seen = merged.get(req.key)
+            users = (*(seen.needed_by if seen else ()), item.used_by)
+            merged[req.key] = Requirement(req.verb, req.resource, req.group, req.namespace, req.name, users)
+        elif req is not None and req.key not in merged:
             engine.append(
                 Requirement(req.verb, req.resource, req.group, req.namespace, req.name, (item.used_by,))
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.chaos.activities import kubernetes as activities
 from harness.errors import HarnessError
-from harness.kubernetes import client, facts, probes
+from harness.kubernetes import client, facts, lease, probes
 
 MANAGED_BY_LABEL, MANAGED_BY = next(iter(activities.MANAGED_BY.items()))
 """The label our own activities put on what they create (network policies, chaos resources)."""
@@ -57,30 +57,73 @@ class KubernetesTarget:
     """Keyword arguments for probes.ControlPlaneSampler (intervals); empty: its defaults."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     """Marks AWS faults with the run that made them (activities.aws.RUN_TAG); the engine may set its own."""
+    lock: bool = False
+    """Hold the namespace's run Lease (harness.kubernetes.lease) while open: what a run does;
+    `harness cleanup --plan` heals without it."""
+    wait_s: float = 0.0
+    """How long to wait for another run's Lease; 0: fail at once."""
+    say: Callable[[str], None] | None = None
     connection: client.Connection | None = field(default=None, init=False)
+    run_lease: lease.Lease | None = field(default=None, init=False)
+    healed_before: list[str] = field(default_factory=list, init=False)
+    """What a run that died holding the Lease had left marked, undone before this run."""
     _pin: client.ContextPin | None = field(default=None, init=False)
 
     def open(self) -> None:
         if self.connection is not None:
             return
         connection = client.connect(self.spec)
-        pin = client.ContextPin(connection)
         try:
+            if self.lock:  # before the pin: a run refused here changes nothing in this process
+                self._take_lease(connection)
+            pin = client.ContextPin(connection)
             pin.apply()
         except BaseException:
+            if self.run_lease is not None:
+                self.run_lease.release()
+                self.run_lease = None
             connection.close()
             raise
         self.connection, self._pin = connection, pin
+        held = self.run_lease
+        if held is None:
+            return
+        held.start_renewing()  # before healing, which may take longer than the Lease lasts
+        if held.previous:
+            # Its holder stopped renewing (killed, or its machine lost): undo what it left marked.
+            self.healed_before = self.heal()
+            if self.say is not None:
+                self.say(
+                    f"{lease.describe(held.previous)} stopped renewing the namespace's Lease; healed first: "
+                    f"{len(self.healed_before)} step(s)"
+                )
+
+    def _take_lease(self, connection: client.Connection) -> None:
+        def waiting(holder: dict[str, Any]) -> None:
+            if self.say is not None:
+                self.say(
+                    f"namespace {self.spec.namespace} is in use by {lease.describe(holder)}; "
+                    f"waiting up to {self.wait_s:.0f} s"
+                )
+
+        held = lease.Lease(connection.api, self.spec.namespace, self.run_id)
+        held.acquire(self.wait_s, on_wait=waiting)
+        self.run_lease = held
 
     def close(self) -> None:
+        held, self.run_lease = self.run_lease, None
         pin, connection = self._pin, self.connection
         self._pin = self.connection = None
         try:
-            if pin is not None:
-                pin.release()
+            if held is not None:
+                held.release()
         finally:
-            if connection is not None:
-                connection.close()
+            try:
+                if pin is not None:
+                    pin.release()
+            finally:
+                if connection is not None:
+                    connection.close()
 
     def _api(self) -> k8s_client.ApiClient:
         if self.connection is None:
@@ -235,6 +278,11 @@ class KubernetesTarget:
             **facts.cluster_facts(self.connection, self.spec.selector),
             "cluster": cluster,
             "url": self.url,
+            **(
+                {"lock": {**self.run_lease.record(), "healed": self.healed_before}}
+                if self.run_lease is not None
+                else {}
+            ),
         }
 
     @contextlib.contextmanager

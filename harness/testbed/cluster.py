@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from harness import children
+from harness import children, runlock
 from harness.app.server import prepare_database
 from harness.app.settings import AppSettings
 from harness.errors import HarnessError
@@ -32,7 +32,6 @@ from harness.testbed.groundtruth import Event, EventLog
 from harness.testbed.profiles import Profile
 from harness.testbed.state import EtcdMemberState, NodeState, TestbedState
 
-DEFAULT_LB_PORT = 18080
 UP_TIMEOUT_S = 60.0
 DOWN_GRACE_S = 2.0
 """SIGTERM first: replicas finish in-flight requests; anything left after this gets SIGKILL."""
@@ -96,9 +95,12 @@ def _add_egress_route(
 
 
 def up(
-    profile: Profile, root: Path, lb_port: int = DEFAULT_LB_PORT, timeout_s: float = UP_TIMEOUT_S
+    profile: Profile, root: Path, lb_port: int | None = None, timeout_s: float = UP_TIMEOUT_S
 ) -> TestbedState:
-    """Start a testbed in `root`; if one is already running there with this profile, return it."""
+    """Start a testbed in `root`; if one is already running there with this profile, return it.
+
+    The load balancer listens on `lb_port`, or on a free port when None: a fixed default would
+    keep a second testbed (another folder) from running beside the first."""
     root = root.resolve()
     try:
         existing = tbstate.load(root)
@@ -112,6 +114,7 @@ def up(
                 )
             return existing
         down(root)
+    lb_port = lb_port or free_port()
     binaries = etcd.find_binaries()
     haproxy.find_haproxy()
     root.mkdir(parents=True, exist_ok=True)
@@ -250,7 +253,7 @@ def down(root: Path, keep: bool = False) -> bool:
 @contextmanager
 def open_testbed(profile: Profile, root: Path, lb_port: int | None = None) -> Iterator[TestbedState]:
     """A testbed for the duration of a block (tests, the engine); always taken down."""
-    state = up(profile, root, lb_port=lb_port or free_port())
+    state = up(profile, root, lb_port=lb_port)
     try:
         yield state
     finally:
@@ -287,4 +290,11 @@ def status(root: Path) -> dict[str, Any]:
         ],
         "endpoints": seen.get("endpoints", []),
         "status_age_s": round(time.time() - seen["t"], 3) if "t" in seen else None,
+        "lock": _lock_status(state.root),
     }
+
+
+def _lock_status(root: Path) -> dict[str, Any] | None:
+    """The live run holding the folder's run lock, with a line that names it; None when free."""
+    holder = runlock.holder(root)
+    return None if holder is None else {**holder, "described": runlock.describe(holder)}

@@ -85,6 +85,7 @@ RESOURCES = (
     "policy/v1/poddisruptionbudgets",
     "discovery.k8s.io/v1/endpointslices",
     "v1/endpoints",
+    "coordination.k8s.io/v1/leases",
 )
 CHAOS_MESH_RESOURCES = (
     "chaos-mesh.org/v1alpha1/networkchaos",
@@ -262,6 +263,12 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response({**review, "status": status}, status=201)
         if request.method.value == "PUT" and request.resource is not None and request.name:
             return await self._replace(request)
+        if (
+            request.method.value == "POST"
+            and request.resource is not None
+            and request.resource.plural == "leases"
+        ) and isinstance(request.data, dict):  # a created Lease starts at resourceVersion 1 (see _replace)
+            request.data.setdefault("metadata", {})["resourceVersion"] = "1"
         if request.method.value == "POST" and request.subresource == "eviction":
             return await self._evict(request)
         if request.method.value == "POST" and request.subresource == "token":
@@ -283,11 +290,26 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
     async def _replace(self, request: Any) -> aiohttp.web.StreamResponse:
-        """PUT: the body becomes the object (kmock routes only PATCH to its merge)."""
+        """PUT: the body becomes the object (kmock routes only PATCH to its merge).
+
+        Optimistic concurrency for objects that carry a resourceVersion (Leases; kmock keeps none
+        for the rest): a PUT naming another version than the stored one gets 409 Conflict, as
+        from the API server, and a successful one counts the version up."""
         key = (request.resource, request.namespace, request.name)
         async with self._lock:
             if key not in self.objects or self.objects[key].deleted:
                 raise KubernetesError(status=404, reason="NotFound", message=f"{request.name} not found")
+            stored = (self.objects[key].raw.get("metadata") or {}).get("resourceVersion")
+            if stored is not None and isinstance(request.data, dict):
+                sent = (request.data.get("metadata") or {}).get("resourceVersion")
+                if sent is not None and sent != stored:
+                    self.conflicts.append(request.name)
+                    raise KubernetesError(
+                        status=409, reason="Conflict",
+                        message=f'Operation cannot be fulfilled on {request.resource.plural} "{request.name}": '
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    )  # fmt: skip
+                request.data.setdefault("metadata", {})["resourceVersion"] = str(int(stored) + 1)
             self.objects[key].create(request.data)
             raw = self.objects[key].raw
             await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
@@ -327,6 +349,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 
     evictions_refused: list[str] = []
     """Pods whose eviction a budget refused (429), once per refusal."""
+    conflicts: list[str] = []
+    """Objects a PUT with a stale resourceVersion was refused for (409), once per refusal."""
 
     def _live(self, plural: str, ns: str | None) -> list[dict[str, Any]]:
         return [o.raw for (resource, namespace, _), o in self.objects.items()
@@ -393,6 +417,7 @@ class EmulatorServer:
     async def _main(self) -> None:
         emulator = ClusterEmulator()
         emulator.evictions_refused = []  # its own list, not the class's
+        emulator.conflicts = []
         if self.git_version:
             emulator.git_version = self.git_version
         for resource in self.resources:

@@ -179,6 +179,24 @@ class TestPreflight:
             for line in lines(result.output, "warning")
         )
 
+    def test_without_the_run_lease_nothing_can_run_so_it_blocks(
+        self, clusters: Clusters, tmp_path: Path
+    ) -> None:
+        """Without `update leases` on the run Lease no run can take it: exit 2, not a warning."""
+        rules = [
+            r
+            for r in rbac_rules(RBAC, NAMESPACE)
+            if r.get("resources") != ["leases"] or "create" in r["verbs"]
+        ]
+        grant(clusters, rules)
+        result = run(write_plan(tmp_path, ("pod-kill",)))
+        assert result.exit_code == 2, result.output
+        blocked = lines(result.output, "blocked")
+        assert any(
+            "leases" in line and "resilience-harness-lock" in line and "run lock" in line for line in blocked
+        )
+        assert not any("leases" in line for line in lines(result.output, "warning"))
+
     def test_a_missing_chaos_mesh_crd_blocks(self, chaos_mesh_clusters: Clusters, tmp_path: Path) -> None:
         """A Chaos Mesh scenario on a cluster without its CRD: exit 2; once installed, exit 0."""
         grant(chaos_mesh_clusters)

@@ -1,0 +1,132 @@
+"""Testbeds in different folders run side by side (each its own load-balancer port); a folder a
+live run holds is not brought up, taken down or cleaned up under it by `harness testbed`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.testbed import cluster
+from tests.testbed.conftest import make_profile
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).parents[2]
+
+
+def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Path) -> None:
+    """With no port given each testbed picks a free one, so a second folder does not collide with
+    the first; each load balancer serves its own testbed."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    try:
+        first = cluster.up(make_profile("self-managed"), one)
+        second = cluster.up(make_profile("self-managed"), two)
+        assert first.lb_port != second.lb_port
+        for state in (first, second):
+            assert httpx.get(state.lb_url + "/readyz", timeout=5).status_code == 200
+            assert cluster.status(state.root)["lb_url"] == state.lb_url
+        assert cluster.running(first) and cluster.running(second)
+    finally:
+        cluster.down(two)
+        cluster.down(one)
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from harness import runlock
+    lock = runlock.acquire(Path(sys.argv[1]), "run-held")
+    print("held", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A folder whose run lock a live process holds (the run itself is not needed to refuse)."""
+    root = tmp_path / "tb"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(root)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    try:
+        yield root, proc.pid
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stdout.close()
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("command", [["testbed", "up"], ["testbed", "down"], ["cleanup"]])
+def test_a_held_folder_is_refused_with_the_holder_named(held: tuple[Path, int], command: list[str]) -> None:
+    """up, down and cleanup on a folder a live run holds: exit 3, the run named, nothing started."""
+    root, pid = held
+    try:
+        result = harness(*command, "--dir", str(root))
+    finally:
+        if (root / "testbed.json").exists():
+            cluster.down(root)  # it was not refused: leave nothing running
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "in use by run run-held" in output and f"pid {pid}" in output and "Traceback" not in output
+    assert ("--force" in output) == (command != ["testbed", "up"])
+    assert not (root / "testbed.json").exists()
+
+
+@pytest.mark.parametrize("command", [["testbed", "down"], ["cleanup"]])
+def test_force_acts_on_a_held_folder(held: tuple[Path, int], command: list[str]) -> None:
+    """--force goes ahead (here: nothing to do, as no testbed runs in the folder)."""
+    root, _ = held
+    result = harness(*command, "--dir", str(root), "--force")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_status_of_a_held_folder_without_a_testbed_names_the_holder(held: tuple[Path, int]) -> None:
+    """A run holding the folder while it brings its testbed up: status says so, not only 'no testbed'."""
+    root, pid = held
+    result = harness("testbed", "status", "--dir", str(root))
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert f"no testbed in {root}" in result.stderr and f"held by run run-held (pid {pid}" in result.stderr
+
+
+def test_a_wait_out_of_range_is_refused(tmp_path: Path) -> None:
+    """`--wait -1` is a usage error: exit 2 before anything runs."""
+    result = harness("run", "local-quick", "--wait", "-1", "--dir", str(tmp_path / "tb"))
+    assert result.returncode == 2 and "--wait" in result.stderr
+    assert not (tmp_path / "tb").exists()
+
+
+def test_status_names_the_holder(managed, tmp_path: Path) -> None:
+    """`harness testbed status` says which run holds the testbed, and that it is free otherwise."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(managed.root)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    try:
+        shown = harness("testbed", "status", "--dir", str(managed.root))
+        info = json.loads(harness("testbed", "status", "--json", "--dir", str(managed.root)).stdout)
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stdout.close()
+    assert f"run lock: held by run run-held (pid {proc.pid}" in shown.stdout, shown.stdout + shown.stderr
+    assert info["lock"]["run_id"] == "run-held" and info["lock"]["pid"] == proc.pid
+    free = harness("testbed", "status", "--dir", str(managed.root))
+    assert "run lock: free" in free.stdout

@@ -37,7 +37,10 @@ POLL_S = 0.2
 
 
 class RunLockHeldError(HarnessError):
-    """Another live run holds the folder's lock (exit 3: this run could not run)."""
+    """Another live run holds the folder's lock: exit 2, like bad input, as nothing was injected
+    and the fix is the caller's (wait, or another folder)."""
+
+    exit_code = 2
 
     def __init__(self, root: Path, holder: dict[str, Any] | None, waited_s: float = 0.0) -> None:
         self.root = root
@@ -48,6 +51,13 @@ class RunLockHeldError(HarnessError):
             f"the testbed in {root} is in use by {describe(holder)}{after}; "
             "one run per testbed at a time: wait for it (--wait SECONDS), or use another --dir"
         )
+
+
+class FolderInUseError(HarnessError):
+    """`harness testbed up/down` or `harness cleanup` on a folder a live run holds: exit 2, as
+    for a second run."""
+
+    exit_code = 2
 
 
 def describe(holder: dict[str, Any] | None) -> str:
@@ -209,6 +219,6 @@ def refuse_if_held(root: Path, action: str, force: bool = False) -> None:
     if current is None or force:
         return
     hint = " (or pass --force to do it anyway)" if action != "up" else ""
-    raise HarnessError(
+    raise FolderInUseError(
         f"testbed {action}: the testbed in {root} is in use by {describe(current)}; wait for the run to end{hint}"
     )

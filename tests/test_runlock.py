@@ -73,7 +73,7 @@ class TestHeld:
         assert time.monotonic() - started < 1.0
         message = str(info.value)
         assert "run run-a" in message and f"pid {holder_proc.pid}" in message and "started 20" in message
-        assert info.value.exit_code == 3
+        assert info.value.exit_code == 2
         assert info.value.holder is not None and info.value.holder["run_id"] == "run-a"
 
     def test_the_body_is_json_naming_the_holder(

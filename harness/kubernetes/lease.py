@@ -47,7 +47,9 @@ POLL_S = 2.0
 
 
 class LeaseHeldError(HarnessError):
-    """Another live run holds the namespace's Lease (exit 3: this run could not run)."""
+    """Another live run holds the namespace's Lease: exit 2, as for a held testbed folder."""
+
+    exit_code = 2
 
     def __init__(self, namespace: str, holder: dict[str, Any], waited_s: float = 0.0) -> None:
         self.namespace = namespace

@@ -7,7 +7,6 @@ so the plan, scoring, report, compare, store and engine can all use it. Public m
 """
 
 from harness.result import defaults, files, metrics, model
-
 from harness.result.files import ResultFileError, dumps, parse, read
 from harness.result.model import (
     SCHEMA,

@@ -82,7 +82,7 @@ def test_a_second_run_is_refused_naming_the_first_and_a_waiting_one_runs_after(
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         output = refused.stdout + refused.stderr
-        assert refused.returncode == 3, output
+        assert refused.returncode == 2, output
         assert time.monotonic() - started < 30
         assert f"run {holder['run_id']}" in output and f"pid {first.pid}" in output and "started 20" in output
         assert "--wait" in output and "Traceback" not in output

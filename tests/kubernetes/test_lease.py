@@ -48,7 +48,7 @@ class TestHeld:
             with pytest.raises(lease.LeaseHeldError) as info:
                 second.acquire()
             message = str(info.value)
-            assert info.value.exit_code == 3
+            assert info.value.exit_code == 2
             assert f"namespace {NAMESPACE} is in use by run run-a (pid {first.body['pid']}" in message
             assert "started 20" in message and "--wait" in message
             assert read(api)["spec"]["holderIdentity"] == "run-a"

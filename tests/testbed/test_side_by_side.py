@@ -83,7 +83,7 @@ def test_a_held_folder_is_refused_with_the_holder_named(held: tuple[Path, int], 
         if (root / "testbed.json").exists():
             cluster.down(root)  # it was not refused: leave nothing running
     output = result.stdout + result.stderr
-    assert result.returncode == 3, output
+    assert result.returncode == 2, output
     assert "in use by run run-held" in output and f"pid {pid}" in output and "Traceback" not in output
     assert ("--force" in output) == (command != ["testbed", "up"])
     assert not (root / "testbed.json").exists()

@@ -20,9 +20,9 @@ program about 50 times slower. Two things follow, and the method is built around
 
    where m_recorder is the marginal instructions per request with the recorder (ticks
    included, as they ran), c(k) the instructions of one tick that folds and writes k
-   requests beyond folding them once at the end (callgrind on this script's `--tick-probe`: a
-   Recorder fed k requests through its listener per second and ticked, minus the same fed and
-   folded once at the end, marginal over two tick counts), and k_real the requests per tick of
+   requests beyond the requests themselves (callgrind on this script's `--tick-probe`: a
+   Recorder fed k requests per second through its listener and ticked every second, minus the
+   same requests in one second folded once, marginal over two tick counts), and k_real the requests per tick of
    the same Locust set-up at normal speed, measured first (or given with --requests-per-tick).
    The per-request part of folding stays in m_recorder, counted once.
 
@@ -168,10 +168,13 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
 
 
 def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
-    """Feed a Recorder `per_tick` requests through its listener for each of `ticks` seconds.
+    """Feed a Recorder `per_tick` requests through its listener for each of `ticks` rounds.
 
-    With `with_ticks`, tick it after each second, as its ticker would (one bucket written per
-    tick); without, the same requests and no tick, so the difference is the ticks' cost.
+    With `with_ticks`, the requests of round j fall in second j and the recorder is ticked
+    after each round, as its ticker would: one bucket line per tick. Without, the same requests
+    all fall in one second and are folded once at the end (one bucket line): the difference is
+    what ticks cost beyond the requests themselves (the fold's fixed cost, a bucket line and its
+    histogram bins per second), which is what runs once per second whatever the request rate.
     Latencies are log-normal around 1 ms (this endpoint's at normal speed), from a fixed seed.
     """
     import numpy as np
@@ -185,7 +188,7 @@ def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
     response = SimpleNamespace(status_code=200)
     on_request = rec.on_request
     for j in range(ticks):
-        starts = (t0 + j + rng.random(per_tick)).tolist()
+        starts = (t0 + (j if with_ticks else 0) + rng.random(per_tick)).tolist()
         latencies = rng.lognormal(0.0, 0.6, per_tick).tolist()
         for start, ms in zip(starts, latencies, strict=True):
             on_request(
@@ -284,7 +287,7 @@ def main() -> None:
     print("callgrind: tick probes", file=sys.stderr)
     k_real = args.requests_per_tick or round(normal["requests_per_tick"])
     k_slow = max(1, round(1 / tau))
-    probe_ticks = (5, 35)
+    probe_ticks = (3, 13)
     slow = tick_cost(k_slow, probe_ticks, work)
     real = tick_cost(k_real, probe_ticks, work)
     for x in rounds:

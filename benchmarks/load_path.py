@@ -17,7 +17,6 @@ traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -51,70 +50,65 @@ frontend fast
 """
 
 
-def _cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of one process, from /proc."""
+def cpu_per_request_us(cpu_log: Path, skip_s: float = 2.0) -> float | None:
+    """CPU µs per request in the steady state, from the lines locust_fast.py's BENCH_CPU_LOG writes.
+
+    Each line pairs the Locust process's own CPU time (getrusage, sampled inside it) with its
+    own request count at the same moment, every 0.5 s and once at the stop. Start-up (imports,
+    spawning users) costs the same CPU whatever listens and would blur a difference of a few
+    percent: the first `skip_s` seconds of the test are left out, and the slope of CPU against
+    requests is the cost per request.
+    """
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, IndexError):
+        rows = [tuple(map(float, line.split())) for line in cpu_log.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if len(rows) < 2:
+        return None
+    steady = [r for r in rows if r[0] >= rows[0][0] + skip_s]
+    if len(steady) < 3:
+        steady = rows
+    import numpy as np
 
-
-def _requests_at(history: Path) -> list[tuple[float, int]]:
-    """(Unix time, cumulative requests) from Locust's stats-history CSV (Aggregated rows)."""
-    rows = []
-    with history.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get("Name") == "Aggregated":
-                rows.append((float(row["Timestamp"]), int(row["Total Request Count"])))
-    return rows
+    cpu = np.array([r[1] for r in steady])
+    requests = np.array([r[2] for r in steady])
+    if requests[-1] <= requests[0]:
+        return None
+    return 1e6 * float(np.polyfit(requests, cpu, 1)[0])
 
 
 def run_locust(
     locustfile: Path, host: str, users: int, seconds: int, out: Path, env: dict[str, str], extra: list[str]
 ) -> dict:
-    """One Locust run; requests/s, and CPU per request measured in the steady state only.
+    """One Locust run; requests/s, and CPU per request in the steady state (see cpu_per_request_us).
 
-    Start-up (imports, spawning users) costs the same CPU whatever listens, and would blur a
-    difference of a few percent; so CPU is sampled from /proc every second and matched with
-    Locust's own cumulative request counts, skipping the first 3 s and the last 2 s.
+    The CPU is sampled by the Locust process itself (locust_fast.py, BENCH_CPU_LOG): reading
+    /proc from here once a second and matching it to Locust's stats-history CSV, as this did
+    before, left 2-3 samples in the steady window of a 10 s run (the CSV starts with the test,
+    has whole-second timestamps and misses the last second), fewer than a fit needs: NaN.
     """
     out.mkdir(parents=True, exist_ok=True)
+    cpu_log = out / "cpu.log"
     cmd = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
         "--host", host, "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s",
         "--stop-timeout", "1s", "--json-file", str(out / "locust"), "--csv", str(out / "locust"),
         "--loglevel", "WARNING", *extra,
     ]  # fmt: skip
-    samples: list[tuple[float, float]] = []
     with (out / "locust.log").open("wb") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "BENCH_CPU_LOG": str(cpu_log)},
+            start_new_session=True,
         )
         try:
-            while proc.poll() is None:
-                cpu = _cpu_s(proc.pid)
-                if cpu is not None:
-                    samples.append((time.time(), cpu))
-                time.sleep(1.0)
             proc.wait(seconds + 60)
         finally:
             children.stop_group(proc, grace_s=10, leader_only=True)
     totals = read_locust_totals(out / "locust.json")
-    history = _requests_at(Path(f"{out / 'locust'}_stats_history.csv"))
-    cpu_us = None
-    if history and len(samples) > 6:
-        import numpy as np
-
-        # History timestamps are whole seconds (floored): centre them. The slope of CPU against
-        # requests does not depend on a constant shift anyway.
-        ht = np.array([h[0] for h in history], dtype=float) + 0.5
-        hr = np.array([h[1] for h in history], dtype=float)
-        t0, t1 = ht[0] + 3, ht[-1] - 2
-        window = np.array([(t, c) for t, c in samples if t0 <= t <= t1])
-        if len(window) >= 4:
-            reqs = np.interp(window[:, 0], ht, hr)
-            cpu_us = 1e6 * float(np.polyfit(reqs, window[:, 1], 1)[0])
+    cpu_us = cpu_per_request_us(cpu_log)
     return {
         "requests": totals.requests,
         "failures": totals.failures,

@@ -6,21 +6,50 @@ BENCH_RECORDER selects what listens to Locust's request event:
             log's --acks option, so harness.load.process can run it as it runs a plan's
   naive     a straightforward per-request listener: one dict update and two histogram
             insertions per request, the design the recorder's batching replaces
+
+Optional, for the benchmarks that read them (every variant does the same work for them):
+  BENCH_REQUESTS  quit once this many requests have finished (a run length in requests,
+                  which a slowed-down process under valgrind reaches as surely as a fast one)
+  BENCH_CPU_LOG   append "unix_time cpu_s requests" lines to this file every 0.5 s while the
+                  test runs and once when it stops: this process's own CPU time
+                  (getrusage), paired exactly with its own request count
+  BENCH_TICKS_LOG with the recorder: write how many times its ticker ran here at quit
 """
 
 import math
 import os
+import resource
 import time
 
+import gevent
 from locust import FastHttpUser, events, task
 
 from harness.load import acks, recorder
 from harness.timeline.histogram import Histogram
 
 MODE = os.environ.get("BENCH_RECORDER", "none")
+LIMIT = int(os.environ.get("BENCH_REQUESTS", "0") or 0)
+CPU_LOG = os.environ.get("BENCH_CPU_LOG", "")
+TICKS_LOG = os.environ.get("BENCH_TICKS_LOG", "")
+
 if MODE == "recorder":
     recorder.register(events)
     acks.register(events)  # --acks, which harness.load.process always passes; nothing is acknowledged here
+    if TICKS_LOG:
+        ticks = [0]
+        _tick = recorder.Recorder.tick
+
+        def _counted_tick(self, now, final=False):
+            ticks[0] += 1
+            _tick(self, now, final)
+
+        recorder.Recorder.tick = _counted_tick
+
+        @events.quit.add_listener
+        def _write_ticks(**_):
+            with open(TICKS_LOG, "w") as fh:
+                fh.write(f"{ticks[0]}\n")
+
 elif MODE == "naive":
     buckets: dict = {}
 
@@ -38,7 +67,41 @@ elif MODE == "naive":
         b[3].add((response_time or 0.0) + lag * 1000)
 
 
+if CPU_LOG:
+
+    def _cpu_line(environment) -> str:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        requests = environment.runner.stats.total.num_requests
+        return f"{time.time():.3f} {usage.ru_utime + usage.ru_stime:.4f} {requests}\n"
+
+    @events.test_start.add_listener
+    def _sample_cpu(environment, **_):
+        def loop():
+            with open(CPU_LOG, "a") as fh:
+                while True:
+                    fh.write(_cpu_line(environment))
+                    fh.flush()
+                    gevent.sleep(0.5)
+
+        environment.bench_cpu_sampler = gevent.spawn(loop)
+
+    @events.test_stop.add_listener
+    def _last_cpu(environment, **_):
+        sampler = getattr(environment, "bench_cpu_sampler", None)
+        if sampler is not None:
+            sampler.kill(block=True)
+        with open(CPU_LOG, "a") as fh:
+            fh.write(_cpu_line(environment))
+
+
+done = [0]
+
+
 class Hammer(FastHttpUser):
     @task
     def get(self):
         self.client.get("/")
+        if LIMIT:
+            done[0] += 1
+            if done[0] == LIMIT:
+                gevent.spawn(self.environment.runner.quit)

@@ -9,21 +9,21 @@ Locust process when the recorder is loaded (imports, threads), not only the reco
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.load.recorder import Recorder
-from harness.timeline.aggregate import Aggregator, SampleBuffer
 
 
 def one_round(n: int) -> tuple[float, float]:
-    rec = Recorder.__new__(Recorder)  # the hot path only: no Locust environment, no file
-    rec.buffer = SampleBuffer()
-    rec.aggregator = Aggregator(1.0)
+    env = SimpleNamespace(runner=SimpleNamespace(user_count=10), host="http://127.0.0.1", parsed_options=None)
+    rec = Recorder(env, os.devnull, 1.0)
     now = time.time()
     t0 = time.perf_counter()
     for i in range(n):
@@ -37,7 +37,7 @@ def one_round(n: int) -> tuple[float, float]:
             now + i * 1e-4,
         )
     t1 = time.perf_counter()
-    rec.aggregator.add_buffer(rec.buffer)
+    rec._fold()
     t2 = time.perf_counter()
     return (t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6
 

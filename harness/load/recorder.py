@@ -11,8 +11,8 @@ then `locust -f ... --timeline run/timeline.jsonl [--timeline-bucket 0.5]`.
 Why not Locust's own stats: its history CSV is smoothed over ~10 s and its percentiles are
 rounded to two significant figures, which cannot place a recovery to the second.
 
-How it works. The request listener appends one tuple per request (the cheap part, on the
-hot path); a ticker folds the batch into bucket deltas with numpy (harness.timeline.aggregate).
+How it works. The request listener appends seven floats per request to one array (the cheap
+part, on the hot path); a ticker folds the batch into bucket deltas with numpy (harness.timeline.aggregate).
 Single process: the ticker writes buckets once they are closed. Distributed (`--processes N`
 or --master/--worker): each worker ships its deltas to the master every tick as a custom
 message; the master merges and writes, records each worker that joins (a `workers` line, which
@@ -31,15 +31,17 @@ import json
 import logging
 import math
 import os
+import struct
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
+import numpy as np
 from locust.exception import CatchResponseError
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator, SampleBuffer
+from harness.timeline.aggregate import DEFAULT_GEN_LATE_MS, Aggregator
 from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
 
@@ -54,7 +56,11 @@ DRAIN_MARGIN_S = 5.0
 """Beyond Locust's --stop-timeout, how long the master waits at shutdown for its workers to stop
 and report, and then again for them to say they are ready (so that they get its quit)."""
 
-_KIND_CODE = {kind: i + 1 for i, kind in enumerate(FailureKind)}
+_KIND_CODE = {kind: float(i + 1) for i, kind in enumerate(FailureKind)}
+_SAMPLE = 7
+"""Floats per recorded request: intended send time, key id, response ms, service lag ms, failure
+kind code (0: success), KPI count, generator lag ms. Ids and codes are small integers, exact in
+a float, and stored as floats so that the tick converts floats only."""
 
 
 def classify(exception: BaseException, response: Any) -> FailureKind:
@@ -99,7 +105,16 @@ class Recorder:
         self.environment = environment
         self.bucket_s = bucket_s
         self.aggregator = Aggregator(bucket_s, DEFAULT_RELATIVE_ACCURACY, gen_late_ms)
-        self.buffer = SampleBuffer()
+        self._samples: list[float] = []
+        """Requests not folded yet, _SAMPLE numbers each, flat: no container per request for the
+        garbage collector to track (floats and ints are not tracked). An array("d") would hold
+        them more compactly, but it parses every value it stores like a function argument,
+        several times the cost of a list's append."""
+        self._extend = self._samples.extend
+        self._key_ids: dict[str, dict[str, float]] = {}
+        """method -> name -> key id: two dict lookups, no tuple built per request."""
+        self.keys: list[tuple[str, str]] = []
+        """(name, method) by key id."""
         runner = environment.runner
         self.is_worker = isinstance(runner, WorkerRunner)
         self.is_master = isinstance(runner, MasterRunner)
@@ -138,26 +153,51 @@ class Recorder:
         context: dict | None = None,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        url: str | None = None,
+        response_length: int | None = None,
         **_: Any,
     ) -> None:
+        # Once per request, and most of what the recorder costs Locust, so every step counts:
+        # one list.extend of seven numbers (see _SAMPLE); numpy converts them at the tick. Named
+        # keywords for all Locust passes: one that falls into **_ costs a string comparison
+        # with every parameter name.
         response_time = response_time or 0.0
-        lag_s = gen_lag_s = 0.0
-        kpi = 0
         if context:
             lag_s = context.get("lag_s", 0.0)
             gen_lag_s = context.get("gen_lag_s", 0.0)
             kpi = context.get("kpi", 0)
+        else:
+            lag_s = gen_lag_s = 0.0
+            kpi = 0.0
         if start_time is None:
             start_time = time.time() - response_time / 1000.0
-        buf = self.buffer
+        try:
+            key = self._key_ids[request_type][name]
+        except KeyError:
+            key = self._new_key(name, request_type)
         # The intended send time places the request; only the service's lag is added to its latency.
-        buf.t.append(start_time - lag_s - gen_lag_s)
-        buf.key.append(buf.key_id(name, request_type))
-        buf.resp.append(response_time)
-        buf.lag.append(lag_s * 1000.0)
-        buf.kind.append(0 if exception is None else _KIND_CODE[classify(exception, response)])
-        buf.kpi.append(kpi)
-        buf.gen.append(gen_lag_s * 1000.0)
+        self._extend(
+            (
+                start_time - lag_s - gen_lag_s,
+                key,
+                response_time,
+                lag_s * 1000.0,
+                0.0 if exception is None else _KIND_CODE[classify(exception, response)],
+                kpi,
+                gen_lag_s * 1000.0,
+            )
+        )
+
+    def _new_key(self, name: str, request_type: str) -> float:
+        """The id of a (name, method) not seen before in this process (a float, as it is stored)."""
+        key = float(len(self.keys))
+        self._key_ids.setdefault(request_type, {})[name] = key
+        self.keys.append((name, request_type))
+        return key
+
+    def pending_samples(self) -> int:
+        """Requests recorded and not folded yet."""
+        return len(self._samples) // _SAMPLE
 
     # --- ticks ----------------------------------------------------------------------
     def start(self) -> None:
@@ -177,7 +217,20 @@ class Recorder:
                 log.exception("timeline recorder tick failed")
 
     def _fold(self) -> None:
-        self.aggregator.add_buffer(self.buffer)
+        """Fold the requests recorded since the last tick into the aggregator's bucket deltas."""
+        if not self._samples:
+            return
+        samples = self._samples
+        self._samples = []
+        self._extend = self._samples.extend
+        # struct reads each float's double directly; numpy's own list conversion inspects every
+        # element's type first and costs twice as much per request.
+        packed = struct.pack(f"{len(samples)}d", *samples)
+        columns = np.frombuffer(packed, dtype=np.float64).reshape(-1, _SAMPLE).T
+        t, key, resp, lag, kind, kpi, gen = columns
+        self.aggregator.add_columns(
+            t, key.astype(np.int64), self.keys, resp, lag, kind.astype(np.int64), kpi, gen
+        )
 
     def tick(self, now: float, final: bool = False) -> None:
         """Fold the samples so far; write (or ship) what is ready."""
@@ -235,7 +288,7 @@ class Recorder:
     def close(self) -> None:
         """Locust is quitting: write whatever arrived after the stop, then the end line."""
         self.stop()
-        if self.aggregator.pending or len(self.buffer.t):
+        if self.aggregator.pending or self._samples:
             self.tick(time.time(), final=True)
         if self.writer is not None:
             end: dict[str, Any] = {"t": time.time()}

@@ -1,0 +1,339 @@
+"""The timeline recorder's cost on the load path, in instructions (valgrind's callgrind).
+
+    .venv/bin/python benchmarks/recorder_callgrind.py [--short 1500] [--long 6000] [--users 4]
+
+Wall-clock and CPU time on a shared VM drift by ±30 % between identical runs; instruction
+counts do not. There are no hardware counters here, so callgrind counts them, running the
+program about 50 times slower. Two things follow, and the method is built around them.
+
+1. Start-up (imports, spawning users) costs millions of instructions whatever listens. Each
+   variant ("none": Locust alone; "recorder": the harness recorder, as load_path.py runs them)
+   runs twice, to BENCH_REQUESTS requests and to more, and the *marginal* instructions per
+   request, (I_long - I_short) / (R_long - R_short), cancel start-up.
+2. The recorder's ticker runs once per wall-clock second. At 50 times slower, a tick under
+   callgrind folds about 1/50 of the requests it folds at normal speed, and the part of a
+   tick's cost that does not grow with its requests is charged to 50 times fewer requests.
+   So the per-tick part is measured apart and charged at the real rate:
+
+       per request = m_recorder - (ticks per request under callgrind) * c(k_callgrind)
+                                + c(k_real) / k_real
+
+   where m_recorder is the marginal instructions per request with the recorder (ticks
+   included, as they ran), c(k) the instructions of one tick that folds and writes k
+   requests beyond the requests themselves (callgrind on this script's `--tick-probe`: a
+   Recorder fed k requests per second through its listener and ticked every second, minus the
+   same requests in one second folded once, marginal over two tick counts), and k_real the requests per tick of
+   the same Locust set-up at normal speed, measured first (or given with --requests-per-tick).
+   The per-request part of folding stays in m_recorder, counted once.
+
+Every run is bounded in time, and all traffic goes to 127.0.0.1. Results: a Markdown table on
+stdout, JSON in benchmarks/results/recorder_callgrind.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from harness import children  # noqa: E402
+from harness.app.launcher import free_port  # noqa: E402
+from harness.load.process import read_locust_totals  # noqa: E402
+
+HAPROXY_CFG = """
+global
+    maxconn 4096
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 5s
+    timeout server 10s
+frontend fast
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain string ok
+"""
+RUN_BOUND_S = 1800
+"""No callgrind run may take longer than this (a long run takes 3-8 minutes on a busy 2-core VM)."""
+
+
+def callgrind(argv: list[str], out: Path, env: dict[str, str], log: Path) -> int:
+    """Run argv under callgrind; the instructions it executed (Ir)."""
+    valgrind = shutil.which("valgrind") or "/usr/bin/valgrind"
+    cmd = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
+    # OpenBLAS's idle threads spin for a while after numpy loads, for as long as the scheduler
+    # lets them: instructions that count wall time, not work (nothing here calls BLAS). A
+    # fixed hash seed keeps dict and set layouts, and so their probing, the same run to run.
+    quiet = {"OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **quiet, **env},
+            start_new_session=True,
+        )
+        try:
+            proc.wait(RUN_BOUND_S)
+        finally:
+            children.stop_group(proc, grace_s=10)
+    match = re.search(r"^summary:\s*(\d+)", out.read_text(), re.MULTILINE)
+    if match is None or proc.returncode != 0:
+        raise RuntimeError(f"callgrind run failed (exit {proc.returncode}); see {log}")
+    return int(match.group(1))
+
+
+def locust_argv(port: int, users: int, out: Path, mode: str, run_time_s: int) -> list[str]:
+    argv = [
+        sys.executable, "-m", "locust", "-f", str(HERE / "locust_fast.py"), "--headless", "--only-summary",
+        "--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users),
+        "--run-time", f"{run_time_s}s", "--stop-timeout", "1s", "--json-file", str(out / "locust"),
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if mode == "recorder":
+        argv += ["--timeline", str(out / "timeline.jsonl")]
+    return argv
+
+
+def timeline_buckets(path: Path) -> list[dict]:
+    """The bucket lines of a timeline file, summed per bucket start (delta lines add up)."""
+    per_t: dict[float, dict] = {}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("type") == "bucket":
+            b = per_t.setdefault(entry["t"], {"t": entry["t"], "requests": 0, "failures": 0})
+            b["requests"] += entry["requests"]
+            b["failures"] += entry["failures"]
+    return [per_t[t] for t in sorted(per_t)]
+
+
+def real_rate(port: int, users: int, seconds: int, work: Path) -> dict:
+    """Requests per 1 s tick of the recorder variant at normal speed (full buckets, median)."""
+    out = work / "normal"
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"BENCH_RECORDER": "recorder", "PYTHONPATH": str(HERE.parent)}
+    with (out / "locust.log").open("wb") as fh:
+        proc = subprocess.Popen(
+            locust_argv(port, users, out, "recorder", seconds), stdout=fh, stderr=subprocess.STDOUT,
+            env={**os.environ, **env}, start_new_session=True,
+        )  # fmt: skip
+        try:
+            proc.wait(seconds + 60)
+        finally:
+            children.stop_group(proc, grace_s=10, leader_only=True)
+    per_bucket = [b["requests"] for b in timeline_buckets(out / "timeline.jsonl")][1:-1]
+    return {"seconds": seconds, "requests_per_tick": statistics.median(per_bucket), "buckets": per_bucket}
+
+
+def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag: str) -> dict:
+    """One Locust process under callgrind, quitting after `requests` requests."""
+    out = work / tag
+    out.mkdir(parents=True, exist_ok=True)
+    env = {
+        "BENCH_RECORDER": mode,
+        "BENCH_REQUESTS": str(requests),
+        "BENCH_TICKS_LOG": str(out / "ticks"),
+        "PYTHONPATH": str(HERE.parent),
+    }
+    t0 = time.monotonic()
+    ir = callgrind(
+        locust_argv(port, users, out, mode, RUN_BOUND_S - 60), out / "callgrind.out", env, out / "locust.log"
+    )
+    totals = read_locust_totals(out / "locust.json")
+    result = {"mode": mode, "instructions": ir, "requests": totals.requests, "wall_s": time.monotonic() - t0}
+    if mode == "recorder":
+        recorded = sum(b["requests"] for b in timeline_buckets(out / "timeline.jsonl"))
+        failures = sum(b["failures"] for b in timeline_buckets(out / "timeline.jsonl"))
+        if (recorded, failures) != (totals.requests, totals.failures):
+            raise RuntimeError(f"{tag}: timeline has {recorded}/{failures}, Locust {totals}")
+        result["ticks"] = int((out / "ticks").read_text())
+    print(
+        f"  {tag}: {ir:,} instructions, {totals.requests} requests, {result['wall_s']:.0f} s", file=sys.stderr
+    )
+    return result
+
+
+# --- the per-tick probe ---------------------------------------------------------------------
+
+
+def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
+    """Feed a Recorder `per_tick` requests through its listener for each of `ticks` rounds.
+
+    With `with_ticks`, the requests of round j fall in second j and the recorder is ticked
+    after each round, as its ticker would: one bucket line per tick. Without, the same requests
+    all fall in one second and are folded once at the end (one bucket line): the difference is
+    what ticks cost beyond the requests themselves (the fold's fixed cost, a bucket line and its
+    histogram bins per second), which is what runs once per second whatever the request rate.
+    Latencies are log-normal around 1 ms (this endpoint's at normal speed), from a fixed seed.
+    """
+    import numpy as np
+
+    from harness.load.recorder import Recorder
+
+    env = SimpleNamespace(runner=SimpleNamespace(user_count=4), host="http://127.0.0.1", parsed_options=None)
+    rec = Recorder(env, str(path), 1.0)
+    rng = np.random.default_rng(1)
+    t0 = float(int(time.time()))
+    response = SimpleNamespace(status_code=200)
+    on_request = rec.on_request
+    for j in range(ticks):
+        starts = (t0 + (j if with_ticks else 0) + rng.random(per_tick)).tolist()
+        latencies = rng.lognormal(0.0, 0.6, per_tick).tolist()
+        for start, ms in zip(starts, latencies, strict=True):
+            on_request(
+                request_type="GET", name="/", context={}, response=response, exception=None,
+                start_time=start, url="http://127.0.0.1/", response_length=2, response_time=ms,
+            )  # fmt: skip
+        if with_ticks:
+            rec.tick(t0 + j + 2.005)
+    rec.close()
+
+
+def tick_cost(per_tick: int, ticks: tuple[int, int], work: Path) -> dict:
+    """Instructions of one tick that folds and writes `per_tick` requests (see tick_probe)."""
+    ir: dict[tuple[bool, int], int] = {}
+    for with_ticks in (False, True):
+        for n in ticks:
+            tag = f"probe-{per_tick}-{n}-{'tick' if with_ticks else 'feed'}"
+            argv = [sys.executable, str(Path(__file__).resolve()), "--tick-probe", str(per_tick), str(n)]
+            if with_ticks:
+                argv.append("--with-ticks")
+            argv.append(str(work / f"{tag}.jsonl"))
+            ir[with_ticks, n] = callgrind(
+                argv, work / f"{tag}.out", {"PYTHONPATH": str(HERE.parent)}, work / f"{tag}.log"
+            )
+    short, long = ticks
+    per_tick_ir = ((ir[True, long] - ir[True, short]) - (ir[False, long] - ir[False, short])) / (long - short)
+    print(f"  tick of {per_tick} requests: {per_tick_ir:,.0f} instructions", file=sys.stderr)
+    return {"requests_per_tick": per_tick, "instructions_per_tick": per_tick_ir, "runs": {
+        f"{'tick' if w else 'feed'}-{n}": v for (w, n), v in ir.items()}}  # fmt: skip
+
+
+def marginal(short: dict, long: dict) -> float:
+    return (long["instructions"] - short["instructions"]) / (long["requests"] - short["requests"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--short", type=int, default=1500, help="requests in the short runs")
+    parser.add_argument("--long", type=int, default=6000, help="requests in the long runs")
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--normal-seconds", type=int, default=12, help="length of the normal-speed run")
+    parser.add_argument(
+        "--requests-per-tick",
+        type=int,
+        default=0,
+        help="charge ticks at this rate instead of the measured one",
+    )
+    parser.add_argument(
+        "--tick-probe", nargs=2, type=int, metavar=("PER_TICK", "TICKS"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--with-ticks", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("probe_path", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tick_probe:
+        tick_probe(args.tick_probe[0], args.tick_probe[1], args.with_ticks, Path(args.probe_path))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="harness-callgrind-"))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    port = free_port()
+    (work / "haproxy.cfg").write_text(HAPROXY_CFG.format(port=port))
+    proxy = subprocess.Popen(
+        [haproxy, "-f", str(work / "haproxy.cfg"), "-db"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    runs: list[dict] = []
+    try:
+        time.sleep(0.5)
+        print("normal speed: requests per tick", file=sys.stderr)
+        normal = real_rate(port, args.users, args.normal_seconds, work)
+        print(f"  {normal['requests_per_tick']:.0f} requests per tick ({normal['buckets']})", file=sys.stderr)
+        print("callgrind: Locust runs", file=sys.stderr)
+        for r in range(args.rounds):
+            for length in (args.short, args.long):
+                for mode in ("none", "recorder"):
+                    run = locust_run(port, args.users, length, mode, work, f"{mode}-{length}-{r}")
+                    runs.append({**run, "round": r, "length": length})
+    finally:
+        children.stop_group(proxy, grace_s=5)
+
+    def pick(mode: str, length: int, r: int) -> dict:
+        return next(x for x in runs if (x["mode"], x["length"], x["round"]) == (mode, length, r))
+
+    rounds = []
+    for r in range(args.rounds):
+        bare = marginal(pick("none", args.short, r), pick("none", args.long, r))
+        rs, rl = pick("recorder", args.short, r), pick("recorder", args.long, r)
+        rounds.append(
+            {"bare": bare, "recorder_raw": marginal(rs, rl), "ticks_per_request": (rl["ticks"] - rs["ticks"])
+             / (rl["requests"] - rs["requests"])}
+        )  # fmt: skip
+    tau = statistics.median(x["ticks_per_request"] for x in rounds)
+    print("callgrind: tick probes", file=sys.stderr)
+    k_real = args.requests_per_tick or round(normal["requests_per_tick"])
+    k_slow = max(1, round(1 / tau))
+    probe_ticks = (3, 13)
+    slow = tick_cost(k_slow, probe_ticks, work)
+    real = tick_cost(k_real, probe_ticks, work)
+    for x in rounds:
+        x["recorder"] = (
+            x["recorder_raw"] - x["ticks_per_request"] * slow["instructions_per_tick"]
+            + real["instructions_per_tick"] / k_real
+        )  # fmt: skip
+        x["overhead"] = x["recorder"] / x["bare"] - 1
+        x["overhead_raw"] = x["recorder_raw"] / x["bare"] - 1
+    shutil.rmtree(work, ignore_errors=True)
+
+    from load_path import machine
+
+    report = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "users": args.users,
+        "lengths": [args.short, args.long],
+        "normal_speed": normal,
+        "tick_slow": slow,
+        "tick_real": real,
+        "runs": runs,
+        "rounds": rounds,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "recorder_callgrind.json").write_text(json.dumps(report, indent=2))
+    med = {key: statistics.median(x[key] for x in rounds) for key in rounds[0]}
+    print(f"Machine: {report['machine']}\n")
+    print("| Locust process | instructions per request | vs bare |")
+    print("| --- | ---: | ---: |")
+    print(f"| bare (no listener) | {med['bare'] / 1e3:.1f} k | |")
+    print(
+        f"| recorder, ticks as they ran under callgrind ({1 / tau:.0f} requests per tick) "
+        f"| {med['recorder_raw'] / 1e3:.1f} k | {100 * med['overhead_raw']:+.2f} % |"
+    )
+    print(
+        f"| recorder, ticks at the real rate ({k_real} requests per tick) "
+        f"| {med['recorder'] / 1e3:.1f} k | **{100 * med['overhead']:+.2f} %** |"
+    )
+    print(
+        f"\nOne tick: {slow['instructions_per_tick'] / 1e3:.0f} k instructions for {k_slow} requests, "
+        f"{real['instructions_per_tick'] / 1e3:.0f} k for {k_real} requests"
+    )
+    if args.rounds > 1:
+        print("rounds' overhead: " + ", ".join(f"{100 * x['overhead']:+.2f} %" for x in rounds))
+
+
+if __name__ == "__main__":
+    main()

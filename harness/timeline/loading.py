@@ -239,13 +239,16 @@ def _read_chunks(
     whole = np.frombuffer(source, np.uint8)
     mapped = source if isinstance(source, mmap.mmap) else None
     first = lines_before + 1
-    bounds = list(_chunk_bounds(source, start, stop, chunk_bytes))
-
-    if len(bounds) == 1:  # what a second of a live run appends: no threads
-        lo, hi = bounds[0]
+    # The bounds are found as the chunks are read, not all at once: finding a chunk's end faults
+    # in the map's pages around it (kernel readahead, a few MB), which stay resident until the
+    # chunk before it is released. Found up front, that is every boundary of the file at once.
+    bounds = _chunk_bounds(source, start, stop, chunk_bytes)
+    lo, hi = next(bounds)
+    if hi >= stop:  # one chunk, what a second of a live run appends: no threads
         first += reader.add_parsed(*_parsed(_padded(whole, lo, hi), hi - lo), first)
         del whole
         return first - lines_before - 1
+    bounds = chain([(lo, hi)], bounds)
     queue: deque[tuple[int, Future[tuple[bucketlines.ParsedChunk, MergedLines | None]]]] = deque()
     released = start // mmap.PAGESIZE * mmap.PAGESIZE
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timeline") as pool:

@@ -11,9 +11,10 @@ here (and to the model in harness.result.model) and nowhere else.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from harness.errors import InputError
 from harness.phases import Window
@@ -251,6 +252,149 @@ def null_reason(name: str) -> str:
     """Why a gate on a null `name` cannot be judged, for the gate's reason."""
     info = BY_NAME.get(name)
     return info.null_reason if info is not None and info.null_reason else "it was not measured"
+
+
+# --- where the report and summary.md show metrics -------------------------------------------
+# A metric shows up in several places under different words ("recovered after" in a table's
+# column, "recovery time" on a card), so where it is shown is declared here, per place, by the
+# registry name: a new metric is added to REGISTRY and to the places below that should show it.
+# The renderers (harness.report.html and its template, harness.report.markdown) loop over these.
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One metric in one place of the report or summary.md: a column, or a card's row."""
+
+    metric: str
+    """A name in REGISTRY."""
+    label: str
+    format: str
+    """How the renderer formats it: seconds, pct, ms, ms_n (ms, unit in the header), usd or num."""
+    digits: int | None = None
+    """Digits for pct and num (and summary.md's seconds and ms); the format's own default when None."""
+    suffix: str = ""
+    """Written after the value (`/s`)."""
+    null_text: str = ""
+    """For a scored scenario whose value is null: these words, marked bad, instead of a dash."""
+
+    @property
+    def info(self) -> MetricInfo:
+        return BY_NAME[self.metric]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card of a scenario in the report: a title and its rows."""
+
+    title: str
+    rows: tuple[Shown, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A card of `family.<row>.<column>` metrics as a table (the latency card)."""
+
+    title: str
+    family: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    format: str
+    corner: str
+    """The header of the row names' column, which also names the unit."""
+
+    def metric(self, row: str, column: str) -> str:
+        return f"{self.family}.{row}.{column}"
+
+    def shown(self, row: str, column: str) -> Shown:
+        return Shown(self.metric(row, column), column, self.format)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.metric(r, c) for r in self.rows for c in self.columns)
+
+
+_NOT_RECOVERED_SHORT = "not recovered"
+
+RUN_TOTALS: tuple[Shown, ...] = (
+    Shown("downtime_cost_usd", "Total downtime cost", "usd"),
+    Shown("data_loss", "Total data loss", "num"),
+    Shown("failed_requests", "failed requests", "num"),
+)
+"""The report's run cards: sums over the scored scenarios (the verdict and worst-scenario cards
+around them are laid out by hand)."""
+
+SCORE = Shown("resilience_score", "Resilience score", "num", 1)
+"""The score: the run's worst scenario, each scenario's first card, the overview's first column."""
+
+OVERVIEW: tuple[Shown, ...] = (
+    Shown("resilience_score", "score", "num", 1),
+    Shown("time_to_impact_s", "impact after", "seconds"),
+    Shown("recovery_time_s", "recovered after", "seconds", null_text=_NOT_RECOVERED_SHORT),
+    Shown("error_rate", "error rate", "pct"),
+    Shown("latency_ms.fault.p99", "p99 (fault)", "ms"),
+    Shown("kpi_lost", "KPI lost", "num", 1),
+    Shown("downtime_cost_usd", "cost", "usd"),
+    Shown("data_loss", "data loss", "num"),
+)
+"""The report's overview table: a row per scenario trial, these columns after its name, status
+and result."""
+
+SUMMARY: tuple[Shown, ...] = (
+    Shown("time_to_impact_s", "impact after", "seconds"),
+    Shown("recovery_time_s", "recovered after", "seconds", null_text=_NOT_RECOVERED_SHORT),
+    Shown("error_rate", "error rate", "pct"),
+    Shown("latency_ms.fault.p99", "p99 (fault)", "ms", 0),
+    Shown("kpi_lost", "KPI lost", "num"),
+    Shown("downtime_cost_usd", "cost", "num", 0),
+    Shown("data_loss", "data loss", "num"),
+    Shown("resilience_score", "score", "num", 0),
+)
+"""summary.md's table: these columns after scenario, status and passed."""
+
+CARDS: tuple[Card, ...] = (
+    Card("Impact and recovery", (
+        Shown("time_to_impact_s", "time to impact", "seconds"),
+        Shown("recovery_time_s", "recovery time", "seconds", null_text=_NOT_RECOVERED_SHORT),
+        Shown("recovery_after_fault_end_s", "after fault end", "seconds"),
+        Shown("downtime_s", "downtime", "seconds"),
+        Shown("availability", "availability", "pct", 1),
+        Shown("downtime_cost_usd", "cost", "usd"),
+        Shown("data_loss", "data loss", "num"),
+    )),
+    Card("Traffic", (
+        Shown("requests", "requests", "num"),
+        Shown("failed_requests", "failed", "num"),
+        Shown("error_rate", "error rate", "pct"),
+        Shown("peak_error_rate", "peak error rate", "pct", 1),
+        Shown("kpi", "KPI", "num"),
+        Shown("kpi_baseline_per_s", "KPI baseline", "num", 2, suffix="/s"),
+        Shown("kpi_lost", "KPI lost", "num", 1),
+    )),
+)  # fmt: skip
+"""A scenario's cards of label/value rows, after its score and gates cards."""
+
+LATENCY = Grid("Latency (corrected)", "latency_ms", tuple(w.value for w in _WINDOWS), ("p50", "p95", "p99"),
+               "ms_n", corner="ms")  # fmt: skip
+"""A scenario's latency card; under it the peak bucket's p99 (LATENCY_PEAK) and the healthy p95 threshold."""
+
+LATENCY_PEAK = Shown("peak_p99_ms", "peak bucket p99", "ms")
+
+
+def shown() -> tuple[str, ...]:
+    """Every metric name the report and summary.md show, for checks against REGISTRY."""
+    places = (*RUN_TOTALS, SCORE, *OVERVIEW, *SUMMARY, *(r for c in CARDS for r in c.rows), LATENCY_PEAK)
+    return (*(s.metric for s in places), *LATENCY.metrics)
+
+
+def value(metrics: Any, name: str) -> Any:
+    """The value of metric `name` in a scenario's metrics (the model or result.json's mapping);
+    None where a step of its dotted path is missing."""
+    out = metrics
+    for part in name.split("."):
+        if out is None:
+            return None
+        out = out.get(part) if isinstance(out, Mapping) else getattr(out, part, None)
+    return out
 
 
 # --- docs/scoring.md ----------------------------------------------------------------------

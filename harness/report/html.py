@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -485,9 +485,7 @@ def _cell(scenario: Mapping[str, Any], shown: metric_registry.Shown) -> markupsa
 
 def _fmt_shown(value: Any, shown: metric_registry.Shown) -> str:
     """A value as the registry's `shown` declares: its format, digits and suffix."""
-    formats: dict[str, Any] = {"seconds": _fmt_seconds, "pct": _fmt_pct, "ms": _fmt_ms, "ms_n": _fmt_ms_number,
-                               "usd": _fmt_usd, "num": _fmt_num}  # fmt: skip
-    fmt = formats[shown.format]
+    fmt = FORMATS[shown.format]
     return (fmt(value) if shown.digits is None else fmt(value, shown.digits)) + shown.suffix
 
 
@@ -538,3 +536,15 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _short(value)
+
+
+FORMATS: dict[str, Callable[..., str]] = {
+    "seconds": _fmt_seconds,
+    "ms": _fmt_ms,
+    "ms_n": _fmt_ms_number,
+    "pct": _fmt_pct,
+    "usd": _fmt_usd,
+    "num": _fmt_num,
+}
+"""The registry's formats (harness.result.metrics.FORMATS) as the page writes them; those taking
+digits are given a place's `digits` when it declares them."""

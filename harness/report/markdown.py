@@ -21,8 +21,8 @@ def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
     return f"{value}{unit}"
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f} %"
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f} %"
 
 
 def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
@@ -84,11 +84,12 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
     return "\n".join(lines)
 
 
-_FORMATS: dict[str, Callable[[Any, int | None], str]] = {
+FORMATS: dict[str, Callable[[Any, int | None], str]] = {
     "seconds": lambda v, d: _fmt(v, " s", 1 if d is None else d),
     "ms": lambda v, d: _fmt(v, " ms", 1 if d is None else d),
-    "pct": lambda v, d: _pct(v),
-    "usd": lambda v, d: _fmt(v, "", 1 if d is None else d),
+    "ms_n": lambda v, d: _fmt(v, "", 1 if d is None else d),
+    "pct": lambda v, d: _pct(v, 2 if d is None else d),
+    "usd": lambda v, d: "—" if v is None else "$" + _fmt(v, "", 2 if d is None else d),
     "num": lambda v, d: _fmt(v, "", 1 if d is None else d),
 }
 """The registry's formats (harness.result.metrics.Shown) as summary.md writes them."""
@@ -98,7 +99,7 @@ def _cell(metrics: result_model.Metrics | None, column: metric_registry.Shown) -
     value = metric_registry.value(metrics, column.metric)
     if value is None and metrics is not None and column.null_text:
         return column.null_text
-    return _FORMATS[column.format](value, column.digits) + column.suffix
+    return FORMATS[column.format](value, column.digits) + column.suffix
 
 
 def _score(metrics: result_model.Metrics) -> float:

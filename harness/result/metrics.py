@@ -261,6 +261,10 @@ def null_reason(name: str) -> str:
 # The renderers (harness.report.html and its template, harness.report.markdown) loop over these.
 
 
+FORMATS = ("seconds", "ms", "ms_n", "pct", "usd", "num")
+"""The formats a place may ask for; each renderer has all of them."""
+
+
 @dataclass(frozen=True)
 class Shown:
     """One metric in one place of the report or summary.md: a column, or a card's row."""
@@ -269,13 +273,20 @@ class Shown:
     """A name in REGISTRY."""
     label: str
     format: str
-    """How the renderer formats it: seconds, pct, ms, ms_n (ms, unit in the header), usd or num."""
+    """One of FORMATS: seconds, ms, ms_n (ms with the unit in the header), pct (a fraction as
+    percent), usd or num."""
     digits: int | None = None
     """Digits for pct and num (and summary.md's seconds and ms); the format's own default when None."""
     suffix: str = ""
     """Written after the value (`/s`)."""
     null_text: str = ""
     """For a scored scenario whose value is null: these words, marked bad, instead of a dash."""
+
+    def __post_init__(self) -> None:
+        if self.metric not in BY_NAME:
+            raise ValueError(f"shown metric {self.metric!r} is not in the registry")
+        if self.format not in FORMATS:
+            raise ValueError(f"{self.metric}: unknown format {self.format!r}; known: {', '.join(FORMATS)}")
 
     @property
     def info(self) -> MetricInfo:

@@ -73,6 +73,13 @@ def render_report(run: inputs.RunInputs, trends: Mapping[str, list[dict]] | None
         "report_js": _static("report.js"),
         "report_css": _static("report.css"),
         "generated": _utc(dt.datetime.now(dt.UTC).timestamp()),
+        # Which metrics the cards and the overview table show, as the registry declares them.
+        "score": metric_registry.SCORE,
+        "totals": metric_registry.RUN_TOTALS,
+        "overview": metric_registry.OVERVIEW,
+        "cards": metric_registry.CARDS,
+        "latency": metric_registry.LATENCY,
+        "latency_peak": metric_registry.LATENCY_PEAK,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -458,15 +465,7 @@ def _environment() -> jinja2.Environment:
         show=_fmt_shown,
         metric=metric_registry.value,
     )
-    env.globals.update(
-        score=metric_registry.SCORE,
-        totals=metric_registry.RUN_TOTALS,
-        overview=metric_registry.OVERVIEW,
-        cards=metric_registry.CARDS,
-        latency=metric_registry.LATENCY,
-        latency_peak=metric_registry.LATENCY_PEAK,
-        cell=_cell,
-    )
+    env.globals.update(cell=_cell)
     return env
 
 

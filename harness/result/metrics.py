@@ -6,6 +6,11 @@ may compare it, and one line of meaning. Gate validation (harness.plan.gates), c
 (harness.compare.runs), history (harness.store.history), the report's trends
 (harness.report.html) and the table in docs/scoring.md all read it, so a new metric is added
 here (and to the model in harness.result.model) and nowhere else.
+
+Below the registry, the places that show metrics to people: the report's run cards, its
+overview table and scenario cards (harness.report.html and its template) and summary.md's table
+(harness.report.markdown) list, by registry name, which metrics they show, in what order, under
+what label and in what format. A metric shows up in a place once it is declared there.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.errors import InputError
 from harness.phases import Window
@@ -331,13 +331,22 @@ class Grid:
 
 _NOT_RECOVERED_SHORT = "not recovered"
 
-RUN_TOTALS: tuple[Shown, ...] = (
+
+class RunTotals(NamedTuple):
+    """The report's run cards: sums over the scored scenarios. The verdict and worst-scenario
+    cards beside them are laid out by hand, and so is where these go: the cost card with the
+    failed requests under it, and the data loss card (marked when above zero)."""
+
+    cost: Shown
+    data_loss: Shown
+    failed: Shown
+
+
+RUN_TOTALS = RunTotals(
     Shown("downtime_cost_usd", "Total downtime cost", "usd"),
     Shown("data_loss", "Total data loss", "num"),
     Shown("failed_requests", "failed requests", "num"),
 )
-"""The report's run cards: sums over the scored scenarios (the verdict and worst-scenario cards
-around them are laid out by hand)."""
 
 SCORE = Shown("resilience_score", "Resilience score", "num", 1)
 """The score: the run's worst scenario, each scenario's first card, the overview's first column."""

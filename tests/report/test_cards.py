@@ -69,7 +69,12 @@ def test_labels_come_from_the_registry(
     run_dir, result = run
     _relabel(monkeypatch, "OVERVIEW", "error_rate", "share failing")
     _relabel(monkeypatch, "SUMMARY", "error_rate", "share failing")
-    _relabel(monkeypatch, "RUN_TOTALS", "downtime_cost_usd", "What downtime cost")
+    totals = registry.RUN_TOTALS
+    monkeypatch.setattr(
+        registry,
+        "RUN_TOTALS",
+        totals._replace(cost=dataclasses.replace(totals.cost, label="What downtime cost")),
+    )
     cards = tuple(
         dataclasses.replace(
             card, rows=tuple(dataclasses.replace(r, label=f"{r.label} (relabelled)") for r in card.rows)

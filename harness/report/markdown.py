@@ -53,7 +53,7 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
         ]
     lines += [
         "",
-        "| scenario | status | passed | " + " | ".join(c.label for c in metric_registry.SUMMARY) + " |",
+        "| scenario | status | passed | " + " | ".join(c.shown_as for c in metric_registry.SUMMARY) + " |",
         "| --- | --- | --- | " + " | ".join("---:" for _ in metric_registry.SUMMARY) + " |",
     ]
     for s in scenarios:

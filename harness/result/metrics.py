@@ -172,16 +172,16 @@ REGISTRY: tuple[MetricInfo, ...] = (
         null_reason="no bucket was unhealthy, so there was no impact to time",
         compare_default=True, history_default=True,
     ),
-    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation"),
-    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the observation"),
+    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation", label="requests"),
+    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the observation", label="failed requests"),
     MetricInfo(
         "error_rate", Unit.FRACTION, _LOWER, "failed / requests over the observation",
         label="error rate", compare_default=True, history_default=True, report_trend=True,
     ),
-    MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket"),
+    MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket", label="peak error rate"),
     MetricInfo(
         "availability", Unit.FRACTION, _HIGHER, "share of observed buckets that are healthy",
-        compare_default=True,
+        label="availability", compare_default=True,
     ),
     *_latency("latency_ms", corrected=True),
     *_latency("latency_uncorrected_ms", corrected=False),
@@ -191,20 +191,20 @@ REGISTRY: tuple[MetricInfo, ...] = (
         "requests the load generator itself sent late / requests; above a few percent latency is not about the service",
     ),
     MetricInfo("generator_lag_max_ms", Unit.MS, _LOWER, "the load generator's largest lag over the observation"),
-    MetricInfo("kpi", Unit.COUNT, _HIGHER, "KPI events (completed subscriptions) in the observation"),
+    MetricInfo("kpi", Unit.COUNT, _HIGHER, "KPI events (completed subscriptions) in the observation", label="KPI"),
     MetricInfo("kpi_baseline_per_s", Unit.COUNT, _HIGHER, "baseline KPI events per second"),
     MetricInfo(
         "kpi_lost", Unit.COUNT, _LOWER, "KPI events expected at the baseline rate but not delivered in the fault window",
-        compare_default=True, history_default=True,
+        label="KPI lost", compare_default=True, history_default=True,
     ),
-    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "total width of the unhealthy observed buckets"),
+    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "total width of the unhealthy observed buckets", label="downtime"),
     MetricInfo(
         "downtime_cost_usd", Unit.USD, _LOWER, "downtime priced at the plan's cost per hour",
         compare_default=True, history_default=True,
     ),
     MetricInfo(
         "data_loss", Unit.COUNT, _LOWER, "acknowledged writes that could not be read back; null if not verified or nothing was acknowledged",
-        compare_default=True, history_default=True,
+        label="data loss", compare_default=True, history_default=True,
     ),
     MetricInfo(
         "resilience_score", Unit.SCORE, _HIGHER, "0-100 from recovery, availability, errors, latency and data loss",
@@ -276,12 +276,13 @@ class Shown:
 
     metric: str
     """A name in REGISTRY."""
-    label: str
     format: str
     """One of FORMATS: seconds, ms, ms_n (ms with the unit in the header), pct (a fraction as
     percent), usd or num."""
     digits: int | None = None
     """Digits for pct and num (and summary.md's seconds and ms); the format's own default when None."""
+    label: str = ""
+    """The words for it here; the registry's label (or name) when empty."""
     suffix: str = ""
     """Written after the value (`/s`)."""
     null_text: str = ""
@@ -296,6 +297,10 @@ class Shown:
     @property
     def info(self) -> MetricInfo:
         return BY_NAME[self.metric]
+
+    @property
+    def shown_as(self) -> str:
+        return self.label or self.info.shown_as
 
 
 @dataclass(frozen=True)
@@ -322,7 +327,7 @@ class Grid:
         return f"{self.family}.{row}.{column}"
 
     def shown(self, row: str, column: str) -> Shown:
-        return Shown(self.metric(row, column), column, self.format)
+        return Shown(self.metric(row, column), self.format, label=column)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -343,57 +348,57 @@ class RunTotals(NamedTuple):
 
 
 RUN_TOTALS = RunTotals(
-    Shown("downtime_cost_usd", "Total downtime cost", "usd"),
-    Shown("data_loss", "Total data loss", "num"),
-    Shown("failed_requests", "failed requests", "num"),
+    Shown("downtime_cost_usd", "usd", label="Total downtime cost"),
+    Shown("data_loss", "num", label="Total data loss"),
+    Shown("failed_requests", "num"),
 )
 
-SCORE = Shown("resilience_score", "Resilience score", "num", 1)
+SCORE = Shown("resilience_score", "num", 1, label="Resilience score")
 """The score: the run's worst scenario, each scenario's first card, the overview's first column."""
 
 OVERVIEW: tuple[Shown, ...] = (
-    Shown("resilience_score", "score", "num", 1),
-    Shown("time_to_impact_s", "impact after", "seconds"),
-    Shown("recovery_time_s", "recovered after", "seconds", null_text=_NOT_RECOVERED_SHORT),
-    Shown("error_rate", "error rate", "pct"),
-    Shown("latency_ms.fault.p99", "p99 (fault)", "ms"),
-    Shown("kpi_lost", "KPI lost", "num", 1),
-    Shown("downtime_cost_usd", "cost", "usd"),
-    Shown("data_loss", "data loss", "num"),
+    Shown("resilience_score", "num", 1, label="score"),
+    Shown("time_to_impact_s", "seconds", label="impact after"),
+    Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
+    Shown("error_rate", "pct"),
+    Shown("latency_ms.fault.p99", "ms", label="p99 (fault)"),
+    Shown("kpi_lost", "num", 1),
+    Shown("downtime_cost_usd", "usd", label="cost"),
+    Shown("data_loss", "num"),
 )
 """The report's overview table: a row per scenario trial, these columns after its name, status
 and result."""
 
 SUMMARY: tuple[Shown, ...] = (
-    Shown("time_to_impact_s", "impact after", "seconds"),
-    Shown("recovery_time_s", "recovered after", "seconds", null_text=_NOT_RECOVERED_SHORT),
-    Shown("error_rate", "error rate", "pct"),
-    Shown("latency_ms.fault.p99", "p99 (fault)", "ms", 0),
-    Shown("kpi_lost", "KPI lost", "num"),
-    Shown("downtime_cost_usd", "cost", "num", 0),
-    Shown("data_loss", "data loss", "num"),
-    Shown("resilience_score", "score", "num", 0),
+    Shown("time_to_impact_s", "seconds", label="impact after"),
+    Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
+    Shown("error_rate", "pct"),
+    Shown("latency_ms.fault.p99", "ms", 0, label="p99 (fault)"),
+    Shown("kpi_lost", "num"),
+    Shown("downtime_cost_usd", "num", 0, label="cost"),
+    Shown("data_loss", "num"),
+    Shown("resilience_score", "num", 0, label="score"),
 )
 """summary.md's table: these columns after scenario, status and passed."""
 
 CARDS: tuple[Card, ...] = (
     Card("Impact and recovery", (
-        Shown("time_to_impact_s", "time to impact", "seconds"),
-        Shown("recovery_time_s", "recovery time", "seconds", null_text=_NOT_RECOVERED_SHORT),
-        Shown("recovery_after_fault_end_s", "after fault end", "seconds"),
-        Shown("downtime_s", "downtime", "seconds"),
-        Shown("availability", "availability", "pct", 1),
-        Shown("downtime_cost_usd", "cost", "usd"),
-        Shown("data_loss", "data loss", "num"),
+        Shown("time_to_impact_s", "seconds"),
+        Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT),
+        Shown("recovery_after_fault_end_s", "seconds", label="after fault end"),
+        Shown("downtime_s", "seconds"),
+        Shown("availability", "pct", 1),
+        Shown("downtime_cost_usd", "usd", label="cost"),
+        Shown("data_loss", "num"),
     )),
     Card("Traffic", (
-        Shown("requests", "requests", "num"),
-        Shown("failed_requests", "failed", "num"),
-        Shown("error_rate", "error rate", "pct"),
-        Shown("peak_error_rate", "peak error rate", "pct", 1),
-        Shown("kpi", "KPI", "num"),
-        Shown("kpi_baseline_per_s", "KPI baseline", "num", 2, suffix="/s"),
-        Shown("kpi_lost", "KPI lost", "num", 1),
+        Shown("requests", "num"),
+        Shown("failed_requests", "num", label="failed"),
+        Shown("error_rate", "pct"),
+        Shown("peak_error_rate", "pct", 1),
+        Shown("kpi", "num"),
+        Shown("kpi_baseline_per_s", "num", 2, suffix="/s", label="KPI baseline"),
+        Shown("kpi_lost", "num", 1),
     )),
 )  # fmt: skip
 """A scenario's cards of label/value rows, after its score and gates cards."""
@@ -402,7 +407,7 @@ LATENCY = Grid("Latency (corrected)", "latency_ms", tuple(w.value for w in _WIND
                "ms_n", corner="ms")  # fmt: skip
 """A scenario's latency card; under it the peak bucket's p99 (LATENCY_PEAK) and the healthy p95 threshold."""
 
-LATENCY_PEAK = Shown("peak_p99_ms", "peak bucket p99", "ms")
+LATENCY_PEAK = Shown("peak_p99_ms", "ms", label="peak bucket p99")
 
 
 def shown() -> tuple[str, ...]:

@@ -37,9 +37,9 @@ def test_every_format_is_written_by_both_renderers() -> None:
 
 def test_a_place_naming_an_unknown_metric_or_format_is_refused() -> None:
     with pytest.raises(ValueError, match="not in the registry"):
-        registry.Shown("recovery_seconds", "recovery", "seconds")
+        registry.Shown("recovery_seconds", "seconds")
     with pytest.raises(ValueError, match="unknown format"):
-        registry.Shown("recovery_time_s", "recovery", "minutes")
+        registry.Shown("recovery_time_s", "minutes")
 
 
 def test_value_walks_dotted_names_in_the_model_and_the_mapping(run: tuple[Path, dict[str, Any]]) -> None:
@@ -63,6 +63,24 @@ def _relabel(monkeypatch: pytest.MonkeyPatch, place: str, metric: str, label: st
     monkeypatch.setattr(registry, place, shown)
 
 
+def test_a_registry_label_is_used_where_a_place_gives_none(
+    run: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, result = run
+    places = [
+        c
+        for c in (*registry.OVERVIEW, *registry.SUMMARY, *registry.CARDS[1].rows)
+        if c.metric == "error_rate"
+    ]
+    assert len(places) == 3 and not any(c.label for c in places)
+    entry = registry.BY_NAME["error_rate"]
+    monkeypatch.setitem(registry.BY_NAME, "error_rate", dataclasses.replace(entry, label="share failing"))
+    page = render(run_dir, result)
+    assert '<th class="n">share failing</th>' in page and '<th class="n">error rate</th>' not in page
+    assert page.count("<tr><th>share failing</th><td>") == len(result["scenarios"])
+    assert "| share failing |" in markdown.summary(result, report_url="")
+
+
 def test_labels_come_from_the_registry(
     run: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,7 +95,7 @@ def test_labels_come_from_the_registry(
     )
     cards = tuple(
         dataclasses.replace(
-            card, rows=tuple(dataclasses.replace(r, label=f"{r.label} (relabelled)") for r in card.rows)
+            card, rows=tuple(dataclasses.replace(r, label=f"{r.shown_as} (relabelled)") for r in card.rows)
         )
         for card in registry.CARDS
     )
@@ -87,7 +105,7 @@ def test_labels_come_from_the_registry(
     assert '<div class="label">What downtime cost</div>' in page
     for card in registry.CARDS:
         for row in card.rows:
-            assert page.count(f"<tr><th>{row.label}</th><td>") == len(result["scenarios"])
+            assert page.count(f"<tr><th>{row.shown_as}</th><td>") == len(result["scenarios"])
     text = markdown.summary(result, report_url="")
     assert "| share failing |" in text and "| error rate |" not in text
 
@@ -96,7 +114,7 @@ def test_a_metric_declared_for_a_place_shows_up_there(
     run: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir, result = run
-    late = registry.Shown("generator_late_share", "sent late", "pct", 1)
+    late = registry.Shown("generator_late_share", "pct", 1, label="sent late")
     monkeypatch.setattr(registry, "OVERVIEW", (*registry.OVERVIEW, late))
     monkeypatch.setattr(registry, "SUMMARY", (*registry.SUMMARY, late))
     traffic, *rest = registry.CARDS

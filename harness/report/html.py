@@ -19,12 +19,13 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import numpy as np
 
 from harness import scoring, timeline
@@ -72,6 +73,13 @@ def render_report(run: inputs.RunInputs, trends: Mapping[str, list[dict]] | None
         "report_js": _static("report.js"),
         "report_css": _static("report.css"),
         "generated": _utc(dt.datetime.now(dt.UTC).timestamp()),
+        # Which metrics the cards and the overview table show, as the registry declares them.
+        "score": metric_registry.SCORE,
+        "totals": metric_registry.RUN_TOTALS,
+        "overview": metric_registry.OVERVIEW,
+        "cards": metric_registry.CARDS,
+        "latency": metric_registry.LATENCY,
+        "latency_peak": metric_registry.LATENCY_PEAK,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -94,10 +102,13 @@ def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list
         "scenarios": len(scenarios),
         "passed": sum(1 for s in scenarios if s["passed"]),
         "worst": worst,
-        "cost_usd": sum(s["metrics"].get("downtime_cost_usd") or 0.0 for s in scored) if scored else None,
-        "data_loss": sum(s["metrics"].get("data_loss") or 0 for s in scored) if scored else None,
+        "totals": {
+            t.metric: sum(metric_registry.value(s["metrics"], t.metric) or 0 for s in scored)
+            if scored
+            else None
+            for t in metric_registry.RUN_TOTALS
+        },
         "unverified": unverified,
-        "failed_requests": sum(s["metrics"].get("failed_requests") or 0 for s in scored) if scored else None,
         "not_run": not_run,
     }
 
@@ -451,8 +462,30 @@ def _environment() -> jinja2.Environment:
         num=_fmt_num,
         value=_fmt_value,
         duration=_fmt_duration,
+        show=_fmt_shown,
+        metric=metric_registry.value,
     )
+    env.globals.update(cell=_cell)
     return env
+
+
+def _cell(scenario: Mapping[str, Any], shown: metric_registry.Shown) -> markupsafe.Markup:
+    """A scenario's metric in a card or column: formatted (the score coloured by its class), or the
+    declared words (marked bad) for a scored scenario whose value is null."""
+    metrics = scenario.get("metrics")
+    value = metric_registry.value(metrics, shown.metric)
+    if metrics and value is None and shown.null_text:
+        return markupsafe.Markup('<span class="bad">{}</span>').format(shown.null_text)
+    text = _fmt_shown(value, shown)
+    if shown.metric == metric_registry.SCORE.metric:
+        return markupsafe.Markup('<span class="score {}">{}</span>').format(scenario.get("score_class"), text)
+    return markupsafe.escape(text)
+
+
+def _fmt_shown(value: Any, shown: metric_registry.Shown) -> str:
+    """A value as the registry's `shown` declares: its format, digits and suffix."""
+    fmt = FORMATS[shown.format]
+    return (fmt(value) if shown.digits is None else fmt(value, shown.digits)) + shown.suffix
 
 
 def _fmt_seconds(value: Any) -> str:
@@ -502,3 +535,15 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _short(value)
+
+
+FORMATS: dict[str, Callable[..., str]] = {
+    "seconds": _fmt_seconds,
+    "ms": _fmt_ms,
+    "ms_n": _fmt_ms_number,
+    "pct": _fmt_pct,
+    "usd": _fmt_usd,
+    "num": _fmt_num,
+}
+"""The registry's formats (harness.result.metrics.FORMATS) as the page writes them; those taking
+digits are given a place's `digits` when it declares them."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.result import files as result_files
+from harness.result import metrics as metric_registry
 from harness.result import model as result_model
 
 REPORT_URL_ENV = "HARNESS_REPORT_URL"
@@ -20,8 +21,8 @@ def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
     return f"{value}{unit}"
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f} %"
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f} %"
 
 
 def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
@@ -52,24 +53,12 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
         ]
     lines += [
         "",
-        "| scenario | status | passed | impact after | recovered after | error rate | p99 (fault) | KPI lost | cost | data loss | score |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | status | passed | " + " | ".join(c.shown_as for c in metric_registry.SUMMARY) + " |",
+        "| --- | --- | --- | " + " | ".join("---:" for _ in metric_registry.SUMMARY) + " |",
     ]
     for s in scenarios:
-        m = s.metrics or result_model.Metrics()
-        fault = (m.latency_ms.fault if m.latency_ms is not None else None) or result_model.Percentiles()
-        rec = (
-            "not recovered"
-            if s.metrics is not None and m.recovery_time_s is None
-            else _fmt(m.recovery_time_s, " s")
-        )
-        lines.append(
-            f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} "
-            f"| {_fmt(m.time_to_impact_s, ' s')} | {rec} | {_pct(m.error_rate)} "
-            f"| {_fmt(fault.p99, ' ms', 0)} | {_fmt(m.kpi_lost)} "
-            f"| {_fmt(m.downtime_cost_usd, '', 0) if s.metrics is not None else '—'} | {_fmt(m.data_loss)} "
-            f"| {_fmt(m.resilience_score, '', 0)} |"
-        )  # fmt: skip
+        cells = " | ".join(_cell(s.metrics, c) for c in metric_registry.SUMMARY)
+        lines.append(f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} | {cells} |")
     failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:
         lines += ["", "Failed gates:", ""]
@@ -93,6 +82,24 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
         "",
     ]
     return "\n".join(lines)
+
+
+FORMATS: dict[str, Callable[[Any, int | None], str]] = {
+    "seconds": lambda v, d: _fmt(v, " s", 1 if d is None else d),
+    "ms": lambda v, d: _fmt(v, " ms", 1 if d is None else d),
+    "ms_n": lambda v, d: _fmt(v, "", 1 if d is None else d),
+    "pct": lambda v, d: _pct(v, 2 if d is None else d),
+    "usd": lambda v, d: "—" if v is None else "$" + _fmt(v, "", 2 if d is None else d),
+    "num": lambda v, d: _fmt(v, "", 1 if d is None else d),
+}
+"""The registry's formats (harness.result.metrics.Shown) as summary.md writes them."""
+
+
+def _cell(metrics: result_model.Metrics | None, column: metric_registry.Shown) -> str:
+    value = metric_registry.value(metrics, column.metric)
+    if value is None and metrics is not None and column.null_text:
+        return column.null_text
+    return FORMATS[column.format](value, column.digits) + column.suffix
 
 
 def _score(metrics: result_model.Metrics) -> float:

@@ -6,14 +6,20 @@ may compare it, and one line of meaning. Gate validation (harness.plan.gates), c
 (harness.compare.runs), history (harness.store.history), the report's trends
 (harness.report.html) and the table in docs/scoring.md all read it, so a new metric is added
 here (and to the model in harness.result.model) and nowhere else.
+
+Below the registry, the places that show metrics to people: the report's run cards, its
+overview table and scenario cards (harness.report.html and its template) and summary.md's table
+(harness.report.markdown) list, by registry name, which metrics they show, in what order, under
+what label and in what format. A metric shows up in a place once it is declared there.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 from harness.errors import InputError
 from harness.phases import Window
@@ -166,16 +172,16 @@ REGISTRY: tuple[MetricInfo, ...] = (
         null_reason="no bucket was unhealthy, so there was no impact to time",
         compare_default=True, history_default=True,
     ),
-    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation"),
-    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the observation"),
+    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation", label="requests"),
+    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the observation", label="failed requests"),
     MetricInfo(
         "error_rate", Unit.FRACTION, _LOWER, "failed / requests over the observation",
         label="error rate", compare_default=True, history_default=True, report_trend=True,
     ),
-    MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket"),
+    MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket", label="peak error rate"),
     MetricInfo(
         "availability", Unit.FRACTION, _HIGHER, "share of observed buckets that are healthy",
-        compare_default=True,
+        label="availability", compare_default=True,
     ),
     *_latency("latency_ms", corrected=True),
     *_latency("latency_uncorrected_ms", corrected=False),
@@ -185,20 +191,20 @@ REGISTRY: tuple[MetricInfo, ...] = (
         "requests the load generator itself sent late / requests; above a few percent latency is not about the service",
     ),
     MetricInfo("generator_lag_max_ms", Unit.MS, _LOWER, "the load generator's largest lag over the observation"),
-    MetricInfo("kpi", Unit.COUNT, _HIGHER, "KPI events (completed subscriptions) in the observation"),
+    MetricInfo("kpi", Unit.COUNT, _HIGHER, "KPI events (completed subscriptions) in the observation", label="KPI"),
     MetricInfo("kpi_baseline_per_s", Unit.COUNT, _HIGHER, "baseline KPI events per second"),
     MetricInfo(
         "kpi_lost", Unit.COUNT, _LOWER, "KPI events expected at the baseline rate but not delivered in the fault window",
-        compare_default=True, history_default=True,
+        label="KPI lost", compare_default=True, history_default=True,
     ),
-    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "total width of the unhealthy observed buckets"),
+    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "total width of the unhealthy observed buckets", label="downtime"),
     MetricInfo(
         "downtime_cost_usd", Unit.USD, _LOWER, "downtime priced at the plan's cost per hour",
         compare_default=True, history_default=True,
     ),
     MetricInfo(
         "data_loss", Unit.COUNT, _LOWER, "acknowledged writes that could not be read back; null if not verified or nothing was acknowledged",
-        compare_default=True, history_default=True,
+        label="data loss", compare_default=True, history_default=True,
     ),
     MetricInfo(
         "resilience_score", Unit.SCORE, _HIGHER, "0-100 from recovery, availability, errors, latency and data loss",
@@ -251,6 +257,174 @@ def null_reason(name: str) -> str:
     """Why a gate on a null `name` cannot be judged, for the gate's reason."""
     info = BY_NAME.get(name)
     return info.null_reason if info is not None and info.null_reason else "it was not measured"
+
+
+# --- where the report and summary.md show metrics -------------------------------------------
+# A metric shows up in several places under different words ("recovered after" in a table's
+# column, "recovery time" on a card), so where it is shown is declared here, per place, by the
+# registry name: a new metric is added to REGISTRY and to the places below that should show it.
+# The renderers (harness.report.html and its template, harness.report.markdown) loop over these.
+
+
+FORMATS = ("seconds", "ms", "ms_n", "pct", "usd", "num")
+"""The formats a place may ask for; each renderer has all of them."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One metric in one place of the report or summary.md: a column, or a card's row."""
+
+    metric: str
+    """A name in REGISTRY."""
+    format: str
+    """One of FORMATS: seconds, ms, ms_n (ms with the unit in the header), pct (a fraction as
+    percent), usd or num."""
+    digits: int | None = None
+    """Digits for pct and num (and summary.md's seconds and ms); the format's own default when None."""
+    label: str = ""
+    """The words for it here; the registry's label (or name) when empty."""
+    suffix: str = ""
+    """Written after the value (`/s`)."""
+    null_text: str = ""
+    """For a scored scenario whose value is null: these words, marked bad, instead of a dash."""
+
+    def __post_init__(self) -> None:
+        if self.metric not in BY_NAME:
+            raise ValueError(f"shown metric {self.metric!r} is not in the registry")
+        if self.format not in FORMATS:
+            raise ValueError(f"{self.metric}: unknown format {self.format!r}; known: {', '.join(FORMATS)}")
+
+    @property
+    def info(self) -> MetricInfo:
+        return BY_NAME[self.metric]
+
+    @property
+    def shown_as(self) -> str:
+        return self.label or self.info.shown_as
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card of a scenario in the report: a title and its rows."""
+
+    title: str
+    rows: tuple[Shown, ...]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A card of `family.<row>.<column>` metrics as a table (the latency card)."""
+
+    title: str
+    family: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    format: str
+    corner: str
+    """The header of the row names' column, which also names the unit."""
+
+    def metric(self, row: str, column: str) -> str:
+        return f"{self.family}.{row}.{column}"
+
+    def shown(self, row: str, column: str) -> Shown:
+        return Shown(self.metric(row, column), self.format, label=column)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.metric(r, c) for r in self.rows for c in self.columns)
+
+
+_NOT_RECOVERED_SHORT = "not recovered"
+
+
+class RunTotals(NamedTuple):
+    """The report's run cards: sums over the scored scenarios. The verdict and worst-scenario
+    cards beside them are laid out by hand, and so is where these go: the cost card with the
+    failed requests under it, and the data loss card (marked when above zero)."""
+
+    cost: Shown
+    data_loss: Shown
+    failed: Shown
+
+
+RUN_TOTALS = RunTotals(
+    Shown("downtime_cost_usd", "usd", label="Total downtime cost"),
+    Shown("data_loss", "num", label="Total data loss"),
+    Shown("failed_requests", "num"),
+)
+
+SCORE = Shown("resilience_score", "num", 1, label="Resilience score")
+"""The score: the run's worst scenario, each scenario's first card, the overview's first column."""
+
+OVERVIEW: tuple[Shown, ...] = (
+    Shown("resilience_score", "num", 1, label="score"),
+    Shown("time_to_impact_s", "seconds", label="impact after"),
+    Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
+    Shown("error_rate", "pct"),
+    Shown("latency_ms.fault.p99", "ms", label="p99 (fault)"),
+    Shown("kpi_lost", "num", 1),
+    Shown("downtime_cost_usd", "usd", label="cost"),
+    Shown("data_loss", "num"),
+)
+"""The report's overview table: a row per scenario trial, these columns after its name, status
+and result."""
+
+SUMMARY: tuple[Shown, ...] = (
+    Shown("time_to_impact_s", "seconds", label="impact after"),
+    Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
+    Shown("error_rate", "pct"),
+    Shown("latency_ms.fault.p99", "ms", 0, label="p99 (fault)"),
+    Shown("kpi_lost", "num"),
+    Shown("downtime_cost_usd", "num", 0, label="cost"),
+    Shown("data_loss", "num"),
+    Shown("resilience_score", "num", 0, label="score"),
+)
+"""summary.md's table: these columns after scenario, status and passed."""
+
+CARDS: tuple[Card, ...] = (
+    Card("Impact and recovery", (
+        Shown("time_to_impact_s", "seconds"),
+        Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT),
+        Shown("recovery_after_fault_end_s", "seconds", label="after fault end"),
+        Shown("downtime_s", "seconds"),
+        Shown("availability", "pct", 1),
+        Shown("downtime_cost_usd", "usd", label="cost"),
+        Shown("data_loss", "num"),
+    )),
+    Card("Traffic", (
+        Shown("requests", "num"),
+        Shown("failed_requests", "num", label="failed"),
+        Shown("error_rate", "pct"),
+        Shown("peak_error_rate", "pct", 1),
+        Shown("kpi", "num"),
+        Shown("kpi_baseline_per_s", "num", 2, suffix="/s", label="KPI baseline"),
+        Shown("kpi_lost", "num", 1),
+    )),
+)  # fmt: skip
+"""A scenario's cards of label/value rows, after its score and gates cards."""
+
+LATENCY = Grid("Latency (corrected)", "latency_ms", tuple(w.value for w in _WINDOWS), ("p50", "p95", "p99"),
+               "ms_n", corner="ms")  # fmt: skip
+"""A scenario's latency card; under it the peak bucket's p99 (LATENCY_PEAK) and the healthy p95 threshold."""
+
+LATENCY_PEAK = Shown("peak_p99_ms", "ms", label="peak bucket p99")
+
+
+def shown() -> tuple[str, ...]:
+    """Every metric name the report and summary.md show, for checks against REGISTRY."""
+    places = (*RUN_TOTALS, SCORE, *OVERVIEW, *SUMMARY, *(r for c in CARDS for r in c.rows), LATENCY_PEAK)
+    return (*(s.metric for s in places), *LATENCY.metrics)
+
+
+def value(metrics: Any, name: str) -> Any:
+    """The value of metric `name` in a scenario's metrics (the model or result.json's mapping);
+    None where a step of its dotted path is missing."""
+    out = metrics
+    for part in name.split("."):
+        if out is None:
+            return None
+        out = out.get(part) if isinstance(out, Mapping) else getattr(out, part, None)
+    return out
 
 
 # --- docs/scoring.md ----------------------------------------------------------------------

@@ -14,6 +14,8 @@ Optional, for the benchmarks that read them (every variant does the same work fo
                   test runs and once when it stops: this process's own CPU time
                   (getrusage), paired exactly with its own request count
   BENCH_TICKS_LOG with the recorder: write how many times its ticker ran here at quit
+  BENCH_IDLE      users send nothing (each sleeps): what Locust costs per wall-clock second
+                  with no requests, to size the work that runs by the clock, not by requests
 """
 
 import math
@@ -31,6 +33,7 @@ MODE = os.environ.get("BENCH_RECORDER", "none")
 LIMIT = int(os.environ.get("BENCH_REQUESTS", "0") or 0)
 CPU_LOG = os.environ.get("BENCH_CPU_LOG", "")
 TICKS_LOG = os.environ.get("BENCH_TICKS_LOG", "")
+IDLE = os.environ.get("BENCH_IDLE", "") == "1"
 
 if MODE == "recorder":
     recorder.register(events)
@@ -100,6 +103,9 @@ done = [0]
 class Hammer(FastHttpUser):
     @task
     def get(self):
+        if IDLE:
+            gevent.sleep(1.0)
+            return
         self.client.get("/")
         if LIMIT:
             done[0] += 1

@@ -167,7 +167,7 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
 # --- the per-tick probe ---------------------------------------------------------------------
 
 
-def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
+def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path, span_s: int = 1) -> None:
     """Feed a Recorder `per_tick` requests through its listener for each of `ticks` rounds.
 
     With `with_ticks`, the requests of round j fall in second j and the recorder is ticked
@@ -176,6 +176,10 @@ def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
     what ticks cost beyond the requests themselves (the fold's fixed cost, a bucket line and its
     histogram bins per second), which is what runs once per second whatever the request rate.
     Latencies are log-normal around 1 ms (this endpoint's at normal speed), from a fixed seed.
+
+    With `span_s` > 1, the requests of a round spread over that many seconds and each tick
+    folds and writes that many buckets, as a tick does under callgrind when a starved process
+    misses ticks: c(span 2) - c(span 1) is what a second costs beyond the tick's fixed part.
     """
     import numpy as np
 
@@ -188,7 +192,7 @@ def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
     response = SimpleNamespace(status_code=200)
     on_request = rec.on_request
     for j in range(ticks):
-        starts = (t0 + (j if with_ticks else 0) + rng.random(per_tick)).tolist()
+        starts = (t0 + (j * span_s if with_ticks else 0) + span_s * rng.random(per_tick)).tolist()
         latencies = rng.lognormal(0.0, 0.6, per_tick).tolist()
         for start, ms in zip(starts, latencies, strict=True):
             on_request(
@@ -196,7 +200,7 @@ def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path) -> None:
                 start_time=start, url="http://127.0.0.1/", response_length=2, response_time=ms,
             )  # fmt: skip
         if with_ticks:
-            rec.tick(t0 + j + 2.005)
+            rec.tick(t0 + (j + 1) * span_s + 1.005)
     rec.close()
 
 
@@ -243,10 +247,11 @@ def main() -> None:
         "--tick-probe", nargs=2, type=int, metavar=("PER_TICK", "TICKS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--with-ticks", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--span", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("probe_path", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tick_probe:
-        tick_probe(args.tick_probe[0], args.tick_probe[1], args.with_ticks, Path(args.probe_path))
+        tick_probe(args.tick_probe[0], args.tick_probe[1], args.with_ticks, Path(args.probe_path), args.span)
         return
 
     work = Path(tempfile.mkdtemp(prefix="harness-callgrind-"))

@@ -438,6 +438,7 @@ class _Reader:
             columns = self._bucket_columns(lines)
         t, dt, requests, failures, kpi, latency, corrected, gen_late, gen_lag_max_ms = columns
         self._check_times(t, dt, builder.bucket_s, numbers)
+        self._check_counts(requests, failures, kpi, numbers)
         for bins in (latency, corrected):
             self._check_bins(bins, numbers)
         index = np.rint(t / dt).astype(np.int64)
@@ -480,6 +481,20 @@ class _Reader:
             i = int(np.argmax(bad))
             raise self.error(
                 f"bucket t={t[i]} dt={dt[i]}: every bucket must be {bucket_s} s wide and start at a Unix time",
+                numbers[i],
+            )
+
+    def _check_counts(
+        self, requests: np.ndarray, failures: np.ndarray, kpi: np.ndarray, numbers: list[int]
+    ) -> None:
+        """Counts a recorder can write: none negative, no more failures than requests (a damaged
+        line would otherwise be scored, and could pass a gate)."""
+        bad = (requests < 0) | (failures < 0) | (failures > requests) | (kpi < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self.error(
+                f"requests={requests[i]} failures={failures[i]} kpi={kpi[i]}: counts must not be negative "
+                "and failures must not exceed requests",
                 numbers[i],
             )
 

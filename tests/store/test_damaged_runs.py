@@ -4,6 +4,7 @@ null, never a scenario dropped and the run passed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,12 @@ def _bad_line(path: Path, number: int, text: str) -> None:
     path.write_text("".join(lines))
 
 
+def _edited(path: Path, number: int, pattern: str, replacement: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[number - 1] = re.sub(pattern, replacement, lines[number - 1], count=1)
+    path.write_text("".join(lines))
+
+
 def _header_only(path: Path) -> None:
     path.write_text(path.read_text().splitlines(keepends=True)[0])
 
@@ -35,6 +42,18 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "scenario.json gone": (lambda r: (r / SCENARIO / "scenario.json").unlink(), "scenario.json: missing"),
     "timeline gone": (lambda r: (r / SCENARIO / "timeline.jsonl").unlink(), "timeline.jsonl"),
     "header-only timeline": (lambda r: _header_only(r / SCENARIO / "timeline.jsonl"), "no buckets"),
+    "NaN marker time": (
+        lambda r: _edited(r / SCENARIO / "markers.jsonl", 4, r'"t": *[0-9.]+', '"t": NaN'),
+        "markers.jsonl:4: marker time t=nan",
+    ),
+    "negative requests": (
+        lambda r: _edited(r / SCENARIO / "timeline.jsonl", 2, r'"requests":[0-9]+', '"requests":-5'),
+        "timeline.jsonl:2: requests=-5",
+    ),
+    "more failures than requests": (
+        lambda r: _edited(r / SCENARIO / "timeline.jsonl", 2, r'"failures":[0-9]+', '"failures":100000'),
+        "failures must not exceed requests",
+    ),
 }
 
 

@@ -288,6 +288,8 @@ class Engine:
             processes=plan.load.processes,
             bucket_s=plan.load.bucket_s,
             pacing_s=plan.load.pacing_s,
+            shape=plan.load.shape,
+            shape_duration_s=w.warmup_s + w.baseline_s + w.observe_s,
             extra_args=(
                 "--request-timeout", str(plan.load.request_timeout_s),
                 "--connect-timeout", str(plan.load.connect_timeout_s),

@@ -435,7 +435,15 @@ class _Reader:
             lines = [
                 self._normalised(line, number, builder) for line, number in zip(lines, numbers, strict=True)
             ]
-            columns = self._bucket_columns(lines)
+            try:
+                columns = self._bucket_columns(lines)
+            except _COLUMN_ERRORS:  # a value the reader took but the columns cannot hold (1e308 requests)
+                for line, number in zip(lines, numbers, strict=True):
+                    try:
+                        self._bucket_columns([line])
+                    except _COLUMN_ERRORS as exc:
+                        raise self.error(f"bad bucket line: a value out of range ({exc})", number) from None
+                raise
         t, dt, requests, failures, kpi, latency, corrected, gen_late, gen_lag_max_ms = columns
         self._check_times(t, dt, builder.bucket_s, numbers)
         self._check_counts(requests, failures, kpi, numbers)

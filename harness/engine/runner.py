@@ -81,6 +81,9 @@ def score_scenario_dir(
     except (ValueError, HarnessError) as exc:
         entry["scoring_error"] = str(exc)
         return _scenario_entry(sdir, entry)
+    if not len(series):  # nothing to measure: an error to see, not a gate failed on nulls
+        entry["scoring_error"] = f"{timeline}: no buckets: the load never completed a request"
+        return _scenario_entry(sdir, entry)
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
@@ -285,6 +288,8 @@ class Engine:
             processes=plan.load.processes,
             bucket_s=plan.load.bucket_s,
             pacing_s=plan.load.pacing_s,
+            shape=plan.load.shape,
+            shape_duration_s=w.warmup_s + w.baseline_s + w.observe_s,
             extra_args=(
                 "--request-timeout", str(plan.load.request_timeout_s),
                 "--connect-timeout", str(plan.load.connect_timeout_s),
@@ -484,19 +489,50 @@ def record(store: history.HistoryStore | None, result: result_model.Result, run_
         warn(f"warning: the run was not recorded in the history store: {exc}")
 
 
+class RunFolderError(HarnessError):
+    """`harness score` met a run file it cannot read where the last result had numbers: it says
+    which file (and line) and leaves result.json, summary.md and junit.xml as they were (exit 3)."""
+
+
 def rescore(
     run_dir: Path, store: history.HistoryStore | None = None, warn: Any = _warn
 ) -> result_model.Result:
     """`harness score RUN_DIR`: result.json again from the folder alone (history gates still look
-    only at runs that started before this one), and the run recorded again."""
+    only at runs that started before this one), and the run recorded again.
+
+    Never worse than what is there: a damaged timeline, markers or scenario.json would otherwise
+    replace good metrics with null or drop a scenario and pass, so the new result is written only
+    if every scenario the last result scored is scored again."""
     from harness.plan import Plan
 
     rundir.check_run_dir(run_dir)
     plan = Plan.model_validate(rundir.read_json(run_dir / rundir.PLAN))
-    previous = result_files.read(run_dir / rundir.RESULT).to_json()
-    head = {k: v for k, v in previous.items() if k not in ("scenarios", "passed")}
+    previous = result_files.read(run_dir / rundir.RESULT)
+    head = {k: v for k, v in previous.to_json().items() if k not in ("scenarios", "passed")}
     files = SeriesFiles(saved=True)  # each timeline read once, for scoring and the report
-    result = assemble_result(run_dir, plan, head, store, files)
+    try:
+        result = assemble_result(run_dir, plan, head, store, files)
+    except HarnessError as exc:
+        raise RunFolderError(f"{exc}; {_LEFT_AS_IT_WAS}") from None
+    if lost := _lost(run_dir, previous, result):
+        raise RunFolderError("; ".join(lost) + f"; {_LEFT_AS_IT_WAS}")
     write_outputs(run_dir, result, store, files)
     record(store, result, run_dir, warn)
     return result
+
+
+_LEFT_AS_IT_WAS = "result.json, summary.md and junit.xml are left as they were"
+
+
+def _lost(run_dir: Path, previous: result_model.Result, result: result_model.Result) -> list[str]:
+    """What scoring again would lose: scenarios no longer found, metrics no longer computed."""
+    scored = {(s.name, s.trial): s for s in result.scenarios}
+    lost = []
+    for before in previous.scenarios:
+        now = scored.get((before.name, before.trial))
+        if now is None:
+            path = rundir.scenario_dir(run_dir, before.name, before.trial) / SCENARIO_FILE
+            lost.append(f"{path}: missing, so scenario {before.name}#{before.trial} would be dropped")
+        elif before.metrics is not None and now.metrics is None:
+            lost.append(f"scenario {before.name}#{before.trial}: {now.scoring_error or 'no metrics'}")
+    return lost

@@ -31,6 +31,8 @@ from harness.errors import HarnessError
 from harness.timeline import TimelineFile
 
 STOP_TIMEOUT_S = 2
+SHAPE_FILE = Path(__file__).with_name("locustshape.py")
+"""The LoadTestShape Locust runs beside the locustfile for a plan's non-constant load.shape."""
 """Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
 PR_SET_PDEATHSIG = 1
 SHUTDOWN_MARGIN_S = 30.0
@@ -56,6 +58,11 @@ class LoadSpec:
     """Where the master listens for workers (with workers > 0)."""
     join_timeout_s: float = 60.0
     """How long to wait for every worker to join (with workers > 0)."""
+    shape: str = "constant"
+    """A load shape of harness.load.shapes other than constant: Locust runs harness.load.locustshape
+    beside the locustfile, and users follow the profile instead of -u/-r."""
+    shape_duration_s: float = 60.0
+    """Seconds the shape's profile spans; after them its last level holds until the load stops."""
 
 
 @dataclass
@@ -81,8 +88,9 @@ class LoadResult:
 
 
 def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
+    shaped = spec.shape != "constant"
     options: dict[str, str | None] = {
-        "-f": str(spec.locustfile),
+        "-f": f"{spec.locustfile},{SHAPE_FILE}" if shaped else str(spec.locustfile),
         "--host": spec.host,
         "-u": str(spec.users),
         "-r": str(spec.spawn_rate),
@@ -108,6 +116,11 @@ def locust_command(spec: LoadSpec, result: LoadResult) -> list[str]:
         options["--processes"] = str(spec.processes)
     if spec.pacing_s is not None:
         options["--pacing"] = str(spec.pacing_s)
+    if shaped:
+        options["--shape"] = spec.shape
+        options["--shape-users"] = str(spec.users)
+        options["--shape-duration"] = str(spec.shape_duration_s)
+        options["--shape-hold"] = None
     flat = [part for pair in options.items() for part in pair if part is not None]
     return [sys.executable, "-m", "locust", "--headless", "--only-summary", *flat, *spec.extra_args]
 

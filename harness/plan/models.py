@@ -200,7 +200,8 @@ class LoadSpec(_Model):
     100,000, all the users there can be in one second."""
     shape: Literal["constant", "step", "spike", "diurnal"] = "constant"
     """Constant load keeps the baseline comparable with the fault window; the other shapes
-    are for load gates."""
+    are for load gates. A shape's profile (harness.load.shapes, with `users` as its base or peak)
+    spans warm-up, baseline and observation; after it the last level holds until the load stops."""
     processes: int = Field(1, ge=1, le=64)
     """One Locust process carries the default load; raise it when Locust's CPU saturates."""
     pacing_s: float = Field(1.0, ge=0, le=3600)

@@ -24,7 +24,7 @@ OptionalNumber = Annotated[Number | None, Field()]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # --- run ----------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Result(_Model):
     passed: StrictBool
     scenarios: list[Scenario]
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     def to_json(self) -> dict[str, Any]:
         """result.json's content: the keys that were set, in the model's order."""

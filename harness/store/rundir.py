@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -102,11 +103,20 @@ def read_markers(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            markers.append(json.loads(line))
+            marker = json.loads(line)
         except json.JSONDecodeError as exc:
             if number == len(lines):
                 break  # a last line cut short by a crash
             raise FileInputError(path, f"not a JSON object: {exc.msg}", line=number) from exc
+        if not isinstance(marker, dict):
+            raise FileInputError(path, "not a JSON object", line=number)
+        t = marker.get("t")
+        if t is not None and not (
+            isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+        ):
+            # NaN compares false with everything: windows built on it would be empty, and pass.
+            raise FileInputError(path, f"marker time t={t!r} is not a finite number of seconds", line=number)
+        markers.append(marker)
     return markers
 
 

@@ -161,6 +161,7 @@ def parse_chunk(buf: np.ndarray, size: int) -> ParsedChunk:
     numbers, length, end = (x.reshape(7, n_lines) for x in (numbers, length, end))
     ok &= ((length[:5] > 0) & (end[:5] == _COMMA)).all(axis=0)
     requests, failures, kpi, zero_latency, zero_corrected = numbers[:5]
+    ok &= failures <= requests  # else: the general path, which refuses the line
     fraction, f_length, f_end = (
         x.reshape(2, n_lines) for x in _uint(win64, at[5 * n_lines :] + length[5:].ravel() + 2)
     )

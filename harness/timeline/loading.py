@@ -438,9 +438,18 @@ class _Reader:
             lines = [
                 self._normalised(line, number, builder) for line, number in zip(lines, numbers, strict=True)
             ]
-            columns = self._bucket_columns(lines)
+            try:
+                columns = self._bucket_columns(lines)
+            except _COLUMN_ERRORS:  # a value the reader took but the columns cannot hold (1e308 requests)
+                for line, number in zip(lines, numbers, strict=True):
+                    try:
+                        self._bucket_columns([line])
+                    except _COLUMN_ERRORS as exc:
+                        raise self.error(f"bad bucket line: a value out of range ({exc})", number) from None
+                raise
         t, dt, requests, failures, kpi, latency, corrected, gen_late, gen_lag_max_ms = columns
         self._check_times(t, dt, builder.bucket_s, numbers)
+        self._check_counts(requests, failures, kpi, numbers)
         for bins in (latency, corrected):
             self._check_bins(bins, numbers)
         index = np.rint(t / dt).astype(np.int64)
@@ -483,6 +492,20 @@ class _Reader:
             i = int(np.argmax(bad))
             raise self.error(
                 f"bucket t={t[i]} dt={dt[i]}: every bucket must be {bucket_s} s wide and start at a Unix time",
+                numbers[i],
+            )
+
+    def _check_counts(
+        self, requests: np.ndarray, failures: np.ndarray, kpi: np.ndarray, numbers: list[int]
+    ) -> None:
+        """Counts a recorder can write: none negative, no more failures than requests (a damaged
+        line would otherwise be scored, and could pass a gate)."""
+        bad = (requests < 0) | (failures < 0) | (failures > requests) | (kpi < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise self.error(
+                f"requests={requests[i]} failures={failures[i]} kpi={kpi[i]}: counts must not be negative "
+                "and failures must not exceed requests",
                 numbers[i],
             )
 

@@ -43,6 +43,11 @@ BREAKS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
         "field 'scenarios[0].metrics.recovery_time_s': expected a number (got 'fast')",
     ),
     (
+        "not a finite number",  # json.dumps writes NaN; a statistic of it would be NaN too
+        lambda d: d["scenarios"][0]["metrics"].update(error_rate=float("nan")),
+        "field 'scenarios[0].metrics.error_rate': expected a number (got nan)",
+    ),
+    (
         "wrong schema",
         lambda d: d.update(schema="harness.result/v0"),
         "field 'schema': expected 'harness.result/v1'",

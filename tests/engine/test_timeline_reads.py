@@ -61,7 +61,7 @@ scenarios:
     )
     result = engine.run()
 
-    (scenario,) = result["scenarios"]
+    (scenario,) = result.to_json()["scenarios"]
     assert scenario["status"] == "completed" and scenario["metrics"] is not None, scenario
     timeline = engine.run_dir / "scenarios" / "kill-1" / "timeline.jsonl"
     size = timeline.stat().st_size

@@ -43,9 +43,7 @@ class MetricSpec:
 
 def _spec(info: metric_registry.MetricInfo) -> MetricSpec:
     never = info.null is metric_registry.Null.NEVER_HAPPENED
-    return MetricSpec(
-        info.name, stats.Better(info.better.value), info.unit, info.null_words if never else None
-    )
+    return MetricSpec(info.name, info.better, info.unit, info.null_words if never else None)
 
 
 _SPECS: dict[str, MetricSpec] = {m.name: _spec(m) for m in metric_registry.REGISTRY if m.comparable}

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from harness.result import metrics as metric_registry
+
 SEED = 20261127
 """Seed of every bootstrap; a fresh generator per call, so results do not depend on call order."""
 
@@ -32,11 +34,8 @@ EXACT_MAX_N = 30
 """Largest sample for the exact Mann-Whitney distribution; scipy computes it quickly up to here."""
 
 
-class Better(StrEnum):
-    """Which direction of a metric is good."""
-
-    LOWER = "lower"
-    HIGHER = "higher"
+Better = metric_registry.Better
+"""Which direction of a metric is good: the registry's, so a metric's direction is said once."""
 
 
 class Verdict(StrEnum):

@@ -32,6 +32,7 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
+from harness import runlock
 from harness.errors import HarnessError
 
 LEASE_NAME = "resilience-harness-lock"
@@ -63,17 +64,8 @@ class LeaseHeldError(HarnessError):
 
 
 def describe(holder: dict[str, Any]) -> str:
-    """'run R (pid P on host H, started T)', as harness.runlock words it for a testbed."""
-    started = holder.get("started")
-    when = (
-        dt.datetime.fromtimestamp(started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if isinstance(started, int | float)
-        else "?"
-    )
-    return (
-        f"run {holder.get('run_id', '?')} (pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
-        f"started {when})"
-    )
+    """'run R (pid P on host H, started T)', worded as for a testbed's run lock."""
+    return runlock.describe(holder)
 
 
 def _micro_time(t: float) -> str:

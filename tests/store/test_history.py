@@ -17,6 +17,7 @@ import pytest
 from harness.errors import HarnessError, InputError
 from harness.plan import gates
 from harness.ports import free_port
+from harness.result import ResultFileError
 from harness.store import history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,11 +115,12 @@ class TestRecordAndList:
         with history.HistoryStore(dsn) as second:
             assert [r.run_id for r in second.runs()] == ["r"]
 
-    def test_non_finite_metrics_are_stored_as_null(self, store: history.HistoryStore) -> None:
-        """NaN and infinities, which PostgreSQL's JSON cannot hold, are recorded as not measured."""
-        store.record(result("r", 1.0, [scenario("s", error_rate=math.nan, kpi_lost=math.inf)]))
+    def test_non_finite_metrics_are_refused_not_recorded(self, store: history.HistoryStore) -> None:
+        """NaN and infinities are not numbers a result may hold (the result model refuses them,
+        naming the field): nothing of such a result reaches the store."""
+        with pytest.raises(ResultFileError, match=r"metrics\.error_rate.*metrics\.kpi_lost"):
+            store.record(result("r", 1.0, [scenario("s", error_rate=math.nan, kpi_lost=math.inf)]))
         assert store.metric_history("gameday", "testbed/managed", "s", "error_rate") == []
-        assert store.metric_history("gameday", "testbed/managed", "s", "kpi_lost") == []
 
 
 class TestMetricHistory:

@@ -188,33 +188,3 @@ class TestReader:
     def test_wrong_schema_is_refused(self) -> None:
         with pytest.raises(FileInputError, match="schema"):
             parse_lines(['{"type": "header", "schema": "other/v9"}'], source="t")
-
-
-def test_sample_buffer_folds_like_sample_tuples() -> None:
-    """The recorder's array columns give exactly the buckets that Sample tuples give."""
-    rng = np.random.default_rng(9)
-    samples = [
-        Sample(T0 + float(t), (f"n{k}", "GET" if k % 2 else "POST"), float(r), float(lag), int(c), int(c == 0),
-               float(gen))
-        for t, k, r, lag, c, gen in zip(rng.uniform(0, 5, 3000), rng.integers(0, 4, 3000),
-                                        rng.exponential(20, 3000), rng.exponential(5, 3000),
-                                        rng.choice([0, 0, 0, 2, 5], 3000), rng.exponential(20, 3000), strict=True)
-    ]  # fmt: skip
-    from harness.timeline.aggregate import SampleBuffer
-
-    buf = SampleBuffer()
-    for s in samples:
-        buf.t.append(s.t)
-        buf.key.append(buf.key_id(*s.key))
-        buf.resp.append(s.response_ms)
-        buf.lag.append(s.lag_ms)
-        buf.kind.append(s.kind)
-        buf.kpi.append(s.kpi)
-        buf.gen.append(s.gen_lag_ms)
-    a, b = Aggregator(0.5), Aggregator(0.5)
-    a.add_samples(samples)
-    b.add_buffer(buf)
-    assert len(buf.t) == 0, "the buffer is emptied"
-    got = {k: v.to_line() for k, v in b.pending.items()}
-    want = {k: v.to_line() for k, v in a.pending.items()}
-    assert got == want

@@ -2,8 +2,9 @@
 
 A block holds the bins of some buckets, summed over request names and sorted by key, as small
 integer arrays (one block per chunk of lines read). `merge_lines` makes a block from lines and
-may run in several threads at once; `bucket_percentiles` gives every bucket's p50/p95/p99 once
-all blocks are in, merging the buckets whose lines fell into several blocks (late deltas).
+may run in several threads at once; `_fill_percentiles` gives the p50/p95/p99 of a block's
+buckets, and `_merged_rows` merges first the buckets whose lines fell into several blocks (late
+deltas).
 Ranks and values are those of `harness.timeline.Histogram.quantile`, exactly.
 
 Used by harness.timeline.series (SeriesBuilder) and harness.timeline.loading.
@@ -17,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
-from harness.timeline.histogram import mapping_for
 from harness.timeline.reader import QUANTILES
 
 KEY_LIMIT = 1 << 22
@@ -138,34 +138,6 @@ def as_regions(latency: LineBins, corrected: LineBins) -> RegionBins:
         keys=np.concatenate([latency.keys, corrected.keys]),
         counts=np.concatenate([latency.counts, corrected.counts]),
     )
-
-
-def bucket_percentiles(
-    n: int, zero: np.ndarray, blocks: list[Block], relative_accuracy: float
-) -> dict[str, np.ndarray]:
-    """Per bucket 0..n-1 (blocks' rows are bucket positions): p50, p95, p99; NaN without requests."""
-    seen = np.zeros(n, np.int64)
-    for block in blocks:
-        seen[block.rows] += 1
-    split = seen > 1
-    init = np.where(zero > 0, 0.0, np.nan)
-    quantiles = {label: init.copy() for label in QUANTILES}
-    key_min, key_max = key_range(blocks)
-    values = _Values(mapping_for(relative_accuracy), key_min, key_max)
-    for block in blocks:
-        _fill_percentiles(quantiles, block, zero, ~split[block.rows], values)
-    if split.any():
-        merged = _merged_rows(blocks, split)
-        if merged is not None:
-            _fill_percentiles(quantiles, merged, zero, np.ones(merged.rows.size, bool), values)
-    return quantiles
-
-
-def key_range(blocks: list[Block]) -> tuple[int, int]:
-    """The smallest and largest key in the blocks ((0, 0) for none)."""
-    key_min = min((b.key_base for b in blocks), default=0)
-    key_max = max((b.key_base + int(b.keys.max()) for b in blocks if b.keys.size), default=0)
-    return key_min, key_max
 
 
 def sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

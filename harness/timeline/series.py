@@ -581,22 +581,3 @@ def series_from_timeline(timeline: Timeline) -> Series:
         users = np.array([int(t.get("users", 0)) for t in timeline.ticks.values()], np.int64)
         builder.add_ticks(index, users)
     return builder.build()
-
-
-def _latency_series(
-    n: int, lo: int, zero: np.ndarray, blocks: list[Block], relative_accuracy: float
-) -> LatencySeries:
-    """Blocks moved to bucket positions, and the per-bucket percentiles computed once."""
-    blocks = [Block(b.rows - lo, b.starts, b.keys, b.key_base, b.counts) for b in blocks]
-    quantiles = bins.bucket_percentiles(n, zero, blocks, relative_accuracy)
-    key_min, key_max = bins.key_range(blocks)
-    return LatencySeries(
-        relative_accuracy=relative_accuracy,
-        zero=zero,
-        p50_ms=quantiles["p50"],
-        p95_ms=quantiles["p95"],
-        p99_ms=quantiles["p99"],
-        blocks=tuple(blocks),
-        key_min=key_min,
-        key_max=key_max,
-    )

@@ -43,8 +43,7 @@ class Progress:
         text = f"{self.scenario}: {self.phase} {elapsed:4.0f} s"
         if series is not None and len(series):
             now = time.time()
-            lo, hi = series.positions(now - 5.0, now - series.bucket_s + 1e-6)
-            recent = series.window_at(lo, hi)
+            recent = series.window(now - 5.0, now - series.bucket_s + 1e-6)
             if recent.requests:
                 p95 = recent.latency_corrected_ms["p95"]
                 text += (

@@ -370,7 +370,7 @@ class Engine:
     def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveSeries) -> None:
         """Keep the load on until recovered and stable (as scoring defines it), or observe_s.
 
-        Checked every second on the live series (`scoring.recovered`: bucket health only, so a
+        Checked every second on the live series (`scoring.RecoveryWatch`: bucket health only, so a
         check costs about the same however long the scenario has run)."""
         write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
         self.progress.enter(Marker.OBSERVE)

@@ -79,6 +79,11 @@ def load_matches(timeline: Path, st: os.stat_result) -> bool:
             meta = json.loads(str(saved["meta"]))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return False
+    return _describes(meta, st)
+
+
+def _describes(meta: dict, st: os.stat_result) -> bool:
+    """Was the saved Series with this description made from the timeline as it is (stat `st`)?"""
     return (meta.get("format"), meta.get("size"), meta.get("mtime_ns")) == (
         FORMAT,
         st.st_size,
@@ -91,11 +96,7 @@ def load(timeline: Path, st: os.stat_result) -> Series | None:
     try:
         with np.load(path_for(timeline), allow_pickle=False) as saved:
             meta = json.loads(str(saved["meta"]))
-            if (meta.get("format"), meta.get("size"), meta.get("mtime_ns")) != (
-                FORMAT,
-                st.st_size,
-                st.st_mtime_ns,
-            ):
+            if not _describes(meta, st):
                 return None
             latency = {}
             for field in ("latency", "latency_corrected"):

@@ -144,11 +144,10 @@ class TimelineFile:
             st = os.stat(self.path)
         except FileNotFoundError as exc:
             raise FileInputError(self.path, "no such timeline file") from exc
-        identity = (st.st_dev, st.st_ino)
-        if self.identity is not None and (identity != self.identity or st.st_size < self.offset):
+        if self.replaced_by(st):
             self._failed = FileInputError(self.path, "the timeline was replaced or cut while it was read")
             raise self._failed
-        self.identity = identity
+        self.identity = (st.st_dev, st.st_ino)
         if st.st_size == self.offset:
             return False
         try:
@@ -159,6 +158,12 @@ class TimelineFile:
         except ValueError as exc:  # a span too long for a Series
             self._failed = FileInputError(self.path, str(exc))
             raise self._failed from exc
+
+    def replaced_by(self, st: os.stat_result) -> bool:
+        """Is the file now at the path (stat `st`) another one than the file read, or cut shorter?"""
+        return self.identity is not None and (
+            (st.st_dev, st.st_ino) != self.identity or st.st_size < self.offset
+        )
 
     def series(self) -> Series:
         """The Series of the lines read so far (a view: the next update may change it)."""
@@ -609,6 +614,4 @@ def _replaced(timeline: TimelineFile) -> bool:
         st = os.stat(timeline.path)
     except FileNotFoundError:
         return True
-    return timeline.identity is not None and (
-        (st.st_dev, st.st_ino) != timeline.identity or st.st_size < timeline.offset
-    )
+    return timeline.replaced_by(st)

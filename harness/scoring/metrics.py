@@ -124,10 +124,7 @@ def score_scenario(
     series: Series, phases: Phases, settings: ScoringSettings, data_loss: int | None = None
 ) -> ScenarioMetrics:
     """Every metric of one scenario trial from its timeline and phases."""
-    ends = series.t + series.dt
-    lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
-    base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
-    hi = max(lo, int(np.searchsorted(ends, phases.end_t + _EPS_S, side="right")))
+    base_lo, lo, hi = _bounds(series, phases, phases.end_t)
     baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
     limits = health.thresholds(settings.policy, baseline)
     ok = health.healthy(series, limits)
@@ -143,12 +140,7 @@ def score_scenario(
         recovery_time_s = recovery_after_s = None
         fault_hi = hi
     else:
-        if not unhealthy.size:
-            recovered_t = phases.fault_start_t
-        elif recovered_at < hi:
-            recovered_t = float(series.t[recovered_at])
-        else:
-            recovered_t = float(ends[hi - 1])  # stability 0 and the last bucket unhealthy
+        recovered_t = _recovered_t(series, phases, recovered_at, unhealthy, hi)
         recovery_time_s = _round(max(0.0, recovered_t - phases.fault_start_t), 3) if unhealthy.size else 0.0
         recovery_after_s = _round(max(0.0, recovered_t - phases.fault_end_t), 3) if unhealthy.size else 0.0
         fault_hi = recovered_at
@@ -227,10 +219,7 @@ class RecoveryWatch:
     def recovered(self, series: Series, end_t: float) -> float | None:
         """The recovery point if recovered by end_t (the last closed bucket's end); else None."""
         phases = self.phases
-        ends = series.t + series.dt
-        lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
-        base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
-        hi = max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right")))
+        base_lo, lo, hi = _bounds(series, phases, end_t)
         key = (base_lo, lo, int(series.requests[base_lo:lo].sum()), int(series.latency_corrected.zero[base_lo:lo].sum()),
                int(series.failures[base_lo:lo].sum()), int(series.kpi[base_lo:lo].sum()), int(series.t[0]) if len(series) else 0)  # fmt: skip
         if key != self._baseline or self._limits is None:
@@ -242,9 +231,26 @@ class RecoveryWatch:
         at = _recovery_position(series, lo, hi, unhealthy, self.settings.stability_s)
         if at is None:
             return None
-        if not unhealthy.size:
-            return phases.fault_start_t
-        return float(series.t[at]) if at < hi else float(ends[hi - 1])
+        return _recovered_t(series, phases, at, unhealthy, hi)
+
+
+def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int]:
+    """Bucket positions: the baseline's first, the first ending after the fault start (the first
+    observed), and one past the last ending by end_t."""
+    ends = series.t + series.dt
+    lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
+    base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
+    hi = max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right")))
+    return base_lo, lo, hi
+
+
+def _recovered_t(series: Series, phases: Phases, at: int, unhealthy: np.ndarray, hi: int) -> float:
+    """The recovery point of a recovery found at position `at` (`_recovery_position`)."""
+    if not unhealthy.size:
+        return phases.fault_start_t
+    if at < hi:
+        return float(series.t[at])
+    return float(series.t[hi - 1] + series.dt[hi - 1])  # stability 0 and the last bucket unhealthy
 
 
 def _recovery_position(

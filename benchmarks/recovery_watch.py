@@ -23,7 +23,6 @@ and JSON in benchmarks/results/recovery_watch.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
@@ -42,17 +41,9 @@ from scoring import T0, generate  # noqa: E402
 from harness import scoring  # noqa: E402
 from harness.engine import abort  # noqa: E402
 from harness.engine.progress import Progress  # noqa: E402
+from harness.plan import AbortCondition  # noqa: E402
 
-
-@dataclasses.dataclass
-class Condition:
-    metric: str
-    above: float | None
-    below: float | None = None
-    for_s: float = 10.0
-
-
-CONDITIONS = (Condition("error_rate", 0.5), Condition("p95_ms", 5000.0))
+CONDITIONS = (AbortCondition(metric="error_rate", above=0.5), AbortCondition(metric="p95_ms", above=5000.0))
 
 
 def tick_offsets(text: bytes, first_s: int, last_s: int) -> list[int]:

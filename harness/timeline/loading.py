@@ -194,9 +194,8 @@ class TimelineFile:
                     )
                     stop -= start
                 finally:
-                    with contextlib.suppress(
-                        BufferError
-                    ):  # a traceback still holds a view: the map goes with it
+                    # A traceback may still hold a view: the map then goes with it.
+                    with contextlib.suppress(BufferError):
                         mapped.close()
                     if libc is not None:
                         libc.malloc_trim(0)

@@ -82,9 +82,9 @@ def load_matches(timeline: Path, st: os.stat_result) -> bool:
     return _describes(meta, st)
 
 
-def _describes(meta: dict, st: os.stat_result) -> bool:
+def _describes(meta: object, st: os.stat_result) -> bool:
     """Was the saved Series with this description made from the timeline as it is (stat `st`)?"""
-    return (meta.get("format"), meta.get("size"), meta.get("mtime_ns")) == (
+    return isinstance(meta, dict) and (meta.get("format"), meta.get("size"), meta.get("mtime_ns")) == (
         FORMAT,
         st.st_size,
         st.st_mtime_ns,

@@ -91,6 +91,17 @@ class TestSavedSeries:
         saved.path_for(path).write_bytes(b"not a zip file")
         assert int(SeriesFiles(saved=True).series(path).requests.sum()) == before + 20
 
+    def test_a_saved_file_whose_description_is_not_an_object_is_ignored(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A readable npz from elsewhere, its description a JSON list: parsed, and saved over."""
+        monkeypatch.setattr(saved, "MIN_BYTES", 0)
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        want = int(load_series(path).requests.sum())
+        np.savez(saved.path_for(path), meta=np.array(json.dumps([1, 2])))
+        assert int(SeriesFiles(saved=True).series(path).requests.sum()) == want
+        assert saved.load(path, os.stat(path)) is not None
+
     def test_small_timelines_are_not_saved(self, tmp_path: Path) -> None:
         """They parse faster than a saved Series loads: the run folder stays as it was."""
         path = scenario(tmp_path / "timeline.jsonl", seconds=60)

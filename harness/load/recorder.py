@@ -195,10 +195,6 @@ class Recorder:
         self.keys.append((name, request_type))
         return key
 
-    def pending_samples(self) -> int:
-        """Requests recorded and not folded yet."""
-        return len(self._samples) // _SAMPLE
-
     # --- ticks ----------------------------------------------------------------------
     def start(self) -> None:
         if self._ticker is None:

@@ -22,7 +22,6 @@ from typing import Any
 
 from chaoslib.experiment import run_experiment
 
-from harness import redaction
 from harness.errors import InputError
 
 _running = threading.Event()
@@ -138,8 +137,3 @@ def interrupt_for_abort() -> bool:
         return False
     os.kill(os.getpid(), signal.SIGUSR1)
     return True
-
-
-def redact(journal: dict[str, Any]) -> dict[str, Any]:
-    """The journal as it may be written into a run folder: harness.redaction.journal."""
-    return redaction.journal(journal)

@@ -10,7 +10,6 @@ nothing to compare are errors.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,26 +40,18 @@ class MetricSpec:
     it; None: a null is simply not measured and the trial is left out of that metric."""
 
 
-def _spec(info: metric_registry.MetricInfo) -> MetricSpec:
+def metric_spec(name: str) -> MetricSpec:
+    """The spec of a result.json metric (dotted for nested ones); InputError naming --metric."""
+    info = metric_registry.get(name)
+    if not info.comparable:
+        raise InputError(f"--metric: {name!r} is not compared")
     never = info.null is metric_registry.Null.NEVER_HAPPENED
     return MetricSpec(info.name, info.better, info.unit, info.null_words if never else None)
 
 
-_SPECS: dict[str, MetricSpec] = {m.name: _spec(m) for m in metric_registry.REGISTRY if m.comparable}
-
 DEFAULT_METRICS: tuple[str, ...] = metric_registry.compare_defaults()
 """What a user asks first: how fast it recovered, how much failed, what it cost, was data lost.
 A default metric that no trial has (older results lack recovery_after_fault_end_s) is dropped."""
-
-
-def metric_spec(name: str) -> MetricSpec:
-    """The spec of a result.json metric (dotted for nested ones); InputError naming --metric."""
-    try:
-        return _SPECS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _SPECS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(_SPECS))}"
-        raise InputError(f"--metric: unknown metric {name!r}{hint}") from None
 
 
 # --- runs and sides -----------------------------------------------------------------------

@@ -274,10 +274,6 @@ class Gate:
         return render(self.left)
 
 
-GateResult = GateOutcome
-"""One gate's outcome, as written to result.json (harness.result.model)."""
-
-
 # --- parsing ------------------------------------------------------------------------------
 
 
@@ -568,7 +564,7 @@ def evaluate(
     gate: Gate,
     metrics: Mapping[str, Any],
     functions: Mapping[str, Callable[..., Any]] | None = None,
-) -> GateResult:
+) -> GateOutcome:
     """Evaluate a gate against one scenario's metrics.
 
     A null metric or a division by zero fails the gate with a reason; a function raising
@@ -589,14 +585,14 @@ def evaluate(
         left = evaluator.value(gate.left)
         right = evaluator.value(gate.right)
     except _Undefined as undefined:
-        return GateResult(expression=gate.text, value=left, passed=False, reason=str(undefined))
+        return GateOutcome(expression=gate.text, value=left, passed=False, reason=str(undefined))
     except NoHistory as missing:
-        return GateResult(expression=gate.text, value=left, passed=True, skipped=True, reason=str(missing))
+        return GateOutcome(expression=gate.text, value=left, passed=True, skipped=True, reason=str(missing))
     reason = None
     if evaluator.notes:
         reason = "; ".join(evaluator.notes)
         if not isinstance(gate.right, Call):
             reason += f"; {render(gate.right)} = {right:.4g}"
-    return GateResult(
+    return GateOutcome(
         expression=gate.text, value=left, passed=COMPARISONS[gate.op](left, right), reason=reason
     )

@@ -382,9 +382,9 @@ def _trend(runs: list[dict] | None) -> dict[str, Any] | None:
 
 
 def _lookup(metrics: Mapping[str, Any], path: str) -> float | None:
-    value: Any = metrics
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
+    """A trend point's metric: the history store keys them by dotted name (`latency_ms.fault.p99`),
+    result.json nests them; gates' lookup reads both."""
+    value = gate_lang.lookup(metrics, path)
     return float(value) if _num(value) else None
 
 

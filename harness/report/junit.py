@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from harness.report import markdown
+from harness.result import files as result_files
 from harness.result import model as result_model
 
 
 def render(result: result_model.Result | Mapping[str, Any]) -> str:
-    result = markdown.as_result(result)
+    result = result_files.as_result(result)
     plan = result.plan.name or "harness"
     suites = ET.Element("testsuites", name=f"harness {plan}")
     for s in result.scenarios:

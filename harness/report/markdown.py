@@ -28,7 +28,7 @@ def _pct(value: float | None, digits: int = 2) -> str:
 def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
     """The Markdown summary; links point at `report_url` (or $HARNESS_REPORT_URL: where CI
     publishes the run folder), else relative to the run folder itself."""
-    result = as_result(result)
+    result = result_files.as_result(result)
     scenarios = result.scenarios
     verdict = "PASSED" if result.passed else ("INCOMPLETE" if result.status != "completed" else "FAILED")
     profile = result.target.fact("profile")
@@ -105,8 +105,3 @@ def _cell(metrics: result_model.Metrics | None, column: metric_registry.Shown) -
 def _score(metrics: result_model.Metrics) -> float:
     """The resilience score, for ranking; a result without one ranks last."""
     return metrics.resilience_score if metrics.resilience_score is not None else 100.0
-
-
-def as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
-    """result.json's content as the model (renderers are also handed the decoded JSON)."""
-    return result if isinstance(result, result_model.Result) else result_files.parse(result)

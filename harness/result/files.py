@@ -8,6 +8,7 @@ KeyError inside a renderer.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,12 @@ def parse(data: Any, path: Path | str = "result.json") -> Result:
         return Result.model_validate(data)
     except ValidationError as exc:
         raise ResultFileError(path, _describe(exc)) from None
+
+
+def as_result(result: Result | Mapping[str, Any]) -> Result:
+    """result.json's content as the model, as it is when it already is one (renderers and the
+    history store are handed either); ResultFileError naming the field at fault otherwise."""
+    return result if isinstance(result, Result) else parse(result)
 
 
 def parse_scenario(data: Any, path: Path | str) -> Scenario:

@@ -232,10 +232,6 @@ def gateable(scope: Scope | None = None) -> frozenset[str]:
     return frozenset(m.name for m in REGISTRY if m.gateable and (scope is None or m.scope is scope))
 
 
-def comparable() -> tuple[str, ...]:
-    return tuple(m.name for m in REGISTRY if m.comparable)
-
-
 def compare_defaults() -> tuple[str, ...]:
     return tuple(m.name for m in REGISTRY if m.compare_default)
 

@@ -9,7 +9,7 @@ does not know is an error, except in `target`, whose facts depend on the backend
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -20,7 +20,7 @@ Number = StrictInt | StrictFloat
 """A measured value, kept as written: `10` stays an int and `10.0` a float, so writing a
 result read from a file gives its bytes back."""
 Count = StrictInt
-OptionalNumber = Annotated[Number | None, Field()]
+OptionalNumber = Number | None
 
 
 class _Model(BaseModel):

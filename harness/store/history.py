@@ -234,7 +234,7 @@ class HistoryStore:
 
     def record(self, result: result_model.Result | Mapping[str, Any], run_dir: Path | None = None) -> None:
         """Record a run from its result.json; recording the same run_id again replaces it."""
-        result = _as_result(result)
+        result = result_files.as_result(result)
         run_id = result.run_id
         run_row = {
             "run_id": run_id,
@@ -359,7 +359,7 @@ class HistoryStore:
         A value is None where the metric was not measured (or, for NEVER_HAPPENED metrics, did
         not happen): a trend shows a gap rather than leaving the run out.
         """
-        result = _as_result(result)
+        result = result_files.as_result(result)
         run_id = result.run_id
         started = float(result.started)
         plan = result.plan.name or "unnamed"
@@ -412,11 +412,6 @@ def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
     else:
         source = f"the default ({Path(reports_dir) / FILE_NAME}; set {FLAG} or {ENV_VAR} to change it)"
     return HistoryStore(url if url is not None else default_url(reports_dir), source=source)
-
-
-def _as_result(result: result_model.Result | Mapping[str, Any]) -> result_model.Result:
-    """A result.json's content as the model; a malformed one is refused naming the field."""
-    return result if isinstance(result, result_model.Result) else result_files.parse(result, "result.json")
 
 
 def target_key(target: result_model.Target | Mapping[str, Any]) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from harness import redaction
-from harness.chaos.experiment import redact
+from harness.store import rundir
 
 
 def test_secrets_are_gone_from_every_depth_of_the_journal() -> None:
@@ -20,16 +21,16 @@ def test_secrets_are_gone_from_every_depth_of_the_journal() -> None:
             {"activity": {"provider": {"arguments": {"client_secret": "s3cr3t-e"}}}, "status": "succeeded"}
         ],
     }
-    text = json.dumps(redact(journal))
+    text = json.dumps(redaction.journal(journal))
     assert "s3cr3t" not in text
-    kept = redact(journal)
+    kept = redaction.journal(journal)
     assert kept["experiment"]["configuration"]["zone"] == "a"  # what is not secret stays readable
     assert kept["experiment"]["method"][0]["provider"]["arguments"]["qty"] == 1
     assert kept["run"][0]["status"] == "succeeded"
     assert "s3cr3t-a" in json.dumps(journal)  # the caller's journal is not changed
 
 
-def test_values_the_experiment_marks_secret_are_masked_under_any_key() -> None:
+def test_values_the_experiment_marks_secret_are_masked_under_any_key(tmp_path: Path) -> None:
     """The secrets block goes; its values, and secret-named configuration, are masked wherever they
     appear, even in an output under an innocent key; a URL's password too."""
     journal = {
@@ -46,4 +47,5 @@ def test_values_the_experiment_marks_secret_are_masked_under_any_key() -> None:
     assert redacted["experiment"]["configuration"] == {
         "db_password": "<redacted>", "aws_secret_access_key": "<redacted>", "node": "n"}  # fmt: skip
     assert redacted["run"][0]["output"] == {"echo": "got *** and ***", "db": "postgresql://u:***@db/s"}
-    assert redact(journal) == redacted  # what the engine writes is this
+    rundir.write_journal(tmp_path, journal)
+    assert json.loads((tmp_path / rundir.JOURNAL).read_text()) == redacted  # what the engine writes is this

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from harness import redaction
-from harness.chaos.experiment import redact
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN_PASSWORD = "DsnPass42x"
@@ -142,7 +141,7 @@ def test_a_journal_masks_url_passwords_and_environment_secrets(monkeypatch: pyte
             "dsn": f"postgresql://subs:{DSN_PASSWORD}@db/subs", "header": f"Bearer {TOKEN}"}}},
             "output": f"connected to postgresql://subs:{DSN_PASSWORD}@db/subs"}],
     }  # fmt: skip
-    text = str(redact(journal))
+    text = str(redaction.journal(journal))
     assert DSN_PASSWORD not in text and TOKEN not in text
     assert "postgresql://subs:***@db/subs" in text
 

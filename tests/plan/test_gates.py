@@ -11,6 +11,7 @@ import pytest
 from harness.errors import InputError
 from harness.plan import gates
 from harness.plan.loading import PlanError, load_plan
+from harness.result import GateOutcome
 from harness.store import history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,7 +246,7 @@ def _record_runs(store: history.HistoryStore, recovery_times: list[float | None]
         )
 
 
-def _gate_now(store: history.HistoryStore, text: str, recovery_time_s: float | None) -> gates.GateResult:
+def _gate_now(store: history.HistoryStore, text: str, recovery_time_s: float | None) -> GateOutcome:
     """Evaluate a gate for a new run after the recorded ones, as the engine does."""
     gate = gates.parse(text)
     gates.validate_names(gate, gates.METRIC_NAMES)
@@ -323,7 +324,7 @@ class TestHistoryGates:
         """A gate without history functions writes the same entry as before history existed."""
         result = gates.evaluate(gates.parse("error_rate < 0.05"), METRICS)
         assert result.to_json() == {"expression": "error_rate < 0.05", "value": 0.02, "passed": True}
-        assert gates.GateResult(expression="x < 1", value=0.5, passed=True).skipped is False
+        assert GateOutcome(expression="x < 1", value=0.5, passed=True).skipped is False
 
 
 class TestHistoryValidation:

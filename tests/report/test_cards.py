@@ -11,6 +11,7 @@ import pytest
 
 from harness.report import html as report
 from harness.report import markdown
+from harness.result import files as result_files
 from harness.result import metrics as registry
 from harness.store import runview
 from tests.report.conftest import Spec, build_run
@@ -45,7 +46,7 @@ def test_a_place_naming_an_unknown_metric_or_format_is_refused() -> None:
 def test_value_walks_dotted_names_in_the_model_and_the_mapping(run: tuple[Path, dict[str, Any]]) -> None:
     _, result = run
     entry = result["scenarios"][0]
-    model = markdown.as_result(result).scenarios[0].metrics
+    model = result_files.as_result(result).scenarios[0].metrics
     name = "latency_ms.fault.p99"
     assert (
         registry.value(entry["metrics"], name)

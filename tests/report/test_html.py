@@ -282,6 +282,17 @@ class TestReport:
         assert data["s-kill-1"]["trend"]["series"][3]["values"] == [80.0, 75.0, 60.0]
         assert data["s-crash-1"]["trend"] is None
 
+    def test_trends_read_the_history_stores_dotted_names(self, run: tuple[Path, dict]) -> None:
+        """HistoryStore.trends keys a point's metrics by dotted name: the p99 trend has its points."""
+        run_dir, _ = run
+        points = [{"run_id": f"r{i}", "started": T0 - 86_400 * (3 - i),
+                   "metrics": {"latency_ms.fault.p99": 100.0 * i}} for i in (1, 2, 3)]  # fmt: skip
+        series = page_data(render(run_dir, trends={"kill": points}))["scenarios"]["s-kill-1"]["trend"][
+            "series"
+        ]
+        p99 = next(s for s in series if s["key"] == "latency_ms.fault.p99")
+        assert p99["values"] == [100.0, 200.0, 300.0]
+
     def test_control_plane_chart_and_card(self, tmp_path: Path) -> None:
         """controlplane.jsonl adds a chart on the same axis; metrics["control_plane"] adds a card."""
         run_dir, result = build_run(tmp_path, [Spec("kill", controlplane=True)])

@@ -72,6 +72,31 @@ def test_readers_take_their_lists_from_the_registry() -> None:
         assert (spec.better.value, spec.unit) == (info.better.value, info.unit)
 
 
+def test_readers_show_what_they_listed_by_hand() -> None:
+    """The registry's flags give each reader the list it declared by hand before the registry: a
+    flag set on the wrong metric changes what users see, and fails here."""
+    assert runs.DEFAULT_METRICS == (
+        "recovery_time_s", "recovery_after_fault_end_s", "time_to_impact_s", "error_rate", "availability",
+        "latency_ms.fault.p99", "kpi_lost", "downtime_cost_usd", "data_loss", "resilience_score",
+    )  # fmt: skip
+    assert history.KEY_METRICS == (
+        "recovery_time_s", "time_to_impact_s", "error_rate", "latency_ms.fault.p99", "kpi_lost",
+        "downtime_cost_usd", "data_loss", "resilience_score",
+    )  # fmt: skip
+    assert html.TREND_METRICS == (
+        ("recovery_time_s", "recovery time", "s"),
+        ("error_rate", "error rate", "%"),
+        ("latency_ms.fault.p99", "p99 in the fault window", "ms"),
+        ("resilience_score", "resilience score", ""),
+    )
+    assert history.NEVER_HAPPENED == {
+        "recovery_time_s": "did not recover", "recovery_after_fault_end_s": "did not recover",
+        "time_to_impact_s": "had no impact",
+    }  # fmt: skip
+    assert {n for n in registry.BY_NAME if not n.startswith("latency_uncorrected_ms.")} == gates.METRIC_NAMES
+    assert {n for n in registry.BY_NAME if n.startswith("control_plane.")} == gates.CONTROL_PLANE_NAMES
+
+
 def test_null_that_is_an_outcome_is_explained_everywhere() -> None:
     """A metric whose null means "never happened" has words for compare and history and a reason
     for a failed gate; history ranks it after every number."""

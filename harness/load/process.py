@@ -31,9 +31,9 @@ from harness.errors import HarnessError
 from harness.timeline import TimelineFile
 
 STOP_TIMEOUT_S = 2
+"""Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
 SHAPE_FILE = Path(__file__).with_name("locustshape.py")
 """The LoadTestShape Locust runs beside the locustfile for a plan's non-constant load.shape."""
-"""Locust's --stop-timeout: in-flight tasks get this long to finish when the test stops."""
 PR_SET_PDEATHSIG = 1
 SHUTDOWN_MARGIN_S = 30.0
 """After run time plus stop timeout, how long Locust may take to exit before it is killed."""

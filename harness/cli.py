@@ -382,7 +382,7 @@ WaitOption = Annotated[
         min=0,
         max=86400,
         help="When another run holds the target (testbed folder or Kubernetes namespace), wait up to "
-        "this long for it instead of failing at once with exit 3.",
+        "this long for it instead of failing at once with exit 2.",
     ),
 ]
 

@@ -3,6 +3,7 @@ live run holds is not brought up, taken down or cleaned up under it by `harness 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,21 +51,28 @@ HOLDER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def held(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """A folder whose run lock a live process holds (the run itself is not needed to refuse)."""
-    root = tmp_path / "tb"
+@contextlib.contextmanager
+def holding(root: Path) -> Iterator[int]:
+    """A live process holding the folder's run lock (the run itself is not needed); its pid."""
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(root)], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     try:
-        yield root, proc.pid
+        yield proc.pid
     finally:
         proc.kill()
         proc.wait(5)
         proc.stdout.close()
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A folder whose run lock a live process holds."""
+    root = tmp_path / "tb"
+    with holding(root) as pid:
+        yield root, pid
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +83,7 @@ def harness(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", [["testbed", "up"], ["testbed", "down"], ["cleanup"]])
 def test_a_held_folder_is_refused_with_the_holder_named(held: tuple[Path, int], command: list[str]) -> None:
-    """up, down and cleanup on a folder a live run holds: exit 3, the run named, nothing started."""
+    """up, down and cleanup on a folder a live run holds: exit 2, the run named, nothing started."""
     root, pid = held
     try:
         result = harness(*command, "--dir", str(root))
@@ -114,19 +122,10 @@ def test_a_wait_out_of_range_is_refused(tmp_path: Path) -> None:
 
 def test_status_names_the_holder(managed, tmp_path: Path) -> None:
     """`harness testbed status` says which run holds the testbed, and that it is free otherwise."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(managed.root)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    try:
+    with holding(managed.root) as pid:
         shown = harness("testbed", "status", "--dir", str(managed.root))
         info = json.loads(harness("testbed", "status", "--json", "--dir", str(managed.root)).stdout)
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stdout.close()
-    assert f"run lock: held by run run-held (pid {proc.pid}" in shown.stdout, shown.stdout + shown.stderr
-    assert info["lock"]["run_id"] == "run-held" and info["lock"]["pid"] == proc.pid
+    assert f"run lock: held by run run-held (pid {pid}" in shown.stdout, shown.stdout + shown.stderr
+    assert info["lock"]["run_id"] == "run-held" and info["lock"]["pid"] == pid
     free = harness("testbed", "status", "--dir", str(managed.root))
     assert "run lock: free" in free.stdout

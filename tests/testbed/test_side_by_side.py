@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +14,10 @@ import httpx
 import pytest
 
 from harness.testbed import cluster
+from tests.test_runlock import start_holder, stop
 from tests.testbed.conftest import make_profile
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 
 
 def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Path) -> None:
@@ -39,32 +37,14 @@ def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Pat
         cluster.down(one)
 
 
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from harness import runlock
-    lock = runlock.acquire(Path(sys.argv[1]), "run-held")
-    print("held", flush=True)
-    time.sleep(120)
-    """
-)
-
-
 @contextlib.contextmanager
 def holding(root: Path) -> Iterator[int]:
     """A live process holding the folder's run lock (the run itself is not needed); its pid."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(root)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    proc = start_holder(root, "run-held", hold_s=120)
     try:
         yield proc.pid
     finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stdout.close()
+        stop(proc)
 
 
 @pytest.fixture

@@ -167,9 +167,9 @@ class Lease:
     def try_acquire(self) -> dict[str, Any] | None:
         """Take the Lease if it is free, released or expired; None when taken, else who holds it."""
         for _ in range(5):  # each turn ends in a decision unless a write lost a race
-            lease = self._read()
-            now = self.clock()
             try:
+                lease = self._read()
+                now = self.clock()
                 if lease is None:
                     self._api.create_namespaced_lease(
                         self.namespace, self._object(self._spec(now, 0)), _request_timeout=TIMEOUT
@@ -212,12 +212,7 @@ class Lease:
         started = monotonic()
         told = False
         while True:
-            try:
-                holder = self.try_acquire()
-            except ApiException as exc:
-                raise HarnessError(
-                    f"the run Lease {self.namespace}/{LEASE_NAME}: {exc.status} {_reason(exc)}"
-                ) from None
+            holder = self.try_acquire()
             waited = monotonic() - started
             if holder is None:
                 self.waited_s, self.held = waited, True

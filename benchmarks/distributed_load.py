@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from load_path import HAPROXY_CFG, _cpu_s, machine  # noqa: E402
+from load_path import _cpu_s, machine, start_fast_haproxy  # noqa: E402
 
 from harness import children  # noqa: E402
 from harness.app.launcher import free_port  # noqa: E402
@@ -142,13 +142,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="harness-bench-dist-"))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    port = free_port()
-    (work / "haproxy.cfg").write_text(HAPROXY_CFG.format(port=port))
-    proxy = subprocess.Popen(
-        [haproxy, "-f", str(work / "haproxy.cfg"), "-db"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proxy, port = start_fast_haproxy(work)
     labels = {0: "1 process", args.workers: f"{args.workers} worker{'s' if args.workers > 1 else ''}"}
     runs: dict[str, list[dict]] = {label: [] for label in labels.values()}
     try:

@@ -32,8 +32,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from harness import children  # noqa: E402
-from harness.app.launcher import free_port, open_service  # noqa: E402
+from harness.app.launcher import open_service  # noqa: E402
 from harness.load.process import read_locust_totals  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 from harness.timeline import read_timeline  # noqa: E402
 
 HAPROXY_CFG = """
@@ -48,6 +49,31 @@ frontend fast
     bind 127.0.0.1:{port}
     http-request return status 200 content-type text/plain string ok
 """
+
+
+def start_fast_haproxy(work: Path) -> tuple[subprocess.Popen, int]:
+    """HAProxy answering 200 itself on a free loopback port (HAPROXY_CFG); stop it with
+    children.stop_group."""
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    port = free_port()
+    cfg = work / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(port=port))
+    proc = subprocess.Popen(
+        [haproxy, "-f", str(cfg), "-db"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return proc, port
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of one process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_request_us(cpu_log: Path, skip_s: float = 2.0) -> float | None:
@@ -120,16 +146,7 @@ def run_locust(
 
 
 def recorder_overhead(rounds: int, seconds: int, work: Path) -> dict[str, list[float]]:
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    port = free_port()
-    cfg = work / "haproxy.cfg"
-    cfg.write_text(HAPROXY_CFG.format(port=port))
-    proc = subprocess.Popen(
-        [haproxy, "-f", str(cfg), "-db"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc, port = start_fast_haproxy(work)
     results: dict[str, list[float]] = {"none": [], "recorder": [], "naive": []}
     cpu: dict[str, list[float]] = {"none": [], "recorder": [], "naive": []}
     try:

@@ -48,22 +48,12 @@ from types import SimpleNamespace
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from harness import children  # noqa: E402
-from harness.app.launcher import free_port  # noqa: E402
-from harness.load.process import read_locust_totals  # noqa: E402
+from load_path import start_fast_haproxy  # noqa: E402
 
-HAPROXY_CFG = """
-global
-    maxconn 4096
-defaults
-    mode http
-    timeout client 10s
-    timeout connect 5s
-    timeout server 10s
-frontend fast
-    bind 127.0.0.1:{port}
-    http-request return status 200 content-type text/plain string ok
-"""
+from harness import children  # noqa: E402
+from harness.load.process import read_locust_totals  # noqa: E402
+from harness.timeline import read_timeline  # noqa: E402
+
 RUN_BOUND_S = 1800
 """No callgrind run may take longer than this (a long run takes 3-8 minutes on a busy 2-core VM)."""
 
@@ -106,15 +96,11 @@ def locust_argv(port: int, users: int, out: Path, mode: str, run_time_s: int) ->
     return argv
 
 
-def timeline_buckets(path: Path) -> list[dict]:
-    """The bucket lines of a timeline file, summed per bucket start (delta lines add up)."""
-    per_t: dict[float, dict] = {}
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("type") == "bucket":
-            b = per_t.setdefault(entry["t"], {"t": entry["t"], "requests": 0, "failures": 0})
-            b["requests"] += entry["requests"]
-            b["failures"] += entry["failures"]
+def requests_per_bucket(path: Path) -> list[int]:
+    """Requests of every name in each bucket of a timeline file, in time order."""
+    per_t: dict[float, int] = {}
+    for bucket in read_timeline(path).buckets.values():
+        per_t[bucket.t] = per_t.get(bucket.t, 0) + bucket.requests
     return [per_t[t] for t in sorted(per_t)]
 
 
@@ -132,7 +118,7 @@ def real_rate(port: int, users: int, seconds: int, work: Path) -> dict:
             proc.wait(seconds + 60)
         finally:
             children.stop_group(proc, grace_s=10, leader_only=True)
-    per_bucket = [b["requests"] for b in timeline_buckets(out / "timeline.jsonl")][1:-1]
+    per_bucket = requests_per_bucket(out / "timeline.jsonl")[1:-1]
     return {"seconds": seconds, "requests_per_tick": statistics.median(per_bucket), "buckets": per_bucket}
 
 
@@ -153,8 +139,8 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
     totals = read_locust_totals(out / "locust.json")
     result = {"mode": mode, "instructions": ir, "requests": totals.requests, "wall_s": time.monotonic() - t0}
     if mode == "recorder":
-        recorded = sum(b["requests"] for b in timeline_buckets(out / "timeline.jsonl"))
-        failures = sum(b["failures"] for b in timeline_buckets(out / "timeline.jsonl"))
+        total = read_timeline(out / "timeline.jsonl").total()
+        recorded, failures = total.requests, total.failures
         if (recorded, failures) != (totals.requests, totals.failures):
             raise RuntimeError(f"{tag}: timeline has {recorded}/{failures}, Locust {totals}")
         result["ticks"] = int((out / "ticks").read_text())
@@ -255,13 +241,7 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="harness-callgrind-"))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    port = free_port()
-    (work / "haproxy.cfg").write_text(HAPROXY_CFG.format(port=port))
-    proxy = subprocess.Popen(
-        [haproxy, "-f", str(work / "haproxy.cfg"), "-db"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proxy, port = start_fast_haproxy(work)
     runs: list[dict] = []
     try:
         time.sleep(0.5)

@@ -9,7 +9,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -382,7 +382,7 @@ WaitOption = Annotated[
         min=0,
         max=86400,
         help="When another run holds the target (testbed folder or Kubernetes namespace), wait up to "
-        "this long for it instead of failing at once with exit 3.",
+        "this long for it instead of failing at once with exit 2.",
     ),
 ]
 
@@ -411,21 +411,7 @@ def run(
     wait: WaitOption = 0.0,
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
-    from harness.engine import commands
-
-    request = commands.RunRequest(
-        plan,
-        reports,
-        _testbed_dir(dir),
-        keep_testbed,
-        quiet=False,
-        trials=trials,
-        history_url=history,
-        dry_run=dry_run,
-        cluster=cluster,
-        wait_s=wait,
-    )
-    raise typer.Exit(commands.run_plan(request, _OUTPUT))
+    _run_plan(plan, reports, dir, keep_testbed, trials, history, cluster, wait, quiet=False, dry_run=dry_run)
 
 
 @app.command("gate")
@@ -440,6 +426,22 @@ def gate(
     wait: WaitOption = 0.0,
 ) -> None:
     """The same run with terse output for CI: exit 1 when a gate fails, 3 when it could not complete."""
+    _run_plan(plan, reports, dir, keep_testbed, trials, history, cluster, wait, quiet=True)
+
+
+def _run_plan(
+    plan: str | None,
+    reports: Path,
+    dir: Path | None,
+    keep_testbed: bool,
+    trials: int | None,
+    history: str | None,
+    cluster: str | None,
+    wait: float,
+    *,
+    quiet: bool,
+    dry_run: bool = False,
+) -> NoReturn:
     from harness.engine import commands
 
     request = commands.RunRequest(
@@ -447,9 +449,10 @@ def gate(
         reports,
         _testbed_dir(dir),
         keep_testbed,
-        quiet=True,
+        quiet=quiet,
         trials=trials,
         history_url=history,
+        dry_run=dry_run,
         cluster=cluster,
         wait_s=wait,
     )

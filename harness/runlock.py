@@ -36,20 +36,30 @@ POLL_S = 0.2
 """How often a waiting run tries again: flock has no timeout, so `--wait` polls."""
 
 
-class RunLockHeldError(HarnessError):
-    """Another live run holds the folder's lock: exit 2, like bad input, as nothing was injected
-    and the fix is the caller's (wait, or another folder)."""
+class HeldError(HarnessError):
+    """Another live run holds the target (a testbed folder here, a namespace's Lease in
+    harness.kubernetes.lease): exit 2, like bad input, as nothing was injected and the fix is the
+    caller's (wait, or another target)."""
 
     exit_code = 2
 
-    def __init__(self, root: Path, holder: dict[str, Any] | None, waited_s: float = 0.0) -> None:
-        self.root = root
+    def __init__(self, in_use: str, holder: dict[str, Any] | None, waited_s: float, remedy: str) -> None:
         self.holder = holder
         self.waited_s = waited_s
         after = f" after waiting {waited_s:.0f} s" if waited_s else ""
+        super().__init__(f"{in_use}{after}; {remedy}")
+
+
+class RunLockHeldError(HeldError):
+    """Another live run holds the folder's lock."""
+
+    def __init__(self, root: Path, holder: dict[str, Any] | None, waited_s: float = 0.0) -> None:
+        self.root = root
         super().__init__(
-            f"the testbed in {root} is in use by {describe(holder)}{after}; "
-            "one run per testbed at a time: wait for it (--wait SECONDS), or use another --dir"
+            f"the testbed in {root} is in use by {describe(holder)}",
+            holder,
+            waited_s,
+            "one run per testbed at a time: wait for it (--wait SECONDS), or use another --dir",
         )
 
 
@@ -74,6 +84,11 @@ def describe(holder: dict[str, Any] | None) -> str:
         f"run {holder.get('run_id', '?')} (pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, "
         f"started {when})"
     )
+
+
+def holder_body(run_id: str, now: float) -> dict[str, Any]:
+    """Who a holder is (run id, host, pid, started), as a lock file or a Lease annotation keeps it."""
+    return {"run_id": run_id, "host": platform.node(), "pid": os.getpid(), "started": round(now, 3)}
 
 
 def lock_path(root: Path) -> Path:
@@ -188,12 +203,7 @@ def acquire(
             continue
         break
     previous = _read_body(path)
-    body = {
-        "run_id": run_id,
-        "host": platform.node(),
-        "pid": os.getpid(),
-        "started": round(time.time(), 3),
-    }
+    body = holder_body(run_id, time.time())
     fh.seek(0)
     fh.truncate()
     fh.write(json.dumps(body))

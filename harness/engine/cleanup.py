@@ -24,11 +24,10 @@ def cleanup(
 
     A testbed folder a live run holds (harness.runlock) is left alone unless `force`: its faults
     are that run's, and it undoes them itself."""
-    if plan_arg is None:
-        runlock.refuse_if_held(testbed_dir, "cleanup", force)
-        return faults.cleanup(testbed_dir)
-    plan = prepare.with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
-    if plan.target.kind == "testbed":
+    plan = None
+    if plan_arg is not None:
+        plan = prepare.with_cluster(loading.load_plan(loading.resolve_plan_arg(plan_arg)), cluster)
+    if plan is None or plan.target.kind == "testbed":
         runlock.refuse_if_held(testbed_dir, "cleanup", force)
         return faults.cleanup(testbed_dir)
     from harness.chaos import experiment as chaos_experiment  # Chaos Toolkit only for a cluster

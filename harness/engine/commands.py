@@ -54,7 +54,7 @@ class RunRequest:
     dry_run: bool = False
     cluster: str | None = None
     wait_s: float = 0.0
-    """--wait: how long to wait for another run holding the target; 0: fail at once (exit 3)."""
+    """--wait: how long to wait for another run holding the target; 0: fail at once (exit 2)."""
 
 
 def run_plan(request: RunRequest, output: Output) -> int:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import threading
 import time
 from collections.abc import Callable
@@ -47,19 +45,17 @@ POLL_S = 2.0
 """How often a waiting run looks at the Lease again."""
 
 
-class LeaseHeldError(HarnessError):
+class LeaseHeldError(runlock.HeldError):
     """Another live run holds the namespace's Lease: exit 2, as for a held testbed folder."""
-
-    exit_code = 2
 
     def __init__(self, namespace: str, holder: dict[str, Any], waited_s: float = 0.0) -> None:
         self.namespace = namespace
-        self.holder = holder
-        after = f" after waiting {waited_s:.0f} s" if waited_s else ""
         super().__init__(
-            f"namespace {namespace} is in use by {describe(holder)} (Lease {LEASE_NAME}){after}; "
+            f"namespace {namespace} is in use by {describe(holder)} (Lease {LEASE_NAME})",
+            holder,
+            waited_s,
             "one run per namespace at a time: wait for it (--wait SECONDS), or let the Lease expire "
-            f"({DURATION_S} s after its holder stops renewing)"
+            f"({DURATION_S} s after its holder stops renewing)",
         )
 
 
@@ -110,12 +106,7 @@ class Lease:
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.body = {
-            "run_id": self.run_id,
-            "host": platform.node(),
-            "pid": os.getpid(),
-            "started": round(self.clock(), 3),
-        }
+        self.body = runlock.holder_body(self.run_id, self.clock())
         self._api = k8s_client.CoordinationV1Api(self.api)
 
     # --- reading and writing the object ---------------------------------------------------
@@ -176,9 +167,9 @@ class Lease:
     def try_acquire(self) -> dict[str, Any] | None:
         """Take the Lease if it is free, released or expired; None when taken, else who holds it."""
         for _ in range(5):  # each turn ends in a decision unless a write lost a race
-            lease = self._read()
-            now = self.clock()
             try:
+                lease = self._read()
+                now = self.clock()
                 if lease is None:
                     self._api.create_namespaced_lease(
                         self.namespace, self._object(self._spec(now, 0)), _request_timeout=TIMEOUT
@@ -221,12 +212,7 @@ class Lease:
         started = monotonic()
         told = False
         while True:
-            try:
-                holder = self.try_acquire()
-            except ApiException as exc:
-                raise HarnessError(
-                    f"the run Lease {self.namespace}/{LEASE_NAME}: {exc.status} {_reason(exc)}"
-                ) from None
+            holder = self.try_acquire()
             waited = monotonic() - started
             if holder is None:
                 self.waited_s, self.held = waited, True

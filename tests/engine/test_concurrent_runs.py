@@ -16,32 +16,15 @@ import pytest
 
 from harness import runlock
 from harness.testbed import faults
-from tests.engine.test_interrupts import fault_applied
+from tests.engine.test_interrupts import fault_applied, start_run, write_plan
 from tests.testbed.conftest import serving, wait_for
 
 pytestmark = pytest.mark.slow
-HERE = Path(__file__).parent
-ROOT = HERE.parents[1]
 
 
 def plan_file(tmp: Path, experiment: str = "replica-kill.yaml") -> Path:
-    path = tmp / "plan.yaml"
-    path.write_text(f"""name: concurrent
-target: {{kind: testbed, profile: managed}}
-load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, users: 4, spawn_rate: 4, pacing_s: 0.5}}
-windows: {{warmup_s: 2, baseline_s: 3, observe_s: 12, stability_s: 3}}
-scenarios:
-  - {{name: victim, experiment: {HERE / "experiments" / experiment}}}
-""")
-    return path
-
-
-def start_run(plan: Path, reports: Path, testbed: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(plan), "--reports", str(reports), "--dir", str(testbed),
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    windows = {"warmup_s": 2, "baseline_s": 3, "observe_s": 12, "stability_s": 3}
+    return write_plan(tmp, "concurrent", 4, windows, [("victim", experiment, None)])
 
 
 def finish(proc: subprocess.Popen[str], timeout_s: float = 240) -> tuple[int, str]:

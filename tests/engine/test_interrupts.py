@@ -21,27 +21,50 @@ HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 
 
-def plan_file(tmp: Path, experiment: str, observe_s: int = 20, stability_s: int = 5) -> Path:
+def write_plan(
+    tmp: Path, name: str, users: int, windows: dict[str, int], scenarios: list[tuple[str, str, dict | None]]
+) -> Path:
+    """A testbed plan under the subscriptions load; scenarios are (name, experiment file in
+    tests/engine/experiments, vars or None). JSON, which the YAML plan reader takes as it is."""
+    plan = {
+        "name": name,
+        "target": {"kind": "testbed", "profile": "managed"},
+        "load": {
+            "locustfile": str(ROOT / "loadtests/subscriptions.py"),
+            "users": users,
+            "spawn_rate": users,
+            "pacing_s": 0.5,
+        },
+        "windows": windows,
+        "scenarios": [
+            {
+                "name": scenario,
+                "experiment": str(HERE / "experiments" / experiment),
+                **({"vars": vars} if vars else {}),
+            }
+            for scenario, experiment, vars in scenarios
+        ],
+    }
     path = tmp / "plan.yaml"
-    path.write_text(f"""name: interrupt
-target: {{kind: testbed, profile: managed}}
-load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, users: 6, spawn_rate: 6, pacing_s: 0.5}}
-windows: {{warmup_s: 4, baseline_s: 4, observe_s: {observe_s}, stability_s: {stability_s}}}
-scenarios:
-  - {{name: victim, experiment: {HERE / "experiments" / experiment}}}
-""")
+    path.write_text(json.dumps(plan, indent=2))
     return path
 
 
-def start_run(plan: Path, reports: Path, testbed: Path) -> subprocess.Popen:
+def plan_file(tmp: Path, experiment: str, observe_s: int = 20, stability_s: int = 5) -> Path:
+    windows = {"warmup_s": 4, "baseline_s": 4, "observe_s": observe_s, "stability_s": stability_s}
+    return write_plan(tmp, "interrupt", 6, windows, [("victim", experiment, None)])
+
+
+def start_run(plan: Path, reports: Path, testbed: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(plan), "--reports", str(reports), "--dir", str(testbed)],
+        [sys.executable, "-m", "harness", "run", str(plan), "--reports", str(reports), "--dir", str(testbed),
+         *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
 
 
-def markers(reports: Path) -> list[dict]:
-    found = list(reports.glob("*/scenarios/victim-1/markers.jsonl"))
+def markers(reports: Path, scenario: str = "victim") -> list[dict]:
+    found = list(reports.glob(f"*/scenarios/{scenario}-1/markers.jsonl"))
     return rundir.read_markers(found[0]) if found else []
 
 

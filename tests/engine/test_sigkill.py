@@ -11,7 +11,6 @@ HARNESS_SIGKILL_POINTS=all (or a comma-separated list of point names).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness.testbed import faults
-from tests.engine.test_interrupts import HERE, ROOT, locust_running, start_run
+from tests.engine.test_interrupts import locust_running, markers, start_run, write_plan
 from tests.testbed.conftest import serving, wait_for
 
 pytestmark = pytest.mark.slow
@@ -36,38 +35,20 @@ SAMPLE = 1
 
 def plan_file(tmp: Path, node: str) -> Path:
     """Two scenarios, so a kill can land between them too: a replica kill, then a node freeze."""
-    path = tmp / "plan.yaml"
-    path.write_text(f"""name: sigkill
-target: {{kind: testbed, profile: managed}}
-load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, users: 6, spawn_rate: 6, pacing_s: 0.5}}
-windows: {{warmup_s: 3, baseline_s: 4, observe_s: 20, stability_s: 3}}
-scenarios:
-  - {{name: first, experiment: {HERE / "experiments" / "replica-kill.yaml"}}}
-  - {{name: second, experiment: {HERE / "experiments" / "long-freeze.yaml"}, vars: {{node: {node}}}}}
-""")
-    return path
-
-
-def _markers(reports: Path, scenario: str) -> list[dict]:
-    found = list(reports.glob(f"*/scenarios/{scenario}-1/markers.jsonl"))
-    if not found:
-        return []
-    out = []
-    for line in found[0].read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):  # the line being written
-            out.append(json.loads(line))
-    return out
+    windows = {"warmup_s": 3, "baseline_s": 4, "observe_s": 20, "stability_s": 3}
+    scenarios = [("first", "replica-kill.yaml", None), ("second", "long-freeze.yaml", {"node": node})]
+    return write_plan(tmp, "sigkill", 6, windows, scenarios)
 
 
 def phase(scenario: str, name: str) -> Callable[[Path, Path], bool]:
     return lambda reports, _root: any(
-        m.get("kind") == "phase" and m.get("phase") == name for m in _markers(reports, scenario)
+        m.get("kind") == "phase" and m.get("phase") == name for m in markers(reports, scenario)
     )
 
 
 def activity(scenario: str, section: str, kind: str = "activity_start") -> Callable[[Path, Path], bool]:
     return lambda reports, _root: any(
-        m.get("kind") == kind and m.get("section") == section for m in _markers(reports, scenario)
+        m.get("kind") == kind and m.get("section") == section for m in markers(reports, scenario)
     )
 
 

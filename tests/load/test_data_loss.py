@@ -3,8 +3,16 @@ not evidence of durability, so `data_loss == 0` must not pass on a load that wro
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
+from harness.engine import runner
 from harness.load import verify
-from harness.plan import gates
+from harness.plan import Plan
+from harness.store import rundir
+
+RUN = Path(__file__).parents[1] / "fixtures" / "runs" / "20261202T174501Z-release-gate-8bf8"
 
 
 def test_nothing_acknowledged_is_not_measured() -> None:
@@ -25,6 +33,14 @@ def test_acknowledged_writes_give_the_count_missing() -> None:
     assert verify.data_loss({"acknowledged": 10, "missing": [], "data_loss": 0}) == 0
 
 
-def test_gate_on_unmeasured_data_loss_fails() -> None:
-    result = gates.evaluate(gates.parse("data_loss == 0"), {"data_loss": None})
-    assert not result.passed
+def test_gate_on_unmeasured_data_loss_fails(tmp_path: Path) -> None:
+    """Scoring a run folder whose verify.json says 0 lost of 0 acknowledged (as folders written
+    before the rule do): its `data_loss == 0` gate fails as not measured."""
+    run = tmp_path / RUN.name
+    shutil.copytree(RUN, run)
+    sdir = run / "scenarios" / "zone-latency-light-1"
+    (sdir / "verify.json").write_text(json.dumps({"acknowledged": 0, "missing": [], "data_loss": 0}))
+    plan = Plan.model_validate(rundir.read_json(run / rundir.PLAN))
+    scored = runner.score_scenario_dir(plan, plan.scenarios[0], sdir)
+    (gate,) = [g for g in scored.gates if g.expression == "data_loss == 0"]
+    assert not gate.passed

@@ -3,11 +3,10 @@ live run holds is not brought up, taken down or cleaned up under it by `harness 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import httpx
 import pytest
 
 from harness.testbed import cluster
+from tests.test_runlock import start_holder, stop
 from tests.testbed.conftest import make_profile
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 
 
 def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Path) -> None:
@@ -38,33 +37,22 @@ def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Pat
         cluster.down(one)
 
 
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from harness import runlock
-    lock = runlock.acquire(Path(sys.argv[1]), "run-held")
-    print("held", flush=True)
-    time.sleep(120)
-    """
-)
+@contextlib.contextmanager
+def holding(root: Path) -> Iterator[int]:
+    """A live process holding the folder's run lock (the run itself is not needed); its pid."""
+    proc = start_holder(root, "run-held", hold_s=120)
+    try:
+        yield proc.pid
+    finally:
+        stop(proc)
 
 
 @pytest.fixture
 def held(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """A folder whose run lock a live process holds (the run itself is not needed to refuse)."""
+    """A folder whose run lock a live process holds."""
     root = tmp_path / "tb"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(root)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    try:
-        yield root, proc.pid
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stdout.close()
+    with holding(root) as pid:
+        yield root, pid
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +63,7 @@ def harness(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", [["testbed", "up"], ["testbed", "down"], ["cleanup"]])
 def test_a_held_folder_is_refused_with_the_holder_named(held: tuple[Path, int], command: list[str]) -> None:
-    """up, down and cleanup on a folder a live run holds: exit 3, the run named, nothing started."""
+    """up, down and cleanup on a folder a live run holds: exit 2, the run named, nothing started."""
     root, pid = held
     try:
         result = harness(*command, "--dir", str(root))
@@ -114,19 +102,10 @@ def test_a_wait_out_of_range_is_refused(tmp_path: Path) -> None:
 
 def test_status_names_the_holder(managed, tmp_path: Path) -> None:
     """`harness testbed status` says which run holds the testbed, and that it is free otherwise."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(managed.root)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    try:
+    with holding(managed.root) as pid:
         shown = harness("testbed", "status", "--dir", str(managed.root))
         info = json.loads(harness("testbed", "status", "--json", "--dir", str(managed.root)).stdout)
-    finally:
-        proc.kill()
-        proc.wait(5)
-        proc.stdout.close()
-    assert f"run lock: held by run run-held (pid {proc.pid}" in shown.stdout, shown.stdout + shown.stderr
-    assert info["lock"]["run_id"] == "run-held" and info["lock"]["pid"] == proc.pid
+    assert f"run lock: held by run run-held (pid {pid}" in shown.stdout, shown.stdout + shown.stderr
+    assert info["lock"]["run_id"] == "run-held" and info["lock"]["pid"] == pid
     free = harness("testbed", "status", "--dir", str(managed.root))
     assert "run lock: free" in free.stdout

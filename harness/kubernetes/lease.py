@@ -51,17 +51,12 @@ class LeaseHeldError(runlock.HeldError):
     def __init__(self, namespace: str, holder: dict[str, Any], waited_s: float = 0.0) -> None:
         self.namespace = namespace
         super().__init__(
-            f"namespace {namespace} is in use by {describe(holder)} (Lease {LEASE_NAME})",
+            f"namespace {namespace} is in use by {runlock.describe(holder)} (Lease {LEASE_NAME})",
             holder,
             waited_s,
             "one run per namespace at a time: wait for it (--wait SECONDS), or let the Lease expire "
             f"({DURATION_S} s after its holder stops renewing)",
         )
-
-
-def describe(holder: dict[str, Any]) -> str:
-    """'run R (pid P on host H, started T)', worded as for a testbed's run lock."""
-    return runlock.describe(holder)
 
 
 def _micro_time(t: float) -> str:
@@ -233,7 +228,9 @@ class Lease:
         spec = (lease or {}).get("spec") or {}
         if lease is None or spec.get("holderIdentity") != self.run_id:
             self.lost = (
-                f"the Lease is held by {describe(self.holder_of(lease))}" if lease else "the Lease is gone"
+                f"the Lease is held by {runlock.describe(self.holder_of(lease))}"
+                if lease
+                else "the Lease is gone"
             )
             self.held = False
             return False

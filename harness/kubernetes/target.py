@@ -30,6 +30,7 @@ from typing import Any
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
+from harness import runlock
 from harness.chaos.activities import kubernetes as activities
 from harness.errors import HarnessError
 from harness.kubernetes import client, facts, lease, probes
@@ -94,7 +95,7 @@ class KubernetesTarget:
             self.healed_before = self.heal()
             if self.say is not None:
                 self.say(
-                    f"{lease.describe(held.previous)} stopped renewing the namespace's Lease; healed first: "
+                    f"{runlock.describe(held.previous)} stopped renewing the namespace's Lease; healed first: "
                     f"{len(self.healed_before)} step(s)"
                 )
 
@@ -102,7 +103,7 @@ class KubernetesTarget:
         def waiting(holder: dict[str, Any]) -> None:
             if self.say is not None:
                 self.say(
-                    f"namespace {self.spec.namespace} is in use by {lease.describe(holder)}; "
+                    f"namespace {self.spec.namespace} is in use by {runlock.describe(holder)}; "
                     f"waiting up to {self.wait_s:.0f} s"
                 )
 

@@ -256,6 +256,9 @@ class Result(_Model):
     """Why a failed run stopped."""
     passed: StrictBool
     scenarios: list[Scenario]
+    batch: StrictStr | None = None
+    """Runs made by one command that ran several targets with their trials interleaved share this
+    id: trial k of a scenario in each of them ran in the same slot of time (a block)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 

@@ -121,12 +121,22 @@ class ScenarioMetrics:
 
 
 def score_scenario(
-    series: Series, phases: Phases, settings: ScoringSettings, data_loss: int | None = None
+    series: Series,
+    phases: Phases,
+    settings: ScoringSettings,
+    data_loss: int | None = None,
+    *,
+    limits: health.Thresholds | None = None,
 ) -> ScenarioMetrics:
-    """Every metric of one scenario trial from its timeline and phases."""
+    """Every metric of one scenario trial from its timeline and phases.
+
+    `limits` judges the buckets with thresholds resolved elsewhere (one scale for every trial of
+    a comparison); by default they are resolved from this trial's own baseline.
+    """
     base_lo, lo, hi = _bounds(series, phases, phases.end_t)
     baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
-    limits = health.thresholds(settings.policy, baseline)
+    if limits is None:
+        limits = health.thresholds(settings.policy, baseline)
     ok = health.healthy(series, limits)
     observed = ok[lo:hi]
     unhealthy = np.flatnonzero(~observed)

@@ -52,7 +52,11 @@ CONTROL_PLANE_FILE = "controlplane.jsonl"
 def settings_for(plan: Any) -> scoring.ScoringSettings:
     return scoring.ScoringSettings(
         policy=scoring.HealthPolicy(
-            error_rate=plan.slo.error_rate, p95_ms=plan.slo.p95_ms, kpi_drop=plan.slo.kpi_drop
+            error_rate=plan.slo.error_rate,
+            p95_ms=plan.slo.p95_ms,
+            kpi_drop=plan.slo.kpi_drop,
+            confidence=plan.slo.confidence,
+            impact_buckets=plan.slo.impact_buckets,
         ),
         stability_s=plan.windows.stability_s,
         cost_per_hour_usd=plan.cost.per_hour_usd,

@@ -163,9 +163,14 @@ def healthy(series: Series, limits: Thresholds, lo: int = 0, hi: int | None = No
     ok = requests >= limits.min_requests
     z = NormalDist().inv_cdf(limits.confidence)
     ok &= ~(wilson_lower(series.failures[first:hi], requests, z) > limits.error_rate)
-    if limits.p95_ms is not None:  # no request is no slow request: a stall is judged by min_requests
-        slow = series.latency_corrected.above(first, hi, limits.p95_ms)
-        ok &= ~(wilson_lower(slow, requests, z) > P95_SLOW_SHARE)
+    if limits.p95_ms is not None:
+        # Only a bucket whose raw p95 is above the limit (more than 5 % slow) can breach: the lower
+        # bound never exceeds the raw share. So the bins are read only where the p95 says so.
+        # No request is no slow request (NaN): a stall is judged by min_requests.
+        over = np.flatnonzero(series.latency_corrected.p95_ms[first:hi] > limits.p95_ms)
+        if over.size:
+            slow = series.latency_corrected.above(over + first, limits.p95_ms)
+            ok[over[wilson_lower(slow, requests[over], z) > P95_SLOW_SHARE]] = False
     if limits.kpi_min_per_s is not None and requests.size:
         ok &= rolling_rate(series.kpi[first:hi], series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
     return ok[lo - first :]

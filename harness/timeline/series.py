@@ -74,14 +74,15 @@ class LatencySeries:
                 out[label] = mapping.value(index + self.key_min)
         return out
 
-    def above(self, lo: int, hi: int, limit_ms: float) -> np.ndarray:
-        """Per bucket of [lo, hi): requests whose bin's value is above limit_ms.
+    def above(self, positions: np.ndarray, limit_ms: float) -> np.ndarray:
+        """Per bucket at the (sorted) positions: requests whose bin's value is above limit_ms.
 
         The same values the percentiles read (mapping.value of a bin's key), so a share above
-        5 % says exactly what a p95 above the limit says; health weighs it as evidence.
+        5 % says exactly what a p95 above the limit says; health weighs it as evidence. Only the
+        blocks' entries between the first and the last position are read.
         """
-        out = np.zeros(max(0, hi - lo), dtype=np.float64)
-        if hi <= lo:
+        out = np.zeros(positions.size, dtype=np.float64)
+        if not positions.size:
             return out
         mapping = mapping_for(self.relative_accuracy)
         first = mapping.key(limit_ms) - 1  # the smallest key whose value exceeds the limit is near here
@@ -89,6 +90,7 @@ class LatencySeries:
             first -= 1
         while mapping.value(first) <= limit_ms:
             first += 1
+        lo, hi = int(positions[0]), int(positions[-1]) + 1
         for block in self.blocks:
             if not block.rows.size or block.rows[-1] < lo or block.rows[0] >= hi:
                 continue
@@ -96,9 +98,10 @@ class LatencySeries:
             e0, e1 = int(block.starts[a]), int(block.starts[b])
             if e1 <= e0:
                 continue
-            rows = np.repeat(block.rows[a:b] - lo, np.diff(block.starts[a : b + 1]))
-            slow = (block.keys[e0:e1].astype(np.int64) + block.key_base) >= first
-            out += np.bincount(rows[slow], weights=block.counts[e0:e1][slow], minlength=out.size)
+            rows = np.repeat(block.rows[a:b], np.diff(block.starts[a : b + 1]))
+            at = np.minimum(np.searchsorted(positions, rows), positions.size - 1)
+            slow = (positions[at] == rows) & (block.keys[e0:e1].astype(np.int64) + block.key_base >= first)
+            out += np.bincount(at[slow], weights=block.counts[e0:e1][slow], minlength=out.size)
         return out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.scoring import HealthPolicy, Phases, RecoveryWatch, ScoringSettings, score_scenario
+from harness.scoring import HealthPolicy, Phases, RecoveryWatch, ScoringSettings, health, score_scenario
 from harness.timeline import load_series
 from harness.timeline.series import LatencySeries, Series
 from tests.scoring.timelines import T0, bad, phases, scenario
@@ -139,3 +139,27 @@ class TestFalseAlarmRate:
         series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad(range(62, 72))))
         assert score_scenario(series, phases(), ScoringSettings()).false_alarm_rate == 0.0
         assert score_scenario(series, phases(baseline_s=60.5), ScoringSettings()).false_alarm_rate is None
+
+
+class TestOldRules:
+    def test_confidence_one_half_judges_every_bucket_as_the_raw_rates_do(self, tmp_path: Path) -> None:
+        """At confidence 0.5 a bucket is unhealthy exactly when its raw error rate or raw p95 is over the limit."""
+        rng = np.random.default_rng(7)
+        overrides = {
+            s: {
+                "catalog": {
+                    "failures": int(rng.choice([0, 1, 2, 3], p=[0.6, 0.2, 0.1, 0.1])),
+                    "corrected_ms": float(rng.choice([20.0, 400.0], p=[0.85, 0.15])),
+                },
+                "purchase": {
+                    "requests": int(rng.integers(1, 12)),
+                    "corrected_ms": float(rng.choice([50.0, 400.0], p=[0.85, 0.15])),
+                },
+            }
+            for s in range(60)
+        }
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=60, overrides=overrides))
+        limits = health.Thresholds(0.05, 300.0, None, 5.0, 1, confidence=0.5, impact_buckets=1)
+        raw = (series.failures / series.requests <= 0.05) & ~(series.latency_corrected.p95_ms > 300.0)
+        assert 10 < int(raw.sum()) < 50, "the draw has both verdicts"
+        assert health.healthy(series, limits).tolist() == raw.tolist()

@@ -180,7 +180,7 @@ def wilson_lower(events: np.ndarray, trials: np.ndarray, z: float) -> np.ndarray
     """Per bucket: the lower bound of the Wilson score interval for events / trials (0 without trials).
 
     Wilson rather than the normal approximation because it stays inside [0, 1] and is right for
-    the small counts and rates near 0 a bucket has: 1 failure of 60 gives 0.003, 1 of 1 gives 0.27
+    the small counts and rates near 0 a bucket has: 1 failure of 60 gives 0.004, 1 of 1 gives 0.27
     at z = 1.645 (95 % one-sided). z = 0 gives the raw rate.
     """
     n = np.asarray(trials, dtype=np.float64)
@@ -201,7 +201,7 @@ def impact(unhealthy: np.ndarray, run: int) -> np.ndarray:
     bad = np.asarray(unhealthy, dtype=bool)
     if run <= 1 or not bad.size:
         return bad.copy()
-    edges = np.diff(np.concatenate(([0], bad.view(np.int8), [0])))
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out = np.zeros(bad.size, dtype=bool)
     for a, b in zip(starts[ends - starts >= run], ends[ends - starts >= run], strict=True):

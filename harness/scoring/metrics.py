@@ -219,7 +219,8 @@ class RecoveryWatch:
     """`recovered`, asked every second on a growing series by the engine's recovery watch.
 
     It judges only bucket health from the per-bucket arrays (no percentiles over the fault and
-    recovery windows), and keeps the baseline's thresholds while the baseline's buckets hold the
+    recovery windows; bins only of buckets whose p95 is over the limit) and impact runs as
+    `score_scenario` does (`health.impact`), and keeps the baseline's thresholds while the baseline's buckets hold the
     same counts (a late delta for one of them changes its requests, and they are resolved again),
     so a check costs about the same after six hours of load as after five minutes
     (benchmarks/recovery_watch.py). State: the thresholds of the last check, owned by the caller.

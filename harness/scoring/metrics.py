@@ -17,6 +17,7 @@ to the end of the observation. docs/scoring.md has the definitions of every metr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from harness.result import defaults
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
 from harness.scoring.windows import Phases
-from harness.timeline import Series, Window
+from harness.timeline import Series, Window, pooled_window
 
 _EPS_S = 1e-9
 
@@ -50,6 +51,22 @@ class ScoringSettings:
             raise ValueError(f"cost_per_hour_usd must not be negative, got {self.cost_per_hour_usd}")
         if not self.target_recovery_s > 0.0:
             raise ValueError(f"target_recovery_s must be positive, got {self.target_recovery_s}")
+
+
+def settings_for(plan: Any) -> ScoringSettings:
+    """The settings of a plan (its `slo`, `windows.stability_s` and `cost.per_hour_usd`); the
+    engine, `harness score` and `harness compare` judge its trials with them."""
+    return ScoringSettings(
+        policy=HealthPolicy(
+            error_rate=plan.slo.error_rate,
+            p95_ms=plan.slo.p95_ms,
+            kpi_drop=plan.slo.kpi_drop,
+            confidence=plan.slo.confidence,
+            impact_buckets=plan.slo.impact_buckets,
+        ),
+        stability_s=plan.windows.stability_s,
+        cost_per_hour_usd=plan.cost.per_hour_usd,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,6 +224,17 @@ def score_scenario(
         recovered_t=recovered_t,
         healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok[base_lo:hi].copy()),
     )
+
+
+def pooled_thresholds(policy: HealthPolicy, trials: Iterable[tuple[Series, Phases]]) -> health.Thresholds:
+    """The policy resolved against the baseline windows of several trials pooled into one (their
+    buckets together, latency bins merged): one scale to judge all of them, as `harness compare`
+    does, rather than each trial against its own baseline. One trial gives its own thresholds."""
+    parts = []
+    for series, phases in trials:
+        base_lo, lo, _ = _bounds(series, phases, phases.end_t)
+        parts.append((series, base_lo, lo))
+    return health.thresholds(policy, pooled_window(parts))
 
 
 def recovered(series: Series, phases: Phases, settings: ScoringSettings) -> float | None:

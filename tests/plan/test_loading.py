@@ -80,10 +80,10 @@ class TestBundledPlans:
 class TestDefaults:
     def test_the_evidence_settings_reach_scoring(self, write_plan: WritePlan) -> None:
         """slo.confidence and slo.impact_buckets are the scoring policy's, as the plan sets them."""
-        from harness.engine import runner
+        from harness import scoring
 
         plan = loading.load_plan(write_plan(MINIMAL + "slo: {confidence: 0.9, impact_buckets: 5}\n"))
-        policy = runner.settings_for(plan).policy
+        policy = scoring.settings_for(plan).policy
         assert (policy.confidence, policy.impact_buckets) == (0.9, 5)
 
     def test_minimal_plan_gets_documented_defaults(self, write_plan: WritePlan) -> None:

@@ -14,6 +14,7 @@ from harness.scoring import (
     RecoveryWatch,
     ScenarioMetrics,
     ScoringSettings,
+    pooled_thresholds,
     recovered,
     score_scenario,
 )
@@ -410,3 +411,26 @@ class TestRecoveryWatch:
         live.update()
         want = score_scenario(live.series(), phases(), ScoringSettings()).recovered_t
         assert watch.recovered(live.series(), phases().end_t) == want == phases().fault_start_t
+
+
+class TestPooledThresholds:
+    def test_one_trial_gives_its_own_thresholds(self, tmp_path: Path) -> None:
+        """Pooling a single trial's baseline resolves what scoring it alone resolves."""
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad(range(62, 72))))
+        own = score_scenario(series, phases(), ScoringSettings()).thresholds
+        assert pooled_thresholds(HealthPolicy(), [(series, phases())]).to_dict() == own
+
+    def test_the_pool_is_every_trials_baseline_together(self, tmp_path: Path) -> None:
+        """A clean baseline and one failing a third of its requests: a sixth pooled, a third the threshold."""
+        clean = load_series(scenario(tmp_path / "a.jsonl"))
+        failing = load_series(scenario(tmp_path / "b.jsonl", overrides=bad(range(10, 61))))
+        limits = pooled_thresholds(HealthPolicy(), [(clean, phases()), (failing, phases())])
+        assert limits.error_rate == pytest.approx(2 * (10 * 50) / (30 * 50 * 2))
+        assert limits.kpi_min_per_s == pytest.approx(1.0)
+
+    def test_thresholds_given_are_the_scale(self, tmp_path: Path) -> None:
+        """score_scenario with `limits` judges by them, not by the trial's own baseline."""
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad(range(62, 72), failures=3)))
+        assert score_scenario(series, phases(), ScoringSettings()).downtime_s == 10.0
+        loose = pooled_thresholds(HealthPolicy(error_rate=0.5), [(series, phases())])
+        assert score_scenario(series, phases(), ScoringSettings(), limits=loose).downtime_s == 0.0

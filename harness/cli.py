@@ -436,8 +436,7 @@ def run(
 ) -> None:
     """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/.
 
-    With several --profile or --context, the same plan on each target, trials interleaved, ready
-    for `harness compare`."""
+    With several --profile or --context: the plan on each target, trials interleaved, to compare."""
     _run_plan(plan, reports, dir, keep_testbed, trials, history, cluster, wait, quiet=False, dry_run=dry_run,
               profiles=tuple(profile or ()), contexts=tuple(context or ()))  # fmt: skip
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.engine import interleave, prepare
-from harness.errors import InputError
+from harness.errors import HarnessError, InputError
 from harness.plan import Plan, load_plan
 
 ROOT = Path(__file__).parents[2]
@@ -130,3 +130,67 @@ class TestSides:
         with pytest.raises(InputError) as caught:
             prepare.sides(kubernetes_plan(), [], contexts, cluster)
         assert all(word in str(caught.value) for word in words), str(caught.value)
+
+
+class FakeEngine:
+    """runner.Engine's steps as run_sides takes them, recorded; no target, no load."""
+
+    def __init__(
+        self, name: str, log: list[str], trials: int = 2, stop_at: tuple[int, Exception] | None = None
+    ):
+        self.side = name
+        self.plan = load_plan(PLAN).with_trials(trials)
+        self.head: dict[str, object] = {"status": "running"}
+        self.log = log
+        self.stop_at = stop_at
+        self.finished = False
+
+    def start(self) -> None:
+        self.log.append(f"start {self.side}")
+
+    def open_target(self) -> None:
+        self.log.append(f"open {self.side}")
+
+    def run_trial(self, scenario: object, trial: int) -> str:
+        self.log.append(f"{self.side}{trial}")
+        if self.stop_at is not None and self.stop_at[0] == trial:
+            raise self.stop_at[1]
+        return "completed"
+
+    def fail(self, exc: Exception) -> None:
+        self.head.update(status="failed", error=str(exc))
+
+    def finish(self) -> str:
+        self.finished = True
+        return f"result {self.side} {self.head['status']}"
+
+
+class TestRunSides:
+    def test_trials_take_turns_and_every_side_completes(self) -> None:
+        """Both targets are opened before the first trial; trials run AB, BA; both complete."""
+        log: list[str] = []
+        engines = [FakeEngine("A", log), FakeEngine("B", log)]
+        results = interleave.run_sides(engines)  # type: ignore[arg-type]
+        assert log[:4] == ["start A", "start B", "open A", "open B"]
+        assert [line for line in log[4:]] == ["A1", "B1", "B2", "A2"]
+        assert results == ["result A completed", "result B completed"]  # type: ignore[comparison-overlap]
+
+    def test_an_interrupt_stops_every_side_and_writes_each(self) -> None:
+        """Ctrl-C during B's first trial: no further trial, both folders written as interrupted."""
+        log: list[str] = []
+        engines = [FakeEngine("A", log), FakeEngine("B", log, stop_at=(1, KeyboardInterrupt()))]
+        with pytest.raises(interleave.Interrupted):
+            interleave.run_sides(engines)  # type: ignore[arg-type]
+        assert log[4:] == ["A1", "B1"]
+        assert all(e.finished and e.head["status"] == "interrupted" for e in engines)
+
+    def test_a_failing_side_fails_and_stops_the_others(self) -> None:
+        """A HarnessError out of A's trial is A's error; B is stopped, naming A; both are written."""
+        log: list[str] = []
+        engines = [FakeEngine("A", log, stop_at=(2, HarnessError("heal failed"))), FakeEngine("B", log)]
+        with pytest.raises(HarnessError, match="heal failed"):
+            interleave.run_sides(engines)  # type: ignore[arg-type]
+        assert log[4:] == ["A1", "B1", "B2", "A2"]
+        assert engines[0].head == {"status": "failed", "error": "heal failed"}
+        assert engines[1].head["status"] == "failed" and "side A" in str(engines[1].head["error"])
+        assert all(e.finished for e in engines)

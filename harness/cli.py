@@ -396,6 +396,28 @@ ClusterOption = Annotated[
 ]
 
 
+ProfileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--profile",
+        metavar="PROFILE",
+        help="Run on the testbed with this profile (self-managed or managed) instead of the plan's. "
+        "Repeat it to run the plan on each, trials interleaved (one run folder per side, one batch "
+        "id); each side's testbed is in DIR-PROFILE beside --dir.",
+    ),
+]
+ContextOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        metavar="CONTEXT=URL",
+        help="Run on this kubeconfig context (one of the plan's allowed_contexts), its load at URL "
+        "(default: the plan's load.host). Repeat it to run the plan on each cluster, trials "
+        "interleaved; each then needs its URL.",
+    ),
+]
+
+
 @app.command("run")
 def run(
     plan: Annotated[
@@ -409,9 +431,14 @@ def run(
     dry_run: DryRunOption = False,
     cluster: ClusterOption = None,
     wait: WaitOption = 0.0,
+    profile: ProfileOption = None,
+    context: ContextOption = None,
 ) -> None:
-    """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/."""
-    _run_plan(plan, reports, dir, keep_testbed, trials, history, cluster, wait, quiet=False, dry_run=dry_run)
+    """Run a plan: load, faults, observation, scores, gates; writes reports/<run-id>/.
+
+    With several --profile or --context: the plan on each target, trials interleaved, to compare."""
+    _run_plan(plan, reports, dir, keep_testbed, trials, history, cluster, wait, quiet=False, dry_run=dry_run,
+              profiles=tuple(profile or ()), contexts=tuple(context or ()))  # fmt: skip
 
 
 @app.command("gate")
@@ -441,6 +468,8 @@ def _run_plan(
     *,
     quiet: bool,
     dry_run: bool = False,
+    profiles: tuple[str, ...] = (),
+    contexts: tuple[str, ...] = (),
 ) -> NoReturn:
     from harness.engine import commands
 
@@ -455,6 +484,8 @@ def _run_plan(
         dry_run=dry_run,
         cluster=cluster,
         wait_s=wait,
+        profiles=profiles,
+        contexts=contexts,
     )
     raise typer.Exit(commands.run_plan(request, _OUTPUT))
 

@@ -5,9 +5,10 @@ prepare    before anything is injected: the plan loaded and checked, or a dry ru
 cleanup    undo the faults a crashed or killed run left applied
 runner     the scenarios of a run, in order (abort watches the live timeline, stopping
            turns Ctrl-C and SIGTERM into rollbacks and partial results)
+interleave one plan on several targets, trial k on every side before trial k + 1 on any
 
 The public modules are not imported here: importing the runner loads Chaos Toolkit and the
 testbed, which `harness validate` does not need.
 """
 
-__all__ = ["cleanup", "commands", "prepare", "runner"]
+__all__ = ["cleanup", "commands", "interleave", "prepare", "runner"]

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.engine import prepare
+
+if TYPE_CHECKING:
+    from harness.engine import runner
 
 # The runner and the history store are imported by the commands that use them, so that
 # `harness validate` loads neither Chaos Toolkit nor the testbed.
@@ -55,17 +58,31 @@ class RunRequest:
     cluster: str | None = None
     wait_s: float = 0.0
     """--wait: how long to wait for another run holding the target; 0: fail at once (exit 2)."""
+    profiles: tuple[str, ...] = ()
+    """--profile: the testbed profile of each side; several run interleaved."""
+    contexts: tuple[str, ...] = ()
+    """--context CONTEXT[=URL]: the Kubernetes context (and service URL) of each side."""
 
 
 def run_plan(request: RunRequest, output: Output) -> int:
-    """Prepare and run a plan (or only dry-run it); the run's exit code."""
-    plan = prepare.prepare_plan(request.plan_arg, request.trials, request.cluster, output.warning)
+    """Prepare and run a plan (or only dry-run it) on its target, or on each side's with their
+    trials interleaved; the run's exit code (the worst side's)."""
+    plan = prepare.prepare_plan(request.plan_arg, request.trials, None, output.warning)
+    sides = prepare.sides(plan, request.profiles, request.contexts, request.cluster)
     if request.dry_run:
-        dry = prepare.dry_run(plan)
-        output.print(dry.text, highlight=False, end="")
-        for reason in dry.refused:
-            output.error(reason)
-        return dry.exit_code
+        codes = []
+        for side in sides:
+            if len(sides) > 1:
+                output.print(f"side {side.name}:", highlight=False)
+            dry = prepare.dry_run(side.plan)
+            output.print(dry.text, highlight=False, end="")
+            for reason in dry.refused:
+                output.error(reason)
+            codes.append(dry.exit_code)
+        return max(codes)
+    if len(sides) > 1:
+        return _run_sides(request, sides, output)
+    plan = sides[0].plan
     from harness.engine import runner
     from harness.engine.progress import Progress
     from harness.store import history
@@ -86,6 +103,63 @@ def run_plan(request: RunRequest, output: Output) -> int:
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
+
+
+def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:
+    """Where a testbed side's testbed lives: beside --dir, named for its profile
+    (~/.cache/harness/testbed-managed), so each side holds a testbed and a run lock of its own."""
+    return testbed_dir.with_name(f"{testbed_dir.name}-{side.name}")
+
+
+def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -> int:
+    """Several sides, trials interleaved (harness.engine.interleave); every side's folder is
+    printed, also when the run stops early, and the comparison to run on them at the end."""
+    from harness.engine import interleave, runner
+    from harness.engine.progress import Progress
+    from harness.store import history
+
+    batch = interleave.new_batch_id(sides[0].plan.name)
+    with history.open_history(request.history_url, request.reports) as store:
+        progress = Progress(quiet=request.quiet)
+        engines = [
+            runner.Engine(
+                side.plan,
+                request.reports,
+                side_testbed_dir(request.testbed_dir, side),
+                progress,
+                keep_testbed=request.keep_testbed,
+                store=store,
+                wait_s=request.wait_s,
+                side=side.name,
+                batch=batch,
+            )
+            for side in sides
+        ]
+        output.note(
+            f"batch {batch}: {len(sides)} sides, trials interleaved: {', '.join(s.name for s in sides)}"
+        )
+        try:
+            results = interleave.run_sides(engines)
+        finally:
+            for engine in engines:
+                if engine.run_dir.exists():
+                    output.print(f"run folder ({engine.side}): {engine.run_dir}", highlight=False)
+    if not request.quiet:
+        for engine in engines:
+            output.print(f"## {engine.side}", highlight=False)
+            output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    for engine in engines:
+        output.print(f"report ({engine.side}): {engine.run_dir / 'report.html'}", highlight=False)
+    output.print("compare: " + compare_command(engines), highlight=False)
+    return max(runner.exit_code(result) for result in results)
+
+
+def compare_command(engines: list[runner.Engine]) -> str:
+    """The `harness compare` command line for the sides' folders, the first side the baseline."""
+    import shlex
+
+    labels = [f"--label {shlex.quote(f'{engine.side}={engine.run_dir}')}" for engine in engines]
+    return "harness compare " + " ".join(labels)
 
 
 def validate(files: list[Path], output: Output) -> int:

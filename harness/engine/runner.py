@@ -171,8 +171,11 @@ def write_outputs(
 class Engine:
     def __init__(self, plan: Any, reports_dir: Path, testbed_dir: Path, progress: Progress,
                  keep_testbed: bool = False, store: history.HistoryStore | None = None,
-                 wait_s: float = 0.0) -> None:  # fmt: skip
+                 wait_s: float = 0.0, side: str | None = None, batch: str | None = None) -> None:  # fmt: skip
         self.plan = plan
+        self.side = side
+        """The side's name when one command runs several targets (harness.engine.interleave); None
+        for a run of its own. It prefixes what the progress lines say."""
         self.store = store
         self.reports_dir = reports_dir
         self.progress = progress
@@ -202,6 +205,10 @@ class Engine:
             "ended": None,
             "status": "running",
         }
+        if batch is not None:  # written only when set: a run of its own keeps its bytes
+            self.head["batch"] = batch
+        self.stopped_by: HarnessError | None = None
+        """Why the run stopped early (an interrupt or a HarnessError); None: it ran to its end."""
 
     def checkpoint(self) -> result_model.Result:
         result = assemble_result(self.run_dir, self.plan, self.head, self.store, self.files)
@@ -209,45 +216,69 @@ class Engine:
         return result
 
     def run(self) -> result_model.Result:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.write_plan(self.run_dir, self.plan.model_dump(mode="json"))
-        self.checkpoint()
-        interrupted: BaseException | None = None
+        self.start()
         try:
             with open_signal_handlers():
-                self.progress.say(f"run {self.run_id}: preparing the {self.plan.target.kind} target")
-                self.target.open()
-                self.head["target"] = self.target.facts()
-                self.checkpoint()
+                self.open_target()
                 for scenario in self.plan.scenarios:
                     for trial in range(1, scenario.trials + 1):
-                        status = self.run_scenario(scenario, trial)
-                        self.checkpoint()
-                        if status == "interrupted":
-                            raise Interrupted("stopped during a scenario")
+                        self.run_trial(scenario, trial)
             self.head["status"] = "completed"
         except (Interrupted, KeyboardInterrupt) as exc:
             self.head["status"] = "interrupted"
-            interrupted = exc
+            self.stopped_by = exc if isinstance(exc, HarnessError) else Interrupted("stopped by Ctrl-C")
         except HarnessError as exc:
-            self.head["status"] = "failed"
-            self.head["error"] = str(exc)
-            interrupted = exc
+            self.fail(exc)
         finally:
-            self.progress.end()
-            self.head["ended"] = time.time()
-            try:
-                self.target.close()
-            finally:
-                result = self.checkpoint()
-                record(self.store, result, self.run_dir, _warn)
-        if interrupted is not None:
-            raise interrupted if isinstance(interrupted, HarnessError) else Interrupted("stopped by Ctrl-C")
+            result = self.finish()
+        if self.stopped_by is not None:
+            raise self.stopped_by
+        return result
+
+    # The steps of `run`, also taken one by one by harness.engine.interleave, which runs several
+    # engines' trials in turn.
+    def start(self) -> None:
+        """The run folder with its plan and a first result.json (status running)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_plan(self.run_dir, self.plan.model_dump(mode="json"))
+        self.checkpoint()
+
+    def open_target(self) -> None:
+        """Prepare the target (holding its lock) and record its facts."""
+        side = f" ({self.side})" if self.side else ""
+        self.progress.say(f"run {self.run_id}{side}: preparing the {self.plan.target.kind} target")
+        self.target.open()
+        self.head["target"] = self.target.facts()
+        self.checkpoint()
+
+    def run_trial(self, scenario: Any, trial: int) -> str:
+        """One trial, scored into result.json at once; Interrupted when it was stopped."""
+        status = self.run_scenario(scenario, trial)
+        self.checkpoint()
+        if status == "interrupted":
+            raise Interrupted("stopped during a scenario")
+        return status
+
+    def fail(self, exc: HarnessError) -> None:
+        """Mark the run failed with the error that stopped it."""
+        self.head["status"] = "failed"
+        self.head["error"] = str(exc)
+        self.stopped_by = exc
+
+    def finish(self) -> result_model.Result:
+        """Release the target, write the final result and record it; the status is set before."""
+        self.progress.end()
+        self.head["ended"] = time.time()
+        try:
+            self.target.close()
+        finally:
+            result = self.checkpoint()
+            record(self.store, result, self.run_dir, _warn)
         return result
 
     def run_scenario(self, scenario: Any, trial: int) -> str:
         plan = self.plan
-        label = f"{scenario.name}#{trial}"
+        label = f"{self.side + ' ' if self.side else ''}{scenario.name}#{trial}"
         sdir = rundir.scenario_dir(self.run_dir, scenario.name, trial)
         sdir.mkdir(parents=True, exist_ok=True)
         markers = sdir / "markers.jsonl"

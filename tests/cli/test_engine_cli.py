@@ -88,3 +88,25 @@ def test_score_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = harness("score", str(tmp_path))
     assert result.returncode == 2
     assert "plan.json" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--profile", "self-managed", "--profile", "bogus"], "--profile: expected self-managed or managed"),
+        (["--profile", "managed", "--profile", "managed"], "--profile managed: given twice"),
+        (["--context", "eks=https://subs.example"], "--context eks: the plan's target is the testbed"),
+    ],
+    ids=["unknown profile", "repeated profile", "context on a testbed plan"],
+)
+def test_bad_sides_exit_2_naming_the_flag_before_anything_runs(
+    tmp_path: Path, flags: list[str], needle: str
+) -> None:
+    """A wrong --profile or --context side is refused with exit 2 and the flag named; no run folder
+    and no testbed folder is made."""
+    reports, testbed = tmp_path / "reports", tmp_path / "testbed"
+    result = harness("run", "local-quick", "--reports", str(reports), "--dir", str(testbed), *flags)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert needle in output and "Traceback" not in output
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,77 @@
+"""One `harness run` on two testbed profiles: two run folders sharing a batch id, whose trials
+took turns in time (block 1: self-managed then managed; block 2: managed then self-managed),
+each side scored on a testbed of its own that the run brought up beside --dir and took down."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.testbed import cluster
+from tests.engine.test_interrupts import write_plan
+
+pytestmark = pytest.mark.slow
+SIDES = ("self-managed", "managed")
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Iterator[Path]:
+    """The --dir of the run; whatever testbed a failed run left in BASE-PROFILE is taken down."""
+    base = tmp_path / "tb"
+    yield base
+    for side in SIDES:
+        with contextlib.suppress(Exception):  # nothing there is the normal case
+            cluster.down(base.with_name(f"tb-{side}"))
+
+
+def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -> None:
+    """Two trials per side: block 1 runs self-managed then managed, block 2 managed then
+    self-managed, never overlapping; both folders are scored, each on its own testbed, one batch."""
+    windows = {"warmup_s": 1, "baseline_s": 2, "observe_s": 8, "stability_s": 2}
+    plan = write_plan(tmp_path, "interleaved", 4, windows, [("victim", "replica-kill-brief.yaml", None)])
+    reports = tmp_path / "reports"
+    flags = [arg for side in SIDES for arg in ("--profile", side)]
+    run = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(plan), "--trials", "2", "--reports", str(reports),
+         "--dir", str(base), *flags],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode in (0, 1), output[-3000:]
+    assert "Traceback" not in output
+
+    results = {}
+    for path in reports.glob("*/result.json"):
+        result = json.loads(path.read_text())
+        results[result["target"]["profile"]] = (path.parent, result)
+    assert sorted(results) == sorted(SIDES)
+    batches = {result["batch"] for _, result in results.values()}
+    assert len(batches) == 1 and None not in batches
+    for name, (_, result) in results.items():
+        assert result["status"] == "completed"
+        folder = base.with_name(f"tb-{name}")
+        assert result["target"]["lock"]["path"] == str(folder.resolve() / "run.lock"), "its own testbed"
+        assert not (folder / "testbed.json").exists(), "the run took down the testbed it brought up"
+        assert [s["trial"] for s in result["scenarios"]] == [1, 2]
+        assert all(s["metrics"] is not None for s in result["scenarios"]), "every trial was scored"
+
+    turns = sorted(
+        (s["started"], s["ended"], name, s["trial"])
+        for name, (_, r) in results.items()
+        for s in r["scenarios"]
+    )
+    assert [(name, trial) for _, _, name, trial in turns] == [
+        ("self-managed", 1), ("managed", 1), ("managed", 2), ("self-managed", 2),
+    ]  # fmt: skip
+    for (_, ended, *_), (started, *_) in itertools.pairwise(turns):
+        assert ended <= started, "trials overlapped"
+
+    labels = " ".join(f"--label {name}={results[name][0]}" for name in SIDES)
+    assert f"compare: harness compare {labels}" in output

@@ -252,6 +252,11 @@ class RecoveryWatch:
         self.rejudged = 0
         """Buckets judged by the last check (for tests and the benchmark: stays small as the run grows)."""
 
+    @property
+    def unhealthy(self) -> np.ndarray:
+        """Positions, from the first observed bucket, of the buckets the last check found unhealthy."""
+        return self._unhealthy
+
     def recovered(self, series: Series, end_t: float) -> float | None:
         """The recovery point if recovered by end_t (the last closed bucket's end); else None."""
         phases = self.phases

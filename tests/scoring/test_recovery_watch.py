@@ -76,6 +76,12 @@ def second_lines(s: int, mode: str | None, deltas: list[tuple[int, str]]) -> str
     return "".join(json.dumps(line) + "\n" for line in lines)
 
 
+def baseline_buckets(series: Series) -> int:
+    """Buckets of the baseline (they come before the observed ones in `score_scenario`'s HealthTrack)."""
+    lo = int(np.searchsorted(series.t + series.dt, PHASES.fault_start_t + 1e-9, side="right"))
+    return lo - min(lo, int(np.searchsorted(series.t, PHASES.baseline_start_t - 1e-9, side="left")))
+
+
 def grow_and_compare(
     tmp: Path, modes: dict[int, str], deltas: list[tuple[int, int, str]], settings_: ScoringSettings
 ) -> None:
@@ -93,9 +99,12 @@ def grow_and_compare(
         live.update()
         series = live.series()
         end_t = T0 + s + 1.0
-        want = score_scenario(series, dataclasses.replace(PHASES, end_t=end_t), settings_).recovered_t
+        scored = score_scenario(series, dataclasses.replace(PHASES, end_t=end_t), settings_)
+        want = scored.recovered_t
         assert RecoveryWatch(PHASES, settings_).recovered(series, end_t) == want, f"fresh watch, second {s}"
         assert watch.recovered(series, end_t) == want, f"kept watch, second {s}"
+        observed = scored.healthy.healthy[baseline_buckets(series) :]
+        np.testing.assert_array_equal(watch.unhealthy, np.flatnonzero(~observed), f"verdicts, second {s}")
 
 
 class TestGrowingTimeline:

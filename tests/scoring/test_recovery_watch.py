@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.scoring import HealthPolicy, RecoveryWatch, ScoringSettings, health, score_scenario
@@ -120,6 +120,19 @@ class TestGrowingTimeline:
         stability_s=st.sampled_from([0.0, 3.0, 10.0]),
         kpi_window_s=st.sampled_from([5.0, 30.0]),
         k=st.sampled_from([1, 3, 12]),
+    )
+    @example(  # a late failure 40 s back: past the buckets a check judges for context
+        modes={s: "fail" for s in range(31, 36)},
+        deltas=[(70, 40, "fail")],
+        stability_s=3.0,
+        kpi_window_s=5.0,
+        k=1,
+    )
+    @example(  # a late report for the baseline: thresholds resolved again, every verdict with them
+        modes={}, deltas=[(60, 50, "slow"), (61, 52, "slow")], stability_s=10.0, kpi_window_s=5.0, k=1
+    )
+    @example(  # a run of bad buckets long enough only once later seconds arrive
+        modes={s: "fail" for s in range(40, 54)}, deltas=[], stability_s=0.0, kpi_window_s=30.0, k=12
     )
     def test_the_kept_watch_agrees_with_score_scenario_at_every_second(
         self,

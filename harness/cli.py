@@ -499,13 +499,23 @@ def compare_cmd(
             "--out", help="Folder for compare.html and compare.md (default: reports/compare-<time>)."
         ),
     ] = None,
+    own_thresholds: Annotated[
+        bool,
+        typer.Option(
+            "--own-thresholds",
+            help="Keep each trial's metrics as scored on its own baseline's thresholds "
+            "(default: every trial scored again on one scale per scenario).",
+        ),
+    ] = False,
     reports: ReportsOption = PROJECT_ROOT / "reports",
 ) -> None:
     """Put runs side by side: medians, 95 % bootstrap intervals, Mann-Whitney U, a verdict per metric."""
     from harness import compare
 
     labels = compare.parse_label_options(label or [])
-    report = compare.compare_runs(run_dirs or [], labels or None, alpha=alpha, metrics=metric or None)
+    report = compare.compare_runs(
+        run_dirs or [], labels or None, alpha=alpha, metrics=metric or None, own_thresholds=own_thresholds
+    )
     folder = out_dir or reports / f"compare-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
     html, md = compare.write_comparison(report, folder)
     out.print(md.read_text(), highlight=False)

@@ -11,9 +11,11 @@ verdict in the metric's good direction. How to read it: docs/compare.md.
     render_markdown(report), render_html(report)                                   # text only
 
 `stats` is the pure part (summarize, compare, min_trials_for), usable on any list of values.
+`scale` scores every trial of a scenario again on one set of health thresholds (docs/compare.md,
+"One scale"); `compare_runs(..., own_thresholds=True)` keeps each trial's own.
 """
 
-from harness.compare import stats
+from harness.compare import scale, stats
 from harness.compare.render import render_html, render_markdown, write_comparison
 from harness.compare.runs import (
     DEFAULT_METRICS,
@@ -46,6 +48,7 @@ __all__ = [
     "parse_label_options",
     "render_html",
     "render_markdown",
+    "scale",
     "stats",
     "summarize",
     "write_comparison",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.compare import stats
+from harness.compare import scale, stats
 from harness.errors import FileInputError, InputError
 from harness.plan import gates
 from harness.result import files as result_files
@@ -212,6 +212,8 @@ class ComparisonReport:
     metrics: tuple[str, ...]
     scenarios: tuple[ScenarioComparison, ...]
     warnings: tuple[str, ...] = field(default=())
+    thresholds: tuple[scale.ScenarioScale, ...] = field(default=())
+    """Per scenario, the health thresholds its trials were compared on and where they came from."""
 
     @property
     def baseline(self) -> str:
@@ -288,10 +290,15 @@ def _status_warnings(sides: Sequence[Side]) -> list[str]:
 # --- building the report ------------------------------------------------------------------
 
 
-def _entries(side: Side, scenario: str) -> list[tuple[Run, Mapping[str, Any] | None]]:
-    """Each trial of `scenario` on `side` with its metrics as result.json has them (None: not scored)."""
+def _entries(side: Side, scenario: str, scaled: scale.Rescored) -> list[tuple[Run, Mapping[str, Any] | None]]:
+    """Each trial of `scenario` on `side` with its metrics on the comparison's scale, or as
+    result.json has them where it keeps its own (None: not scored)."""
     return [
-        (run, entry.metrics.as_mapping() if entry.metrics is not None else None)
+        (
+            run,
+            scaled.of(run, entry.trial)
+            or (entry.metrics.as_mapping() if entry.metrics is not None else None),
+        )
         for run in side.runs
         for entry in run.result.scenarios
         if entry.name == scenario
@@ -323,8 +330,10 @@ def compare_runs(
     alpha: float = 0.05,
     metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
+    own_thresholds: bool = False,
 ) -> ComparisonReport:
-    """Read the runs, pool trials per side, and compare every side against the first."""
+    """Read the runs, pool trials per side, and compare every side against the first, every
+    trial judged on one scale per scenario (`scale`; own_thresholds: each on its own, as scored)."""
     if not 0 < alpha < 1:
         raise InputError(f"--alpha: must be between 0 and 1, not {alpha}")
     if not 0 < confidence < 1:
@@ -356,9 +365,13 @@ def compare_runs(
     warnings += _status_warnings(sides)
 
     scenarios: list[ScenarioComparison] = []
+    scales: list[scale.ScenarioScale] = []
     for name in compared:
         present = [side for side in sides if name in names_of[side.label]]
-        entries = {side.label: _entries(side, name) for side in present}
+        scaled = scale.own(name) if own_thresholds else scale.rescore(present, name)
+        warnings += [*scaled.warnings, *scale.recorded_differences(present, name, scaled.scale)]
+        scales.append(scaled.scale)
+        entries = {side.label: _entries(side, name, scaled) for side in present}
         unscored = {label: sum(metrics is None for _, metrics in found) for label, found in entries.items()}
         for label, count in unscored.items():
             if count:
@@ -406,4 +419,5 @@ def compare_runs(
         metrics=tuple(spec.name for spec in specs),
         scenarios=tuple(scenarios),
         warnings=tuple(warnings),
+        thresholds=tuple(scales),
     )

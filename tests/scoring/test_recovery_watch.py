@@ -105,6 +105,8 @@ def grow_and_compare(
         assert watch.recovered(series, end_t) == want, f"kept watch, second {s}"
         observed = scored.healthy.healthy[baseline_buckets(series) :]
         np.testing.assert_array_equal(watch.unhealthy, np.flatnonzero(~observed), f"verdicts, second {s}")
+        impacted = np.flatnonzero(health.impact(~observed, settings_.policy.impact_buckets))
+        np.testing.assert_array_equal(watch.impacted, impacted, f"impacts, second {s}")
 
 
 class TestGrowingTimeline:

@@ -47,12 +47,14 @@ class LiveSeries:
             return
 
 
-def values(series: Series, metric: str) -> np.ndarray:
-    """Per bucket, the value of an abort metric over all names (NaN where nothing completed)."""
+def values(series: Series, metric: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Per bucket of positions [lo, hi), the value of an abort metric over all names (NaN where
+    nothing completed); only those buckets are read, so the last seconds cost the same all run."""
+    hi = len(series) if hi is None else hi
     if metric == "error_rate":
-        return series.error_rate
+        return series.error_rate_at(lo, hi)
     if metric == "p95_ms":
-        return series.latency_corrected.p95_ms
+        return series.latency_corrected.p95_ms[lo:hi]
     raise ValueError(f"unknown abort metric {metric!r}")
 
 
@@ -67,11 +69,11 @@ def tripped(series: Series, condition: Condition, now_t: float) -> bool:
     """Every bucket of the last `for_s` seconds (closed ones: ending by now_t) violates the condition."""
     dt = series.bucket_s
     needed = max(1, round(condition.for_s / dt))
-    closed = int(np.searchsorted(series.t + series.dt, now_t + 1e-9, side="right"))
+    closed = series.ends_by(now_t + 1e-9)
     lo = closed - needed
     if lo < 0 or series.t[lo] < now_t - condition.for_s - 2 * dt:
         return False
-    return bool(violates(condition, values(series, condition.metric)[lo:closed]).all())
+    return bool(violates(condition, values(series, condition.metric, lo, closed)).all())
 
 
 def describe(condition: Condition) -> str:

@@ -246,45 +246,125 @@ def recovered(series: Series, phases: Phases, settings: ScoringSettings) -> floa
 class RecoveryWatch:
     """`recovered`, asked every second on a growing series by the engine's recovery watch.
 
-    It judges only bucket health from the per-bucket arrays (no percentiles over the fault and
-    recovery windows; bins only of buckets whose p95 is over the limit) and impact runs as
-    `score_scenario` does (`health.impact`), and keeps the baseline's thresholds while the baseline's buckets hold the
-    same counts (a late delta for one of them changes its requests, and they are resolved again),
-    so a check costs about the same after six hours of load as after five minutes
-    (benchmarks/recovery_watch.py). State: the thresholds of the last check, owned by the caller.
+    A check costs the same after six hours of load as after five minutes
+    (benchmarks/recovery_watch.py), because the watch keeps what it derived and redoes only what
+    changed since its last check (`Series.changed_from`: new buckets, or late deltas to older ones):
+
+    - the baseline's thresholds, resolved again only when a baseline bucket (or one before it)
+      changed;
+    - each observed bucket's verdict (`health.healthy`, a black box judged on a position range). A
+      check judges the buckets from `CONTEXT_BUCKETS` before the first changed one (or before the
+      last one judged: a verdict may wait for the buckets after it) to the end, after as many more
+      as warm-up whose verdicts are judged again only to be compared with the kept ones. When they
+      differ the rule looks further than `CONTEXT_BUCKETS` and every bucket is judged again;
+    - the impacted buckets (`health.impact`, runs of unhealthy buckets as `score_scenario` counts
+      them), counted again from the start of the run that holds the first bucket judged again.
+
+    So the answer is always `score_scenario`'s. Percentiles are read per bucket only (bins only of
+    buckets whose p95 is over the limit), never over the fault and recovery windows. State: what
+    the last check derived, owned by the caller; one watch follows one series as it grows.
     """
+
+    CONTEXT_BUCKETS = 16
+    """How far a bucket's verdict may depend on other buckets, either way, beyond the KPI window
+    `health.healthy` reads itself (a rule of k consecutive bad buckets needs k - 1). Judging
+    3 x 16 buckets more a check costs microseconds."""
 
     def __init__(self, phases: Phases, settings: ScoringSettings) -> None:
         self.phases = phases
         self.settings = settings
-        self._baseline: tuple[int, ...] | None = None
+        self._changes: object | None = None
+        """The change log of the series judged last (kept, so that another series is told apart)."""
+        self._revision = 0
+        self._bases: tuple[int, int] | None = None
+        """(base_lo, lo) of the last check: positions of the baseline's first and the first observed bucket."""
         self._limits: health.Thresholds | None = None
+        self._ok = np.zeros(0, bool)
+        """Verdicts of the observed buckets judged, from lo; capacity doubles."""
+        self._judged = 0
+        self._unhealthy = np.zeros(0, np.int64)
+        """Positions (from lo) of the unhealthy buckets among the judged, in order."""
+        self._impacted = np.zeros(0, np.int64)
+        """Positions (from lo) of the impacted buckets among the judged (`health.impact`), in order."""
+        self.rejudged = 0
+        """Buckets judged by the last check (for tests and the benchmark: stays small as the run grows)."""
+
+    @property
+    def unhealthy(self) -> np.ndarray:
+        """Positions, from the first observed bucket, of the buckets the last check found unhealthy."""
+        return self._unhealthy
+
+    @property
+    def impacted(self) -> np.ndarray:
+        """Positions, from the first observed bucket, of the buckets the last check found impacted."""
+        return self._impacted
 
     def recovered(self, series: Series, end_t: float) -> float | None:
         """The recovery point if recovered by end_t (the last closed bucket's end); else None."""
         phases = self.phases
         base_lo, lo, hi = _bounds(series, phases, end_t)
-        key = (base_lo, lo, int(series.requests[base_lo:lo].sum()), int(series.latency_corrected.zero[base_lo:lo].sum()),
-               int(series.failures[base_lo:lo].sum()), int(series.kpi[base_lo:lo].sum()), int(series.t[0]) if len(series) else 0)  # fmt: skip
-        if key != self._baseline or self._limits is None:
+        changed = self._changed_from(series)
+        limits = self._limits
+        if limits is None or (base_lo, lo) != self._bases or changed < lo:
             baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
-            self._limits = health.thresholds(self.settings.policy, baseline)
-            self._baseline = key
-        observed = health.healthy(series, self._limits, lo, hi)
-        impacted = np.flatnonzero(health.impact(~observed, self._limits.impact_buckets))
+            limits = health.thresholds(self.settings.policy, baseline)
+            if (base_lo, lo) != self._bases or limits != self._limits:
+                self._judged = 0  # verdicts from other positions or thresholds: judge all again
+            self._bases, self._limits = (base_lo, lo), limits
+        self._judge(series, limits, lo, hi, min(changed - lo, self._judged, hi - lo))
+        impacted = self._impacted
         at = _recovery_position(series, lo, hi, impacted, self.settings.stability_s)
         if at is None:
             return None
         return _recovered_t(series, phases, at, impacted, hi)
 
+    def _changed_from(self, series: Series) -> int:
+        """The lowest position changed since the last check (len(series) if none; 0 if not known)."""
+        changes = series.changes
+        if changes is None or changes is not self._changes or series.revision < self._revision:
+            low = 0  # another series, or one not built to grow: judge everything
+        else:
+            since = series.changed_from(self._revision)
+            low = len(series) if since is None else since
+        self._changes, self._revision = changes, series.revision
+        return low
+
+    def _judge(self, series: Series, limits: health.Thresholds, lo: int, hi: int, first: int) -> None:
+        """Judge the observed buckets from `first` (from lo) on again, with the context around it."""
+        n, margin = hi - lo, self.CONTEXT_BUCKETS
+        redo = max(0, first - margin)
+        warm = max(0, redo - 2 * margin)
+        fresh = health.healthy(series, limits, lo + warm, hi)
+        check = max(0, redo - margin)  # the warm-up's second half: its verdicts must not have changed
+        if not np.array_equal(fresh[check - warm : redo - warm], self._ok[check:redo]):
+            warm = redo = 0
+            fresh = health.healthy(series, limits, lo, hi)
+        if n > self._ok.size:
+            grown = np.zeros(max(n, 2 * self._ok.size), bool)
+            grown[:redo] = self._ok[:redo]
+            self._ok = grown
+        self._ok[redo:n] = fresh[redo - warm :]
+        before = self._unhealthy[: int(np.searchsorted(self._unhealthy, redo))]
+        self._unhealthy = np.concatenate((before, redo + np.flatnonzero(~fresh[redo - warm :])))
+        # Runs are counted again from the start of the run of unhealthy buckets reaching `redo`:
+        # impacts of runs that end earlier stay as they were.
+        start = redo
+        if before.size and before[-1] == redo - 1:
+            offsets = before - np.arange(before.size)  # equal within a run of consecutive positions
+            start = int(before[int(np.searchsorted(offsets, offsets[-1]))])
+        kept = self._impacted[: int(np.searchsorted(self._impacted, start))]
+        runs = health.impact(~self._ok[start:n], limits.impact_buckets)
+        self._impacted = np.concatenate((kept, start + np.flatnonzero(runs)))
+        self._judged = n
+        self.rejudged = n - warm
+
 
 def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int]:
     """Bucket positions: the baseline's first, the first ending after the fault start (the first
     observed), and one past the last ending by end_t."""
-    ends = series.t + series.dt
-    lo = int(np.searchsorted(ends, phases.fault_start_t + _EPS_S, side="right"))
+    lo = series.ends_by(phases.fault_start_t + _EPS_S)
     base_lo = min(lo, int(np.searchsorted(series.t, phases.baseline_start_t - _EPS_S, side="left")))
-    hi = max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right")))
+    hi = max(lo, series.ends_by(end_t + _EPS_S))
     return base_lo, lo, hi
 
 

@@ -16,8 +16,9 @@ metrics.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,43 @@ class Window:
         return self.failures / self.requests if self.requests else None
 
 
+class SeriesChanges:
+    """Which buckets a SeriesBuilder changed, revision by revision: for readers that keep what they
+    derived from a growing series (the recovery watch) and redo only what changed since.
+
+    Every addition is a revision, logged with the lowest position it changed (0 when the positions
+    moved up for lines before the first bucket). The log keeps the last `KEEP` revisions, so its
+    size does not grow with the run; a reader further behind is told everything may have changed.
+    """
+
+    KEEP = 4096
+    """About an hour of a live run's additions (one or two a second), far more than a reader asking
+    every second falls behind, in a few hundred kB."""
+
+    def __init__(self) -> None:
+        self.revision = 0
+        self._log: deque[tuple[int, int]] = deque(maxlen=self.KEEP)
+
+    def record(self, low: int) -> None:
+        """A new revision that changed the buckets from position `low` (or added them)."""
+        self.revision += 1
+        self._log.append((self.revision, low))
+
+    def changed_from(self, since: int, until: int) -> int | None:
+        """The lowest position changed by revisions since+1..until; None if none, 0 if not known."""
+        if until <= since:
+            return None
+        if since < self.revision - len(self._log):
+            return 0  # older than the log
+        low: int | None = None
+        for revision, at in reversed(self._log):
+            if revision <= since:
+                break
+            if revision <= until:
+                low = at if low is None else min(low, at)
+        return low
+
+
 @dataclass(frozen=True, eq=False)
 class Series:
     """Per-bucket arrays over the timeline's span; index i is the bucket [t[i], t[i] + dt[i])."""
@@ -160,6 +198,10 @@ class Series:
     latency_corrected: LatencySeries
     """From the intended send time: what a user on schedule waited (coordinated omission corrected)."""
     bucket_s: float
+    revision: int = 0
+    """The builder's revision this series was taken at (`changes`)."""
+    changes: SeriesChanges | None = field(default=None, repr=False)
+    """The builder's log of changes, shared with every series it builds; None: not built to grow."""
 
     def __len__(self) -> int:
         return int(self.t.size)
@@ -167,9 +209,30 @@ class Series:
     @property
     def error_rate(self) -> np.ndarray:
         """Per bucket: failures / requests, NaN where nothing completed."""
-        out = np.full(self.requests.size, np.nan)
-        np.divide(self.failures, self.requests, out=out, where=self.requests > 0)
+        return self.error_rate_at(0, len(self))
+
+    def error_rate_at(self, lo: int, hi: int) -> np.ndarray:
+        """`error_rate` of positions [lo, hi) only, so a reader of the last seconds pays for those."""
+        requests = self.requests[lo:hi]
+        out = np.full(requests.size, np.nan)
+        np.divide(self.failures[lo:hi], requests, out=out, where=requests > 0)
         return out
+
+    def ends_by(self, at_t: float) -> int:
+        """How many buckets end by at_t: `searchsorted(t + dt, at_t, "right")`, the same number, without
+        adding up the whole series (buckets are in order and do not overlap, so their ends are too)."""
+        u = int(np.searchsorted(self.t, at_t, side="right"))  # a bucket starting after at_t ends after it
+        lo = max(0, u - 4)
+        if lo and not self.t[lo - 1] + self.dt[lo - 1] <= at_t:  # buckets wider than their spacing
+            return int(np.searchsorted(self.t + self.dt, at_t, side="right"))
+        return lo + int(np.searchsorted(self.t[lo:u] + self.dt[lo:u], at_t, side="right"))
+
+    def changed_from(self, revision: int) -> int | None:
+        """The lowest position whose data changed (or was added) after `revision`, up to this series'
+        own; None if nothing did, 0 if that is not known (a series not built to grow, a revision too old)."""
+        if self.changes is None:
+            return 0
+        return self.changes.changed_from(revision, self.revision)
 
     def positions(self, start_t: float, end_t: float) -> tuple[int, int]:
         """Bucket positions [lo, hi) of the buckets whose start lies in [start_t, end_t)."""
@@ -254,7 +317,7 @@ class _Columns:
     """Per-bucket arrays that grow at the end (doubling) and, rarely, at the start."""
 
     INT = ("requests", "failures", "kpi", "gen_late", "users", "zero0", "zero1", "seen0", "seen1")
-    FLOAT = ("t", "gen_lag_max_ms", "p50_0", "p95_0", "p99_0", "p50_1", "p95_1", "p99_1")
+    FLOAT = ("t", "dt", "gen_lag_max_ms", "p50_0", "p95_0", "p99_0", "p50_1", "p95_1", "p99_1")
 
     def __init__(self) -> None:
         self.n = 0
@@ -303,6 +366,7 @@ class SeriesBuilder:
         self._keys = [0, 0, 0, 0]
         """key_min, key_max of each histogram (latency: 0-1, corrected: 2-3); meaningless without bins."""
         self._values = bins._Values(mapping_for(relative_accuracy), 0, -1)
+        self.changes = SeriesChanges()
 
     def add_buckets(
         self,
@@ -344,12 +408,14 @@ class SeriesBuilder:
             self._percentiles(slot, pos, block)
             if self._open[slot].entries >= OPEN_ENTRIES:
                 self._seal(slot, OPEN_KEEP_ROWS)
+        self.changes.record(int(pos.min()))
 
     def add_ticks(self, index: np.ndarray, users: np.ndarray) -> None:
         """Add tick lines: their bucket indices and users running."""
         if index.size:
             pos = self._positions(index)  # (first: it may reallocate the columns)
             self._cols.a["users"][pos] = users
+            self.changes.record(int(pos.min()))
 
     def build(self) -> Series:
         n = self._cols.n
@@ -357,7 +423,7 @@ class SeriesBuilder:
         latency = [self._latency(slot, n) for slot in (0, 1)]
         return Series(
             t=a["t"][:n],
-            dt=np.full(n, self.bucket_s),
+            dt=a["dt"][:n],
             requests=a["requests"][:n],
             failures=a["failures"][:n],
             kpi=a["kpi"][:n],
@@ -367,6 +433,8 @@ class SeriesBuilder:
             latency=latency[0],
             latency_corrected=latency[1],
             bucket_s=self.bucket_s,
+            revision=self.changes.revision,
+            changes=self.changes,
         )
 
     # --- positions ---------------------------------------------------------------------------
@@ -393,6 +461,9 @@ class SeriesBuilder:
             else:
                 fresh = np.arange(old, n)
             cols.a["t"][fresh] = np.round((self._origin + fresh) * self.bucket_s, 6)
+            cols.a["dt"][fresh] = self.bucket_s
+            if shift:
+                self.changes.record(0)  # every position moved
         return index - self._origin
 
     def _shift_blocks(self, shift: int) -> None:

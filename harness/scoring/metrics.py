@@ -324,7 +324,7 @@ def _horizon(
     unseen_s = 0.0
     if h_hi > lo:
         gap = end_t - float(ends[h_hi - 1])
-        unseen_s = max(0.0, np.floor(gap / series.bucket_s + 1e-6) * series.bucket_s)
+        unseen_s = max(0.0, float(np.floor(gap / series.bucket_s + 1e-6)) * series.bucket_s)
     base_rate = baseline.requests / baseline.duration_s if baseline.duration_s > 0 else 0.0
     healthy_s = float(dt[seen].sum())
     unhealthy_s = float(dt[~seen].sum())

@@ -5,8 +5,9 @@ Per scenario and trial:
 2. warm-up, then the baseline window;
 3. the Chaos Toolkit experiment, in the main thread, rollbacks "always", every activity
    marked on the timeline; abort conditions watched on the live timeline meanwhile;
-4. the observation window: load stays on until the scenario has recovered and stayed
-   healthy for the stability window, or until `observe_s`;
+4. the observation window: load stays on until the scenario has recovered and stayed healthy
+   for the stability window, or until `observe_s` (and, when the plan sets `horizon_s`, until
+   that horizon has passed);
 5. stop the load, verify acknowledged writes, copy the ground truth, score, gate.
 
 Everything is written as it happens (run directory, see harness.store.rundir), so an
@@ -77,7 +78,11 @@ def score_scenario_dir(
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(
-        series, phases, scoring.settings_for(plan), data_loss=data_loss
+        series,
+        phases,
+        scoring.settings_for(plan),
+        data_loss=data_loss,
+        data_loss_unverified=verify.unverified(verified),
     ).to_dict()
     control_plane = rundir.read_records(sdir / CONTROL_PLANE_FILE)
     if control_plane is not None or plan.target.kind == "kubernetes":
@@ -307,7 +312,7 @@ class Engine:
             host=self.target.url if plan.load.host == "auto" else plan.load.host,
             users=plan.load.users,
             spawn_rate=plan.load.spawn_rate,
-            run_time_s=w.warmup_s + w.baseline_s + EXPERIMENT_BUDGET_S + w.observe_s,
+            run_time_s=w.warmup_s + w.baseline_s + EXPERIMENT_BUDGET_S + max(w.observe_s, w.horizon),
             processes=plan.load.processes,
             bucket_s=plan.load.bucket_s,
             pacing_s=plan.load.pacing_s,
@@ -391,10 +396,15 @@ class Engine:
             self.progress.tick(live.series)
 
     def _observe(self, markers: Path, w: Any, locust: Any, live: abort.LiveSeries) -> None:
-        """Keep the load on until recovered and stable (as scoring defines it), or observe_s.
+        """Keep the load on until the scenario has recovered and stayed stable (as scoring defines
+        it), or until observe_s has passed; with a `windows.horizon_s` in the plan, also until the
+        horizon has passed.
 
-        Checked every second on the live series (`scoring.RecoveryWatch`: bucket health only, so a
-        check costs about the same however long the scenario has run)."""
+        Availability, error rate and downtime are counted over the horizon either way: without
+        `horizon_s` the rest of it after a seen recovery counts as healthy (scoring's `_horizon`),
+        so a quick recovery does not keep every scenario's load on for `observe_s`. Checked every
+        second on the live series (`scoring.RecoveryWatch`: bucket health only, so a check costs
+        about the same however long the scenario has run)."""
         write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
         self.progress.enter(Marker.OBSERVE)
         settings = scoring.settings_for(self.plan)
@@ -403,8 +413,9 @@ class Engine:
         except ValueError:
             return  # the experiment never reached its method: there is no fault to recover from
         watch = scoring.RecoveryWatch(phases, settings)
+        horizon_end_t = phases.fault_start_t + settings.horizon_s
         end = time.monotonic() + w.observe_s
-        while time.monotonic() < end:
+        while True:
             if locust.poll() is not None:
                 raise HarnessError("Locust exited during the observation window")
             time.sleep(1.0)
@@ -412,10 +423,13 @@ class Engine:
             closed_until = (
                 now - 2.0 * self.plan.load.bucket_s - 1.0
             )  # the recorder writes a bucket ~1 s after it ends
+            horizon_seen = w.horizon_s is None or closed_until >= horizon_end_t
+            if horizon_seen and time.monotonic() >= end:
+                return  # waited observe_s without seeing recovery: not recovered
             with live.lock:
                 live.update()
                 self.progress.tick(live.series)
-                if now - phases.fault_end_t < w.stability_s or live.series is None:
+                if not horizon_seen or now - phases.fault_end_t < w.stability_s or live.series is None:
                     continue
                 recovered_t = watch.recovered(live.series, closed_until)
             if recovered_t is not None:

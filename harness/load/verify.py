@@ -71,3 +71,11 @@ def data_loss(verified: dict[str, Any] | None) -> int | None:
         return None
     value = verified.get("data_loss")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def unverified(verified: dict[str, Any] | None) -> bool:
+    """Writes were acknowledged but the check of them gave no count (it failed): the score must not
+    take that for a clean check. Nothing acknowledged, or no verify.json at all, is not a failed check."""
+    if not verified or not verified.get("acknowledged"):
+        return False
+    return data_loss(verified) is None

@@ -239,11 +239,24 @@ class Windows(_Model):
     hour), and its times must stay exact when added to Unix seconds."""
     baseline_s: float = Field(20.0, gt=0, le=86_400)
     """Twenty 1-s buckets give a stable p95, error rate and KPI rate for the health tolerances."""
-    observe_s: float = Field(90.0, gt=0, le=86_400)
+    observe_s: float = Field(defaults.OBSERVE_S, gt=0, le=86_400)
     """The longest the load stays on after the method ends, waiting for recovery plus
-    stability: the testbed's slowest repair (30 s eviction, then a restart) fits with room."""
+    stability: the testbed's slowest repair (30 s eviction, then a restart) fits with room. With
+    `horizon_s` set, it stays on at least until the horizon has passed, recovered or not."""
     stability_s: float = Field(defaults.STABILITY_S, gt=0, le=86_400)
     """Healthy time that counts as recovered: DESIGN's default."""
+    horizon_s: float | None = Field(None, gt=0, le=86_400)
+    """The fixed window from the fault's start over which availability, error rate, downtime (and
+    its cost) and KPI lost are counted. Set, the engine keeps the load on until it has passed;
+    None: the horizon is `observe_s` (harness.result.defaults.HORIZON_S says why) and the engine
+    stops at recovery plus stability as before, the horizon's rest counted healthy. Set it to
+    observe relapses after a recovery, longer than the fault when a fault outlasts `observe_s`,
+    and the same on both sides of a comparison."""
+
+    @property
+    def horizon(self) -> float:
+        """The horizon in seconds: `horizon_s`, else `observe_s`."""
+        return self.horizon_s if self.horizon_s is not None else self.observe_s
 
     @model_validator(mode="after")
     def _stability_fits(self) -> Windows:

@@ -15,9 +15,20 @@ load balancer, short enough that a game day does not wait minutes per scenario."
 COST_PER_HOUR_USD = 40_000.0
 """The figure the project started from: what an hour of the product being down cost."""
 
+OBSERVE_S = 90.0
+"""The longest the load stays on after the method ends, waiting for recovery plus stability: the
+testbed's slowest repair (30 s eviction, then a restart) fits with room. Also the default horizon
+(`HORIZON_S`)."""
+
+HORIZON_S = OBSERVE_S
+"""The fixed window, from the fault's start, over which availability, error rate, downtime and KPI
+lost are counted, when the plan sets none: as long as the plan waits for a recovery, so it is known
+before the run, the same for every trial of the plan, and never longer than the engine observes
+(it waits up to `observe_s` after the method ends, which is after the fault starts)."""
+
 TARGET_RECOVERY_S = 60.0
-"""Recovering within this costs proportionally fewer points in the resilience score (full
-penalty at or beyond it): a minute is what a node or zone loss should take on a managed cluster."""
+"""The recovery time that costs half the resilience score's finite recovery penalty: a minute is
+what a node or zone loss should take on a managed cluster (harness.scoring.resilience)."""
 
 HEALTH_CONFIDENCE = 0.95
 """One-sided confidence that a bucket's true error rate (or share of slow requests) is above its

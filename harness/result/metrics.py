@@ -172,15 +172,15 @@ REGISTRY: tuple[MetricInfo, ...] = (
         null_reason="no run of unhealthy buckets was long enough to be an impact, so there was none to time",
         compare_default=True, history_default=True,
     ),
-    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation", label="requests"),
-    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the observation", label="failed requests"),
+    MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the horizon's observed buckets", label="requests"),
+    MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the horizon's observed buckets", label="failed requests"),
     MetricInfo(
-        "error_rate", Unit.FRACTION, _LOWER, "failed / requests over the observation",
+        "error_rate", Unit.FRACTION, _LOWER, "failed / requests over the horizon (a fixed window from the fault start)",
         label="error rate", compare_default=True, history_default=True, report_trend=True,
     ),
     MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket", label="peak error rate"),
     MetricInfo(
-        "availability", Unit.FRACTION, _HIGHER, "share of observed buckets that are healthy",
+        "availability", Unit.FRACTION, _HIGHER, "share of the horizon (a fixed window from the fault start) that was healthy",
         label="availability", compare_default=True,
     ),
     MetricInfo(
@@ -190,7 +190,14 @@ REGISTRY: tuple[MetricInfo, ...] = (
     ),
     *_latency("latency_ms", corrected=True),
     *_latency("latency_uncorrected_ms", corrected=False),
-    MetricInfo("peak_p99_ms", Unit.MS, _LOWER, "highest corrected p99 of an observed bucket"),
+    MetricInfo("peak_p99_ms", Unit.MS, _LOWER, "highest corrected p99 of an observed bucket; grows with the observation's length, not scored"),
+    MetricInfo(
+        "horizon_s", Unit.SECONDS, _LOWER, "the fixed window from the fault start that the rates and the score count over",
+    ),
+    MetricInfo(
+        "horizon_p99_ms", Unit.MS, _LOWER, "corrected p99 pooled over the horizon's requests; the score's latency term",
+        label="p99 (horizon)",
+    ),
     MetricInfo(
         "generator_late_share", Unit.FRACTION, _LOWER,
         "requests the load generator itself sent late / requests; above a few percent latency is not about the service",
@@ -199,12 +206,12 @@ REGISTRY: tuple[MetricInfo, ...] = (
     MetricInfo("kpi", Unit.COUNT, _HIGHER, "KPI events (completed subscriptions) in the observation", label="KPI"),
     MetricInfo("kpi_baseline_per_s", Unit.COUNT, _HIGHER, "baseline KPI events per second"),
     MetricInfo(
-        "kpi_lost", Unit.COUNT, _LOWER, "KPI events expected at the baseline rate but not delivered in the fault window",
+        "kpi_lost", Unit.COUNT, _LOWER, "KPI events expected at the baseline rate minus those delivered over the horizon; negative: more than expected",
         label="KPI lost", compare_default=True, history_default=True,
     ),
-    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "total width of the unhealthy observed buckets", label="downtime"),
+    MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "time the horizon was unhealthy", label="downtime"),
     MetricInfo(
-        "downtime_cost_usd", Unit.USD, _LOWER, "downtime priced at the plan's cost per hour",
+        "downtime_cost_usd", Unit.USD, _LOWER, "the horizon's downtime priced at the plan's cost per hour",
         compare_default=True, history_default=True,
     ),
     MetricInfo(
@@ -212,7 +219,7 @@ REGISTRY: tuple[MetricInfo, ...] = (
         label="data loss", compare_default=True, history_default=True,
     ),
     MetricInfo(
-        "resilience_score", Unit.SCORE, _HIGHER, "0-100 from recovery, availability, errors, latency and data loss",
+        "resilience_score", Unit.SCORE, _HIGHER, "0-100 from recovery, availability, errors, horizon latency and data loss (a failed check caps it)",
         label="resilience score", compare_default=True, history_default=True, report_trend=True,
     ),
     *_control_plane(),

@@ -163,6 +163,8 @@ class Metrics(_Model):
     latency_ms: Latency | None = None
     latency_uncorrected_ms: Latency | None = None
     peak_p99_ms: OptionalNumber = None
+    horizon_s: Number | None = None
+    horizon_p99_ms: OptionalNumber = None
     generator_late_share: OptionalNumber = None
     generator_lag_max_ms: OptionalNumber = None
     kpi: Count | None = None

@@ -13,6 +13,13 @@ which the fault starts is the first one observed (the fault hit part of it), and
 cut short by the end of the load is left out (it would look like a stall). The fault window
 runs from the first observed bucket to the recovery point, the recovery window from there
 to the end of the observation. docs/scoring.md has the definitions of every metric.
+
+The horizon. Recovery is judged over the observation, which ends where the outcome says (the
+engine stops once it has seen recovery and stability). Rates that summarise the trial
+(availability, error rate, downtime and its cost, KPI lost, the score's latency term) are
+counted over a horizon fixed before the run instead: the observed buckets that end by
+`fault start + horizon_s`. Over a window that ends at recovery, a trial that flapped and
+recovered late was divided by a longer window and looked better than one clean outage.
 """
 
 from __future__ import annotations
@@ -42,7 +49,10 @@ class ScoringSettings:
     cost_per_hour_usd: float = defaults.COST_PER_HOUR_USD
     """What an hour of downtime costs (harness.result.defaults)."""
     target_recovery_s: float = defaults.TARGET_RECOVERY_S
-    """Recovery time at which the resilience score's recovery penalty is full (harness.result.defaults)."""
+    """Recovery time that costs half the score's finite recovery penalty (harness.result.defaults)."""
+    horizon_s: float = defaults.HORIZON_S
+    """The fixed window from the fault start for availability, error rate, downtime and KPI lost
+    (harness.result.defaults says why the default)."""
 
     def __post_init__(self) -> None:
         if self.stability_s < 0.0:
@@ -51,10 +61,12 @@ class ScoringSettings:
             raise ValueError(f"cost_per_hour_usd must not be negative, got {self.cost_per_hour_usd}")
         if not self.target_recovery_s > 0.0:
             raise ValueError(f"target_recovery_s must be positive, got {self.target_recovery_s}")
+        if not self.horizon_s > 0.0:
+            raise ValueError(f"horizon_s must be positive, got {self.horizon_s}")
 
 
 def settings_for(plan: Any) -> ScoringSettings:
-    """The settings of a plan (its `slo`, `windows.stability_s` and `cost.per_hour_usd`); the
+    """The settings of a plan (its `slo`, `windows.stability_s` and `horizon`, `cost.per_hour_usd`); the
     engine, `harness score` and `harness compare` judge its trials with them."""
     return ScoringSettings(
         policy=HealthPolicy(
@@ -66,6 +78,7 @@ def settings_for(plan: Any) -> ScoringSettings:
         ),
         stability_s=plan.windows.stability_s,
         cost_per_hour_usd=plan.cost.per_hour_usd,
+        horizon_s=plan.windows.horizon,
     )
 
 
@@ -95,6 +108,10 @@ class ScenarioMetrics:
     latency_ms: dict[str, dict[str, float | None]]
     latency_uncorrected_ms: dict[str, dict[str, float | None]]
     peak_p99_ms: float | None
+    horizon_s: float
+    """The horizon the rates were counted over (settings.horizon_s)."""
+    horizon_p99_ms: float | None
+    """Corrected p99 of the horizon's observed buckets, pooled; the score's latency term. None without latency."""
     generator_late_share: float | None
     """Requests the load generator sent late / requests, over the observation; None without requests."""
     generator_lag_max_ms: float | None
@@ -127,6 +144,8 @@ class ScenarioMetrics:
             "latency_ms": {w: dict(p) for w, p in self.latency_ms.items()},
             "latency_uncorrected_ms": {w: dict(p) for w, p in self.latency_uncorrected_ms.items()},
             "peak_p99_ms": self.peak_p99_ms,
+            "horizon_s": self.horizon_s,
+            "horizon_p99_ms": self.horizon_p99_ms,
             "generator_late_share": self.generator_late_share,
             "generator_lag_max_ms": self.generator_lag_max_ms,
             "kpi": self.kpi,
@@ -147,11 +166,14 @@ def score_scenario(
     data_loss: int | None = None,
     *,
     limits: health.Thresholds | None = None,
+    data_loss_unverified: bool = False,
 ) -> ScenarioMetrics:
     """Every metric of one scenario trial from its timeline and phases.
 
     `limits` judges the buckets with thresholds resolved elsewhere (one scale for every trial of
     a comparison); by default they are resolved from this trial's own baseline.
+    `data_loss_unverified`: writes were acknowledged but checking them failed (data_loss None),
+    which the score does not take for a clean check.
     """
     base_lo, lo, hi = _bounds(series, phases, phases.end_t)
     baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
@@ -177,15 +199,19 @@ def score_scenario(
     fault = series.window_at(lo, fault_hi, phases.fault_start_t)
     recovery = series.window_at(fault_hi, hi, phases.end_t)
 
-    requests = int(series.requests[lo:hi].sum())
-    failed = int(series.failures[lo:hi].sum())
     kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
-    kpi_lost = None if kpi_rate is None else _round(max(0.0, kpi_rate * fault.duration_s - fault.kpi), 3)
-    downtime_s = float(series.dt[lo:hi][~observed].sum())
-    availability = float(observed.mean()) if observed.size else None
+    h = _horizon(series, phases, settings.horizon_s, lo, hi, ok, baseline, recovered=recovered_at is not None)
+    requests, failed = h.requests, h.failed
+    kpi_lost = None
+    if kpi_rate is not None and baseline.requests:  # no request in the baseline: no rate to expect from
+        kpi_lost = _round(kpi_rate * h.seen_s - h.kpi, 3)
+    downtime_s = h.unhealthy_s
+    availability = h.healthy_s / h.length_s if h.length_s > 0 else None
+    expected = requests + h.unseen_requests
+    error_rate = failed / expected if expected > 0 else None
     false_alarm_rate = float((~ok[base_lo:lo]).mean()) if lo > base_lo else None
-    error_rate = failed / requests if requests else None
     peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
+    horizon_p99_ms = series.latency_corrected.percentiles(lo, h.hi)["p99"] if h.hi > lo else None
     late_share = int(series.gen_late[lo:hi].sum()) / requests if requests else None
     gen_lag_max_ms = float(series.gen_lag_max_ms[lo:hi].max()) if hi > lo else None
     score = resilience.resilience_score(
@@ -193,9 +219,10 @@ def score_scenario(
         target_recovery_s=settings.target_recovery_s,
         availability=availability,
         error_rate=error_rate,
-        peak_p99_ms=peak_p99_ms,
+        p99_ms=horizon_p99_ms,
         p95_threshold_ms=limits.p95_ms,
         data_loss=data_loss,
+        data_loss_unverified=data_loss_unverified,
     )
     return ScenarioMetrics(
         time_to_impact_s=time_to_impact_s,
@@ -210,6 +237,8 @@ def score_scenario(
         latency_ms=_latency(baseline, fault, recovery, corrected=True),
         latency_uncorrected_ms=_latency(baseline, fault, recovery, corrected=False),
         peak_p99_ms=_round(peak_p99_ms, 3),
+        horizon_s=round(settings.horizon_s, 3),
+        horizon_p99_ms=_round(horizon_p99_ms, 3),
         generator_late_share=_round(late_share, 6),
         generator_lag_max_ms=_round(gen_lag_max_ms, 3),
         kpi=int(series.kpi[lo:hi].sum()),
@@ -357,6 +386,78 @@ class RecoveryWatch:
         self._impacted = np.concatenate((kept, start + np.flatnonzero(runs)))
         self._judged = n
         self.rejudged = n - warm
+
+
+@dataclass(frozen=True)
+class _Horizon:
+    """What the horizon holds: its observed buckets (positions lo to `hi`) and the rest of it."""
+
+    hi: int
+    """One past the last observed bucket that ends by the horizon's end."""
+    seen_s: float
+    """Width of the observed horizon buckets."""
+    unseen_s: float
+    """Whole buckets of the horizon after the end of the observation."""
+    healthy_s: float
+    unhealthy_s: float
+    requests: int
+    failed: int
+    kpi: int
+    unseen_requests: float
+    """Requests the unseen rest is taken to have served (at the baseline rate, after a recovery)."""
+
+    @property
+    def length_s(self) -> float:
+        return self.seen_s + self.unseen_s
+
+
+def _horizon(
+    series: Series,
+    phases: Phases,
+    horizon_s: float,
+    lo: int,
+    hi: int,
+    ok: np.ndarray,
+    baseline: Window,
+    *,
+    recovered: bool,
+) -> _Horizon:
+    """The horizon's buckets, and how the part the observation did not reach counts.
+
+    The engine stops at recovery and stability unless the plan sets `horizon_s`, and a run cut
+    short ends earlier still. The rest of the horizon then counts as healthy, serving the
+    baseline's request rate without failures, when recovery and stability were seen; else as unhealthy (a scenario cannot score well by hiding its
+    impact), with the observed part's error rate and KPI standing for it. Nothing observed at
+    all: nothing is counted (the rates are not measured).
+    """
+    end_t = phases.fault_start_t + horizon_s
+    ends = series.t + series.dt
+    h_hi = min(hi, max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right"))))
+    seen = ok[lo:h_hi]
+    dt = series.dt[lo:h_hi]
+    seen_s = float(dt.sum())
+    unseen_s = 0.0
+    if h_hi > lo:
+        gap = end_t - float(ends[h_hi - 1])
+        unseen_s = max(0.0, float(np.floor(gap / series.bucket_s + 1e-6)) * series.bucket_s)
+    base_rate = baseline.requests / baseline.duration_s if baseline.duration_s > 0 else 0.0
+    healthy_s = float(dt[seen].sum())
+    unhealthy_s = float(dt[~seen].sum())
+    if recovered:
+        healthy_s += unseen_s
+    else:
+        unhealthy_s += unseen_s
+    return _Horizon(
+        hi=h_hi,
+        seen_s=seen_s,
+        unseen_s=unseen_s,
+        healthy_s=healthy_s,
+        unhealthy_s=unhealthy_s,
+        requests=int(series.requests[lo:h_hi].sum()),
+        failed=int(series.failures[lo:h_hi].sum()),
+        kpi=int(series.kpi[lo:h_hi].sum()),
+        unseen_requests=base_rate * unseen_s if recovered else 0.0,
+    )
 
 
 def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int]:

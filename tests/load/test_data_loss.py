@@ -44,3 +44,26 @@ def test_gate_on_unmeasured_data_loss_fails(tmp_path: Path) -> None:
     scored = runner.score_scenario_dir(plan, plan.scenarios[0], sdir)
     (gate,) = [g for g in scored.gates if g.expression == "data_loss == 0"]
     assert not gate.passed
+
+
+def test_a_failed_check_of_acknowledged_writes_is_unverified() -> None:
+    """Acknowledged writes whose check failed are unverified; nothing acknowledged or no file is not."""
+    assert verify.unverified({"acknowledged": 5, "missing": None, "data_loss": None, "error": "x"})
+    assert not verify.unverified({"acknowledged": 5, "missing": [], "data_loss": 0})
+    assert not verify.unverified({"acknowledged": 0, "missing": [], "data_loss": None})
+    assert not verify.unverified(None)
+
+
+def test_a_failed_check_caps_the_rescored_score(tmp_path: Path) -> None:
+    """A run folder whose verification failed after writes were acknowledged scores at most 50."""
+    run = tmp_path / RUN.name
+    shutil.copytree(RUN, run)
+    sdir = run / "scenarios" / "zone-latency-light-1"
+    (sdir / "verify.json").write_text(
+        json.dumps({"acknowledged": 5, "missing": None, "data_loss": None, "error": "cannot verify"})
+    )
+    plan = Plan.model_validate(rundir.read_json(run / rundir.PLAN))
+    scored = runner.score_scenario_dir(plan, plan.scenarios[0], sdir)
+    assert scored.metrics is not None
+    assert scored.metrics.data_loss is None and scored.metrics.resilience_score is not None
+    assert scored.metrics.resilience_score <= 50.0

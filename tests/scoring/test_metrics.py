@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from harness.scoring import (
@@ -19,7 +20,7 @@ from harness.scoring import (
     score_scenario,
 )
 from harness.timeline import load_series
-from tests.scoring.timelines import HEADER, T0, bad, phases, scenario, write_lines
+from tests.scoring.timelines import CATALOG, HEADER, PURCHASE, T0, bad, bucket, phases, scenario, write_lines
 
 KEYS = {
     "time_to_impact_s",
@@ -34,6 +35,8 @@ KEYS = {
     "latency_ms",
     "latency_uncorrected_ms",
     "peak_p99_ms",
+    "horizon_s",
+    "horizon_p99_ms",
     "generator_late_share",
     "generator_lag_max_ms",
     "kpi",
@@ -55,14 +58,26 @@ def score(
     at: Phases | None = None,
     settings: ScoringSettings | None = None,
     data_loss: int | None = None,
+    data_loss_unverified: bool = False,
 ) -> ScenarioMetrics:
-    """Score the two-name scenario (120 s; baseline from 10 s, fault 60.5-70.2 s, end 120 s)."""
+    """Score the two-name scenario (120 s; baseline from 10 s, fault 60.5-70.2 s, end 120 s); unless
+    told, the horizon is the observation (59.5 s from the fault start, to 120 s)."""
     path = scenario(tmp_path / "timeline.jsonl", overrides=overrides, stalled=stalled, missing=missing)
-    series, at, settings = load_series(path), at or phases(), settings or ScoringSettings()
-    metrics = score_scenario(series, at, settings, data_loss=data_loss)
+    series, at, settings = (
+        load_series(path),
+        at or phases(),
+        settings or ScoringSettings(horizon_s=OBSERVED_S),
+    )
+    metrics = score_scenario(
+        series, at, settings, data_loss=data_loss, data_loss_unverified=data_loss_unverified
+    )
     # The engine's recovery watch asks `recovered` with the same inputs: it must agree, every time.
     assert recovered(series, at, settings) == metrics.recovered_t
     return metrics
+
+
+OBSERVED_S = 59.5
+"""From the fault start (60.5 s) to the end of the default phases (120 s)."""
 
 
 def failing_and_half_kpi(seconds: range) -> dict:
@@ -102,9 +117,9 @@ class TestImpactThatRecovers:
         assert (m.error_rate, m.peak_error_rate, m.availability) == (0.055556, 0.333333, 0.833333)
         assert (m.kpi, m.kpi_baseline_per_s) == (110, 2.0)
         assert m.kpi_lost == 10.0  # fault window 60-72 (12 s) expected 24, delivered 2 + 2 + 10 x 1
-        assert m.resilience_score == 68.2
+        assert m.resilience_score == 70.2
         assert m.score_breakdown == {
-            "recovery": 7.67,
+            "recovery": 5.63,  # 35 x 11.5 / (11.5 + 60)
             "availability": 4.17,
             "errors": 20.0,
             "latency": 0.0,
@@ -240,7 +255,8 @@ class TestKpiOnlyImpact:
 
 class TestEmptyWindows:
     def test_no_baseline_requests_uses_the_policy_only(self, tmp_path: Path) -> None:
-        """A baseline that served nothing: 1 % error threshold, no p95 or KPI criterion, no division by zero."""
+        """A baseline that served nothing: 1 % error threshold, no p95 or KPI criterion, no division by
+        zero, and no KPI rate to expect from (kpi_lost null)."""
         m = score(tmp_path, bad(range(62, 72)), stalled=range(0, 60))
         assert m.thresholds == {
             "error_rate": 0.01,
@@ -255,7 +271,7 @@ class TestEmptyWindows:
             1.5,
             11.5,
             0.0,
-            0.0,
+            None,
         )
         assert m.latency_ms["baseline"] == {"p50": None, "p95": None, "p99": None}
         assert m.score_breakdown["latency"] == 0.0
@@ -303,6 +319,114 @@ class TestDataLoss:
         m = score(tmp_path, data_loss=data_loss)
         assert (m.data_loss, m.resilience_score) == (data_loss, resilience_score)
         assert m.score_breakdown["data_loss"] == 100.0 - resilience_score
+
+    def test_a_failed_check_of_acknowledged_writes_costs_points(self, tmp_path: Path) -> None:
+        """data_loss null because the check failed caps the score at 50; null with no check asked costs nothing."""
+        assert score(tmp_path, data_loss=None).resilience_score == 100.0
+        m = score(tmp_path, data_loss=None, data_loss_unverified=True)
+        assert (m.data_loss, m.resilience_score, m.score_breakdown["data_loss"]) == (None, 50.0, 50.0)
+
+
+class TestHorizon:
+    """Availability, error rate, downtime and KPI lost count over a window fixed from the fault start."""
+
+    def test_a_late_flapping_recovery_scores_worse_than_one_clean_outage(self, tmp_path: Path) -> None:
+        """Flapping until 84 s (observed to 120 s) against a clean 10 s outage (the engine stopped at
+        recovery + stability, 82 s): over a fixed horizon the flapper is worse on every rate; over
+        the observation, as before, it looked better."""
+        (tmp_path / "clean").mkdir()
+        (tmp_path / "flap").mkdir()
+        flapping = [*range(62, 67), *range(70, 74), *range(78, 81), 84]
+        clean = score(tmp_path / "clean", bad(range(62, 72)), at=phases(end_s=82.0))
+        flap = score(tmp_path / "flap", bad(flapping))
+        assert clean.recovery_time_s == 11.5 and flap.recovery_time_s == 24.5
+        assert flap.availability < clean.availability
+        assert flap.error_rate > clean.error_rate
+        assert flap.downtime_s > clean.downtime_s
+        assert flap.resilience_score < clean.resilience_score
+        assert (clean.availability, flap.availability) == (round(50 / 60, 6), round(47 / 60, 6))
+        # Over the observation, as before: the clean outage's window ended at 82 s.
+        until_the_end = ScoringSettings(horizon_s=82.0 - 60.5)
+        (tmp_path / "old").mkdir()
+        old_clean = score(tmp_path / "old", bad(range(62, 72)), at=phases(end_s=82.0), settings=until_the_end)
+        assert old_clean.availability < flap.availability and old_clean.error_rate > flap.error_rate
+
+    def test_the_unobserved_rest_counts_as_healthy_after_a_recovery(self, tmp_path: Path) -> None:
+        """Observed to 82 s, horizon to 120 s: the last 38 s count healthy, at the baseline's 30 requests/s without failures."""
+        m = score(tmp_path, bad(range(62, 72)), at=phases(end_s=82.0))
+        assert (m.downtime_s, m.availability, m.horizon_s) == (10.0, 0.833333, OBSERVED_S)
+        assert (m.requests, m.failed_requests) == (22 * 30, 100)  # observed only
+        assert m.error_rate == round(100 / (22 * 30 + 38 * 30), 6)
+        full = score(tmp_path, bad(range(62, 72)))  # the same trial observed through the horizon
+        assert (full.availability, full.error_rate, full.downtime_s) == (
+            m.availability,
+            m.error_rate,
+            m.downtime_s,
+        )
+
+    def test_the_unobserved_rest_counts_as_down_without_a_recovery(self, tmp_path: Path) -> None:
+        """A run cut short while unhealthy (observed to 75 s): the rest of the horizon is downtime."""
+        m = score(tmp_path, bad(range(62, 75)), at=phases(end_s=75.0))
+        assert m.recovery_time_s is None
+        assert (m.downtime_s, m.availability) == (13.0 + 45.0, round(2 / 60, 6))
+        assert m.error_rate == round(130 / (15 * 30), 6)  # the observed part's rate stands for the rest
+
+    def test_buckets_observed_after_the_horizon_do_not_count(self, tmp_path: Path) -> None:
+        """With a 20 s horizon, failures at 90-94 s are in the observation (recovery) but not in the rates."""
+        m = score(tmp_path, bad([*range(62, 66), *range(90, 95)]), settings=ScoringSettings(horizon_s=20.0))
+        assert m.recovery_time_s == 34.5  # recovery still judges the whole observation
+        assert (m.downtime_s, m.requests, m.failed_requests) == (4.0, 20 * 30, 40)
+        assert m.availability == 0.8
+
+    def test_the_latency_term_does_not_grow_with_a_longer_observation(self, tmp_path: Path) -> None:
+        """The same fault observed for 39.5 s and for 3x as long (a lone slow request at 150 s): the
+        score's p99 (over the horizon) and latency term are the same; the worst bucket p99 is not."""
+        path = scenario(
+            tmp_path / "timeline.jsonl",
+            seconds=240,
+            overrides={s: {"catalog": {"corrected_ms": 150.0}} for s in range(62, 67)},
+        )
+        lines = path.read_text().splitlines()
+        spike = {**CATALOG, "name": "rare", "requests": 1, "latency_ms": 3000.0}
+        lines.insert(-1, json.dumps(bucket(T0 + 150, spike).to_line(), separators=(",", ":")))
+        path.write_text("\n".join(lines) + "\n")
+        series, settings = load_series(path), ScoringSettings(horizon_s=39.5)
+        short = score_scenario(series, phases(end_s=100.0), settings)
+        long = score_scenario(series, phases(end_s=60.5 + 3 * 39.5), settings)
+        assert short.recovery_time_s == long.recovery_time_s == 6.5
+        assert long.peak_p99_ms == pytest.approx(3000.0, rel=0.01)
+        assert short.peak_p99_ms is not None and short.peak_p99_ms < 200.0
+        assert long.horizon_p99_ms == short.horizon_p99_ms == pytest.approx(150.0, rel=0.01)
+        assert (
+            long.score_breakdown["latency"] == short.score_breakdown["latency"] == pytest.approx(5.0, abs=0.1)
+        )
+        assert long.resilience_score == short.resilience_score
+
+    def test_kpi_lost_is_unbiased_under_noise_alone(self, tmp_path: Path) -> None:
+        """Poisson KPI (2/s) and no fault, 200 seeded trials (back to back on one timeline of
+        purchases, 120 s each): kpi_lost averages about 0 (within 4 standard errors) and is negative
+        about as often as positive; clipped at 0, as before, it averaged far above 0."""
+        trials, rng = 200, np.random.default_rng(20261203)
+        templates = {k: bucket(T0, {**PURCHASE, "kpi": k}).to_line() for k in range(40)}
+        lines = [
+            HEADER,
+            *({**templates[int(k)], "t": T0 + s} for s, k in enumerate(rng.poisson(2.0, size=120 * trials))),
+        ]
+        series = load_series(write_lines(tmp_path / "t.jsonl", lines))
+        values = []
+        for trial in range(trials):
+            at = phases(*(120.0 * trial + offset for offset in (10.0, 60.5, 70.2, 120.0)))
+            values.append(score_scenario(series, at, ScoringSettings(horizon_s=OBSERVED_S)).kpi_lost)
+        lost = np.array(values)
+        standard_error = lost.std(ddof=1) / np.sqrt(lost.size)
+        assert abs(lost.mean()) < 4 * standard_error
+        assert 0.35 < (lost < 0).mean() < 0.65
+        assert np.maximum(lost, 0.0).mean() > 4 * standard_error  # what clipping reported
+
+    def test_a_negative_kpi_lost_is_kept(self, tmp_path: Path) -> None:
+        """More sign-ups than the baseline rate predicts (users catching up): kpi_lost is negative, not 0."""
+        m = score(tmp_path, {s: {"purchase": {"kpi": 4}} for s in range(70, 80)})
+        assert m.kpi_lost == -20.0
 
 
 class TestResultShape:

@@ -71,21 +71,22 @@ class TestOneFailedRequest:
         series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad([75], failures=1)))
         m = score_scenario(series, phases(), ScoringSettings())
         assert (m.time_to_impact_s, m.recovery_time_s, m.availability) == (None, 0.0, 1.0)
+        # the errors term: one failure over the horizon's requests (90 s at 30 a second), 20 x (1/2700) / 0.05
         assert m.score_breakdown == {
             "recovery": 0.0,
             "availability": 0.0,
-            "errors": 0.22,
+            "errors": 0.15,
             "latency": 0.0,
             "data_loss": 0.0,
         }
-        # 20 x (1/1800) / 0.05 points: the failure happened, and costs what it weighs
-        assert m.resilience_score == 99.8
+        # the failure happened, and costs what it weighs
+        assert m.resilience_score == 99.9
 
     def test_under_the_old_rules_the_same_failure_was_an_outage(self, tmp_path: Path) -> None:
-        """Judged on raw rates with every bad bucket an impact, that failure cost 11 points: the noise now removed."""
+        """Judged on raw rates with every bad bucket an impact, that failure cost 7.6 points: the noise now removed."""
         series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad([75], failures=1)))
         m = score_scenario(series, phases(), ScoringSettings(policy=OLD_RULES))
-        assert (m.time_to_impact_s, m.recovery_time_s, m.resilience_score) == (14.5, 15.5, 89.0)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.resilience_score) == (14.5, 15.5, 92.4)
 
     def test_one_bad_bucket_is_no_impact_but_costs_its_second_of_availability(self, tmp_path: Path) -> None:
         """A bucket that clearly failed (a third of requests), alone: downtime 1 s, yet no impact and recovery 0."""

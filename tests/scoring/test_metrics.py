@@ -172,7 +172,7 @@ class TestImpactThatRecovers:
         self, tmp_path: Path, unhealthy: list, impact_buckets: int, recovery_time_s: float | None
     ) -> None:
         """Recovery is the start of the run after which no impact (k unhealthy buckets in a row) follows."""
-        settings = ScoringSettings(policy=HealthPolicy(impact_buckets=impact_buckets))
+        settings = ScoringSettings(policy=HealthPolicy(impact_buckets=impact_buckets), horizon_s=OBSERVED_S)
         m = score(tmp_path, bad(unhealthy), settings=settings)
         assert m.recovery_time_s == recovery_time_s
         assert m.downtime_s == float(len(unhealthy))  # every unhealthy bucket is downtime, impact or not
@@ -337,8 +337,9 @@ class TestHorizon:
         (tmp_path / "clean").mkdir()
         (tmp_path / "flap").mkdir()
         flapping = [*range(62, 67), *range(70, 74), *range(78, 81), 84]
-        clean = score(tmp_path / "clean", bad(range(62, 72)), at=phases(end_s=82.0))
-        flap = score(tmp_path / "flap", bad(flapping))
+        every_bucket = ScoringSettings(policy=HealthPolicy(impact_buckets=1), horizon_s=OBSERVED_S)  # the lone bad bucket at 84 s counts
+        clean = score(tmp_path / "clean", bad(range(62, 72)), at=phases(end_s=82.0), settings=every_bucket)
+        flap = score(tmp_path / "flap", bad(flapping), settings=every_bucket)
         assert clean.recovery_time_s == 11.5 and flap.recovery_time_s == 24.5
         assert flap.availability < clean.availability
         assert flap.error_rate > clean.error_rate
@@ -346,7 +347,7 @@ class TestHorizon:
         assert flap.resilience_score < clean.resilience_score
         assert (clean.availability, flap.availability) == (round(50 / 60, 6), round(47 / 60, 6))
         # Over the observation, as before: the clean outage's window ended at 82 s.
-        until_the_end = ScoringSettings(horizon_s=82.0 - 60.5)
+        until_the_end = ScoringSettings(policy=HealthPolicy(impact_buckets=1), horizon_s=82.0 - 60.5)
         (tmp_path / "old").mkdir()
         old_clean = score(tmp_path / "old", bad(range(62, 72)), at=phases(end_s=82.0), settings=until_the_end)
         assert old_clean.availability < flap.availability and old_clean.error_rate > flap.error_rate

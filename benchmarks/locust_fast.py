@@ -13,11 +13,18 @@ Optional, for the benchmarks that read them (every variant does the same work fo
   BENCH_CPU_LOG   append "unix_time cpu_s requests" lines to this file every 0.5 s while the
                   test runs and once when it stops: this process's own CPU time
                   (getrusage), paired exactly with its own request count
-  BENCH_TICKS_LOG with the recorder: write how many times its ticker ran here at quit
+  BENCH_TICKS_LOG with the recorder: write how many times its ticker ran here at quit; each
+                  tick then runs inside functools.reduce, a C function nothing else here
+                  calls, so callgrind's inclusive count of `functools_reduce` is what the
+                  ticks cost in this very process
+  BENCH_GC_LOG    write the garbage collector's collections per generation here at quit
   BENCH_IDLE      users send nothing (each sleeps): what Locust costs per wall-clock second
                   with no requests, to size the work that runs by the clock, not by requests
 """
 
+import functools
+import gc
+import json
 import math
 import os
 import resource
@@ -33,6 +40,7 @@ MODE = os.environ.get("BENCH_RECORDER", "none")
 LIMIT = int(os.environ.get("BENCH_REQUESTS", "0") or 0)
 CPU_LOG = os.environ.get("BENCH_CPU_LOG", "")
 TICKS_LOG = os.environ.get("BENCH_TICKS_LOG", "")
+GC_LOG = os.environ.get("BENCH_GC_LOG", "")
 IDLE = os.environ.get("BENCH_IDLE", "") == "1"
 
 if MODE == "recorder":
@@ -44,7 +52,7 @@ if MODE == "recorder":
 
         def _counted_tick(self, now, final=False):
             ticks[0] += 1
-            _tick(self, now, final)
+            functools.reduce(lambda _acc, _x: _tick(self, now, final), (0,), None)
 
         recorder.Recorder.tick = _counted_tick
 
@@ -95,6 +103,14 @@ if CPU_LOG:
             sampler.kill(block=True)
         with open(CPU_LOG, "a") as fh:
             fh.write(_cpu_line(environment))
+
+
+if GC_LOG:
+
+    @events.quit.add_listener
+    def _write_gc(**_):
+        with open(GC_LOG, "w") as fh:
+            json.dump([s["collections"] for s in gc.get_stats()], fh)
 
 
 done = [0]

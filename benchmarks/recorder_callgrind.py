@@ -13,18 +13,21 @@ program about 50 times slower. Two things follow, and the method is built around
 2. The recorder's ticker runs once per wall-clock second. At 50 times slower, a tick under
    callgrind folds about 1/50 of the requests it folds at normal speed, and the part of a
    tick's cost that does not grow with its requests is charged to 50 times fewer requests.
-   So the per-tick part is measured apart and charged at the real rate:
+   A process starved of CPU also misses ticks, so one tick folds and writes several seconds.
+   So the ticks are taken out as they ran and put back at the real rate:
 
-       per request = m_recorder - (ticks per request under callgrind) * c(k_callgrind)
-                                + c(k_real) / k_real
+       per request = m_recorder - T_run / R + T(k_real) / k_real
 
    where m_recorder is the marginal instructions per request with the recorder (ticks
-   included, as they ran), c(k) the instructions of one tick that folds and writes k
-   requests beyond the requests themselves (callgrind on this script's `--tick-probe`: a
-   Recorder fed k requests per second through its listener and ticked every second, minus the
-   same requests in one second folded once, marginal over two tick counts), and k_real the requests per tick of
-   the same Locust set-up at normal speed, measured first (or given with --requests-per-tick).
-   The per-request part of folding stays in m_recorder, counted once.
+   included, as they ran); T_run / R the ticks' own marginal instructions per request in that
+   same process (locust_fast.py runs each tick inside functools.reduce, a C function nothing
+   else there calls, and callgrind's inclusive count of it is what the ticks executed, folding
+   included); T(k) what one tick costs that folds and writes the k requests of one second,
+   folding included (this script's `--tick-probe`: a Recorder fed k requests per second
+   through its listener and ticked every second under the same mark, marginal over two tick
+   counts); and k_real the requests per tick of the same Locust set-up at normal speed,
+   measured first (or given with --requests-per-tick). m_recorder - T_run / R is then the
+   listener and whatever else the recorder adds per request.
 
 Every run is bounded in time, and all traffic goes to 127.0.0.1. Results: a Markdown table on
 stdout, JSON in benchmarks/results/recorder_callgrind.json.
@@ -84,6 +87,25 @@ def callgrind(argv: list[str], out: Path, env: dict[str, str], log: Path) -> int
     return int(match.group(1))
 
 
+TICK_MARK = "functools_reduce"
+"""The C function locust_fast.py runs each tick inside (nothing else calls it there)."""
+
+
+def inclusive(out: Path, function: str) -> int:
+    """Instructions executed inside `function` (inclusive), from a callgrind output file."""
+    text = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    # One line per source file the function's code came from (inlined headers count apart);
+    # each line's inclusive count covers its own instructions and the calls made from them.
+    return sum(
+        int(line.split()[0].replace(",", ""))
+        for line in text.splitlines()
+        if re.search(rf":{function}(\s|$)", line)
+    )
+
+
 def locust_argv(port: int, users: int, out: Path, mode: str, run_time_s: int) -> list[str]:
     argv = [
         sys.executable, "-m", "locust", "-f", str(HERE / "locust_fast.py"), "--headless", "--only-summary",
@@ -130,6 +152,7 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
         "BENCH_RECORDER": mode,
         "BENCH_REQUESTS": str(requests),
         "BENCH_TICKS_LOG": str(out / "ticks"),
+        "BENCH_GC_LOG": str(out / "gc.json"),
         "PYTHONPATH": str(HERE.parent),
     }
     t0 = time.monotonic()
@@ -137,13 +160,20 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
         locust_argv(port, users, out, mode, RUN_BOUND_S - 60), out / "callgrind.out", env, out / "locust.log"
     )
     totals = read_locust_totals(out / "locust.json")
-    result = {"mode": mode, "instructions": ir, "requests": totals.requests, "wall_s": time.monotonic() - t0}
+    result = {
+        "mode": mode,
+        "instructions": ir,
+        "requests": totals.requests,
+        "wall_s": time.monotonic() - t0,
+        "gc_collections": json.loads((out / "gc.json").read_text()),
+    }
     if mode == "recorder":
         total = read_timeline(out / "timeline.jsonl").total()
         recorded, failures = total.requests, total.failures
         if (recorded, failures) != (totals.requests, totals.failures):
             raise RuntimeError(f"{tag}: timeline has {recorded}/{failures}, Locust {totals}")
         result["ticks"] = int((out / "ticks").read_text())
+        result["tick_instructions"] = inclusive(out / "callgrind.out", TICK_MARK)
     print(
         f"  {tag}: {ir:,} instructions, {totals.requests} requests, {result['wall_s']:.0f} s", file=sys.stderr
     )
@@ -153,20 +183,16 @@ def locust_run(port: int, users: int, requests: int, mode: str, work: Path, tag:
 # --- the per-tick probe ---------------------------------------------------------------------
 
 
-def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path, span_s: int = 1) -> None:
+def tick_probe(per_tick: int, ticks: int, path: Path) -> None:
     """Feed a Recorder `per_tick` requests through its listener for each of `ticks` rounds.
 
-    With `with_ticks`, the requests of round j fall in second j and the recorder is ticked
-    after each round, as its ticker would: one bucket line per tick. Without, the same requests
-    all fall in one second and are folded once at the end (one bucket line): the difference is
-    what ticks cost beyond the requests themselves (the fold's fixed cost, a bucket line and its
-    histogram bins per second), which is what runs once per second whatever the request rate.
-    Latencies are log-normal around 1 ms (this endpoint's at normal speed), from a fixed seed.
-
-    With `span_s` > 1, the requests of a round spread over that many seconds and each tick
-    folds and writes that many buckets, as a tick does under callgrind when a starved process
-    misses ticks: c(span 2) - c(span 1) is what a second costs beyond the tick's fixed part.
+    The requests of round j fall in second j and the recorder is ticked after each round, as
+    its ticker would at normal speed, inside the same mark as locust_fast.py's ticks (one
+    bucket line per tick). Latencies are log-normal around 1 ms (this endpoint's at normal
+    speed), from a fixed seed.
     """
+    import functools
+
     import numpy as np
 
     from harness.load.recorder import Recorder
@@ -178,36 +204,33 @@ def tick_probe(per_tick: int, ticks: int, with_ticks: bool, path: Path, span_s: 
     response = SimpleNamespace(status_code=200)
     on_request = rec.on_request
     for j in range(ticks):
-        starts = (t0 + (j * span_s if with_ticks else 0) + span_s * rng.random(per_tick)).tolist()
+        starts = (t0 + j + rng.random(per_tick)).tolist()
         latencies = rng.lognormal(0.0, 0.6, per_tick).tolist()
         for start, ms in zip(starts, latencies, strict=True):
             on_request(
                 request_type="GET", name="/", context={}, response=response, exception=None,
                 start_time=start, url="http://127.0.0.1/", response_length=2, response_time=ms,
             )  # fmt: skip
-        if with_ticks:
-            rec.tick(t0 + (j + 1) * span_s + 1.005)
+        now = t0 + j + 1 + 1.005
+        functools.reduce(lambda _acc, _x: rec.tick(now), (0,), None)
     rec.close()
 
 
 def tick_cost(per_tick: int, ticks: tuple[int, int], work: Path) -> dict:
     """Instructions of one tick that folds and writes `per_tick` requests (see tick_probe)."""
-    ir: dict[tuple[bool, int], int] = {}
-    for with_ticks in (False, True):
-        for n in ticks:
-            tag = f"probe-{per_tick}-{n}-{'tick' if with_ticks else 'feed'}"
-            argv = [sys.executable, str(Path(__file__).resolve()), "--tick-probe", str(per_tick), str(n)]
-            if with_ticks:
-                argv.append("--with-ticks")
-            argv.append(str(work / f"{tag}.jsonl"))
-            ir[with_ticks, n] = callgrind(
-                argv, work / f"{tag}.out", {"PYTHONPATH": str(HERE.parent)}, work / f"{tag}.log"
-            )
+    ir: dict[int, int] = {}
+    for n in ticks:
+        tag = f"probe-{per_tick}-{n}"
+        argv = [sys.executable, str(Path(__file__).resolve()), "--tick-probe", str(per_tick), str(n)]
+        argv.append(str(work / f"{tag}.jsonl"))
+        out = work / f"{tag}.out"
+        callgrind(argv, out, {"PYTHONPATH": str(HERE.parent)}, work / f"{tag}.log")
+        ir[n] = inclusive(out, TICK_MARK)
     short, long = ticks
-    per_tick_ir = ((ir[True, long] - ir[True, short]) - (ir[False, long] - ir[False, short])) / (long - short)
+    per_tick_ir = (ir[long] - ir[short]) / (long - short)
     print(f"  tick of {per_tick} requests: {per_tick_ir:,.0f} instructions", file=sys.stderr)
-    return {"requests_per_tick": per_tick, "instructions_per_tick": per_tick_ir, "runs": {
-        f"{'tick' if w else 'feed'}-{n}": v for (w, n), v in ir.items()}}  # fmt: skip
+    return {"requests_per_tick": per_tick, "instructions_per_tick": per_tick_ir, "tick_instructions": {
+        f"ticks-{n}": v for n, v in ir.items()}}  # fmt: skip
 
 
 def marginal(short: dict, long: dict) -> float:
@@ -232,12 +255,10 @@ def main() -> None:
     parser.add_argument(
         "--tick-probe", nargs=2, type=int, metavar=("PER_TICK", "TICKS"), help=argparse.SUPPRESS
     )
-    parser.add_argument("--with-ticks", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--span", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("probe_path", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tick_probe:
-        tick_probe(args.tick_probe[0], args.tick_probe[1], args.with_ticks, Path(args.probe_path), args.span)
+        tick_probe(args.tick_probe[0], args.tick_probe[1], Path(args.probe_path))
         return
 
     work = Path(tempfile.mkdtemp(prefix="harness-callgrind-"))
@@ -264,24 +285,21 @@ def main() -> None:
     for r in range(args.rounds):
         bare = marginal(pick("none", args.short, r), pick("none", args.long, r))
         rs, rl = pick("recorder", args.short, r), pick("recorder", args.long, r)
+        dr = rl["requests"] - rs["requests"]
         rounds.append(
-            {"bare": bare, "recorder_raw": marginal(rs, rl), "ticks_per_request": (rl["ticks"] - rs["ticks"])
-             / (rl["requests"] - rs["requests"])}
+            {"bare": bare, "recorder_raw": marginal(rs, rl), "ticks_per_request": (rl["ticks"] - rs["ticks"]) / dr,
+             "ticks_as_run": (rl["tick_instructions"] - rs["tick_instructions"]) / dr}
         )  # fmt: skip
     tau = statistics.median(x["ticks_per_request"] for x in rounds)
-    print("callgrind: tick probes", file=sys.stderr)
+    print("callgrind: tick probe", file=sys.stderr)
     k_real = args.requests_per_tick or round(normal["requests_per_tick"])
-    k_slow = max(1, round(1 / tau))
-    probe_ticks = (3, 13)
-    slow = tick_cost(k_slow, probe_ticks, work)
-    real = tick_cost(k_real, probe_ticks, work)
+    real = tick_cost(k_real, (3, 13), work)
     for x in rounds:
-        x["recorder"] = (
-            x["recorder_raw"] - x["ticks_per_request"] * slow["instructions_per_tick"]
-            + real["instructions_per_tick"] / k_real
-        )  # fmt: skip
+        x["recorder_without_ticks"] = x["recorder_raw"] - x["ticks_as_run"]
+        x["recorder"] = x["recorder_without_ticks"] + real["instructions_per_tick"] / k_real
         x["overhead"] = x["recorder"] / x["bare"] - 1
         x["overhead_raw"] = x["recorder_raw"] / x["bare"] - 1
+        x["overhead_without_ticks"] = x["recorder_without_ticks"] / x["bare"] - 1
     shutil.rmtree(work, ignore_errors=True)
 
     from load_path import machine
@@ -292,7 +310,6 @@ def main() -> None:
         "users": args.users,
         "lengths": [args.short, args.long],
         "normal_speed": normal,
-        "tick_slow": slow,
         "tick_real": real,
         "runs": runs,
         "rounds": rounds,
@@ -308,14 +325,16 @@ def main() -> None:
         f"| recorder, ticks as they ran under callgrind ({1 / tau:.0f} requests per tick) "
         f"| {med['recorder_raw'] / 1e3:.1f} k | {100 * med['overhead_raw']:+.2f} % |"
     )
+    print(f"| — of which the ticks, measured in the process | {med['ticks_as_run'] / 1e3:.1f} k | |")
+    print(
+        f"| recorder without its ticks (listener) | {med['recorder_without_ticks'] / 1e3:.1f} k "
+        f"| {100 * med['overhead_without_ticks']:+.2f} % |"
+    )
     print(
         f"| recorder, ticks at the real rate ({k_real} requests per tick) "
         f"| {med['recorder'] / 1e3:.1f} k | **{100 * med['overhead']:+.2f} %** |"
     )
-    print(
-        f"\nOne tick: {slow['instructions_per_tick'] / 1e3:.0f} k instructions for {k_slow} requests, "
-        f"{real['instructions_per_tick'] / 1e3:.0f} k for {k_real} requests"
-    )
+    print(f"\nOne tick of {k_real} requests: {real['instructions_per_tick'] / 1e3:.0f} k instructions")
     if args.rounds > 1:
         print("rounds' overhead: " + ", ".join(f"{100 * x['overhead']:+.2f} %" for x in rounds))
 

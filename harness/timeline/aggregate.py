@@ -151,26 +151,31 @@ class Aggregator:
             bucket.latency_corrected_max_ms = max(bucket.latency_corrected_max_ms, float(cor_maxima[g]))
             bucket.gen_late += int(gen_late[g])
             bucket.gen_lag_max_ms = max(bucket.gen_lag_max_ms, float(gen_maxima[g]))
-            zero, pairs = hist[g]
+            zero, keys, counts = hist[g]
             bucket.latency.zero += zero
-            bucket.latency.add_counts(pairs)
-            zero, pairs = hist_cor[g]
+            bucket.latency.add_counts(zip(keys, counts, strict=True))
+            zero, keys, counts = hist_cor[g]
             bucket.latency_corrected.zero += zero
-            bucket.latency_corrected.add_counts(pairs)
+            bucket.latency_corrected.add_counts(zip(keys, counts, strict=True))
 
-    def _binned(self, inverse: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, list]]:
-        """Per group: (zero count, [(key, count), ...])."""
+    def _binned(self, inverse: np.ndarray, values: np.ndarray) -> dict[int, tuple[int, list, list]]:
+        """Per group: (zero count, bin keys, their counts), keys ascending."""
         positive = values > ZERO_MS
         keys = np.ceil(np.log2(values[positive]) * self._multiplier).astype(np.int64)
         groups = inverse[positive]
         combined = groups * _KEY_SPAN + (keys + _KEY_SPAN // 2)
         uniq, counts = np.unique(combined, return_counts=True)
-        zeros = np.bincount(inverse[~positive], minlength=int(inverse.max()) + 1)
-        out: dict[int, tuple[int, list]] = {g: (int(zeros[g]), []) for g in range(zeros.size)}
-        for c, n in zip(uniq.tolist(), counts.tolist(), strict=True):
-            g, k = divmod(c, _KEY_SPAN)
-            out[g][1].append((k - _KEY_SPAN // 2, n))
-        return out
+        zeros = np.bincount(inverse[~positive], minlength=int(inverse.max()) + 1).tolist()
+        # Split the sorted (group, key) pairs by group with numpy, so that Python handles lists
+        # per group rather than one pair at a time: the bins, not the requests, are the cost here.
+        owner = uniq // _KEY_SPAN
+        bin_keys = uniq - owner * _KEY_SPAN - _KEY_SPAN // 2
+        edges = np.searchsorted(owner, np.arange(len(zeros) + 1)).tolist()
+        keys_list, counts_list = bin_keys.tolist(), counts.tolist()
+        return {
+            g: (zeros[g], keys_list[edges[g] : edges[g + 1]], counts_list[edges[g] : edges[g + 1]])
+            for g in range(len(zeros))
+        }
 
     def add_buckets(self, buckets: Iterable[Bucket]) -> None:
         """Merge deltas made elsewhere (a worker's, or lines read back)."""

@@ -79,7 +79,11 @@ class Histogram:
         self.add_counts(zip(uniq.tolist(), counts.tolist(), strict=True))
 
     def add_counts(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Add (key, count) pairs whose keys are distinct, as every caller has them."""
         bins = self.bins
+        if not bins:  # a new bucket's histogram: all the pairs in one C call
+            bins.update(pairs)
+            return
         for key, n in pairs:
             bins[key] = bins.get(key, 0) + n
 
@@ -112,7 +116,7 @@ class Histogram:
 
     def to_json(self) -> dict[str, Any]:
         """Compact JSON form: zero count and {key: count}."""
-        return {"z": self.zero, "b": {str(k): v for k, v in self.bins.items()}}
+        return {"z": self.zero, "b": dict(zip(map(str, self.bins), self.bins.values(), strict=True))}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], relative_accuracy: float) -> Histogram:

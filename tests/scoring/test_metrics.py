@@ -337,7 +337,9 @@ class TestHorizon:
         (tmp_path / "clean").mkdir()
         (tmp_path / "flap").mkdir()
         flapping = [*range(62, 67), *range(70, 74), *range(78, 81), 84]
-        every_bucket = ScoringSettings(policy=HealthPolicy(impact_buckets=1), horizon_s=OBSERVED_S)  # the lone bad bucket at 84 s counts
+        every_bucket = ScoringSettings(
+            policy=HealthPolicy(impact_buckets=1), horizon_s=OBSERVED_S
+        )  # the lone bad bucket at 84 s counts
         clean = score(tmp_path / "clean", bad(range(62, 72)), at=phases(end_s=82.0), settings=every_bucket)
         flap = score(tmp_path / "flap", bad(flapping), settings=every_bucket)
         assert clean.recovery_time_s == 11.5 and flap.recovery_time_s == 24.5

@@ -491,7 +491,7 @@ class _Reader:
             raise self.error(f"bad bucket line: {exc!r}", number) from exc
 
     def _check_times(self, t: np.ndarray, dt: np.ndarray, bucket_s: float, numbers: list[int]) -> None:
-        bad = ~(np.abs(t) < 1e12) | (np.abs(dt - bucket_s) > 1e-9)  # Unix seconds; NaN is bad too
+        bad = ~(np.abs(t) < 1e12) | ~(np.abs(dt - bucket_s) <= 1e-9)  # Unix seconds; NaN is bad too
         if bad.any():
             i = int(np.argmax(bad))
             raise self.error(

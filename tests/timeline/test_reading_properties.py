@@ -75,3 +75,19 @@ def test_a_damaged_timeline_reads_or_is_refused_naming_the_file(tmp_path: Path, 
         assert str(path) in str(exc)
         return
     assert (series.requests >= 0).all() and (series.failures <= series.requests).all()
+
+
+def test_a_bucket_whose_width_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    """`"dt": "NaN"` on a bucket line (found by the property above) is refused naming the file,
+    not cast to an integer index with a warning."""
+    first_bucket = next(i for i, line in enumerate(LINES) if b'"bucket"' in line)
+    lines = list(LINES)
+    lines[first_bucket] = _edit_number(lines[first_bucket], "dt", "NaN")
+    path = tmp_path / "timeline.jsonl"
+    path.write_bytes(b"".join(lines))
+    try:
+        load_series(path)
+    except FileInputError as exc:
+        assert str(path) in str(exc) and "dt" in str(exc)
+    else:
+        raise AssertionError("a bucket with dt NaN was read")

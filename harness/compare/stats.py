@@ -13,14 +13,13 @@ rank test here is an exact permutation test (ties included: midranks, every arra
 enumerated); the shift is the Hodges-Lehmann estimate with the Moses interval that inverts
 the same test; the median's interval comes from the binomial distribution of order statistics.
 Each interval carries its true level, which at these sizes is not the level asked for.
-Above ENUMERATION_LIMIT arrangements per stratum a seeded Monte Carlo replaces enumeration.
+Above EXACT_MAX_N trials in a stratum a seeded Monte Carlo replaces the exact count.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +33,10 @@ from harness.result import metrics as metric_registry
 SEED = 20261127
 """Seed of the Monte Carlo fallback; a fresh generator per call, so results do not depend on call order."""
 
-ENUMERATION_LIMIT = 200_000
-"""Arrangements per stratum enumerated exactly; C(20, 10) = 184,756 fits, so up to 10 trials a
-side in a stratum every p-value is exact. Above it, MONTE_CARLO_PERMUTATIONS random ones."""
+EXACT_MAX_N = 60
+"""Trials in a stratum (both sides) up to which the permutation distribution is computed
+exactly; every comparison the harness runs (at most 100 trials a scenario, usually 3 to 20)
+up to 30 a side. Above it, MONTE_CARLO_PERMUTATIONS random relabellings."""
 
 MONTE_CARLO_PERMUTATIONS = 20_000
 """Monte Carlo error of a p-value near 0.05 is then about 0.0015 (one standard error)."""
@@ -211,15 +211,26 @@ class RankTest:
     strata: int
 
 
-def _stratum_sums(ranks: np.ndarray, m: int, weight: float) -> dict[float, int] | None:
-    """Every weighted rank sum of m of these ranks, with multiplicity; None above the limit."""
-    if math.comb(len(ranks), m) > ENUMERATION_LIMIT:
+@functools.lru_cache(maxsize=4096)
+def _stratum_sums(ranks: tuple[float, ...], m: int, weight: float) -> dict[float, int] | None:
+    """How many ways each weighted rank sum of m of these ranks arises; None above EXACT_MAX_N.
+
+    A dynamic programme over doubled midranks (integers, ties included): counts[k, s] is the
+    number of k-subsets whose doubled ranks sum to s; exactly every arrangement, without
+    listing them. Cached: without ties the ranks are 1…n whatever the data. Callers must not
+    change the dict."""
+    if len(ranks) > EXACT_MAX_N:
         return None
-    counts: dict[float, int] = {}
-    for chosen in itertools.combinations(ranks.tolist(), m):
-        key = round(weight * sum(chosen), 9)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    doubled = [round(2 * r) for r in ranks]
+    top = sum(sorted(doubled)[-m:]) if m else 0
+    counts = np.zeros((m + 1, top + 1))
+    counts[0, 0] = 1.0
+    for r in doubled:
+        grown = counts.copy()
+        if r <= top:
+            grown[1:, r:] += counts[:-1, : top + 1 - r]
+        counts = grown
+    return {round(weight * s / 2, 9): int(c) for s, c in enumerate(counts[m]) if c}
 
 
 def _convolve(a: dict[float, int], b: dict[float, int]) -> dict[float, int]:
@@ -262,8 +273,8 @@ def rank_test(
 
     Within each stratum the pooled values get midranks (ties, censored values tied at their
     end); the statistic is the other side's rank sums weighted 1/(n_s + 1), van Elteren's
-    weights. Its null distribution is enumerated over every within-stratum relabelling and
-    convolved across strata, so ties get the exact p, not the normal approximation. None when
+    weights. Its null distribution counts every within-stratum relabelling and is convolved
+    across strata, so ties get the exact p, not the normal approximation. None when
     no stratum holds both sides."""
     x, y = _as_array(baseline), _as_array(other)
     strata = _strata_of(x, y, baseline_strata, other_strata)
@@ -281,9 +292,9 @@ def rank_test(
         observed += weight * float(ranks[len(xs) :].sum())
         expected += weight * m * (n + 1) / 2
         pieces.append((ranks, m, weight))
-        sums = _stratum_sums(ranks, m, weight)
+        sums = _stratum_sums(tuple(ranks.tolist()), m, weight)
         exact = _convolve(exact, sums) if exact is not None and sums is not None else None
-        plain = _stratum_sums(np.arange(1.0, n + 1), m, weight)
+        plain = _stratum_sums(tuple(np.arange(1.0, n + 1).tolist()), m, weight)
         untied = _convolve(untied, plain) if untied is not None and plain is not None else None
     if exact is not None and untied is not None:
         p = _two_sided(exact, observed, expected)

@@ -19,10 +19,10 @@ from typing import Any
 
 import pydantic
 
+from harness import plan as plan_package
 from harness.compare import page, stats
 from harness.errors import FileInputError, InputError
 from harness.plan import gates
-from harness.plan import models as plan_models
 from harness.result import files as result_files
 from harness.result import metrics as metric_registry
 from harness.result import model as result_model
@@ -349,7 +349,7 @@ def _compare_settings(run: Run) -> tuple[str, dict[str, float], str, dict[str, s
     validated as the plan loader would, so a wrong metric name is an input error here too."""
     raw = run.plan.get("compare") or {}
     try:
-        settings = plan_models.CompareSettings.model_validate(raw)
+        settings = plan_package.CompareSettings.model_validate(raw)
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"compare.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise FileInputError(run.path / rundir.PLAN, problems) from None

@@ -77,9 +77,11 @@ def simulate_page(
     shift_sd: float = 0.0,
     alpha: float = 0.05,
     correction: str = "holm",
+    naive: bool = False,
 ) -> dict[object, list[page.Cell]]:
     """One page judged by harness.compare.page: the other side shifted by `shift_sd` latent SDs
-    on every metric of the first scenario (0: an A/A page)."""
+    on every metric of the first scenario (0: an A/A page). `naive`: the former rule instead,
+    every metric at alpha on pooled trials (with the exact test), for contrast."""
     per_run = trials // runs_per_side
     families: dict[object, list[page.Cell]] = {}
     level = page.comparison_level(alpha, scenarios)
@@ -103,10 +105,13 @@ def simulate_page(
             b_latent, b_runs, b_batches = latents["b"]
             base = _sample(_values(model, a_latent, rng, 0.0), a_runs, a_batches)
             other = _sample(_values(model, b_latent, rng, shift), b_runs, b_batches)
-            comparison = page.compare_samples(base, other, model.better, level)
+            if naive:
+                comparison = stats.compare(base.values, other.values, model.better, alpha)
+            else:
+                comparison = page.compare_samples(base, other, model.better, level)
             cells.append(page.Cell(model.name, model.better, index == 0, comparison))
         families[scenario] = cells
-    return page.decide_page(families, alpha, correction)
+    return families if naive else page.decide_page(families, alpha, correction)
 
 
 def claims(decided: dict[object, list[page.Cell]]) -> list[tuple[object, str, stats.Verdict]]:

@@ -269,7 +269,7 @@ def _plan_facts(plan: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, 
                 value = Path(str(value)).name  # the same file checked out elsewhere is the same
             facts[f"{section}.{key}"] = value
     facts["abort"] = plan.get("abort")
-    facts["compare"] = plan.get("compare")
+    facts["compare"] = _compare_facts(plan.get("compare"))
     for scenario in plan.get("scenarios") or []:
         if scenario.get("name") in scenarios:
             experiment = scenario.get("experiment")
@@ -278,6 +278,14 @@ def _plan_facts(plan: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, 
             )
             facts[f"scenarios.{scenario['name']}.vars"] = scenario.get("vars") or {}
     return facts
+
+
+def _compare_facts(raw: Any) -> Any:
+    """The compare settings with defaults filled in, so an older plan.json without them agrees."""
+    try:
+        return plan_package.CompareSettings.model_validate(raw or {}).model_dump(mode="json")
+    except pydantic.ValidationError:
+        return raw  # refused later, for the baseline; shown as given for the others
 
 
 def _plan_warnings(sides: Sequence[Side], scenarios: Sequence[str]) -> list[str]:

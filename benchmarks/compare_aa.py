@@ -1,7 +1,7 @@
 """Simulate whole `harness compare` pages: how often an A/A page claims anything, how often a real
 shift is found, and how the former rule (every metric at alpha, trials pooled) fared.
 
-    .venv/bin/python benchmarks/compare_aa.py [--pages 1000] [--seed 20261203]
+    .venv/bin/python benchmarks/compare_aa.py [--pages 1000] [--seed 20261203] [--cases 0,2,5]
 
 Pages come from tests/compare/simulation.py (10 correlated metrics a scenario, two censored,
 two counts with ties; run or time-slot effects at half the variance) and are judged by
@@ -42,10 +42,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument("--cases", help="Comma-separated case numbers (from 0) to run; all by default.")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compare_aa.json")
     args = parser.parse_args()
+    chosen = {int(c) for c in args.cases.split(",")} if args.cases else set(range(len(CASES)))
     rows = []
     print("| kind | pages | share | seconds |\n| --- | --- | ---: | ---: |")
     for index, (kind, words, settings) in enumerate(CASES):
+        if index not in chosen:
+            continue
         started = time.perf_counter()
         if kind == "power":
             share = simulation.power(args.pages, args.seed + index, **settings)
@@ -57,8 +62,7 @@ def main() -> None:
         )
         what = "found" if kind == "power" else "with a claim"
         print(f"| {kind}: {words} | {args.pages} | {100 * share:.1f} % {what} | {seconds:.0f} |", flush=True)
-    out = ROOT / "benchmarks" / "results" / "compare_aa.json"
-    out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,14 @@ def main() -> None:
             share = simulation.pages_with_claims(args.pages, args.seed + index, **settings)
         seconds = time.perf_counter() - started
         rows.append(
-            {"kind": kind, "case": words, "pages": args.pages, "share": share, "seconds": round(seconds, 1)}
+            {
+                "index": index,
+                "kind": kind,
+                "case": words,
+                "pages": args.pages,
+                "share": share,
+                "seconds": round(seconds, 1),
+            }
         )
         what = "found" if kind == "power" else "with a claim"
         print(f"| {kind}: {words} | {args.pages} | {100 * share:.1f} % {what} | {seconds:.0f} |", flush=True)

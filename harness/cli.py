@@ -508,6 +508,14 @@ def compare_cmd(
             "--out", help="Folder for compare.html and compare.md (default: reports/compare-<time>)."
         ),
     ] = None,
+    own_thresholds: Annotated[
+        bool,
+        typer.Option(
+            "--own-thresholds",
+            help="Keep each trial's metrics as scored on its own baseline's thresholds "
+            "(default: every trial scored again on one scale per scenario).",
+        ),
+    ] = False,
     reports: ReportsOption = PROJECT_ROOT / "reports",
 ) -> None:
     """Put runs side by side: medians with exact intervals, shifts, exact rank tests, a verdict per metric."""
@@ -515,7 +523,12 @@ def compare_cmd(
 
     labels = compare.parse_label_options(label or [])
     report = compare.compare_runs(
-        run_dirs or [], labels or None, alpha=alpha, metrics=metric or None, correction=correction
+        run_dirs or [],
+        labels or None,
+        alpha=alpha,
+        metrics=metric or None,
+        correction=correction,
+        own_thresholds=own_thresholds,
     )
     folder = out_dir or reports / f"compare-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
     html, md = compare.write_comparison(report, folder)

@@ -12,9 +12,11 @@ the page's correction, and a verdict in the metric's good direction. How to read
 
 `stats` is the pure part (summarize, compare, rank_test, hodges_lehmann, adjust), usable on any
 list of values; `page` decides units (batches, runs) and shares alpha over a page.
+`scale` scores every trial of a scenario again on one set of health thresholds (docs/compare.md,
+"One scale"); `compare_runs(..., own_thresholds=True)` keeps each trial's own.
 """
 
-from harness.compare import page, stats
+from harness.compare import page, scale, stats
 from harness.compare.render import render_html, render_markdown, write_comparison
 from harness.compare.runs import (
     DEFAULT_METRICS,
@@ -48,6 +50,7 @@ __all__ = [
     "parse_label_options",
     "render_html",
     "render_markdown",
+    "scale",
     "stats",
     "summarize",
     "write_comparison",

@@ -221,6 +221,9 @@ def render_markdown(report: ComparisonReport) -> str:
     if report.warnings:
         lines += ["", "**Warnings**", ""]
         lines += [f"- {_cell(w)}" for w in report.warnings]
+    if report.thresholds:
+        lines += ["", "**Health thresholds**", ""]
+        lines += [f"- {_cell(s.line)}" for s in report.thresholds]
     for scenario in report.scenarios:
         lines += ["", f"## {scenario.name}", ""]
         trials = ", ".join(f"{_cell(label)}: {scenario.trials[label]}" for label in scenario.labels)

@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 
 from harness import plan as plan_package
-from harness.compare import page, stats
+from harness.compare import page, scale, stats
 from harness.errors import FileInputError, InputError
 from harness.plan import gates
 from harness.result import files as result_files
@@ -237,6 +237,9 @@ class ComparisonReport:
         """Each comparison's share of alpha."""
         return page.comparison_level(self.alpha, self.comparisons)
 
+    thresholds: tuple[scale.ScenarioScale, ...] = field(default=())
+    """Per scenario, the health thresholds its trials were compared on and where they came from."""
+
     @property
     def baseline(self) -> str:
         return self.sides[0].label
@@ -321,10 +324,15 @@ def _status_warnings(sides: Sequence[Side]) -> list[str]:
 # --- building the report ------------------------------------------------------------------
 
 
-def _entries(side: Side, scenario: str) -> list[tuple[Run, Mapping[str, Any] | None]]:
-    """Each trial of `scenario` on `side` with its metrics as result.json has them (None: not scored)."""
+def _entries(side: Side, scenario: str, scaled: scale.Rescored) -> list[tuple[Run, Mapping[str, Any] | None]]:
+    """Each trial of `scenario` on `side` with its metrics on the comparison's scale, or as
+    result.json has them where it keeps its own (None: not scored)."""
     return [
-        (run, entry.metrics.as_mapping() if entry.metrics is not None else None)
+        (
+            run,
+            scaled.of(run, entry.trial)
+            or (entry.metrics.as_mapping() if entry.metrics is not None else None),
+        )
         for run in side.runs
         for entry in run.result.scenarios
         if entry.name == scenario
@@ -377,8 +385,11 @@ def compare_runs(
     metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
     correction: str | None = None,
+    own_thresholds: bool = False,
 ) -> ComparisonReport:
-    """Read the runs and compare every side against the first; `correction` overrides the plan's."""
+    """Read the runs and compare every side against the first, every trial judged on one scale
+    per scenario (`scale`; own_thresholds: each on its own, as scored); `correction` overrides
+    the plan's."""
     if not 0 < alpha < 1:
         raise InputError(f"--alpha: must be between 0 and 1, not {alpha}")
     if not 0 < confidence < 1:
@@ -420,9 +431,13 @@ def compare_runs(
 
     scenarios: list[ScenarioComparison] = []
     families: dict[tuple[str, str], list[page.Cell]] = {}
+    scales: list[scale.ScenarioScale] = []
     for name in compared:
         present = [side for side in sides if name in names_of[side.label]]
-        entries = {side.label: _entries(side, name) for side in present}
+        scaled = scale.own(name) if own_thresholds else scale.rescore(present, name)
+        warnings += [*scaled.warnings, *scale.recorded_differences(present, name, scaled.scale)]
+        scales.append(scaled.scale)
+        entries = {side.label: _entries(side, name, scaled) for side in present}
         unscored = {label: sum(metrics is None for _, metrics in found) for label, found in entries.items()}
         for label, count in unscored.items():
             if count:
@@ -503,4 +518,5 @@ def compare_runs(
         warnings=tuple(warnings),
         correction=chosen,
         comparisons=pairs,
+        thresholds=tuple(scales),
     )

@@ -49,16 +49,6 @@ CONTROL_PLANE_FILE = "controlplane.jsonl"
 
 
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
-def settings_for(plan: Any) -> scoring.ScoringSettings:
-    return scoring.ScoringSettings(
-        policy=scoring.HealthPolicy(
-            error_rate=plan.slo.error_rate, p95_ms=plan.slo.p95_ms, kpi_drop=plan.slo.kpi_drop
-        ),
-        stability_s=plan.windows.stability_s,
-        cost_per_hour_usd=plan.cost.per_hour_usd,
-    )
-
-
 def score_scenario_dir(
     plan: Any,
     scenario: Any,
@@ -86,7 +76,9 @@ def score_scenario_dir(
         return _scenario_entry(sdir, entry)
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
-    metrics = scoring.score_scenario(series, phases, settings_for(plan), data_loss=data_loss).to_dict()
+    metrics = scoring.score_scenario(
+        series, phases, scoring.settings_for(plan), data_loss=data_loss
+    ).to_dict()
     control_plane = rundir.read_records(sdir / CONTROL_PLANE_FILE)
     if control_plane is not None or plan.target.kind == "kubernetes":
         # On a cluster the key is always there (nulls if the sampler wrote nothing), so a gate
@@ -374,7 +366,7 @@ class Engine:
         check costs about the same however long the scenario has run)."""
         write_marker(str(markers), kind="phase", phase=Marker.OBSERVE)
         self.progress.enter(Marker.OBSERVE)
-        settings = settings_for(self.plan)
+        settings = scoring.settings_for(self.plan)
         try:
             phases = scoring.phases_from_markers(rundir.read_markers(markers))
         except ValueError:

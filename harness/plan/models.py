@@ -270,6 +270,14 @@ class Slo(_Model):
     time out long before, so a larger limit could never be crossed."""
     kpi_drop: float | None = Field(None, ge=0, le=1)
     """None: unhealthy when completed subscriptions fall clearly below the baseline rate."""
+    confidence: float = Field(defaults.HEALTH_CONFIDENCE, ge=0.5, lt=1)
+    """How sure the evidence must be (one-sided Wilson score interval) that a bucket's error rate,
+    or its share of requests slower than p95_ms, is above the threshold before the bucket breaches
+    it: 95 % keeps one failed request among dozens from making a bucket unhealthy. 0.5 judges the
+    raw rates."""
+    impact_buckets: int = Field(defaults.IMPACT_BUCKETS, ge=1, le=3600)
+    """Unhealthy buckets in a row that make an impact (and that a recovery must outlast): a lone
+    bad bucket is noise, three seconds of trouble is an outage. 1: every unhealthy bucket is one."""
 
 
 class AbortCondition(_Model):

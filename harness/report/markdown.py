@@ -59,6 +59,7 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
     for s in scenarios:
         cells = " | ".join(_cell(s.metrics, c) for c in metric_registry.SUMMARY)
         lines.append(f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} | {cells} |")
+    lines += _false_alarms(scenarios)
     failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:
         lines += ["", "Failed gates:", ""]
@@ -93,6 +94,20 @@ FORMATS: dict[str, Callable[[Any, int | None], str]] = {
     "num": lambda v, d: _fmt(v, "", 1 if d is None else d),
 }
 """The registry's formats (harness.result.metrics.Shown) as summary.md writes them."""
+
+
+def _false_alarms(scenarios: list[result_model.Scenario]) -> list[str]:
+    """A sentence on the baseline's false alarms: how far impact and recovery can be the rules' noise."""
+    rates = [(s, s.metrics.false_alarm_rate) for s in scenarios if s.metrics is not None]
+    measured = [(s, rate) for s, rate in rates if rate is not None]
+    if not measured:
+        return []  # results scored before the rate existed
+    alarmed = [f"{s.name}#{s.trial} {_pct(rate, 1)}" for s, rate in measured if rate > 0]
+    if not alarmed:
+        return ["", "No baseline false alarms: the health rules judged every baseline bucket healthy, "
+                "so impact and recovery are not their noise."]  # fmt: skip
+    return ["", f"Baseline false alarms (baseline buckets judged unhealthy with no fault running): "
+            f"{', '.join(alarmed)}. Impact and recovery times there carry that much noise."]  # fmt: skip
 
 
 def _cell(metrics: result_model.Metrics | None, column: metric_registry.Shown) -> str:

@@ -18,3 +18,13 @@ COST_PER_HOUR_USD = 40_000.0
 TARGET_RECOVERY_S = 60.0
 """Recovering within this costs proportionally fewer points in the resilience score (full
 penalty at or beyond it): a minute is what a node or zone loss should take on a managed cluster."""
+
+HEALTH_CONFIDENCE = 0.95
+"""One-sided confidence that a bucket's true error rate (or share of slow requests) is above its
+threshold before the bucket counts as breaching it: the usual 5 % risk of a false alarm for a
+service running exactly at the threshold, far less for one running below it."""
+
+IMPACT_BUCKETS = 3
+"""Unhealthy buckets in a row that make an impact (3 s at the recorder's 1 s buckets): a false
+alarm in one bucket is rare, three in a row are rare cubed, while an outage users notice outlasts
+three seconds. Shorter blips still cost availability and downtime."""

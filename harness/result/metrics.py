@@ -220,9 +220,9 @@ REGISTRY: tuple[MetricInfo, ...] = (
     # A later impact is better: the system absorbed the fault for longer.
     MetricInfo(
         "time_to_impact_s", Unit.SECONDS, _HIGHER,
-        "fault start to the first unhealthy bucket",
+        "fault start to the first impact: a run of impact_buckets (3) unhealthy buckets in a row",
         label="time to impact", null=Null.NEVER_HAPPENED, null_words="had no impact",
-        null_reason="no bucket was unhealthy, so there was no impact to time",
+        null_reason="no run of unhealthy buckets was long enough to be an impact, so there was none to time",
         compare_default=True, history_default=True,
     ),
     MetricInfo("requests", Unit.COUNT, _HIGHER, "requests over the observation", label="requests"),
@@ -235,6 +235,11 @@ REGISTRY: tuple[MetricInfo, ...] = (
     MetricInfo(
         "availability", Unit.FRACTION, _HIGHER, "share of observed buckets that are healthy",
         label="availability", compare_default=True,
+    ),
+    MetricInfo(
+        "false_alarm_rate", Unit.FRACTION, _LOWER,
+        "share of baseline buckets (no fault running) the same health rules judge unhealthy: the noise in impact and recovery",
+        label="baseline false alarms",
     ),
     *_latency("latency_ms", corrected=True),
     *_latency("latency_uncorrected_ms", corrected=False),
@@ -438,6 +443,7 @@ CARDS: tuple[Card, ...] = (
         Shown("recovery_after_fault_end_s", "seconds", label="after fault end"),
         Shown("downtime_s", "seconds"),
         Shown("availability", "pct", 1),
+        Shown("false_alarm_rate", "pct", 1),
         Shown("downtime_cost_usd", "usd", label="cost"),
         Shown("data_loss", "num"),
     )),

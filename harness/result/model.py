@@ -105,6 +105,10 @@ class Thresholds(_Model):
     kpi_min_per_s: OptionalNumber = None
     kpi_window_s: OptionalNumber = None
     min_requests: Count | None = None
+    confidence: OptionalNumber = None
+    """How sure the evidence had to be that a bucket breached; absent in results judged on raw rates."""
+    impact_buckets: Count | None = None
+    """Unhealthy buckets in a row that made an impact; absent in results where every one did."""
 
 
 class ApiWindow(_Model):
@@ -155,6 +159,7 @@ class Metrics(_Model):
     error_rate: OptionalNumber = None
     peak_error_rate: OptionalNumber = None
     availability: OptionalNumber = None
+    false_alarm_rate: OptionalNumber = None
     latency_ms: Latency | None = None
     latency_uncorrected_ms: Latency | None = None
     peak_p99_ms: OptionalNumber = None

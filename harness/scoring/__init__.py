@@ -11,13 +11,23 @@ judges unhealthy. Definitions in docs/scoring.md.
     metrics = score_scenario(series, phases, ScoringSettings(policy=HealthPolicy(p95_ms=300)))
     metrics.to_dict()                                            # metrics.py (health.py, resilience.py)
 
-`controlplane` summarises a Kubernetes target's control-plane samples over the same phases;
-`health` is the healthy-bucket test, which the report draws too.
+`settings_for(plan)` is a plan's ScoringSettings; `pooled_thresholds` resolves one scale for
+several trials from their baselines pooled (harness compare). `controlplane` summarises a
+Kubernetes target's control-plane samples over the same phases; `health` is the healthy-bucket
+test, which the report draws too.
 """
 
 from harness.scoring import controlplane, health
 from harness.scoring.health import HealthPolicy
-from harness.scoring.metrics import RecoveryWatch, ScenarioMetrics, ScoringSettings, recovered, score_scenario
+from harness.scoring.metrics import (
+    RecoveryWatch,
+    ScenarioMetrics,
+    ScoringSettings,
+    pooled_thresholds,
+    recovered,
+    score_scenario,
+    settings_for,
+)
 from harness.scoring.windows import Phases, phases_from_markers
 
 __all__ = [
@@ -29,6 +39,8 @@ __all__ = [
     "controlplane",
     "health",
     "phases_from_markers",
+    "pooled_thresholds",
     "recovered",
     "score_scenario",
+    "settings_for",
 ]

@@ -5,22 +5,41 @@ for coordinated omission: what users on schedule waited) are within their thresh
 rate over the last few seconds has not dropped too far below the baseline rate. The plan may set
 absolute SLOs; what it leaves unset is derived from the baseline window.
 
+A bucket holds a few dozen requests, so one failed or slow request moves its raw error rate or
+p95 by whole percentage points. A bucket therefore breaches the error-rate and p95 thresholds only
+on evidence: when the one-sided Wilson score interval's lower bound, at the policy's confidence,
+for the share of failed (or slower than the p95 threshold) requests lies above the threshold
+(above 5 % for p95). And an impact is a run of `impact_buckets` unhealthy buckets in a row
+(`impact`): a lone unhealthy bucket is neither an outage's start nor its end.
+
 Called by harness.scoring.metrics (and by the report, to shade unhealthy buckets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from harness.result import defaults
 from harness.timeline import Series, Window
 
 KPI_MIN_EXPECTED_EVENTS = 3.0
 """Below this many expected KPI events per KPI window, the KPI criterion is skipped: with Poisson
 arrivals, a window expecting 3 events is empty about 5 % of the time, so a lower rate would flag
 healthy buckets as drops by chance alone."""
+
+CONFIDENCE = defaults.HEALTH_CONFIDENCE
+"""How sure the evidence must be that a bucket breaches (harness.result.defaults says why)."""
+
+IMPACT_BUCKETS = defaults.IMPACT_BUCKETS
+"""Unhealthy buckets in a row that make an impact (harness.result.defaults says why)."""
+
+P95_SLOW_SHARE = 0.05
+"""The p95 threshold, read as a share: a bucket's p95 is above the limit exactly when more than 5 %
+of its requests are slower than it."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,12 @@ class HealthPolicy:
     min_requests: int = 1
     """A bucket with fewer completed requests than this is unhealthy: load is running, so a bucket where
     nothing completed is a total stall, the worst case, not missing data."""
+    confidence: float = CONFIDENCE
+    """How sure the evidence must be that a bucket's error rate (or slow share) is above its threshold
+    (module constant CONFIDENCE says why). 0.5 judges the raw rate, as scoring did before evidence."""
+    impact_buckets: int = IMPACT_BUCKETS
+    """Unhealthy buckets in a row that make an impact (module constant IMPACT_BUCKETS says why).
+    1 makes every unhealthy bucket an impact, as scoring did before evidence."""
 
     def __post_init__(self) -> None:
         if self.error_rate is not None and not 0.0 <= self.error_rate <= 1.0:
@@ -57,6 +82,7 @@ class HealthPolicy:
             raise ValueError(f"kpi_window_s must be positive, got {self.kpi_window_s}")
         if self.min_requests < 0:
             raise ValueError(f"min_requests must not be negative, got {self.min_requests}")
+        _check_evidence(self.confidence, self.impact_buckets)
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,11 @@ class Thresholds:
     """Lowest healthy KPI rate over `kpi_window_s`; None when the baseline KPI is too sparse to judge."""
     kpi_window_s: float
     min_requests: int
+    confidence: float = CONFIDENCE
+    impact_buckets: int = IMPACT_BUCKETS
+
+    def __post_init__(self) -> None:
+        _check_evidence(self.confidence, self.impact_buckets)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +109,8 @@ class Thresholds:
             "kpi_min_per_s": None if self.kpi_min_per_s is None else round(self.kpi_min_per_s, 6),
             "kpi_window_s": round(self.kpi_window_s, 3),
             "min_requests": self.min_requests,
+            "confidence": round(self.confidence, 6),
+            "impact_buckets": self.impact_buckets,
         }
 
 
@@ -109,6 +142,8 @@ def thresholds(policy: HealthPolicy, baseline: Window) -> Thresholds:
         kpi_min_per_s=kpi_min_per_s,
         kpi_window_s=policy.kpi_window_s,
         min_requests=policy.min_requests,
+        confidence=policy.confidence,
+        impact_buckets=policy.impact_buckets,
     )
 
 
@@ -117,22 +152,61 @@ def healthy(series: Series, limits: Thresholds, lo: int = 0, hi: int | None = No
 
     Every bucket is judged as if load were running (the scorer only asks about buckets between the
     fault start and the end, when it is). Only the buckets asked and the KPI window before them
-    are read, so judging the last minute of a long run costs what a minute costs.
+    are read, so judging the last minute of a long run costs what a minute costs. Error rate and
+    p95 breach only on evidence (`wilson_lower`); a bucket's verdict never depends on its neighbours
+    but through the KPI window.
     """
     hi = len(series) if hi is None else hi
     span = max(1, round(limits.kpi_window_s / series.bucket_s))
     first = max(0, lo - span + 1) if limits.kpi_min_per_s is not None else lo
     requests = series.requests[first:hi]
     ok = requests >= limits.min_requests
-    error_rate = np.divide(
-        series.failures[first:hi], requests, out=np.zeros(requests.size), where=requests > 0, dtype=np.float64
-    )
-    ok &= error_rate <= limits.error_rate
+    z = NormalDist().inv_cdf(limits.confidence)
+    ok &= ~(wilson_lower(series.failures[first:hi], requests, z) > limits.error_rate)
     if limits.p95_ms is not None:
-        ok &= ~(series.latency_corrected.p95_ms[first:hi] > limits.p95_ms)  # NaN (no latency) is no breach
+        # Only a bucket whose raw p95 is above the limit (more than 5 % slow) can breach: the lower
+        # bound never exceeds the raw share. So the bins are read only where the p95 says so.
+        # No request is no slow request (NaN): a stall is judged by min_requests.
+        over = np.flatnonzero(series.latency_corrected.p95_ms[first:hi] > limits.p95_ms)
+        if over.size:
+            slow = series.latency_corrected.above(over + first, limits.p95_ms)
+            ok[over[wilson_lower(slow, requests[over], z) > P95_SLOW_SHARE]] = False
     if limits.kpi_min_per_s is not None and requests.size:
         ok &= rolling_rate(series.kpi[first:hi], series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
     return ok[lo - first :]
+
+
+def wilson_lower(events: np.ndarray, trials: np.ndarray, z: float) -> np.ndarray:
+    """Per bucket: the lower bound of the Wilson score interval for events / trials (0 without trials).
+
+    Wilson rather than the normal approximation because it stays inside [0, 1] and is right for
+    the small counts and rates near 0 a bucket has: 1 failure of 60 gives 0.004, 1 of 1 gives 0.27
+    at z = 1.645 (95 % one-sided). z = 0 gives the raw rate.
+    """
+    n = np.asarray(trials, dtype=np.float64)
+    p = np.divide(events, n, out=np.zeros(n.size), where=n > 0, dtype=np.float64)
+    safe = np.where(n > 0, n, 1.0)
+    z2 = z * z
+    centre = p + z2 / (2.0 * safe)
+    margin = z * np.sqrt(np.maximum(p * (1.0 - p) / safe + z2 / (4.0 * safe * safe), 0.0))
+    return np.where(n > 0, np.maximum(0.0, (centre - margin) / (1.0 + z2 / safe)), 0.0)
+
+
+def impact(unhealthy: np.ndarray, run: int) -> np.ndarray:
+    """Per bucket: True when it is in a run of at least `run` unhealthy buckets in a row.
+
+    Runs are counted within the array given (the observation): a run cut by its end counts with
+    the buckets it has, so a lone bad bucket at the end is no impact, as anywhere else.
+    """
+    bad = np.asarray(unhealthy, dtype=bool)
+    if run <= 1 or not bad.size:
+        return bad.copy()
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(bad.size, dtype=bool)
+    for a, b in zip(starts[ends - starts >= run], ends[ends - starts >= run], strict=True):
+        out[a:b] = True
+    return out
 
 
 def observed_health(
@@ -151,6 +225,9 @@ def observed_health(
             kpi_min_per_s=thresholds.get("kpi_min_per_s"),
             kpi_window_s=float(thresholds.get("kpi_window_s", 5.0)),
             min_requests=int(thresholds.get("min_requests", 1)),
+            # results written before evidence judged the raw rates: 0.5 is z = 0
+            confidence=float(thresholds.get("confidence", 0.5)),
+            impact_buckets=int(thresholds.get("impact_buckets", 1)),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -169,3 +246,10 @@ def rolling_rate(counts: np.ndarray, bucket_s: float, window_s: float) -> np.nda
     ends = np.arange(1, counts.size + 1)
     starts = np.maximum(ends - n, 0)
     return (cum[ends] - cum[starts]) / ((ends - starts) * bucket_s)
+
+
+def _check_evidence(confidence: float, impact_buckets: int) -> None:
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(f"confidence must be within [0.5, 1), got {confidence}")
+    if impact_buckets < 1:
+        raise ValueError(f"impact_buckets must be at least 1, got {impact_buckets}")

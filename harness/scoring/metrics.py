@@ -17,6 +17,7 @@ to the end of the observation. docs/scoring.md has the definitions of every metr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from harness.result import defaults
 from harness.scoring import health, resilience
 from harness.scoring.health import HealthPolicy
 from harness.scoring.windows import Phases
-from harness.timeline import Series, Window
+from harness.timeline import Series, Window, pooled_window
 
 _EPS_S = 1e-9
 
@@ -52,6 +53,22 @@ class ScoringSettings:
             raise ValueError(f"target_recovery_s must be positive, got {self.target_recovery_s}")
 
 
+def settings_for(plan: Any) -> ScoringSettings:
+    """The settings of a plan (its `slo`, `windows.stability_s` and `cost.per_hour_usd`); the
+    engine, `harness score` and `harness compare` judge its trials with them."""
+    return ScoringSettings(
+        policy=HealthPolicy(
+            error_rate=plan.slo.error_rate,
+            p95_ms=plan.slo.p95_ms,
+            kpi_drop=plan.slo.kpi_drop,
+            confidence=plan.slo.confidence,
+            impact_buckets=plan.slo.impact_buckets,
+        ),
+        stability_s=plan.windows.stability_s,
+        cost_per_hour_usd=plan.cost.per_hour_usd,
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class HealthTrack:
     """Per bucket from the baseline to the end of the observation: its start, width and health."""
@@ -73,6 +90,8 @@ class ScenarioMetrics:
     error_rate: float | None
     peak_error_rate: float | None
     availability: float | None
+    false_alarm_rate: float | None
+    """Share of baseline buckets the same rules judge unhealthy (no fault was running); None without baseline."""
     latency_ms: dict[str, dict[str, float | None]]
     latency_uncorrected_ms: dict[str, dict[str, float | None]]
     peak_p99_ms: float | None
@@ -104,6 +123,7 @@ class ScenarioMetrics:
             "error_rate": self.error_rate,
             "peak_error_rate": self.peak_error_rate,
             "availability": self.availability,
+            "false_alarm_rate": self.false_alarm_rate,
             "latency_ms": {w: dict(p) for w, p in self.latency_ms.items()},
             "latency_uncorrected_ms": {w: dict(p) for w, p in self.latency_uncorrected_ms.items()},
             "peak_p99_ms": self.peak_p99_ms,
@@ -139,20 +159,20 @@ def score_scenario(
         limits = health.thresholds(settings.policy, baseline)
     ok = health.healthy(series, limits)
     observed = ok[lo:hi]
-    unhealthy = np.flatnonzero(~observed)
+    impacted = np.flatnonzero(health.impact(~observed, limits.impact_buckets))
 
     time_to_impact_s = None
-    if unhealthy.size:
-        time_to_impact_s = _round(max(0.0, float(series.t[lo + unhealthy[0]]) - phases.fault_start_t), 3)
-    recovered_at = _recovery_position(series, lo, hi, unhealthy, settings.stability_s)
+    if impacted.size:
+        time_to_impact_s = _round(max(0.0, float(series.t[lo + impacted[0]]) - phases.fault_start_t), 3)
+    recovered_at = _recovery_position(series, lo, hi, impacted, settings.stability_s)
     if recovered_at is None:
         recovered_t = None
         recovery_time_s = recovery_after_s = None
         fault_hi = hi
     else:
-        recovered_t = _recovered_t(series, phases, recovered_at, unhealthy, hi)
-        recovery_time_s = _round(max(0.0, recovered_t - phases.fault_start_t), 3) if unhealthy.size else 0.0
-        recovery_after_s = _round(max(0.0, recovered_t - phases.fault_end_t), 3) if unhealthy.size else 0.0
+        recovered_t = _recovered_t(series, phases, recovered_at, impacted, hi)
+        recovery_time_s = _round(max(0.0, recovered_t - phases.fault_start_t), 3) if impacted.size else 0.0
+        recovery_after_s = _round(max(0.0, recovered_t - phases.fault_end_t), 3) if impacted.size else 0.0
         fault_hi = recovered_at
     fault = series.window_at(lo, fault_hi, phases.fault_start_t)
     recovery = series.window_at(fault_hi, hi, phases.end_t)
@@ -163,6 +183,7 @@ def score_scenario(
     kpi_lost = None if kpi_rate is None else _round(max(0.0, kpi_rate * fault.duration_s - fault.kpi), 3)
     downtime_s = float(series.dt[lo:hi][~observed].sum())
     availability = float(observed.mean()) if observed.size else None
+    false_alarm_rate = float((~ok[base_lo:lo]).mean()) if lo > base_lo else None
     error_rate = failed / requests if requests else None
     peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
     late_share = int(series.gen_late[lo:hi].sum()) / requests if requests else None
@@ -185,6 +206,7 @@ def score_scenario(
         error_rate=_round(error_rate, 6),
         peak_error_rate=_round(_peak(series.error_rate[lo:hi]), 6),
         availability=_round(availability, 6),
+        false_alarm_rate=_round(false_alarm_rate, 6),
         latency_ms=_latency(baseline, fault, recovery, corrected=True),
         latency_uncorrected_ms=_latency(baseline, fault, recovery, corrected=False),
         peak_p99_ms=_round(peak_p99_ms, 3),
@@ -204,6 +226,17 @@ def score_scenario(
     )
 
 
+def pooled_thresholds(policy: HealthPolicy, trials: Iterable[tuple[Series, Phases]]) -> health.Thresholds:
+    """The policy resolved against the baseline windows of several trials pooled into one (their
+    buckets together, latency bins merged): one scale to judge all of them, as `harness compare`
+    does, rather than each trial against its own baseline. One trial gives its own thresholds."""
+    parts = []
+    for series, phases in trials:
+        base_lo, lo, _ = _bounds(series, phases, phases.end_t)
+        parts.append((series, base_lo, lo))
+    return health.thresholds(policy, pooled_window(parts))
+
+
 def recovered(series: Series, phases: Phases, settings: ScoringSettings) -> float | None:
     """The recovery point (Unix seconds) if, by `phases.end_t`, the scenario has recovered as
     `score_scenario` defines it (its `recovered_t`); None if not (yet)."""
@@ -214,7 +247,8 @@ class RecoveryWatch:
     """`recovered`, asked every second on a growing series by the engine's recovery watch.
 
     It judges only bucket health from the per-bucket arrays (no percentiles over the fault and
-    recovery windows), and keeps the baseline's thresholds while the baseline's buckets hold the
+    recovery windows; bins only of buckets whose p95 is over the limit) and impact runs as
+    `score_scenario` does (`health.impact`), and keeps the baseline's thresholds while the baseline's buckets hold the
     same counts (a late delta for one of them changes its requests, and they are resolved again),
     so a check costs about the same after six hours of load as after five minutes
     (benchmarks/recovery_watch.py). State: the thresholds of the last check, owned by the caller.
@@ -237,11 +271,11 @@ class RecoveryWatch:
             self._limits = health.thresholds(self.settings.policy, baseline)
             self._baseline = key
         observed = health.healthy(series, self._limits, lo, hi)
-        unhealthy = np.flatnonzero(~observed)
-        at = _recovery_position(series, lo, hi, unhealthy, self.settings.stability_s)
+        impacted = np.flatnonzero(health.impact(~observed, self._limits.impact_buckets))
+        at = _recovery_position(series, lo, hi, impacted, self.settings.stability_s)
         if at is None:
             return None
-        return _recovered_t(series, phases, at, unhealthy, hi)
+        return _recovered_t(series, phases, at, impacted, hi)
 
 
 def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int]:
@@ -254,9 +288,9 @@ def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int
     return base_lo, lo, hi
 
 
-def _recovered_t(series: Series, phases: Phases, at: int, unhealthy: np.ndarray, hi: int) -> float:
+def _recovered_t(series: Series, phases: Phases, at: int, impacted: np.ndarray, hi: int) -> float:
     """The recovery point of a recovery found at position `at` (`_recovery_position`)."""
-    if not unhealthy.size:
+    if not impacted.size:
         return phases.fault_start_t
     if at < hi:
         return float(series.t[at])
@@ -264,16 +298,18 @@ def _recovered_t(series: Series, phases: Phases, at: int, unhealthy: np.ndarray,
 
 
 def _recovery_position(
-    series: Series, lo: int, hi: int, unhealthy: np.ndarray, stability_s: float
+    series: Series, lo: int, hi: int, impacted: np.ndarray, stability_s: float
 ) -> int | None:
-    """Position of the first bucket of the final healthy run, if it lasts `stability_s` within the observation.
+    """Position of the first bucket of the final stable run, if it lasts `stability_s` within the observation.
 
-    The final run is everything after the last unhealthy bucket; a healthy run that ends in an
-    unhealthy bucket never counts, however long. hi means a zero-length run at the end (stability 0).
+    The final run is everything after the last impacted bucket (offsets from lo, `health.impact`);
+    a run that ends in an impact never counts, however long, while a lone unhealthy bucket (a run
+    shorter than an impact) neither ends nor resets it. hi means a zero-length run at the end
+    (stability 0).
     """
     if hi <= lo:
         return None  # nothing observed after the fault start: recovery was not seen
-    start = lo + int(unhealthy[-1]) + 1 if unhealthy.size else lo
+    start = lo + int(impacted[-1]) + 1 if impacted.size else lo
     if float(series.dt[start:hi].sum()) < stability_s - _EPS_S:
         return None  # the stable run would extend past the end: not enough observation
     return start

@@ -2,7 +2,8 @@
 
 The recorder that writes timelines lives in harness.load. `TimelineFile` reads a timeline into a
 `Series` (per-bucket arrays over all request names) and extends it with what is appended since
-its last read; `load_series` reads a finished file whole; `SeriesFiles` shares the files of a run.
+its last read; `load_series` reads a finished file whole; `SeriesFiles` shares the files of a run;
+`pooled_window` totals bucket ranges of several Series as one window (latency bins merged).
 `read_timeline` (per name, one object per line) is the reference the fast reader is tested against.
 Public modules besides: `buckets` (the line format), `histogram` (mergeable latency histograms;
 scoring and the report bin latency with its `mapping_for`), `reader` (the reference reader),
@@ -14,7 +15,7 @@ from harness.timeline.buckets import SCHEMA, Bucket, FailureKind
 from harness.timeline.histogram import Histogram
 from harness.timeline.loading import SeriesFiles, TimelineFile, load_series
 from harness.timeline.reader import Timeline, WindowStats, read_timeline
-from harness.timeline.series import LatencySeries, Series, Window, series_from_timeline
+from harness.timeline.series import LatencySeries, Series, Window, pooled_window, series_from_timeline
 
 __all__ = [
     "SCHEMA",
@@ -32,6 +33,7 @@ __all__ = [
     "buckets",
     "histogram",
     "load_series",
+    "pooled_window",
     "read_timeline",
     "reader",
     "series_from_timeline",

@@ -16,6 +16,7 @@ metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from harness.timeline import bins
 from harness.timeline.bins import Block, LineBins, MergedLines
-from harness.timeline.histogram import mapping_for
+from harness.timeline.histogram import Histogram, mapping_for
 from harness.timeline.reader import QUANTILES, Timeline
 
 MAX_BUCKETS = 50_000_000
@@ -73,6 +74,50 @@ class LatencySeries:
                 index = int(np.searchsorted(cum, rank - zero, side="left"))
                 out[label] = mapping.value(index + self.key_min)
         return out
+
+    def above(self, positions: np.ndarray, limit_ms: float) -> np.ndarray:
+        """Per bucket at the (sorted) positions: requests whose bin's value is above limit_ms.
+
+        The same values the percentiles read (mapping.value of a bin's key), so a share above
+        5 % says exactly what a p95 above the limit says; health weighs it as evidence. Only the
+        blocks' entries between the first and the last position are read.
+        """
+        out = np.zeros(positions.size, dtype=np.float64)
+        if not positions.size:
+            return out
+        mapping = mapping_for(self.relative_accuracy)
+        first = mapping.key(limit_ms) - 1  # the smallest key whose value exceeds the limit is near here
+        while mapping.value(first) > limit_ms:
+            first -= 1
+        while mapping.value(first) <= limit_ms:
+            first += 1
+        lo, hi = int(positions[0]), int(positions[-1]) + 1
+        for block in self.blocks:
+            if not block.rows.size or block.rows[-1] < lo or block.rows[0] >= hi:
+                continue
+            a, b = (int(i) for i in np.searchsorted(block.rows, (lo, hi)))
+            e0, e1 = int(block.starts[a]), int(block.starts[b])
+            if e1 <= e0:
+                continue
+            rows = np.repeat(block.rows[a:b], np.diff(block.starts[a : b + 1]))
+            at = np.minimum(np.searchsorted(positions, rows), positions.size - 1)
+            slow = (positions[at] == rows) & (block.keys[e0:e1].astype(np.int64) + block.key_base >= first)
+            out += np.bincount(at[slow], weights=block.counts[e0:e1][slow], minlength=out.size)
+        return out
+
+    def histogram(self, lo: int, hi: int) -> Histogram:
+        """The bins of buckets [lo, hi) as one Histogram, to merge with another series' bins."""
+        bins: dict[int, int] = {}
+        for block in self.blocks:
+            if not block.rows.size or block.rows[-1] < lo or block.rows[0] >= hi:
+                continue
+            e0, e1 = block.segment(lo, hi)
+            if e1 > e0:
+                keys, inverse = np.unique(block.keys[e0:e1].astype(np.int64), return_inverse=True)
+                sums = np.bincount(inverse, weights=block.counts[e0:e1])
+                for key, count in zip((keys + block.key_base).tolist(), sums.tolist(), strict=True):
+                    bins[key] = bins.get(key, 0) + round(count)
+        return Histogram(self.relative_accuracy, bins, int(self.zero[lo:hi].sum()))
 
 
 @dataclass(frozen=True)
@@ -152,6 +197,43 @@ class Series:
             latency_ms=self.latency.percentiles(lo, hi),
             latency_corrected_ms=self.latency_corrected.percentiles(lo, hi),
         )
+
+
+def pooled_window(parts: Sequence[tuple[Series, int, int]]) -> Window:
+    """One Window over bucket positions [lo, hi) of several series, as if their buckets were one
+    timeline's: counts and durations add, latency bins merge (`Histogram.merge`, exact), so the
+    percentiles are those of all the requests together, never an average of the parts'.
+
+    For thresholds shared by several trials (`harness compare`'s one scale). start_t and end_t span
+    the parts; with no bucket at all the window is empty at 0. ValueError when the series' histograms
+    have different accuracies (they cannot merge).
+    """
+    parts = [(series, lo, hi) for series, lo, hi in parts if hi > lo]
+    if not parts:
+        return Window(0.0, 0.0, 0, 0.0, 0, 0, 0, dict(EMPTY_PERCENTILES), dict(EMPTY_PERCENTILES))
+
+    def percentiles(corrected: bool) -> dict[str, float | None]:
+        merged: Histogram | None = None
+        for series, lo, hi in parts:
+            part = (series.latency_corrected if corrected else series.latency).histogram(lo, hi)
+            if merged is None:
+                merged = part
+            else:
+                merged.merge(part)
+        assert merged is not None
+        return {label: merged.quantile(q) for label, q in QUANTILES.items()}
+
+    return Window(
+        start_t=min(float(series.t[lo]) for series, lo, _ in parts),
+        end_t=max(float(series.t[hi - 1] + series.dt[hi - 1]) for series, _, hi in parts),
+        buckets=sum(hi - lo for _, lo, hi in parts),
+        duration_s=sum(float(series.dt[lo:hi].sum()) for series, lo, hi in parts),
+        requests=sum(int(series.requests[lo:hi].sum()) for series, lo, hi in parts),
+        failures=sum(int(series.failures[lo:hi].sum()) for series, lo, hi in parts),
+        kpi=sum(int(series.kpi[lo:hi].sum()) for series, lo, hi in parts),
+        latency_ms=percentiles(corrected=False),
+        latency_corrected_ms=percentiles(corrected=True),
+    )
 
 
 SEALED_ENTRIES = 1 << 15

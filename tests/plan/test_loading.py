@@ -78,6 +78,14 @@ class TestBundledPlans:
 
 
 class TestDefaults:
+    def test_the_evidence_settings_reach_scoring(self, write_plan: WritePlan) -> None:
+        """slo.confidence and slo.impact_buckets are the scoring policy's, as the plan sets them."""
+        from harness import scoring
+
+        plan = loading.load_plan(write_plan(MINIMAL + "slo: {confidence: 0.9, impact_buckets: 5}\n"))
+        policy = scoring.settings_for(plan).policy
+        assert (policy.confidence, policy.impact_buckets) == (0.9, 5)
+
     def test_minimal_plan_gets_documented_defaults(self, write_plan: WritePlan) -> None:
         """A plan with only name, load and scenarios gets the defaults DESIGN.md names."""
         plan = loading.load_plan(write_plan(MINIMAL))
@@ -89,7 +97,9 @@ class TestDefaults:
             1.0,
         )
         assert plan.windows == models.Windows(warmup_s=5, baseline_s=20, observe_s=90, stability_s=10)
-        assert plan.slo == models.Slo(error_rate=None, p95_ms=None, kpi_drop=None)
+        assert plan.slo == models.Slo(
+            error_rate=None, p95_ms=None, kpi_drop=None, confidence=0.95, impact_buckets=3
+        )
         assert plan.cost.per_hour_usd == 40_000
         assert (plan.scenarios[0].trials, plan.scenarios[0].vars, plan.scenarios[0].gates) == (1, {}, [])
 
@@ -396,6 +406,14 @@ PROBLEMS = [
             (5, "slo.kpi_drop: expected a number >= 0 (got -1)"),
         ],
         id="slo-ranges",
+    ),
+    pytest.param(
+        MINIMAL + "slo: {confidence: 1, impact_buckets: 0}\n",
+        [
+            (5, "slo.confidence: expected a number < 1 (got 1)"),
+            (5, "slo.impact_buckets: expected a number >= 1 (got 0)"),
+        ],
+        id="slo-evidence-ranges",
     ),
     pytest.param(
         MINIMAL + "name: again\n",

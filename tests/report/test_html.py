@@ -209,6 +209,14 @@ class TestReport:
         ]
         assert all(int(c["points"]) >= 100 for c in charts(text))
 
+    def test_the_baseline_false_alarm_rate_is_shown_with_the_thresholds(self, run: tuple[Path, dict]) -> None:
+        """Under the healthy p95 threshold: the baseline's false-alarm rate and what it means."""
+        run_dir, result = run
+        section = render(run_dir).split('id="s-kill-1"')[1].split("</section>")[0]
+        rate = result["scenarios"][0]["metrics"]["false_alarm_rate"]
+        assert f"Baseline false alarms {100 * rate:.1f} %" in section
+        assert ("carry that much noise" if rate > 0 else "are not the rules' noise") in section
+
     def test_page_data_places_windows_and_activities(self, run: tuple[Path, dict]) -> None:
         """The chart data has the fault window up to the recovery point and a mark per activity."""
         run_dir, result = run

@@ -61,3 +61,21 @@ def test_junit_shows_a_skipped_gate_as_skipped_not_passed(result: dict) -> None:
     skip = case.find("skipped")
     assert skip is not None and "no earlier runs" in skip.get("message", "")
     assert case.find("failure") is None
+
+
+def test_baseline_false_alarms_are_named_with_what_they_mean(result: dict) -> None:
+    """A scenario whose baseline had buckets judged unhealthy is named, with the noise it means."""
+    result["scenarios"][0]["metrics"]["false_alarm_rate"] = 0.05
+    result["scenarios"][1]["metrics"]["false_alarm_rate"] = 0.0
+    line = next(x for x in markdown.summary(result).splitlines() if x.startswith("Baseline false alarms"))
+    assert "kill#1 5.0 %" in line and "crash#1" not in line and "carry that much noise" in line
+
+
+def test_a_quiet_baseline_says_so_and_an_old_result_says_nothing(result: dict) -> None:
+    """No false alarm anywhere: one sentence saying so; results scored before the rate existed: none."""
+    for s in result["scenarios"]:
+        s["metrics"]["false_alarm_rate"] = 0.0
+    assert "No baseline false alarms" in markdown.summary(result)
+    for s in result["scenarios"]:
+        del s["metrics"]["false_alarm_rate"]
+    assert "false alarms" not in markdown.summary(result)

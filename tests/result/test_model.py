@@ -60,8 +60,8 @@ class TestRoundTrip:
         scenario = parsed.scenarios[0]
         assert parsed.schema_ == result_model.SCHEMA
         assert scenario.metrics is not None and scenario.metrics.latency_ms is not None
-        assert scenario.metrics.latency_ms.fault is not None
-        assert isinstance(scenario.metrics.latency_ms.fault.p99, float)
+        assert scenario.metrics.latency_ms.recovery is not None
+        assert isinstance(scenario.metrics.latency_ms.recovery.p99, float)
         assert scenario.gates[0].expression == "recovery_time_s < 30"
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.scoring import HealthPolicy
-from harness.scoring.health import Thresholds, healthy, rolling_rate, thresholds
+from harness.scoring.health import Thresholds, healthy, impact, rolling_rate, thresholds, wilson_lower
 from harness.timeline.loading import load_series
 from harness.timeline.series import Window
 from tests.scoring.timelines import T0, scenario
@@ -89,6 +89,8 @@ class TestThresholds:
             "kpi_min_per_s": None,
             "kpi_window_s": 5.0,
             "min_requests": 1,
+            "confidence": 0.95,
+            "impact_buckets": 3,
         }
 
     @pytest.mark.parametrize(
@@ -99,6 +101,9 @@ class TestThresholds:
             {"kpi_drop": -0.1},
             {"kpi_window_s": 0.0},
             {"min_requests": -1},
+            {"confidence": 0.4},
+            {"confidence": 1.0},
+            {"impact_buckets": 0},
         ],
     )
     def test_a_policy_out_of_range_is_refused(self, kwargs: dict) -> None:
@@ -126,14 +131,40 @@ class TestHealthy:
         assert not healthy(series, self.limits(min_requests=31)).any()
 
     @pytest.mark.parametrize(("failures", "ok"), [(0, True), (3, True), (4, False), (20, False)])
-    def test_error_rate_above_the_threshold_is_unhealthy(
+    def test_at_confidence_one_half_the_raw_error_rate_is_judged(
         self, tmp_path: Path, failures: int, ok: bool
     ) -> None:
-        """A bucket is healthy up to and including the error-rate threshold (3/30 = 0.1 here; all 20 catalog requests failing is far above)."""
+        """Confidence 0.5 (z = 0) is the raw rate: healthy up to and including the threshold (3/30 = 0.1 here)."""
         series = load_series(
             scenario(tmp_path / "t.jsonl", seconds=1, overrides={0: {"catalog": {"failures": failures}}})
         )
-        assert healthy(series, self.limits()).tolist() == [ok]
+        assert healthy(series, self.limits(confidence=0.5)).tolist() == [ok]
+
+    @pytest.mark.parametrize(
+        ("failures", "error_rate", "ok"),
+        [
+            (4, 0.1, True),
+            (5, 0.1, True),
+            (6, 0.1, False),
+            (20, 0.1, False),
+            (1, 0.01, True),
+            (2, 0.01, False),
+        ],
+    )
+    def test_error_rate_breaches_only_on_evidence(
+        self, tmp_path: Path, failures: int, error_rate: float, ok: bool
+    ) -> None:
+        """A bucket breaches when the 95 % Wilson lower bound of failures/30 is above the threshold (6/30: 0.107 > 0.1)."""
+        series = load_series(
+            scenario(tmp_path / "t.jsonl", seconds=1, overrides={0: {"catalog": {"failures": failures}}})
+        )
+        assert healthy(series, self.limits(error_rate=error_rate)).tolist() == [ok]
+
+    def test_a_tiny_bucket_that_failed_is_unhealthy(self, tmp_path: Path) -> None:
+        """One request, failed: even one is evidence against a 1 % threshold (lower bound 0.27), so it breaches."""
+        one = {0: {"catalog": {"requests": 1, "failures": 1}, "purchase": {"requests": 0, "kpi": 0}}}
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=1, overrides=one))
+        assert healthy(series, self.limits(error_rate=0.01)).tolist() == [False]
 
     def test_p95_is_judged_on_corrected_latency(self, tmp_path: Path) -> None:
         """Requests answered fast but sent late (a stall users waited through) breach the p95 threshold."""
@@ -143,12 +174,65 @@ class TestHealthy:
         assert healthy(series, self.limits()).tolist() == [False, True, True]
         assert healthy(series, self.limits(p95_ms=None)).all()
 
+    @pytest.mark.parametrize(("slow", "ok"), [(1, True), (2, True), (3, True), (4, False)])
+    def test_p95_breaches_only_on_evidence_that_more_than_5_percent_are_slow(
+        self, tmp_path: Path, slow: int, ok: bool
+    ) -> None:
+        """Of 30 requests, 2 slow ones make the raw p95 slow; the Wilson lower bound of the slow share passes 5 % at 4 (0.061)."""
+        over = {
+            0: {
+                "purchase": {"requests": slow, "kpi": 0, "latency_ms": 900.0},
+                "catalog": {"requests": 30 - slow},
+            }
+        }
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=1, overrides=over))
+        assert (series.latency_corrected.p95_ms[0] > 300.0) == (slow >= 2)
+        assert healthy(series, self.limits()).tolist() == [ok]
+        assert healthy(series, self.limits(confidence=0.5)).tolist() == [slow < 2]
+
     def test_kpi_is_judged_over_a_rolling_window(self, tmp_path: Path) -> None:
         """KPI at 2/s, then none for 4 s: the 5 s rate falls below 1/s only on the third empty second."""
         no_kpi = {s: {"purchase": {"kpi": 0}} for s in range(5, 9)}
         series = load_series(scenario(tmp_path / "t.jsonl", seconds=12, overrides=no_kpi))
         got = healthy(series, self.limits(kpi_min_per_s=1.0))
         assert got.tolist() == [True] * 7 + [False] * 4 + [True]
+
+
+class TestWilsonLower:
+    @pytest.mark.parametrize(
+        ("events", "trials", "expected"),
+        [(1, 60, 0.003727), (2, 60, 0.011093), (1, 1, 0.269866), (1, 5, 0.045962), (0, 0, 0.0), (0, 10, 0.0)],
+    )
+    def test_known_bounds_at_95_percent_one_sided(self, events: int, trials: int, expected: float) -> None:
+        """The lower bound of the Wilson score interval at z = 1.645; nothing to judge gives 0."""
+        got = wilson_lower(np.array([events]), np.array([trials]), 1.6448536269514722)
+        assert got[0] == pytest.approx(expected, abs=1e-6)
+
+    def test_z_zero_is_the_raw_rate(self) -> None:
+        """Without confidence asked, the bound is the observed rate."""
+        got = wilson_lower(np.array([0, 1, 3, 5]), np.array([0, 4, 30, 5]), 0.0)
+        assert got.tolist() == [0.0, 0.25, 0.1, 1.0]
+
+
+class TestImpact:
+    @pytest.mark.parametrize(
+        ("bad", "run", "expected"),
+        [
+            ("..X..", 3, "....."),
+            ("..XXX.", 3, "..XXX."),
+            ("XX.XXXX.X", 3, "...XXXX.."),
+            ("X.X.X.X", 3, "......."),
+            ("....XX", 3, "......"),
+            ("XXX", 3, "XXX"),
+            ("X.X", 1, "X.X"),
+            ("", 3, ""),
+        ],
+        ids=["lone", "run", "runs", "alternating", "cut-by-the-end", "whole", "k1", "empty"],
+    )
+    def test_only_runs_of_k_unhealthy_buckets_are_impact(self, bad: str, run: int, expected: str) -> None:
+        """A bucket is impact when it is in k unhealthy buckets in a row; shorter runs are not."""
+        got = impact(np.array([c == "X" for c in bad], dtype=bool), run)
+        assert "".join("X" if b else "." for b in got) == expected
 
 
 class TestRollingRate:

@@ -14,6 +14,7 @@ from harness.scoring import (
     RecoveryWatch,
     ScenarioMetrics,
     ScoringSettings,
+    pooled_thresholds,
     recovered,
     score_scenario,
 )
@@ -29,6 +30,7 @@ KEYS = {
     "error_rate",
     "peak_error_rate",
     "availability",
+    "false_alarm_rate",
     "latency_ms",
     "latency_uncorrected_ms",
     "peak_p99_ms",
@@ -114,6 +116,8 @@ class TestImpactThatRecovers:
             "kpi_min_per_s": 1.0,
             "kpi_window_s": 5.0,
             "min_requests": 1,
+            "confidence": 0.95,
+            "impact_buckets": 3,
         }
 
     def test_the_health_track_covers_baseline_and_observation(self, tmp_path: Path) -> None:
@@ -129,23 +133,41 @@ class TestImpactThatRecovers:
         assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (0.0, 4.5, 5.0)
 
     @pytest.mark.parametrize(
-        ("unhealthy", "recovery_time_s"),
+        ("unhealthy", "impact_buckets", "recovery_time_s"),
         [
-            ([*range(62, 67), 70, 71], 11.5),  # a 3 s healthy run between does not count
-            ([62, 63, 80], 20.5),  # nor does a 16 s run that ends in an unhealthy bucket
-            ([62, 119], None),  # unhealthy in the last observed bucket: not recovered
-            ([*range(62, 72, 2)], 10.5),  # alternating
+            ([*range(62, 67), *range(70, 73)], 3, 12.5),  # a 3 s healthy run between impacts does not count
+            ([62, 63, 64, 80, 81, 82], 3, 22.5),  # nor does a 15 s run that ends in an impact
+            ([62, 63, 64, 117, 118, 119], 3, None),  # an impact in the last observed buckets: not recovered
+            ([*range(62, 67), 70, 71], 3, 6.5),  # two bad buckets after the impact are no impact: no reset
+            ([*range(62, 67), 70, 71], 1, 11.5),  # with impact_buckets 1 every bad bucket resets
+            ([62, 63, 64, 119], 3, 4.5),  # nor is a lone bad bucket at the end
+            ([*range(62, 72, 2)], 1, 10.5),  # alternating, every bucket counting
         ],
-        ids=["short-run", "long-run-then-unhealthy", "unhealthy-at-the-end", "alternating"],
+        ids=[
+            "short-run",
+            "long-run-then-impact",
+            "impact-at-the-end",
+            "short-bad-run",
+            "k1",
+            "lone-at-the-end",
+            "alternating-k1",
+        ],
     )
     def test_flapping_recovers_at_the_start_of_the_final_stable_run(
-        self, tmp_path: Path, unhealthy: list, recovery_time_s: float | None
+        self, tmp_path: Path, unhealthy: list, impact_buckets: int, recovery_time_s: float | None
     ) -> None:
-        """Recovery is the start of the healthy run after which nothing is unhealthy again."""
-        m = score(tmp_path, bad(unhealthy))
+        """Recovery is the start of the run after which no impact (k unhealthy buckets in a row) follows."""
+        settings = ScoringSettings(policy=HealthPolicy(impact_buckets=impact_buckets))
+        m = score(tmp_path, bad(unhealthy), settings=settings)
         assert m.recovery_time_s == recovery_time_s
-        assert m.downtime_s == float(len(unhealthy))
+        assert m.downtime_s == float(len(unhealthy))  # every unhealthy bucket is downtime, impact or not
         assert m.time_to_impact_s == 1.5
+
+    def test_alternating_buckets_are_no_impact_but_cost_availability(self, tmp_path: Path) -> None:
+        """Every other bucket unhealthy never makes k in a row: no impact, recovery 0, yet 5 s of downtime."""
+        m = score(tmp_path, bad(range(62, 72, 2)))
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (None, 0.0, 5.0)
+        assert m.availability == 0.916667
 
 
 class TestNoRecovery:
@@ -226,6 +248,8 @@ class TestEmptyWindows:
             "kpi_min_per_s": None,
             "kpi_window_s": 5.0,
             "min_requests": 1,
+            "confidence": 0.95,
+            "impact_buckets": 3,
         }
         assert (m.time_to_impact_s, m.recovery_time_s, m.kpi_baseline_per_s, m.kpi_lost) == (
             1.5,
@@ -387,3 +411,26 @@ class TestRecoveryWatch:
         live.update()
         want = score_scenario(live.series(), phases(), ScoringSettings()).recovered_t
         assert watch.recovered(live.series(), phases().end_t) == want == phases().fault_start_t
+
+
+class TestPooledThresholds:
+    def test_one_trial_gives_its_own_thresholds(self, tmp_path: Path) -> None:
+        """Pooling a single trial's baseline resolves what scoring it alone resolves."""
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad(range(62, 72))))
+        own = score_scenario(series, phases(), ScoringSettings()).thresholds
+        assert pooled_thresholds(HealthPolicy(), [(series, phases())]).to_dict() == own
+
+    def test_the_pool_is_every_trials_baseline_together(self, tmp_path: Path) -> None:
+        """A clean baseline and one failing a third of its requests: a sixth pooled, a third the threshold."""
+        clean = load_series(scenario(tmp_path / "a.jsonl"))
+        failing = load_series(scenario(tmp_path / "b.jsonl", overrides=bad(range(10, 61))))
+        limits = pooled_thresholds(HealthPolicy(), [(clean, phases()), (failing, phases())])
+        assert limits.error_rate == pytest.approx(2 * (10 * 50) / (30 * 50 * 2))
+        assert limits.kpi_min_per_s == pytest.approx(1.0)
+
+    def test_thresholds_given_are_the_scale(self, tmp_path: Path) -> None:
+        """score_scenario with `limits` judges by them, not by the trial's own baseline."""
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=bad(range(62, 72), failures=3)))
+        assert score_scenario(series, phases(), ScoringSettings()).downtime_s == 10.0
+        loose = pooled_thresholds(HealthPolicy(error_rate=0.5), [(series, phases())])
+        assert score_scenario(series, phases(), ScoringSettings(), limits=loose).downtime_s == 0.0

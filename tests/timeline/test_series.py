@@ -11,7 +11,7 @@ from harness.errors import FileInputError
 from harness.timeline import read_timeline
 from harness.timeline.buckets import Bucket
 from harness.timeline.loading import CHUNK_BYTES, load_series
-from harness.timeline.series import series_from_timeline
+from harness.timeline.series import pooled_window, series_from_timeline
 from tests.scoring.timelines import CATALOG, HEADER, T0, bucket, scenario, write_lines
 
 
@@ -226,6 +226,43 @@ class TestWindow:
         assert series.window(T0, T0 + 4).error_rate == 6 / 120
         assert series.error_rate.tolist() == [0.0, 0.2, 0.0, 0.0]
         assert series.window(T0 + 10, T0 + 11).error_rate is None
+
+
+class TestPooledWindow:
+    def test_pooled_percentiles_are_those_of_all_requests_together(self, tmp_path: Path) -> None:
+        """Windows of two timelines pooled: totals add, percentiles are the merged histograms' own."""
+        paths = [random_timeline(tmp_path / "a.jsonl", seed=3), random_timeline(tmp_path / "b.jsonl", seed=8)]
+        ranges = [(T0 + 2, T0 + 15), (T0 + 20, T0 + 38)]
+        parts, wants = [], []
+        for path, (start, end) in zip(paths, ranges, strict=True):
+            series = load_series(path)
+            parts.append((series, *series.positions(start, end)))
+            wants.append(read_timeline(path).window(start, end))
+        pooled = pooled_window(parts)
+        latency, corrected = wants[0].latency.copy(), wants[0].latency_corrected.copy()
+        latency.merge(wants[1].latency)
+        corrected.merge(wants[1].latency_corrected)
+        assert pooled.requests == sum(w.requests for w in wants)
+        assert (pooled.failures, pooled.kpi) == (sum(w.failures for w in wants), sum(w.kpi for w in wants))
+        assert (pooled.buckets, pooled.duration_s) == (31, 31.0)
+        assert pooled.latency_ms == {
+            q: latency.quantile(v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        }
+        assert pooled.latency_corrected_ms == {
+            q: corrected.quantile(v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        }
+
+    def test_one_part_is_that_series_window(self, tmp_path: Path) -> None:
+        """Pooling a single range gives the window of that range."""
+        series = load_series(random_timeline(tmp_path / "t.jsonl"))
+        lo, hi = series.positions(T0 + 4, T0 + 30)
+        assert pooled_window([(series, lo, hi)]) == series.window_at(lo, hi)
+
+    def test_nothing_to_pool_is_an_empty_window(self, tmp_path: Path) -> None:
+        """No bucket at all: no requests, no latency."""
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=4))
+        w = pooled_window([(series, 2, 2)])
+        assert (w.buckets, w.requests, w.duration_s, w.latency_corrected_ms["p95"]) == (0, 0, 0.0, None)
 
 
 class TestLargeFiles:

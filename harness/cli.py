@@ -519,10 +519,19 @@ def compare_cmd(
         typer.Option("--label", metavar="NAME=RUN_DIR", help="Name a side; repeat a NAME to pool runs."),
     ] = None,
     alpha: Annotated[
-        float, typer.Option("--alpha", min=0.0001, max=0.5, help="Significance level of the rank test.")
+        float,
+        typer.Option("--alpha", min=0.0001, max=0.5, help="The page's chance of any false better/worse."),
     ] = 0.05,
     metric: Annotated[
         list[str] | None, typer.Option("--metric", help="Compare this metric (dotted names); repeatable.")
+    ] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option(
+            "--correction",
+            metavar="holm|bh",
+            help="How secondary metrics share the level (default: the plan's compare.correction, holm).",
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None,
@@ -540,12 +549,17 @@ def compare_cmd(
     ] = False,
     reports: ReportsOption = PROJECT_ROOT / "reports",
 ) -> None:
-    """Put runs side by side: medians, 95 % bootstrap intervals, Mann-Whitney U, a verdict per metric."""
+    """Put runs side by side: medians with exact intervals, shifts, exact rank tests, a verdict per metric."""
     from harness import compare
 
     labels = compare.parse_label_options(label or [])
     report = compare.compare_runs(
-        run_dirs or [], labels or None, alpha=alpha, metrics=metric or None, own_thresholds=own_thresholds
+        run_dirs or [],
+        labels or None,
+        alpha=alpha,
+        metrics=metric or None,
+        correction=correction,
+        own_thresholds=own_thresholds,
     )
     folder = out_dir or reports / f"compare-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
     html, md = compare.write_comparison(report, folder)

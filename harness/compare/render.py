@@ -57,24 +57,48 @@ def format_p(p: float | None) -> str:
     return f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
+def format_level(level: float | None) -> str:
+    """An interval's true level: 93.8 %, not the 95 % asked for."""
+    return "" if level is None else f"{100 * level:.1f} %"
+
+
+def _bound(value: float | None, unit: Unit, low: bool) -> str:
+    if value is None:
+        return "-∞" if low else "∞"
+    return format_value(value, unit)
+
+
 def median_text(summary: stats.Summary, null_means: str | None, unit: Unit) -> str:
-    """The median as a reader should take it: a number, a lower bound, or what null means."""
+    """The median as a reader should take it: a number, a bound, or what null means."""
     if summary.n == 0:
         return "no trials"
     if summary.median_censored:
         return null_means or "—"
     if summary.median is None:
         return "—"
-    prefix = "≥ " if summary.median_is_bound else ""
+    prefix = ("≤ " if summary.censored_low else "≥ ") if summary.median_is_bound else ""
     return prefix + format_value(summary.median, unit)
 
 
 def interval_text(summary: stats.Summary, unit: Unit) -> str:
+    """The order-statistic interval of the median with its true level."""
     if not summary.has_interval:
         return ""  # one trial: the counts say n=1, the verdict says too few
     if summary.ci_method == "censored":
-        return "[∞]"
-    return f"[{format_value(summary.ci_low, unit)}, {format_value(summary.ci_high, unit)}]"
+        return "[-∞]" if summary.censored_low else "[∞]"
+    low, high = _bound(summary.ci_low, unit, True), _bound(summary.ci_high, unit, False)
+    return f"[{low}, {high}] {format_level(summary.ci_level)}"
+
+
+def runs_text(metric: MetricComparison, label: str) -> str:
+    """The spread between a side's runs: each run's median, when the side has several."""
+    medians = metric.run_medians.get(label) or {}
+    if len(medians) < 2:
+        return ""
+    unit = metric.spec.unit
+    words = metric.spec.null_means or "∞"
+    shown = [format_value(v, unit) if math.isfinite(v) else words for v in medians.values()]
+    return f"run medians: {', '.join(shown)}"
 
 
 def counts_text(metric: MetricComparison, label: str) -> str:
@@ -89,10 +113,58 @@ def counts_text(metric: MetricComparison, label: str) -> str:
 
 
 def diff_text(comparison: stats.Comparison, unit: Unit) -> str:
+    """The difference of medians, and relative to the baseline's."""
     text = format_diff(comparison.diff, unit)
     if comparison.relative is not None and unit is not Unit.FRACTION and comparison.diff:
         text += f" ({100 * comparison.relative:+.0f} %)"
     return text
+
+
+def shift_text(comparison: stats.Comparison, unit: Unit) -> str:
+    """The Hodges-Lehmann shift with its Moses interval and that interval's true level."""
+    shift = comparison.shift
+    if shift.estimate is None and shift.low is None and shift.high is None:
+        return "—"
+    text = format_diff(shift.estimate, unit) if shift.estimate is not None else "beyond measured"
+    if shift.level is not None:
+        low = "-∞" if shift.low is None else format_diff(shift.low, unit)
+        high = "∞" if shift.high is None else format_diff(shift.high, unit)
+        text += f" [{low}, {high}] {format_level(shift.level)}"
+    return text
+
+
+def p_text(comparison: stats.Comparison) -> str:
+    """The adjusted p-value, and the raw one when they differ."""
+    if comparison.p_value is None:
+        return "—"
+    if comparison.p_adjusted is None or format_p(comparison.p_adjusted) == format_p(comparison.p_value):
+        return format_p(comparison.p_value)
+    return f"{format_p(comparison.p_adjusted)} (raw {format_p(comparison.p_value)})"
+
+
+def verdict_note(comparison: stats.Comparison) -> str:
+    """Why a comparison is inconclusive or equivalent, in a few words, and what would decide it."""
+    if comparison.verdict is stats.Verdict.EQUIVALENT:
+        return f"interval within ±{comparison.margin:g}"
+    if comparison.verdict is not stats.Verdict.INCONCLUSIVE:
+        return ""
+    if "not judged" in comparison.reason:
+        note = "judged only after the primary metric differs"
+    elif comparison.margin is None:
+        note = "no margin to test equivalence against"
+    else:
+        note = f"interval reaches beyond ±{comparison.margin:g}"
+    if comparison.needed_for:
+        note += f"; {needed_text(comparison)}"
+    return note
+
+
+def needed_text(comparison: stats.Comparison) -> str:
+    """Trials a side that would find the margin (or one spread) with 80 % power, and what for."""
+    if not comparison.needed_for:
+        return "—"
+    count = f"{comparison.trials_needed}" if comparison.trials_needed is not None else "over 1,000"
+    return f"{count} {comparison.units.split(',')[0].replace('trials of one run', 'trials')} a side for {comparison.needed_for}"
 
 
 def direction_text(metric: MetricComparison) -> str:
@@ -106,15 +178,17 @@ def verdict_line(scenario: ScenarioComparison, label: str) -> str:
     """One side's outcome on one scenario in a sentence: which metrics got better or worse."""
     grouped = scenario.verdicts(label)
     parts: list[str] = []
-    for verdict in (stats.Verdict.BETTER, stats.Verdict.WORSE):
+    for verdict in (stats.Verdict.BETTER, stats.Verdict.WORSE, stats.Verdict.EQUIVALENT):
         if grouped.get(verdict):
             parts.append(f"{verdict.words} on {', '.join(m.name for m in grouped[verdict])}")
-    if grouped.get(stats.Verdict.NO_DIFFERENCE):
-        count = len(grouped[stats.Verdict.NO_DIFFERENCE])
-        parts.append(f"no significant difference on {count} metric{'s' if count != 1 else ''}")
-    if grouped.get(stats.Verdict.TOO_FEW):
-        reasons = dict.fromkeys(m.comparisons[label].reason for m in grouped[stats.Verdict.TOO_FEW])
-        parts.append("; ".join(reasons))
+    if grouped.get(stats.Verdict.INCONCLUSIVE):
+        count = len(grouped[stats.Verdict.INCONCLUSIVE])
+        parts.append(f"inconclusive on {count} metric{'s' if count != 1 else ''}")
+    for verdict in (stats.Verdict.TOO_FEW, stats.Verdict.NO_VERDICT):
+        if grouped.get(verdict):
+            reasons = dict.fromkeys(m.comparisons[label].reason for m in grouped[verdict])
+            prefix = "no verdict: " if verdict is stats.Verdict.NO_VERDICT else ""
+            parts.append(prefix + "; ".join(reasons))
     if grouped.get(stats.Verdict.NO_DATA):
         parts.append(f"no data for {', '.join(m.name for m in grouped[stats.Verdict.NO_DATA])}")
     return "; ".join(parts) or "no metrics compared"
@@ -133,9 +207,7 @@ def render_markdown(report: ComparisonReport) -> str:
     lines = [
         f"# Comparison: {', '.join(f'**{_cell(o)}**' for o in others)} against **{_cell(report.baseline)}**",
         "",
-        f"Medians over trials with {100 * report.confidence:g} % bootstrap intervals; each side against "
-        f"the baseline by a two-sided Mann-Whitney U test at alpha = {report.alpha:g}. The exact test "
-        f"needs at least {report.min_trials} trials per side to reach p < {report.alpha:g}.",
+        intro_text(report),
         "",
         "| side | runs | target | plan |",
         "| --- | --- | --- | --- |",
@@ -165,19 +237,21 @@ def render_markdown(report: ComparisonReport) -> str:
         header = ["metric", *(_cell(label) for label in scenario.labels)]
         for label in scenario.labels[1:]:
             suffix = f" ({_cell(label)})" if len(scenario.labels) > 2 else ""
-            header += [f"difference{suffix}", f"p{suffix}", f"verdict{suffix}"]
+            header += [f"difference{suffix}", f"shift{suffix}", f"p{suffix}", f"verdict{suffix}"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append(
             "| --- | " + " | ".join("---" if h.startswith("verdict") else "---:" for h in header[1:]) + " |"
         )
         for metric in scenario.metrics:
             unit = metric.spec.unit
-            row = [f"{metric.name} ({direction_text(metric)})"]
+            primary = " **primary**" if metric.primary else ""
+            row = [f"{metric.name} ({direction_text(metric)}){primary}"]
             for label in scenario.labels:
                 summary = metric.summaries[label]
                 interval = interval_text(summary, unit)
                 text = median_text(summary, metric.spec.null_means, unit)
-                row.append(" ".join(t for t in (text, interval, f"({counts_text(metric, label)})") if t))
+                counts = "; ".join(t for t in (counts_text(metric, label), runs_text(metric, label)) if t)
+                row.append(" ".join(t for t in (text, interval, f"({counts})") if t))
             for label in scenario.labels[1:]:
                 comparison = metric.comparisons[label]
                 verdict = comparison.verdict
@@ -186,10 +260,32 @@ def render_markdown(report: ComparisonReport) -> str:
                     if verdict in (stats.Verdict.BETTER, stats.Verdict.WORSE)
                     else verdict.words
                 )
-                row += [diff_text(comparison, unit), format_p(comparison.p_value), words]
+                if verdict_note(comparison):
+                    words += f" ({verdict_note(comparison)})"
+                row += [diff_text(comparison, unit), shift_text(comparison, unit), p_text(comparison), words]
             lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     lines += ["", "How to read this: docs/compare.md.", ""]
     return "\n".join(lines)
+
+
+def intro_text(report: ComparisonReport) -> str:
+    """What the numbers are and how the page keeps its false claims under alpha, in a paragraph."""
+    correction = "Holm" if report.correction == stats.Correction.HOLM else "Benjamini-Hochberg"
+    share = (
+        f"alpha = {report.alpha:g} is shared by the page's {report.comparisons} comparisons "
+        f"(Bonferroni: {report.level:.3g} each); "
+        if report.comparisons > 1
+        else f"alpha = {report.alpha:g}; "
+    )
+    return (
+        f"Medians with exact order-statistic intervals (their true level shown; {100 * report.confidence:g} % "
+        "asked). Each side against the baseline: the Hodges-Lehmann shift with its exact interval, and an "
+        f"exact rank-sum permutation test (stratified by batch when runs were interleaved). {share}"
+        f"each scenario's primary metric is tested first, the others only if it differed, under {correction}. "
+        f"The exact test needs at least {report.min_trials} trials per side to reach p < {report.level:.3g}. "
+        "Without a difference the verdict is inconclusive unless the shift's interval lies within the "
+        "plan's margin (equivalent)."
+    )
 
 
 # --- SVG dot plots ------------------------------------------------------------------------
@@ -257,7 +353,7 @@ def dot_plot(metric: MetricComparison, letters: dict[str, str]) -> Markup:
             f'<line x1="{g.left}" y1="{_num(y)}" x2="{g.right}" y2="{_num(y)}" class="guide"/>'
         )
         if s.has_interval and s.ci_method != "censored":
-            x1 = x_of(s.ci_low) if s.ci_low is not None else g.censored_x
+            x1 = x_of(s.ci_low) if s.ci_low is not None else (g.left if s.censored_low else g.censored_x)
             x2 = x_of(s.ci_high) if s.ci_high is not None else g.censored_x
             parts.append(
                 f'<line x1="{_num(x1)}" y1="{_num(y)}" x2="{_num(x2)}" y2="{_num(y)}" class="ci" data-ci="1"/>'
@@ -334,6 +430,7 @@ def render_html(report: ComparisonReport) -> str:
             rows.append(
                 {
                     "name": metric.name,
+                    "primary": metric.primary,
                     "direction": direction_text(metric),
                     "sides": [
                         {
@@ -341,6 +438,7 @@ def render_html(report: ComparisonReport) -> str:
                             "median": median_text(metric.summaries[label], metric.spec.null_means, unit),
                             "interval": interval_text(metric.summaries[label], unit),
                             "counts": counts_text(metric, label),
+                            "runs": runs_text(metric, label),
                         }
                         for label in scenario.labels
                     ],
@@ -348,7 +446,12 @@ def render_html(report: ComparisonReport) -> str:
                         {
                             "label": label,
                             "diff": diff_text(metric.comparisons[label], unit),
-                            "p": format_p(metric.comparisons[label].p_value),
+                            "shift": shift_text(metric.comparisons[label], unit),
+                            "p": p_text(metric.comparisons[label]),
+                            "adjustment": metric.comparisons[label].adjustment,
+                            "units": metric.comparisons[label].units,
+                            "needed": needed_text(metric.comparisons[label]),
+                            "note": verdict_note(metric.comparisons[label]),
                             "verdict": metric.comparisons[label].verdict.value,
                             "words": metric.comparisons[label].verdict.words,
                             "reason": metric.comparisons[label].reason,
@@ -374,6 +477,7 @@ def render_html(report: ComparisonReport) -> str:
         scenarios=scenarios,
         confidence_pct=f"{100 * report.confidence:g}",
         alpha=f"{report.alpha:g}",
+        intro=intro_text(report),
     )
 
 

@@ -1,8 +1,9 @@
 """Run directories → a comparison: sides (labels), pooled trials per scenario and metric, warnings.
 
 `harness compare RUN_DIR… [--label NAME=RUN_DIR…]` calls `compare_runs`, then `render`. A side
-is every run sharing a label; its trials are pooled. The first side is the baseline and every
-other side is compared against it with `stats.compare`. What makes the comparison unfair or
+is every run sharing a label. The first side is the baseline and every other side is compared
+against it per scenario and metric; `page` decides the units (trials in a shared batch, runs,
+or no verdict for one run a side) and shares alpha over the page. What makes the comparison unfair or
 incomplete (plans that differ, scenarios on one side only, trials that were not scored) is
 collected as warnings for the report rather than hidden or refused: only inputs that leave
 nothing to compare are errors.
@@ -10,12 +11,16 @@ nothing to compare are errors.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.compare import scale, stats
+import pydantic
+
+from harness import plan as plan_package
+from harness.compare import page, scale, stats
 from harness.errors import FileInputError, InputError
 from harness.plan import gates
 from harness.result import files as result_files
@@ -36,8 +41,12 @@ class MetricSpec:
     better: stats.Better
     unit: Unit
     null_means: str | None = None
-    """For metrics whose null is beyond every measured value (right-censored), the words for
-    it; None: a null is simply not measured and the trial is left out of that metric."""
+    """For metrics whose null can be an outcome (censored: did not recover, no impact, stalled),
+    the words for it; None: a null is simply not measured and the trial has no value."""
+
+    def null_value(self, metrics: Mapping[str, Any]) -> float | None:
+        """What a null stands for in this trial: +inf or -inf when an outcome, None when unmeasured."""
+        return metric_registry.BY_NAME[self.name].null_value(metrics)
 
 
 def metric_spec(name: str) -> MetricSpec:
@@ -45,8 +54,8 @@ def metric_spec(name: str) -> MetricSpec:
     info = metric_registry.get(name)
     if not info.comparable:
         raise InputError(f"--metric: {name!r} is not compared")
-    never = info.null is metric_registry.Null.NEVER_HAPPENED
-    return MetricSpec(info.name, info.better, info.unit, info.null_words if never else None)
+    outcome = info.null is not metric_registry.Null.NOT_MEASURED
+    return MetricSpec(info.name, info.better, info.unit, info.null_words if outcome else None)
 
 
 DEFAULT_METRICS: tuple[str, ...] = metric_registry.compare_defaults()
@@ -179,6 +188,10 @@ class MetricComparison:
     """Per label, trials with no value for this metric (not scored, or null meaning unmeasured)."""
     comparisons: dict[str, stats.Comparison]
     """Per non-baseline label."""
+    primary: bool = False
+    """The scenario's primary metric: tested first, at the comparison's share of alpha."""
+    run_medians: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per label, each run's median (±inf censored), for the spread between runs."""
 
     @property
     def name(self) -> str:
@@ -192,8 +205,10 @@ class ScenarioComparison:
     """The sides that ran this scenario, baseline first."""
     trials: dict[str, int]
     unscored: dict[str, int]
-    """Per label, trials without metrics (errored, interrupted): left out of every metric."""
+    """Per label, trials without metrics (errored, interrupted): counted as missing in every metric."""
     metrics: tuple[MetricComparison, ...]
+    primary: str = ""
+    """The primary metric's name (the plan's, or recovery_time_s)."""
 
     def verdicts(self, label: str) -> dict[stats.Verdict, list[MetricComparison]]:
         """The metrics of one other side grouped by verdict, for the scenario's verdict line."""
@@ -212,6 +227,16 @@ class ComparisonReport:
     metrics: tuple[str, ...]
     scenarios: tuple[ScenarioComparison, ...]
     warnings: tuple[str, ...] = field(default=())
+    correction: str = stats.Correction.HOLM.value
+    """How secondary metrics share a comparison's level: holm or bh."""
+    comparisons: int = 1
+    """Comparisons on the page (scenario and other side); alpha is split evenly over them."""
+
+    @property
+    def level(self) -> float:
+        """Each comparison's share of alpha."""
+        return page.comparison_level(self.alpha, self.comparisons)
+
     thresholds: tuple[scale.ScenarioScale, ...] = field(default=())
     """Per scenario, the health thresholds its trials were compared on and where they came from."""
 
@@ -225,8 +250,8 @@ class ComparisonReport:
 
     @property
     def min_trials(self) -> int:
-        """Trials per side the exact test needs to reach p < alpha at all."""
-        return stats.min_trials_for(self.alpha)
+        """Trials per side the exact test needs to reach a comparison's level at all."""
+        return stats.min_trials_for(self.level)
 
 
 # --- warnings -----------------------------------------------------------------------------
@@ -247,6 +272,7 @@ def _plan_facts(plan: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, 
                 value = Path(str(value)).name  # the same file checked out elsewhere is the same
             facts[f"{section}.{key}"] = value
     facts["abort"] = plan.get("abort")
+    facts["compare"] = _compare_facts(plan.get("compare"))
     for scenario in plan.get("scenarios") or []:
         if scenario.get("name") in scenarios:
             experiment = scenario.get("experiment")
@@ -255,6 +281,14 @@ def _plan_facts(plan: Mapping[str, Any], scenarios: Sequence[str]) -> dict[str, 
             )
             facts[f"scenarios.{scenario['name']}.vars"] = scenario.get("vars") or {}
     return facts
+
+
+def _compare_facts(raw: Any) -> Any:
+    """The compare settings with defaults filled in, so an older plan.json without them agrees."""
+    try:
+        return plan_package.CompareSettings.model_validate(raw or {}).model_dump(mode="json")
+    except pydantic.ValidationError:
+        return raw  # refused later, for the baseline; shown as given for the others
 
 
 def _plan_warnings(sides: Sequence[Side], scenarios: Sequence[str]) -> list[str]:
@@ -305,23 +339,43 @@ def _entries(side: Side, scenario: str, scaled: scale.Rescored) -> list[tuple[Ru
     ]
 
 
-def _sample(
-    entries: Sequence[tuple[Run, Mapping[str, Any] | None]], spec: MetricSpec
-) -> tuple[list[float | None], int]:
-    """The trials' values (None: censored) and how many had no value."""
-    values: list[float | None] = []
+def _sample(entries: Sequence[tuple[Run, Mapping[str, Any] | None]], spec: MetricSpec) -> page.Sample:
+    """The trials' values (censored outcomes as ±inf), their runs and batches, and how many had none."""
+    values: list[float] = []
+    runs: list[str] = []
+    batches: list[str | None] = []
     missing = 0
-    for _, metrics in entries:
+    for run, metrics in entries:
         value = gates.lookup(metrics, spec.name) if metrics is not None else gates.MISSING
-        if value is gates.MISSING or (value is None and spec.null_means is None):
+        if value is None and metrics is not None:
+            value = spec.null_value(metrics)
+        if value is None or value is gates.MISSING or not isinstance(value, bool | int | float):
             missing += 1
-        elif value is None:
-            values.append(None)
-        elif isinstance(value, bool | int | float):
-            values.append(float(value))
-        else:
-            missing += 1
-    return values, missing
+            continue
+        values.append(float(value))
+        runs.append(run.run_id)
+        batches.append(run.result.batch)
+    return page.Sample(tuple(values), tuple(runs), tuple(batches), missing)
+
+
+def _compare_settings(run: Run) -> tuple[str, dict[str, float], str, dict[str, str]]:
+    """The plan's compare settings (primary, margins, correction) and each scenario's primary.
+
+    Older plan.json files have none: the model's defaults. A plan.json edited by hand is
+    validated as the plan loader would, so a wrong metric name is an input error here too."""
+    raw = run.plan.get("compare") or {}
+    try:
+        settings = plan_package.CompareSettings.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"compare.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise FileInputError(run.path / rundir.PLAN, problems) from None
+    primaries: dict[str, str] = {}
+    for scenario in run.plan.get("scenarios") or []:
+        if scenario.get("primary"):
+            name = str(scenario["primary"])
+            metric_spec(name)  # an unknown or uncompared name: InputError naming the metric
+            primaries[str(scenario.get("name"))] = name
+    return settings.primary, dict(settings.margins), settings.correction, primaries
 
 
 def compare_runs(
@@ -330,10 +384,12 @@ def compare_runs(
     alpha: float = 0.05,
     metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
+    correction: str | None = None,
     own_thresholds: bool = False,
 ) -> ComparisonReport:
-    """Read the runs, pool trials per side, and compare every side against the first, every
-    trial judged on one scale per scenario (`scale`; own_thresholds: each on its own, as scored)."""
+    """Read the runs and compare every side against the first, every trial judged on one scale
+    per scenario (`scale`; own_thresholds: each on its own, as scored); `correction` overrides
+    the plan's."""
     if not 0 < alpha < 1:
         raise InputError(f"--alpha: must be between 0 and 1, not {alpha}")
     if not 0 < confidence < 1:
@@ -364,7 +420,17 @@ def compare_runs(
     warnings += _plan_warnings(sides, compared)
     warnings += _status_warnings(sides)
 
+    default_primary, margins, plan_correction, primaries = _compare_settings(baseline.runs[0])
+    chosen = correction or plan_correction
+    if chosen not in {c.value for c in stats.Correction}:
+        raise InputError(f"--correction: expected 'holm' or 'bh', not {chosen!r}")
+    pairs = sum(
+        1 for name in compared for side in sides[1:] if name in names_of[side.label]
+    )  # the page's comparisons: alpha is shared over them
+    level = page.comparison_level(alpha, pairs)
+
     scenarios: list[ScenarioComparison] = []
+    families: dict[tuple[str, str], list[page.Cell]] = {}
     scales: list[scale.ScenarioScale] = []
     for name in compared:
         present = [side for side in sides if name in names_of[side.label]]
@@ -379,28 +445,42 @@ def compare_runs(
                     f"{name} on {label}: {count} of {len(entries[label])} trials have no metrics "
                     "(not completed or not scored) and are left out"
                 )
+        primary = primaries.get(name, default_primary)
+        scenario_specs = [metric_spec(primary), *(s for s in specs if s.name != primary)]
         rows: list[MetricComparison] = []
-        for spec in specs:
+        for spec in scenario_specs:
             samples = {label: _sample(found, spec) for label, found in entries.items()}
-            if metrics is None and not any(
-                gates.lookup(metrics or {}, spec.name) is not gates.MISSING
-                for found in entries.values()
-                for _, metrics in found
+            if (
+                metrics is None
+                and spec.name != primary
+                and not any(
+                    gates.lookup(metrics or {}, spec.name) is not gates.MISSING
+                    for found in entries.values()
+                    for _, metrics in found
+                )
             ):
                 continue  # a default metric these results do not have (older schema)
-            summaries = {label: stats.summarize(values, confidence) for label, (values, _) in samples.items()}
-            base_values = samples[baseline.label][0]
+            summaries = {
+                label: stats.summarize(sample.values, confidence) for label, sample in samples.items()
+            }
             comparisons = {
-                label: stats.compare(base_values, values, spec.better, alpha, confidence)
-                for label, (values, _) in samples.items()
+                label: page.compare_samples(
+                    samples[baseline.label], sample, spec.better, level, confidence, margins.get(spec.name)
+                )
+                for label, sample in samples.items()
                 if label != baseline.label
             }
+            for label, comparison in comparisons.items():
+                cell = page.Cell(spec.name, spec.better, spec.name == primary, comparison)
+                families.setdefault((name, label), []).append(cell)
             rows.append(
                 MetricComparison(
                     spec=spec,
                     summaries=summaries,
-                    missing={label: missing for label, (_, missing) in samples.items()},
+                    missing={label: sample.missing for label, sample in samples.items()},
                     comparisons=comparisons,
+                    primary=spec.name == primary,
+                    run_medians={label: sample.run_medians() for label, sample in samples.items()},
                 )
             )
         scenarios.append(
@@ -410,14 +490,33 @@ def compare_runs(
                 trials={label: len(found) for label, found in entries.items()},
                 unscored=unscored,
                 metrics=tuple(rows),
+                primary=primary,
             )
         )
+
+    decided = page.decide_page(families, alpha, chosen)
+    final: list[ScenarioComparison] = []
+    for scenario in scenarios:
+        by_metric: dict[tuple[str, str], stats.Comparison] = {
+            (cell.metric, label): cell.comparison
+            for label in scenario.labels[1:]
+            for cell in decided.get((scenario.name, label), [])
+        }
+        rows = [
+            dataclasses.replace(
+                row, comparisons={label: by_metric[(row.name, label)] for label in row.comparisons}
+            )
+            for row in scenario.metrics
+        ]
+        final.append(dataclasses.replace(scenario, metrics=tuple(rows)))
     return ComparisonReport(
         sides=tuple(sides),
         alpha=alpha,
         confidence=confidence,
         metrics=tuple(spec.name for spec in specs),
-        scenarios=tuple(scenarios),
+        scenarios=tuple(final),
         warnings=tuple(warnings),
+        correction=chosen,
+        comparisons=pairs,
         thresholds=tuple(scales),
     )

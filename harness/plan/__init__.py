@@ -33,6 +33,7 @@ from harness.plan.loading import (
 from harness.plan.models import (
     AbortCondition,
     AwsSettings,
+    CompareSettings,
     Cost,
     KubernetesTarget,
     LoadSpec,
@@ -51,6 +52,7 @@ __all__ = [
     "PLANS_DIR",
     "AbortCondition",
     "AwsSettings",
+    "CompareSettings",
     "Cost",
     "ExperimentError",
     "FileProblemsError",

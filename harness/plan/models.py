@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from harness.errors import InputError
 from harness.plan import gates
 from harness.result import defaults
+from harness.result import metrics as metric_registry
 
 
 class _KeyedValueError(ValueError):
@@ -324,6 +326,37 @@ class Cost(_Model):
     At most $10^12 an hour, beyond any business's revenue, so every cost stays a finite number."""
 
 
+# --- comparisons --------------------------------------------------------------------------
+
+
+def _compared_metric(name: str) -> str:
+    # The registry names every metric once; a typo is refused with the closest name.
+    try:
+        info = metric_registry.get(name, "metric")
+    except InputError as exc:
+        raise ValueError(str(exc).removeprefix("metric: ")) from None
+    if not info.comparable:
+        raise ValueError(f"{name!r} is not compared")
+    return name
+
+
+ComparedMetric = Annotated[str, AfterValidator(_compared_metric)]
+
+
+class CompareSettings(_Model):
+    """How `harness compare` judges runs of this plan (docs/compare.md)."""
+
+    primary: ComparedMetric = "recovery_time_s"
+    """The metric a decision rests on, tested first at the page's alpha; the others only after
+    it, under `correction`. Recovery time: what a resilience comparison is usually about."""
+    margins: dict[ComparedMetric, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = {}
+    """Practical margins in the metric's unit (`recovery_time_s: 2.0`): a shift whose interval
+    lies within ± the margin is "equivalent". None by default: what matters is the plan's call."""
+    correction: Literal["holm", "bh"] = "holm"
+    """Holm keeps the chance of any false "better" or "worse" on the page under alpha; "bh"
+    (Benjamini-Hochberg) bounds only their expected share, and finds more."""
+
+
 # --- scenarios and the plan ---------------------------------------------------------------
 
 
@@ -336,6 +369,8 @@ class Scenario(_Model):
     """Values for the experiment's configuration (as `chaos run --var`); none: its own defaults."""
     trials: int = Field(1, ge=1, le=100)
     """One run per game day; comparisons ask for more to get confidence intervals."""
+    primary: ComparedMetric | None = None
+    """This scenario's primary metric for `harness compare`; None: the plan's `compare.primary`."""
     gates: list[GateText] = []
     """Gates for this scenario. Each overrides the plan's gates on the same left side
     (`recovery_time_s < 10` replaces `recovery_time_s < 30`); the others still apply."""
@@ -361,6 +396,8 @@ class Plan(_Model):
     """Gates for every scenario; none: the run reports metrics and passes."""
     cost: Cost = Cost()
     """$40,000 an hour, the figure this project started from."""
+    compare: CompareSettings = CompareSettings()
+    """Recovery time as the primary metric, Holm for the rest, no margins."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

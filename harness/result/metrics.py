@@ -16,6 +16,7 @@ what label and in what format. A metric shows up in a place once it is declared 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -51,6 +52,32 @@ class Null(StrEnum):
     NEVER_HAPPENED = "never happened"
     """The event did not happen within the observation (no recovery, no impact): an outcome,
     beyond every measured value, never a gap."""
+    NO_IMPACT = "no impact"
+    """Null because the fault had no impact (`time_to_impact_s` null), which empties the window
+    measured: the best outcome, not a gap. A null in a trial with an impact is not measured."""
+    STALLED = "stalled"
+    """Null because no request completed (`requests` 0): a total stall, the worst outcome, not a
+    gap. A null in a trial with requests is not measured."""
+
+
+class Censor(StrEnum):
+    """Where a null that is an outcome ranks against measured values: `harness compare` keeps
+    such trials as censored values (+inf or -inf) instead of dropping the best or worst trials."""
+
+    ABOVE = "above"
+    """Beyond the largest value (+inf): did not recover, impact never came."""
+    BEST = "best"
+    """Better than any value in the metric's good direction."""
+    WORST = "worst"
+    """Worse than any value in the metric's good direction."""
+
+
+_CENSOR = {Null.NEVER_HAPPENED: Censor.ABOVE, Null.NO_IMPACT: Censor.BEST, Null.STALLED: Censor.WORST}
+_CONDITION: dict[Null, tuple[str, object]] = {
+    Null.NO_IMPACT: ("time_to_impact_s", None),
+    Null.STALLED: ("requests", 0),
+}
+"""For conditional outcomes, the metric and value that make a null one; otherwise unmeasured."""
 
 
 class Scope(StrEnum):
@@ -75,7 +102,7 @@ class MetricInfo:
     """A few words for charts and cards; the name when empty."""
     null: Null = Null.NOT_MEASURED
     null_words: str = ""
-    """For NEVER_HAPPENED metrics: the outcome in a few words (`did not recover`)."""
+    """For nulls that are outcomes: the outcome in a few words (`did not recover`, `no impact`)."""
     null_reason: str = ""
     """For NEVER_HAPPENED metrics: why a gate on a null fails, in a sentence's words."""
     gateable: bool = True
@@ -91,6 +118,29 @@ class MetricInfo:
     @property
     def shown_as(self) -> str:
         return self.label or self.name
+
+    def null_value(self, metrics: Any) -> float | None:
+        """What a null of this metric stands for in a trial with these metrics: +inf or -inf in
+        the value's scale when it is an outcome (see Censor), None when it is not measured."""
+        censor = _CENSOR.get(self.null)
+        if censor is None:
+            return None
+        if self.null in _CONDITION:
+            name, expected = _CONDITION[self.null]
+            if value(metrics, name) != expected or (expected is None and not _has(metrics, name)):
+                return None
+        high = censor is Censor.ABOVE or (censor is Censor.BEST) == (self.better is Better.HIGHER)
+        return math.inf if high else -math.inf
+
+
+def _has(metrics: Any, name: str) -> bool:
+    """Whether the dotted path `name` exists in a metrics mapping (a null value counts)."""
+    node = metrics
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 _LOWER, _HIGHER = Better.LOWER, Better.HIGHER
@@ -111,11 +161,14 @@ def _latency(family: str, corrected: bool) -> Iterator[MetricInfo]:
     )
     for window, span in _WINDOWS.items():
         for p in ("p50", "p95", "p99"):
+            no_impact = window is Window.FAULT
             yield MetricInfo(
                 f"{family}.{window}.{p}",
                 Unit.MS,
                 _LOWER,
                 f"{p} of {what}, {span}; null for an empty window",
+                null=Null.NO_IMPACT if no_impact else Null.NOT_MEASURED,
+                null_words="no impact" if no_impact else "",
                 label=f"{p} in the {window} window" if corrected else "",
                 gateable=corrected,
                 compare_default=corrected and (window, p) == (Window.FAULT, "p99"),
@@ -176,7 +229,7 @@ REGISTRY: tuple[MetricInfo, ...] = (
     MetricInfo("failed_requests", Unit.COUNT, _LOWER, "failed requests over the horizon's observed buckets", label="failed requests"),
     MetricInfo(
         "error_rate", Unit.FRACTION, _LOWER, "failed / requests over the horizon (a fixed window from the fault start)",
-        label="error rate", compare_default=True, history_default=True, report_trend=True,
+        label="error rate", null=Null.STALLED, null_words="stalled", compare_default=True, history_default=True, report_trend=True,
     ),
     MetricInfo("peak_error_rate", Unit.FRACTION, _LOWER, "highest error rate of an observed bucket", label="peak error rate"),
     MetricInfo(
@@ -210,9 +263,10 @@ REGISTRY: tuple[MetricInfo, ...] = (
         label="KPI lost", compare_default=True, history_default=True,
     ),
     MetricInfo("downtime_s", Unit.SECONDS, _LOWER, "time the horizon was unhealthy", label="downtime"),
+    # Not compared by default: it is downtime_s times the plan's price, a duplicate test.
     MetricInfo(
         "downtime_cost_usd", Unit.USD, _LOWER, "the horizon's downtime priced at the plan's cost per hour",
-        compare_default=True, history_default=True,
+        history_default=True,
     ),
     MetricInfo(
         "data_loss", Unit.COUNT, _LOWER, "acknowledged writes that could not be read back; null if not verified or nothing was acknowledged",
@@ -449,7 +503,12 @@ def markdown_table() -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in REGISTRY:
-        null = m.null_words if m.null is Null.NEVER_HAPPENED else m.null.value
+        null = m.null_words if m.null in _CENSOR else m.null.value
+        if m.null in _CONDITION:
+            name, expected = _CONDITION[m.null]
+            null = (
+                f"{m.null_words} if `{name}` is {'null' if expected is None else expected}, else not measured"
+            )
         rows.append(
             f"| `{m.name}` | {m.unit.value} | {m.better.value} | {null} | "
             f"{'yes' if m.gateable else 'no'} | {'yes' if m.comparable else 'no'} | {m.scope.value} | {m.meaning} |"

@@ -86,6 +86,9 @@ def write_run(
     load: Mapping[str, Any] | None = None,
     plan_scenarios: Sequence[str] | None = None,
     status: str = "completed",
+    batch: str | None = None,
+    compare: Mapping[str, Any] | None = None,
+    primaries: Mapping[str, str] | None = None,
 ) -> Path:
     """A run directory with one result entry per trial (None: a trial that could not be scored)."""
     target = dict(target or {"kind": "testbed", "profile": "managed"})
@@ -108,11 +111,13 @@ def write_run(
                 "vars": {},
                 "trials": max(1, len(scenarios.get(name, []))),
                 "gates": [],
+                **({"primary": primaries[name]} if primaries and name in primaries else {}),
             }
             for name in names
         ],
         "gates": ["error_rate < 0.05"],
         "cost": {"per_hour_usd": 40000.0},
+        **({"compare": dict(compare)} if compare is not None else {}),
     }
     entries = []
     for name, trials in scenarios.items():
@@ -145,6 +150,7 @@ def write_run(
         "status": status,
         "passed": all(e["passed"] for e in entries),
         "scenarios": entries,
+        **({"batch": batch} if batch is not None else {}),
     }
     rundir.write_json(path / rundir.PLAN, plan)
     rundir.write_json(path / rundir.RESULT, result)

@@ -17,9 +17,14 @@ pytestmark = pytest.mark.slow
 def test_comparison_page_draws_offline(tmp_path: Path) -> None:
     before = [metrics(recovery_time_s=v, resilience_score=90 - v) for v in (2.0, 2.2, 2.1, 2.4, 2.0)]
     after = [metrics(recovery_time_s=v, resilience_score=80 - (v or 30)) for v in (6.0, 5.5, 7.1, 6.4, None)]
-    a = write_run(tmp_path / "a", {"node-crash": before}, target={"kind": "testbed", "profile": "managed"})
+    a = write_run(
+        tmp_path / "a", {"node-crash": before}, target={"kind": "testbed", "profile": "managed"}, batch="b1"
+    )
     b = write_run(
-        tmp_path / "b", {"node-crash": after}, target={"kind": "testbed", "profile": "self-managed"}
+        tmp_path / "b",
+        {"node-crash": after},
+        target={"kind": "testbed", "profile": "self-managed"},
+        batch="b1",
     )
     report = compare.compare_runs([a, b], None)
     html, _ = compare.write_comparison(report, tmp_path / "out")

@@ -14,7 +14,8 @@ from tests.compare import metrics, write_run
 
 @pytest.fixture
 def report(tmp_path: Path) -> runs.ComparisonReport:
-    """Self-managed (2 runs pooled, one trial unrecovered) against EKS, 5 trials a side."""
+    """Self-managed against EKS, interleaved in two batches (one run of each per batch), 5 trials a
+    side on replica-kill (one self-managed trial unrecovered), 3 on node-crash."""
     sm1 = write_run(
         tmp_path / "sm1",
         {
@@ -22,24 +23,35 @@ def report(tmp_path: Path) -> runs.ComparisonReport:
             "node-crash": [metrics(resilience_score=60.0)] * 3,
         },
         target={"kind": "testbed", "profile": "self-managed"},
+        batch="b1",
     )
     sm2 = write_run(
         tmp_path / "sm2",
         {"replica-kill": [metrics(recovery_time_s=v, error_rate=0.05) for v in (29.0, 31.0)]},
         target={"kind": "testbed", "profile": "self-managed"},
         plan_scenarios=["replica-kill", "node-crash"],
+        batch="b2",
     )
     eks = write_run(
         tmp_path / "eks",
         {
-            "replica-kill": [metrics(recovery_time_s=v, error_rate=0.04) for v in (8.0, 9.0, 10.0, 8.5, 9.5)],
+            "replica-kill": [metrics(recovery_time_s=v, error_rate=0.04) for v in (8.0, 9.0, 10.0)],
             "node-crash": [metrics(resilience_score=60.0)] * 3,
             "zone-partition": [metrics()],
         },
         target={"kind": "kubernetes", "context": "eks-staging"},
         load={"users": 40},
+        batch="b1",
     )
-    return runs.compare_runs([], {"self-managed": [sm1, sm2], "eks <new>": [eks]})
+    eks2 = write_run(
+        tmp_path / "eks2",
+        {"replica-kill": [metrics(recovery_time_s=v, error_rate=0.04) for v in (8.5, 9.5)]},
+        target={"kind": "kubernetes", "context": "eks-staging"},
+        load={"users": 40},
+        plan_scenarios=["replica-kill", "node-crash", "zone-partition"],
+        batch="b2",
+    )
+    return runs.compare_runs([], {"self-managed": [sm1, sm2], "eks <new>": [eks, eks2]})
 
 
 class _Structure(HTMLParser):
@@ -70,18 +82,20 @@ class TestMarkdown:
         assert "- **eks <new>** vs self-managed: better on recovery_time_s" in text
         recovery = next(line for line in text.splitlines() if line.startswith("| recovery_time_s"))
         cells = [c.strip() for c in recovery.strip("|").split("|")]
-        assert cells[0] == "recovery_time_s (lower is better)"
-        assert cells[1].startswith("31.0 s [") and "n=5, 1 did not recover" in cells[1]
-        assert cells[2].startswith("9.00 s [")
+        assert cells[0] == "recovery_time_s (lower is better) **primary**"
+        assert cells[1].startswith("31.0 s [29.0 s, ∞] 93.8 %") and "n=5, 1 did not recover" in cells[1]
+        assert "run medians: 34.0 s, 30.0 s" in cells[1]
+        assert cells[2].startswith("9.00 s [8.00 s, 10.0 s] 93.8 %")
         assert cells[3] == "-22.0 s (-71 %)"
-        assert cells[4] == "0.008"
-        assert cells[5] == "**better**"
+        assert cells[4].startswith("-22.0 s [") and cells[4].endswith("%")
+        assert cells[5] == "0.033 (raw 0.017)"  # stratified by batch, Bonferroni over 2 comparisons
+        assert cells[6] == "**better**"
 
     def test_too_few_trials_is_said(self, report: runs.ComparisonReport) -> None:
         """3 vs 3 trials: the verdict names the trials needed instead of 'no difference'."""
         text = render.render_markdown(report)
         node_crash = text.split("## node-crash", 1)[1]
-        assert "too few trials (3 vs 3): need at least 4 per side for p < 0.05" in node_crash
+        assert "too few trials (3 vs 3): need at least 5 per side for p < 0.025" in node_crash
         assert "no significant difference" not in node_crash
 
     def test_warnings_and_sides(self, report: runs.ComparisonReport) -> None:
@@ -93,7 +107,8 @@ class TestMarkdown:
         )
         assert "'zone-partition' is only in eks <new>" in text
         assert "load.users: 20" in text
-        assert "at least 4 trials per side to reach p < 0.05" in text
+        assert "at least 5 trials per side to reach p < 0.025" in text
+        assert "shared by the page's 2 comparisons" in text
 
     def test_pipe_in_a_label_does_not_break_the_table(self, tmp_path: Path) -> None:
         """A label with '|' is escaped, so every table row keeps its column count."""
@@ -105,9 +120,13 @@ class TestMarkdown:
         assert len(counts) == 1
 
     def test_same_runs_give_the_same_text(self, report: runs.ComparisonReport, tmp_path: Path) -> None:
-        """The seeded bootstrap makes the report reproducible byte for byte."""
+        """Exact methods (and a fixed seed where Monte Carlo is used) make the report reproducible byte for byte."""
         again = runs.compare_runs(
-            [], {"self-managed": [tmp_path / "sm1", tmp_path / "sm2"], "eks <new>": [tmp_path / "eks"]}
+            [],
+            {
+                "self-managed": [tmp_path / "sm1", tmp_path / "sm2"],
+                "eks <new>": [tmp_path / "eks", tmp_path / "eks2"],
+            },
         )
         assert render.render_markdown(again) == render.render_markdown(report)
         assert render.render_html(again) == render.render_html(report)

@@ -41,7 +41,13 @@ class TestLabels:
         recovery = row(report, "replica-kill", "recovery_time_s")
         assert recovery.summaries["self-managed"].values == (30.0, 30.0, 34.0, 34.0, 34.0)
         assert recovery.summaries["self-managed"].median == 34.0
-        assert recovery.comparisons["eks"].verdict is Verdict.BETTER
+        eks_side = recovery.comparisons["eks"]
+        assert eks_side.verdict is Verdict.NO_VERDICT  # eks is a single run: its luck is its own
+        assert "single run" in eks_side.reason
+        assert recovery.run_medians["self-managed"] == {
+            "20261127T053921Z-local-gameday-sm1": 30.0,
+            "20261127T053921Z-local-gameday-sm2": 34.0,
+        }
 
     def test_order_of_run_dirs_picks_the_baseline(self, tmp_path: Path) -> None:
         """The side of the first RUN_DIR is the baseline; labels name the positional runs."""
@@ -177,6 +183,24 @@ class TestValues:
         recovery = row(report, "replica-kill", "recovery_time_s")
         after = recovery.summaries["after"]
         assert (after.n, after.censored, after.median_censored) == (5, 3, True)
+        assert recovery.comparisons["after"].verdict is Verdict.NO_VERDICT  # one run a side
+
+    def test_null_recovery_in_a_batch_is_judged(self, tmp_path: Path) -> None:
+        """The same trials interleaved in one batch: worse, the unrecovered ranked slowest."""
+        a = write_run(
+            tmp_path / "a",
+            {"replica-kill": [metrics(recovery_time_s=v) for v in (8, 9, 10, 9.5, 8.5)]},
+            batch="b1",
+        )
+        b = write_run(
+            tmp_path / "b",
+            {"replica-kill": [metrics(recovery_time_s=v) for v in (None, None, None, 12, 11)]},
+            batch="b1",
+        )
+        report = runs.compare_runs([], {"before": [a], "after": [b]})
+        recovery = row(report, "replica-kill", "recovery_time_s")
+        after = recovery.summaries["after"]
+        assert (after.n, after.censored, after.median_censored) == (5, 3, True)
         assert recovery.comparisons["after"].verdict is Verdict.WORSE
 
     def test_null_meaning_unmeasured_is_left_out(self, tmp_path: Path) -> None:
@@ -189,10 +213,22 @@ class TestValues:
 
     def test_dotted_metric_selection(self, tmp_path: Path) -> None:
         """metrics=[...] picks nested metrics by dotted name, in the order asked."""
-        a = write_run(tmp_path / "a", {"replica-kill": [metrics(**{"latency_ms.fault.p95": 80.0})] * 4})
-        b = write_run(tmp_path / "b", {"replica-kill": [metrics(**{"latency_ms.fault.p95": 120.0})] * 4})
+        primary = {"primary": "latency_ms.fault.p95"}
+        a = write_run(
+            tmp_path / "a",
+            {"replica-kill": [metrics(**{"latency_ms.fault.p95": 80.0})] * 4},
+            batch="x",
+            compare=primary,
+        )
+        b = write_run(
+            tmp_path / "b",
+            {"replica-kill": [metrics(**{"latency_ms.fault.p95": 120.0})] * 4},
+            batch="x",
+            compare=primary,
+        )
         report = runs.compare_runs([], {"a": [a], "b": [b]}, metrics=["latency_ms.fault.p95", "peak_p99_ms"])
         assert report.metrics == ("latency_ms.fault.p95", "peak_p99_ms")
+        assert report.scenarios[0].primary == "latency_ms.fault.p95"
         p95 = row(report, "replica-kill", "latency_ms.fault.p95")
         assert (p95.summaries["a"].median, p95.summaries["b"].median) == (80.0, 120.0)
         assert p95.comparisons["b"].verdict is Verdict.WORSE  # lower latency is better
@@ -207,6 +243,79 @@ class TestValues:
         names = [m.name for m in report.scenarios[0].metrics]
         assert "recovery_after_fault_end_s" not in names
         assert names[0] == "recovery_time_s"
+
+    def test_no_impact_trials_are_best_not_dropped(self, tmp_path: Path) -> None:
+        """2 trials without impact (fault p99 null, time_to_impact_s null) and 3 impacted above
+        every baseline trial: counted as the best, so not "worse" from the 3 left."""
+        base = [metrics(**{"latency_ms.fault.p99": v}) for v in (110.0, 120.0, 125.0, 130.0, 140.0)]
+        calm = metrics(time_to_impact_s=None, **{"latency_ms.fault.p99": None})
+        other = [calm, calm, *(metrics(**{"latency_ms.fault.p99": v}) for v in (150.0, 160.0, 170.0))]
+        primary = {"primary": "latency_ms.fault.p99"}
+        a = write_run(tmp_path / "a", {"replica-kill": base}, batch="x", compare=primary)
+        b = write_run(tmp_path / "b", {"replica-kill": other}, batch="x", compare=primary)
+        p99 = row(runs.compare_runs([], {"a": [a], "b": [b]}), "replica-kill", "latency_ms.fault.p99")
+        assert (p99.summaries["b"].n, p99.summaries["b"].censored, p99.missing["b"]) == (5, 2, 0)
+        assert p99.comparisons["b"].verdict is Verdict.INCONCLUSIVE
+
+    def test_missing_share_that_differs_gets_no_verdict(self, tmp_path: Path) -> None:
+        """One side unmeasured on a trial the other measured: no verdict, and why."""
+        a = write_run(tmp_path / "a", {"r": [metrics(data_loss=0)] * 5}, batch="x")
+        b = write_run(
+            tmp_path / "b", {"r": [metrics(data_loss=None)] + [metrics(data_loss=3)] * 4}, batch="x"
+        )
+        loss = row(runs.compare_runs([], {"a": [a], "b": [b]}), "r", "data_loss")
+        assert loss.comparisons["b"].verdict is Verdict.NO_VERDICT
+        assert "missing on 1 of 5 trials against 0 of 5" in loss.comparisons["b"].reason
+
+    def test_several_runs_a_side_compare_run_medians(self, tmp_path: Path) -> None:
+        """Separate runs, 4 a side: the run medians are the units, and a clear shift is found."""
+        sides: dict[str, list[Path]] = {"before": [], "after": []}
+        for i in range(4):
+            sides["before"].append(
+                write_run(tmp_path / f"b{i}", {"r": [metrics(recovery_time_s=30.0 + i)] * 3})
+            )
+            sides["after"].append(
+                write_run(tmp_path / f"a{i}", {"r": [metrics(recovery_time_s=10.0 + i)] * 3})
+            )
+        recovery = row(runs.compare_runs([], sides), "r", "recovery_time_s")
+        comparison = recovery.comparisons["after"]
+        assert (comparison.units, comparison.verdict) == ("runs", Verdict.BETTER)
+        assert comparison.p_value == pytest.approx(2 / 70)
+
+    def test_secondary_metrics_wait_for_the_primary(self, tmp_path: Path) -> None:
+        """Recovery (primary) equal, error rate clearly up: inconclusive, said why."""
+        a = write_run(
+            tmp_path / "a", {"r": [metrics(error_rate=0.01 + i / 1000) for i in range(7)]}, batch="x"
+        )
+        b = write_run(
+            tmp_path / "b", {"r": [metrics(error_rate=0.2 + i / 1000) for i in range(7)]}, batch="x"
+        )
+        report = runs.compare_runs([], {"a": [a], "b": [b]})
+        errors = row(report, "r", "error_rate").comparisons["b"]
+        assert errors.verdict is Verdict.INCONCLUSIVE
+        assert "recovery_time_s (primary) did not differ" in errors.reason
+        assert errors.adjustment.startswith("Holm over")
+
+    def test_bad_compare_settings_in_plan_json(self, tmp_path: Path) -> None:
+        """A plan.json naming an unknown metric in compare is refused, naming the file."""
+        a = write_run(tmp_path / "a", {"r": [metrics()]}, compare={"margins": {"recovery_tim": 2.0}})
+        b = write_run(tmp_path / "b", {"r": [metrics()]})
+        with pytest.raises(FileInputError, match="recovery_time_s"):
+            runs.compare_runs([], {"a": [a], "b": [b]})
+
+    def test_unknown_correction(self, tmp_path: Path) -> None:
+        """--correction takes holm or bh."""
+        a = write_run(tmp_path / "a", {"r": [metrics()]})
+        b = write_run(tmp_path / "b", {"r": [metrics()]})
+        with pytest.raises(InputError, match="--correction"):
+            runs.compare_runs([], {"a": [a], "b": [b]}, correction="bonferroni")
+
+    def test_alpha_is_shared_over_the_pages_comparisons(self, tmp_path: Path) -> None:
+        """Two scenarios, two other sides: each comparison gets alpha / 4."""
+        scen = {"r": [metrics()] * 2, "s": [metrics()] * 2}
+        dirs = {x: [write_run(tmp_path / x, scen)] for x in "abc"}
+        report = runs.compare_runs([], dirs)
+        assert (report.comparisons, report.level) == (4, pytest.approx(0.0125))
 
     def test_every_gate_metric_has_a_direction(self) -> None:
         """Every metric a gate may name can be compared, with a good direction."""

@@ -498,3 +498,32 @@ class TestScenarioGates:
             name="p", load=models.LoadSpec(locustfile=Path("l.py")), scenarios=[scenario], gates=plan_gates
         )
         assert plan.gates_for(scenario) == expected
+
+
+class TestCompareSettings:
+    def test_defaults(self, write_plan: WritePlan) -> None:
+        """Without a compare block: recovery time is primary, Holm, no margins."""
+        plan = load_plan(
+            write_plan(
+                MINIMAL.replace(
+                    "loadtests/subscriptions.py", str(ROOT / "loadtests/subscriptions.py")
+                ).replace("experiments/local", str(ROOT / "experiments/local"))
+            )
+        )
+        assert plan.compare == models.CompareSettings(
+            primary="recovery_time_s", margins={}, correction="holm"
+        )
+        assert plan.scenarios[0].primary is None
+
+    def test_metric_names_are_checked_against_the_registry(self, write_plan: WritePlan) -> None:
+        """A misspelt primary or margin metric is a problem with its line and the closest name."""
+        text = (
+            MINIMAL
+            + "compare:\n  primary: recovery_time\n  margins: {error_rate: 0.01, latency_ms.fault.p99: -1}\n"
+        )
+        problems = [str(p) for p in _problems(write_plan(text)).problems]
+        assert any(
+            ":6: compare.primary: unknown metric 'recovery_time'; did you mean 'recovery_time_s'?" in p
+            for p in problems
+        )
+        assert any(":7: compare.margins.latency_ms.fault.p99: expected a number > 0" in p for p in problems)

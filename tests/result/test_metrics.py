@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import typing
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_readers_show_what_they_listed_by_hand() -> None:
     flag set on the wrong metric changes what users see, and fails here."""
     assert runs.DEFAULT_METRICS == (
         "recovery_time_s", "recovery_after_fault_end_s", "time_to_impact_s", "error_rate", "availability",
-        "latency_ms.fault.p99", "kpi_lost", "downtime_cost_usd", "data_loss", "resilience_score",
+        "latency_ms.fault.p99", "kpi_lost", "data_loss", "resilience_score",
     )  # fmt: skip
     assert history.KEY_METRICS == (
         "recovery_time_s", "time_to_impact_s", "error_rate", "latency_ms.fault.p99", "kpi_lost",
@@ -111,6 +112,28 @@ def test_null_that_is_an_outcome_is_explained_everywhere() -> None:
         result.reason
         == "recovery_time_s is null (the scenario did not recover within the observation window)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "metrics", "expected"),
+    [
+        ("recovery_time_s", {}, math.inf),
+        ("time_to_impact_s", {}, math.inf),
+        ("latency_ms.fault.p99", {"time_to_impact_s": None}, -math.inf),
+        ("latency_ms.fault.p99", {"time_to_impact_s": 4.0}, None),
+        ("latency_ms.fault.p99", {}, None),
+        ("latency_ms.recovery.p99", {"time_to_impact_s": None}, None),
+        ("error_rate", {"requests": 0}, math.inf),
+        ("error_rate", {"requests": 12}, None),
+        ("data_loss", {}, None),
+    ],
+)
+def test_null_outcomes_rank_in_their_direction(
+    name: str, metrics: dict[str, object], expected: float | None
+) -> None:
+    """A null that is an outcome stands for the best or worst value, by the trial's other metrics:
+    empty fault window with no impact = best latency, no request at all = worst error rate."""
+    assert registry.BY_NAME[name].null_value(metrics) == expected
 
 
 def test_unknown_metric_names_the_flag_and_suggests() -> None:

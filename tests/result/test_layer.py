@@ -10,7 +10,7 @@ import harness.result
 
 PACKAGE = Path(harness.result.__file__).parent
 ALLOWED = ("harness.result", "harness.errors", "harness.phases", "pydantic", "__future__")
-_STDLIB_OK = {"collections", "dataclasses", "difflib", "enum", "json", "pathlib", "typing"}
+_STDLIB_OK = {"collections", "dataclasses", "difflib", "enum", "json", "math", "pathlib", "typing"}
 """The standard-library modules the package uses; anything else must be in ALLOWED."""
 
 

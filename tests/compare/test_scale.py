@@ -69,7 +69,9 @@ def write_side(
         series = load_series(timeline)
         phases = phases_from_markers(markers())
         metrics = score_scenario(
-            series, phases, ScoringSettings(policy=policy, stability_s=10.0, horizon_s=60.0)  # the plan's observe_s
+            series,
+            phases,
+            ScoringSettings(policy=policy, stability_s=10.0, horizon_s=60.0),  # the plan's observe_s
         )
         recorded.append({**metrics.to_dict(), "data_loss": 0})
         if trial in without_timeline:

@@ -157,8 +157,9 @@ def score_scenario(
     baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
     if limits is None:
         limits = health.thresholds(settings.policy, baseline)
-    ok = health.healthy(series, limits)
-    observed = ok[lo:hi]
+    # baseline and observation judged apart: a breaching run never spans the fault start
+    ok = np.concatenate((health.healthy(series, limits, base_lo, lo), health.healthy(series, limits, lo, hi)))
+    observed = ok[lo - base_lo :]
     impacted = np.flatnonzero(health.impact(~observed, limits.impact_buckets))
 
     time_to_impact_s = None
@@ -183,7 +184,7 @@ def score_scenario(
     kpi_lost = None if kpi_rate is None else _round(max(0.0, kpi_rate * fault.duration_s - fault.kpi), 3)
     downtime_s = float(series.dt[lo:hi][~observed].sum())
     availability = float(observed.mean()) if observed.size else None
-    false_alarm_rate = float((~ok[base_lo:lo]).mean()) if lo > base_lo else None
+    false_alarm_rate = float((~ok[: lo - base_lo]).mean()) if lo > base_lo else None
     error_rate = failed / requests if requests else None
     peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
     late_share = int(series.gen_late[lo:hi].sum()) / requests if requests else None
@@ -222,7 +223,7 @@ def score_scenario(
         thresholds=limits.to_dict(),
         score_breakdown=score.penalties,
         recovered_t=recovered_t,
-        healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok[base_lo:hi].copy()),
+        healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok),
     )
 
 

@@ -286,7 +286,7 @@ class TestPooled:
     def test_a_run_breaches_on_pooled_evidence_when_each_bucket_leans_over(
         self, tmp_path: Path, failures: list[int], expected: str
     ) -> None:
-        """5 of 30 is no evidence alone (0.085), 15 of 90 is (0.112); a bucket at or under 10 % keeps a run from pooling."""
+        """5 of 30 is no evidence alone (0.084), 15 of 90 is (0.112); a bucket at or under 10 % keeps a run from pooling."""
         assert self.verdict(tmp_path, failures) == expected
 
     @pytest.mark.parametrize("seed", range(5))

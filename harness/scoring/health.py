@@ -220,9 +220,8 @@ def _breaching(bad: np.ndarray, shares: _Shares, requests: np.ndarray, limits: T
     each unhealthy alone breaches as it is (stalls have no counts to pool).
     """
     k = limits.impact_buckets
-    out = np.zeros(bad.size, dtype=bool)
     if k <= 1 or bad.size < k:
-        return out  # one bucket's pooled evidence is its own: judged alone
+        return np.zeros(bad.size, dtype=bool)  # one bucket's pooled evidence is its own: judged alone
     z = NormalDist().inv_cdf(limits.confidence)
     starts = _all_of(bad, k)
     n = _sum_of(requests, k)

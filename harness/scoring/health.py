@@ -9,8 +9,11 @@ A bucket holds a few dozen requests, so one failed or slow request moves its raw
 p95 by whole percentage points. A bucket therefore breaches the error-rate and p95 thresholds only
 on evidence: when the one-sided Wilson score interval's lower bound, at the policy's confidence,
 for the share of failed (or slower than the p95 threshold) requests lies above the threshold
-(above 5 % for p95). And an impact is a run of `impact_buckets` unhealthy buckets in a row
-(`impact`): a lone unhealthy bucket is neither an outage's start nor its end.
+(above 5 % for p95). A sustained moderate fault gives no one bucket that evidence, so it is also
+pooled: `impact_buckets` buckets in a row, each over the threshold on its raw share, are all
+unhealthy when their summed counts give it. And an impact is a run of `impact_buckets`
+unhealthy buckets in a row (`impact`): a lone unhealthy bucket is neither an outage's start nor
+its end.
 
 Called by harness.scoring.metrics (and by the report, to shade unhealthy buckets).
 """
@@ -36,6 +39,10 @@ CONFIDENCE = defaults.HEALTH_CONFIDENCE
 
 IMPACT_BUCKETS = defaults.IMPACT_BUCKETS
 """Unhealthy buckets in a row that make an impact (harness.result.defaults says why)."""
+
+_Shares = list[tuple[np.ndarray, np.ndarray, float]]
+"""Per share judged (errors, slow): per bucket its events and whether its raw share is over the
+threshold, and the threshold."""
 
 P95_SLOW_SHARE = 0.05
 """The p95 threshold, read as a share: a bucket's p95 is above the limit exactly when more than 5 %
@@ -150,30 +157,89 @@ def thresholds(policy: HealthPolicy, baseline: Window) -> Thresholds:
 def healthy(series: Series, limits: Thresholds, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """Per bucket of the series (positions lo to hi): True when healthy under the thresholds.
 
-    Every bucket is judged as if load were running (the scorer only asks about buckets between the
-    fault start and the end, when it is). Only the buckets asked and the KPI window before them
-    are read, so judging the last minute of a long run costs what a minute costs. Error rate and
-    p95 breach only on evidence (`wilson_lower`); a bucket's verdict never depends on its neighbours
-    but through the KPI window.
+    A bucket is unhealthy when it is unhealthy alone (`_alone`: a stall, a KPI drop, or its own
+    Wilson evidence of an error rate or slow share over the threshold), or when it lies in a
+    breaching run (`_breaching`): `impact_buckets` buckets in a row, each unhealthy alone or over
+    the threshold on its raw rate, whose pooled counts give the evidence one bucket alone lacks.
+
+    Only runs inside lo..hi are judged (the observation: the baseline's noise neither starts nor
+    extends an impact). So a bucket's verdict is a function of the buckets from k - 1 before it to
+    k - 1 after it (k = `impact_buckets`), clipped to lo..hi, and of the KPI window before those;
+    re-judging buckets a..b asks for max(lo, a - k + 1)..min(hi, b + k - 1) and keeps a..b, and a
+    bucket's verdict can change until k - 1 buckets after it have closed. Every bucket is judged
+    as if load were running (the scorer only asks about buckets between the fault start and the
+    end, when it is).
     """
     hi = len(series) if hi is None else hi
+    bad, shares = _alone(series, limits, lo, hi)
+    return ~(bad | _breaching(bad, shares, series.requests[lo:hi], limits))
+
+
+def _alone(series: Series, limits: Thresholds, lo: int, hi: int) -> tuple[np.ndarray, _Shares]:
+    """Per bucket lo..hi: unhealthy on its own; and per share judged (errors, slow): its events,
+    whether each bucket's raw share is over the threshold, and the threshold.
+
+    Only the buckets asked and the KPI window before them are read, so judging the last minute of
+    a long run costs what a minute costs.
+    """
     span = max(1, round(limits.kpi_window_s / series.bucket_s))
     first = max(0, lo - span + 1) if limits.kpi_min_per_s is not None else lo
     requests = series.requests[first:hi]
     ok = requests >= limits.min_requests
     z = NormalDist().inv_cdf(limits.confidence)
-    ok &= ~(wilson_lower(series.failures[first:hi], requests, z) > limits.error_rate)
-    if limits.p95_ms is not None:
-        # Only a bucket whose raw p95 is above the limit (more than 5 % slow) can breach: the lower
-        # bound never exceeds the raw share. So the bins are read only where the p95 says so.
-        # No request is no slow request (NaN): a stall is judged by min_requests.
-        over = np.flatnonzero(series.latency_corrected.p95_ms[first:hi] > limits.p95_ms)
-        if over.size:
-            slow = series.latency_corrected.above(over + first, limits.p95_ms)
-            ok[over[wilson_lower(slow, requests[over], z) > P95_SLOW_SHARE]] = False
     if limits.kpi_min_per_s is not None and requests.size:
         ok &= rolling_rate(series.kpi[first:hi], series.bucket_s, limits.kpi_window_s) >= limits.kpi_min_per_s
-    return ok[lo - first :]
+    ok, requests = ok[lo - first :], requests[lo - first :]
+    failures = series.failures[lo:hi]
+    ok &= ~(wilson_lower(failures, requests, z) > limits.error_rate)
+    raw = np.divide(failures, requests, out=np.zeros(requests.size), where=requests > 0, dtype=np.float64)
+    shares = [(failures, raw > limits.error_rate, limits.error_rate)]
+    if limits.p95_ms is not None:
+        # A bucket's raw p95 is above the limit exactly when more than 5 % of it is slow, and the
+        # lower bound never exceeds the raw share: so only those buckets can breach alone, and
+        # only they and buckets already unhealthy can join a breaching run. Their bins alone are
+        # read. No request is no slow request (NaN): a stall is judged by min_requests.
+        over = series.latency_corrected.p95_ms[lo:hi] > limits.p95_ms
+        slow = np.zeros(requests.size)
+        read = np.flatnonzero(over | (~ok & (requests > 0)))
+        if read.size:
+            slow[read] = series.latency_corrected.above(read + lo, limits.p95_ms)
+        ok &= ~(over & (wilson_lower(slow, requests, z) > P95_SLOW_SHARE))
+        shares.append((slow, over, P95_SLOW_SHARE))
+    return ~ok, shares
+
+
+def _breaching(bad: np.ndarray, shares: _Shares, requests: np.ndarray, limits: Thresholds) -> np.ndarray:
+    """Per bucket: True when it lies in a breaching run of `impact_buckets` buckets in a row.
+
+    A run breaches a share's threshold when every bucket of it is unhealthy alone or over that
+    threshold on its raw share, and the Wilson lower bound of the run's pooled events / requests
+    is above it. Pooling finds a sustained moderate fault (3 of 25 slow a second is no evidence,
+    9 of 75 is); asking every bucket to lean over keeps one bad bucket from carrying clean
+    neighbours into an impact, and a clean bucket beside an outage out of it. A run of buckets
+    each unhealthy alone breaches as it is (stalls have no counts to pool).
+    """
+    k = limits.impact_buckets
+    if k <= 1 or bad.size < k:
+        return np.zeros(bad.size, dtype=bool)  # one bucket's pooled evidence is its own: judged alone
+    z = NormalDist().inv_cdf(limits.confidence)
+    starts = _all_of(bad, k)
+    n = _sum_of(requests, k)
+    for events, over, threshold in shares:
+        starts |= _all_of(bad | over, k) & (wilson_lower(_sum_of(events, k), n, z) > threshold)
+    cover = np.convolve(starts.astype(np.int64), np.ones(k, dtype=np.int64))
+    return cover > 0
+
+
+def _sum_of(values: np.ndarray, k: int) -> np.ndarray:
+    """Per run of k in a row (by its first position): the sum of values over it."""
+    cum = np.concatenate(([0], np.cumsum(values, dtype=np.float64)))
+    return cum[k:] - cum[:-k]
+
+
+def _all_of(flags: np.ndarray, k: int) -> np.ndarray:
+    """Per run of k in a row (by its first position): True when every flag in it is."""
+    return _sum_of(flags.astype(np.int64), k) >= k
 
 
 def wilson_lower(events: np.ndarray, trials: np.ndarray, z: float) -> np.ndarray:
@@ -233,7 +299,11 @@ def observed_health(
         return None
     ends = series.t + series.dt
     inside = (ends > start_t + 1e-9) & (ends <= end_t + 1e-9)
-    return inside, ~healthy(series, limits)
+    unhealthy = np.zeros(len(series), dtype=bool)
+    at = np.flatnonzero(inside)
+    if at.size:  # the observation is judged on its own, as scoring judges it
+        unhealthy[at[0] : at[-1] + 1] = ~healthy(series, limits, int(at[0]), int(at[-1]) + 1)
+    return inside, unhealthy
 
 
 def rolling_rate(counts: np.ndarray, bucket_s: float, window_s: float) -> np.ndarray:

@@ -179,8 +179,9 @@ def score_scenario(
     baseline = series.window_at(base_lo, lo, phases.baseline_start_t)
     if limits is None:
         limits = health.thresholds(settings.policy, baseline)
-    ok = health.healthy(series, limits)
-    observed = ok[lo:hi]
+    # baseline and observation judged apart: a breaching run never spans the fault start
+    ok = np.concatenate((health.healthy(series, limits, base_lo, lo), health.healthy(series, limits, lo, hi)))
+    observed = ok[lo - base_lo :]
     impacted = np.flatnonzero(health.impact(~observed, limits.impact_buckets))
 
     time_to_impact_s = None
@@ -200,7 +201,7 @@ def score_scenario(
     recovery = series.window_at(fault_hi, hi, phases.end_t)
 
     kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
-    h = _horizon(series, phases, settings.horizon_s, lo, hi, ok, baseline, recovered=recovered_at is not None)
+    h = _horizon(series, phases, settings.horizon_s, lo, hi, observed, baseline, recovered=recovered_at is not None)
     requests, failed = h.requests, h.failed
     kpi_lost = None
     if kpi_rate is not None and baseline.requests:  # no request in the baseline: no rate to expect from
@@ -209,7 +210,7 @@ def score_scenario(
     availability = h.healthy_s / h.length_s if h.length_s > 0 else None
     expected = requests + h.unseen_requests
     error_rate = failed / expected if expected > 0 else None
-    false_alarm_rate = float((~ok[base_lo:lo]).mean()) if lo > base_lo else None
+    false_alarm_rate = float((~ok[: lo - base_lo]).mean()) if lo > base_lo else None
     peak_p99_ms = _peak(series.latency_corrected.p99_ms[lo:hi])
     horizon_p99_ms = series.latency_corrected.percentiles(lo, h.hi)["p99"] if h.hi > lo else None
     late_share = int(series.gen_late[lo:hi].sum()) / requests if requests else None
@@ -251,7 +252,7 @@ def score_scenario(
         thresholds=limits.to_dict(),
         score_breakdown=score.penalties,
         recovered_t=recovered_t,
-        healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok[base_lo:hi].copy()),
+        healthy=HealthTrack(series.t[base_lo:hi].copy(), series.dt[base_lo:hi].copy(), ok),
     )
 
 
@@ -360,7 +361,8 @@ class RecoveryWatch:
 
     def _judge(self, series: Series, limits: health.Thresholds, lo: int, hi: int, first: int) -> None:
         """Judge the observed buckets from `first` (from lo) on again, with the context around it."""
-        n, margin = hi - lo, self.CONTEXT_BUCKETS
+        # a pooled run of k buckets makes a verdict depend on the k - 1 buckets either side
+        n, margin = hi - lo, max(self.CONTEXT_BUCKETS, 2 * limits.impact_buckets)
         redo = max(0, first - margin)
         warm = max(0, redo - 2 * margin)
         fresh = health.healthy(series, limits, lo + warm, hi)
@@ -417,7 +419,7 @@ def _horizon(
     horizon_s: float,
     lo: int,
     hi: int,
-    ok: np.ndarray,
+    observed: np.ndarray,
     baseline: Window,
     *,
     recovered: bool,
@@ -433,7 +435,7 @@ def _horizon(
     end_t = phases.fault_start_t + horizon_s
     ends = series.t + series.dt
     h_hi = min(hi, max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right"))))
-    seen = ok[lo:h_hi]
+    seen = observed[: h_hi - lo]  # verdicts of the observed buckets, from position lo
     dt = series.dt[lo:h_hi]
     seen_s = float(dt.sum())
     unseen_s = 0.0

@@ -8,11 +8,21 @@ file path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.scoring import HealthPolicy, Phases, RecoveryWatch, ScoringSettings, health, score_scenario
+from harness.scoring import (
+    HealthPolicy,
+    Phases,
+    RecoveryWatch,
+    ScoringSettings,
+    health,
+    phases_from_markers,
+    score_scenario,
+)
+from harness.store import rundir
 from harness.timeline import load_series
 from harness.timeline.series import LatencySeries, Series
 from tests.scoring.timelines import T0, bad, phases, scenario
@@ -164,3 +174,56 @@ class TestOldRules:
         raw = (series.failures / series.requests <= 0.05) & ~(series.latency_corrected.p95_ms > 300.0)
         assert 10 < int(raw.sum()) < 50, "the draw has both verdicts"
         assert health.healthy(series, limits).tolist() == raw.tolist()
+
+
+def slow_seconds(counts: dict[int, int], requests: int = 25) -> dict[int, dict[str, dict[str, Any]]]:
+    """Overrides giving second s `requests` requests of which counts[s] waited 1,500 ms (KPI unchanged)."""
+    return {
+        s: {"catalog": {"requests": requests - n}, "purchase": {"requests": n, "latency_ms": 1500.0}}
+        for s, n in counts.items()
+    }
+
+
+class TestSustainedDegradation:
+    """The recorded game day's zone latency: 2-4 of ~25 requests a second over a 1,000 ms SLO."""
+
+    SLO = HealthPolicy(p95_ms=1000.0)
+
+    def test_a_sustained_8_to_16_percent_slow_share_is_an_impact(self, tmp_path: Path) -> None:
+        """15 s of 2, 3, 4 slow of 25: every run of 3 is evidence, pooled; impact and recovery on the fault's edges."""
+        counts = {s: (2, 3, 4)[s % 3] for s in range(61, 76)}
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=slow_seconds(counts)))
+        fault = phases(fault_end_s=75.2)
+        settings = ScoringSettings(policy=self.SLO)
+        m = score_scenario(series, fault, settings)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (0.5, 15.5, 15.0)
+        assert RecoveryWatch(fault, settings).recovered(series, fault.end_t) == m.recovered_t
+        alone = score_scenario(
+            series, fault, ScoringSettings(policy=HealthPolicy(p95_ms=1000.0, impact_buckets=1))
+        )
+        # alone, only the seconds with 4 of 25 slow are evidence: never two in a row, no impact at k = 3
+        assert [int(t - T0) for t in alone.healthy.t[~alone.healthy.healthy]] == [62, 65, 68, 71, 74]
+
+    def test_a_steady_8_percent_is_below_the_evidence_of_3_buckets(self, tmp_path: Path) -> None:
+        """2 slow of 25 every second pools to 6 of 75 (lower bound 4.2 %): the price of evidence at this load."""
+        series = load_series(
+            scenario(tmp_path / "t.jsonl", overrides=slow_seconds(dict.fromkeys(range(61, 76), 2)))
+        )
+        m = score_scenario(series, phases(fault_end_s=75.2), ScoringSettings(policy=self.SLO))
+        assert (m.time_to_impact_s, m.downtime_s) == (None, 0.0)
+
+    def test_one_burst_does_not_carry_its_neighbours(self, tmp_path: Path) -> None:
+        """12 of 25 slow in one second beside 1 of 25 (under 5 %): unhealthy alone, 1 s of downtime, no impact."""
+        counts = {60: 1, 61: 1, 62: 12, 63: 1, 64: 1}
+        series = load_series(scenario(tmp_path / "t.jsonl", overrides=slow_seconds(counts)))
+        m = score_scenario(series, phases(), ScoringSettings(policy=self.SLO))
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (None, 0.0, 1.0)
+
+    def test_the_recorded_zone_latency_is_an_impact_again(self) -> None:
+        """Scored again, the game day's zone-latency has its impact: the 4, 2, 4 slow of 30, 22, 25 at 5.75 s."""
+        run = next((Path(__file__).parent.parent / "fixtures" / "runs").glob("*local-gameday*"))
+        sdir = run / "scenarios" / "zone-latency-1"
+        fault = phases_from_markers(rundir.read_markers(sdir / "markers.jsonl"))
+        settings = ScoringSettings(policy=self.SLO)
+        m = score_scenario(load_series(sdir / "timeline.jsonl"), fault, settings)
+        assert (m.time_to_impact_s, m.recovery_time_s, m.downtime_s) == (5.752, 8.752, 3.0)

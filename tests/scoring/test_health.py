@@ -11,6 +11,7 @@ from harness.scoring import HealthPolicy
 from harness.scoring.health import Thresholds, healthy, impact, rolling_rate, thresholds, wilson_lower
 from harness.timeline.loading import load_series
 from harness.timeline.series import Window
+from tests.scoring.test_evidence import simulated
 from tests.scoring.timelines import T0, scenario
 
 
@@ -252,3 +253,52 @@ class TestRollingRate:
         """Events per second over the last whole buckets of the window (at least one; fewer at the start)."""
         got = rolling_rate(np.array(counts, dtype=np.int64), bucket_s, window_s)
         assert got.tolist() == expected
+
+
+class TestPooled:
+    """Runs of `impact_buckets` buckets judged on their pooled counts (30 requests a bucket, threshold 10 %)."""
+
+    def verdict(self, tmp_path: Path, failures: list[int]) -> str:
+        overrides = {s: {"catalog": {"failures": n}} for s, n in enumerate(failures)}
+        series = load_series(scenario(tmp_path / "t.jsonl", seconds=len(failures), overrides=overrides))
+        limits = Thresholds(0.1, None, None, 5.0, 1)
+        return "".join("." if ok else "X" for ok in healthy(series, limits))
+
+    @pytest.mark.parametrize(
+        ("failures", "expected"),
+        [
+            ([0, 0, 5, 5, 5, 0, 0], "..XXX.."),
+            ([0, 5, 5, 3, 5, 5, 0], "......."),
+            ([0, 0, 20, 0, 0], "..X.."),
+            ([0, 4, 20, 0, 0], "..X.."),
+            ([0, 4, 20, 4, 0], ".XXX."),
+            ([0, 0, 5, 5, 0, 0], "......"),
+        ],
+        ids=[
+            "sustained",
+            "one-at-the-threshold-breaks-it",
+            "burst-alone",
+            "burst-and-one",
+            "burst-between",
+            "short",
+        ],
+    )
+    def test_a_run_breaches_on_pooled_evidence_when_each_bucket_leans_over(
+        self, tmp_path: Path, failures: list[int], expected: str
+    ) -> None:
+        """5 of 30 is no evidence alone (0.084), 15 of 90 is (0.112); a bucket at or under 10 % keeps a run from pooling."""
+        assert self.verdict(tmp_path, failures) == expected
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_a_verdict_depends_only_on_the_buckets_within_k_minus_1(self, seed: int) -> None:
+        """Judging a..b with k - 1 buckets of margin on each side (clipped to lo..hi) gives the verdicts judging lo..hi gives."""
+        series = simulated(np.random.default_rng(seed), 0.08, requests=30)
+        limits = Thresholds(0.05, None, None, 5.0, 1)
+        lo, hi, k = 5, 80, limits.impact_buckets
+        whole = healthy(series, limits, lo, hi)
+        assert 5 < int((~whole).sum()) < 70, "the draw has both verdicts"
+        for a in range(lo, hi, 7):
+            b = min(hi, a + 5)
+            first, last = max(lo, a - k + 1), min(hi, b + k - 1)
+            part = healthy(series, limits, first, last)[a - first : b - first]
+            assert part.tolist() == whole[a - lo : b - lo].tolist()

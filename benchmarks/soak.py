@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/soak.py [--minutes 60] [--out benchmarks/results/soak.json]
                                         [--work DIR] [--tracemalloc]
+    .venv/bin/python benchmarks/soak.py --resummarize benchmarks/results/soak.json
 
 Runs `harness run` on a generated plan (the local game day's replica kill, node crash and zone
 latency, each repeated until the plan lasts about the minutes asked; a scenario takes 1.5-2 min)
@@ -182,9 +183,24 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, floa
     """Per measure, per process name and per testbed datum: trend(); a process that was not running
     (Locust between scenarios, a replica being restarted) has no point in that sample."""
     end = samples[-1]["t_s"]
-    out: dict[str, dict[str, dict[str, float]]] = {"measures": {}, "rss_mb": {}, "testbed": {}}
+    out: dict[str, dict[str, dict[str, float]]] = {
+        "measures": {},
+        "rss_mb_by_kind": {},
+        "rss_mb": {},
+        "testbed": {},
+    }
     for key in ("harness_rss_mb", "harness_open_files", "tree_rss_mb", "processes", "load_1min"):
         out["measures"][key] = trend([(s["t_s"], s[key]) for s in samples], end)
+    # By kind (app, etcd, agent, ...), summed: a killed replica comes back on another port.
+    kinds: dict[str, list[tuple[float, float]]] = {}
+    for s in samples:
+        summed: dict[str, float] = {}
+        for name, rss in s.get("rss_mb", {}).items():
+            summed[name.split()[0]] = summed.get(name.split()[0], 0.0) + rss
+        for kind, rss in summed.items():
+            kinds.setdefault(kind, []).append((s["t_s"], round(rss, 1)))
+    for kind, points in sorted(kinds.items()):
+        out["rss_mb_by_kind"][kind] = trend(points, end)
     for group in ("rss_mb", "testbed"):
         names = sorted({name for s in samples for name in s.get(group, {})})
         for name in names:
@@ -227,7 +243,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
     parser.add_argument("--work", type=Path, default=None, help="folder for the plan, testbed and reports")
     parser.add_argument("--tracemalloc", action="store_true", help="trace the harness's allocations")
+    parser.add_argument(
+        "--resummarize", type=Path, default=None, help="summarize a result file again, no run"
+    )
     args = parser.parse_args()
+    if args.resummarize:
+        resummarize(args.resummarize)
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="harness-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     plan = work / "soak.yaml"
@@ -268,18 +290,31 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"exit {run.returncode}, {result['minutes_run']} min")
+    print_result(result)
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """The summary as Markdown tables, for docs/performance.md."""
+    print(f"exit {result['exit_code']}, {result['minutes_run']} min")
     for group, rows in result["summary"].items():
         print(f"\n| {group} | first 10 min | last 10 min | max | slope per hour | samples |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for key, row in rows.items():
-            print(f"| {key} | {row['first_10_min']} | {row['last_10_min']} | {row['max']} "
-                  f"| {row['slope_per_hour']} | {row['samples']} |")  # fmt: skip
-    if result["allocation_growth"]:
+            print(f"| {key} | {row['first_10_min']:.1f} | {row['last_10_min']:.1f} | {row['max']:.1f} "
+                  f"| {row['slope_per_hour']:+.1f} | {row['samples']} |")  # fmt: skip
+    if result.get("allocation_growth"):
         growth = result["allocation_growth"]
         print(f"\ntraced growth {growth.get('traced_growth_mb')} MB between {growth.get('between')}")
         for row in growth.get("top", [])[:15]:
             print(f"  {row['growth_kb']:>9} kB {row['count_growth']:>8}  {row['where']}")
+
+
+def resummarize(path: Path) -> None:
+    """Summarize a result file's samples again (as this version summarizes) and print it."""
+    result = json.loads(path.read_text())
+    result["summary"] = summary(result["samples"]) if result["samples"] else {}
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print_result(result)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from harness.timeline import bucketlines, saved
 from harness.timeline.bins import KEY_LIMIT, LineBins, MergedLines, RegionBins, merge_lines
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY
-from harness.timeline.series import Series, SeriesBuilder
+from harness.timeline.series import Series, SeriesBuilder, compact
 
 MAP_BYTES = 256 << 20
 """From this size on, the file is memory-mapped rather than read (it need not fit in memory twice)
@@ -551,7 +551,7 @@ class SeriesFiles:
     """Timeline files by path, each read once and then only extended: what one run, one
     `harness score` or one `harness report` shares, so that scoring a scenario and drawing it
     read its timeline once. Owned by its caller (no process-wide state); a file replaced under
-    the same name is read afresh.
+    the same name is read afresh. A file added finished is kept as its compact Series (`add`).
 
     saved: keep a large finished timeline's Series beside it (harness.timeline.saved) when it has
     been read whole, and take a saved Series that matches the file instead of parsing it.
@@ -563,10 +563,23 @@ class SeriesFiles:
         self._loaded: dict[Path, tuple[tuple[int, int, int, int], Series]] = {}
 
     def add(self, timeline: TimelineFile) -> None:
-        """Share a file already read to its end (the engine's live one, once its scenario ended)."""
-        self._files[timeline.path.resolve()] = timeline
+        """Share a file already read to its end (the engine's live one, once its scenario ended).
+
+        Kept as a compact copy of its Series while the file stays as read, not as the reader: a run
+        keeps every finished scenario's Series for scoring and the report until it ends, and the
+        reader's arrays have room to grow (most of a short scenario's 0.2 MB)."""
         if self.saved:
             self._save(timeline)
+        key = timeline.path.resolve()
+        try:
+            st = os.stat(timeline.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or st.st_size != timeline.offset or timeline.replaced_by(st):
+            self._files[key] = timeline  # not as read: keep the reader, get() tells what changed
+            return
+        self._files.pop(key, None)
+        self._loaded[key] = (_identity(st), compact(timeline.series()))
 
     def get(self, path: str | Path) -> TimelineFile:
         """The file at path, read to its end (its last line too: the file is complete)."""
@@ -584,16 +597,17 @@ class SeriesFiles:
     def series(self, path: str | Path) -> Series:
         """The Series of the whole file at path (its saved Series, when it has a matching one)."""
         key = Path(path).resolve()
-        if self.saved and key not in self._files:
+        if key not in self._files:
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 return self.get(path).series()  # the error names the file
-            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            hit = self._loaded.get(key)
+            identity = _identity(st)
+            hit = self._loaded.pop(key, None)
             if hit is not None and hit[0] == identity:
+                self._loaded[key] = hit
                 return hit[1]
-            loaded = saved.load(Path(path), st)
+            loaded = saved.load(Path(path), st) if self.saved else None
             if loaded is not None:
                 self._loaded[key] = (identity, loaded)
                 return loaded
@@ -606,6 +620,11 @@ class SeriesFiles:
                 saved.save(timeline.series(), timeline.path, st)
         except (OSError, HarnessError):  # a saved Series only saves time: never fail a run for it
             return
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """A file as it is: the same inode, size and modification time means the same bytes."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _replaced(timeline: TimelineFile) -> bool:

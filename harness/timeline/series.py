@@ -16,6 +16,7 @@ metrics.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -296,6 +297,36 @@ def pooled_window(parts: Sequence[tuple[Series, int, int]]) -> Window:
         kpi=sum(int(series.kpi[lo:hi].sum()) for series, lo, hi in parts),
         latency_ms=percentiles(corrected=False),
         latency_corrected_ms=percentiles(corrected=True),
+    )
+
+
+def compact(series: Series) -> Series:
+    """The same Series in arrays of its own, exactly their size.
+
+    A built Series is a view on its builder, whose arrays have room to grow (a 2-minute scenario's
+    columns hold 1,024 buckets, its histogram blocks double): kept for the rest of a run (the
+    engine's finished scenarios), the copy costs what the data does, not what the builder reserved.
+    """
+
+    def latency(lat: LatencySeries) -> LatencySeries:
+        blocks = tuple(
+            dataclasses.replace(
+                b, rows=b.rows.copy(), starts=b.starts.copy(), keys=b.keys.copy(), counts=b.counts.copy()
+            )
+            for b in lat.blocks
+        )
+        return dataclasses.replace(
+            lat, zero=lat.zero.copy(), p50_ms=lat.p50_ms.copy(), p95_ms=lat.p95_ms.copy(), p99_ms=lat.p99_ms.copy(),
+            blocks=blocks,
+        )  # fmt: skip
+
+    columns = ("t", "dt", "requests", "failures", "kpi", "users", "gen_late", "gen_lag_max_ms")
+    return dataclasses.replace(
+        series,
+        **{name: getattr(series, name).copy() for name in columns},
+        latency=latency(series.latency),
+        latency_corrected=latency(series.latency_corrected),
+        changes=None,  # a finished copy does not grow: nothing to track, and the builder's log is let go
     )
 
 

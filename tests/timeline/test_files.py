@@ -62,6 +62,34 @@ def test_the_same_file_under_another_name_is_the_same_file(tmp_path: Path) -> No
     assert len(files.get(path).reads) == 1
 
 
+class TestAddedFiles:
+    """The engine adds each scenario's live file when the scenario ends; the run keeps it to the end."""
+
+    def test_an_added_file_is_kept_as_a_compact_series_equal_to_a_fresh_read(self, tmp_path: Path) -> None:
+        """Not the reader: arrays of their own, exactly their size, with the same windows."""
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        live = TimelineFile(path)
+        live.update(final=True)
+        files = SeriesFiles()
+        files.add(live)
+        kept, fresh = files.series(path), load_series(path)
+        assert files.series(path) is kept
+        assert kept.requests.base is None and kept.requests.size == len(fresh) == 60
+        assert all(b.counts.base is None for b in kept.latency.blocks)
+        assert kept.window(T0, T0 + 60) == fresh.window(T0, T0 + 60)
+        assert kept.window(T0 + 10, T0 + 20) == fresh.window(T0 + 10, T0 + 20)
+
+    def test_an_added_file_appended_to_afterwards_is_read_again(self, tmp_path: Path) -> None:
+        path = scenario(tmp_path / "timeline.jsonl", seconds=60)
+        live = TimelineFile(path)
+        live.update(final=True)
+        files = SeriesFiles()
+        files.add(live)
+        with path.open("a") as fh:
+            fh.write(json.dumps(bucket(T0 + 60, CATALOG).to_line()) + "\n")
+        assert len(files.series(path)) == 61
+
+
 class TestSavedSeries:
     def test_a_long_timeline_is_saved_and_taken_instead_of_parsed(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

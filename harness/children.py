@@ -99,7 +99,7 @@ def _alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat") as fh:
             if fh.read().split(") ", 1)[1].startswith("Z"):
                 return _group_has_live_member(pid)
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):  # gone between the two looks
         return _group_has_live_member(pid)
     return True
 

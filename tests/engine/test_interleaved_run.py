@@ -52,6 +52,8 @@ def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -
         result = json.loads(path.read_text())
         results[result["target"]["profile"]] = (path.parent, result)
     assert sorted(results) == sorted(SIDES)
+    urls = {result["target"]["url"] for _, result in results.values()}
+    assert len(urls) == 2, "two testbeds up at once, each its own load-balancer port"
     batches = {result["batch"] for _, result in results.values()}
     assert len(batches) == 1 and None not in batches
     for name, (_, result) in results.items():

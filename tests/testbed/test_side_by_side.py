@@ -1,5 +1,6 @@
-"""Testbeds in different folders run side by side (each its own load-balancer port); a folder a
-live run holds is not brought up, taken down or cleaned up under it by `harness testbed`."""
+"""A folder a live run holds is not brought up, taken down or cleaned up under it by `harness
+testbed`. (Testbeds in two folders up side by side, each on its own load-balancer port, are shown
+by tests/engine/test_interleaved_run.py, whose run holds both at once.)"""
 
 from __future__ import annotations
 
@@ -10,31 +11,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from harness.testbed import cluster
 from tests.test_runlock import start_holder, stop
-from tests.testbed.conftest import make_profile
 
 pytestmark = pytest.mark.slow
-
-
-def test_two_folders_two_testbeds_on_different_load_balancer_ports(tmp_path: Path) -> None:
-    """With no port given each testbed picks a free one, so a second folder does not collide with
-    the first; each load balancer serves its own testbed."""
-    one, two = tmp_path / "one", tmp_path / "two"
-    try:
-        first = cluster.up(make_profile("self-managed"), one)
-        second = cluster.up(make_profile("self-managed"), two)
-        assert first.lb_port != second.lb_port
-        for state in (first, second):
-            assert httpx.get(state.lb_url + "/readyz", timeout=5).status_code == 200
-            assert cluster.status(state.root)["lb_url"] == state.lb_url
-        assert cluster.running(first) and cluster.running(second)
-    finally:
-        cluster.down(two)
-        cluster.down(one)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """One `harness run` on two testbed profiles: two run folders sharing a batch id, whose trials
-took turns in time (block 1: self-managed then managed; block 2: managed then self-managed),
-each side scored on a testbed of its own that the run brought up beside --dir and took down."""
+took turns in time, each side scored on a testbed of its own that the run brought up beside
+--dir and took down. One trial a side keeps CI short: the order over several blocks (AB, BA, …)
+is tested with stand-in engines in test_interleave.py."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ def base(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -> None:
-    """Two trials per side: block 1 runs self-managed then managed, block 2 managed then
-    self-managed, never overlapping; both folders are scored, each on its own testbed, one batch."""
+    """One block: self-managed then managed, not overlapping; both folders are scored, each on
+    its own testbed (both up at once, on their own ports), one batch."""
     windows = {"warmup_s": 1, "baseline_s": 2, "observe_s": 8, "stability_s": 2}
     plan = write_plan(tmp_path, "interleaved", 4, windows, [("victim", "replica-kill-brief.yaml", None)])
     reports = tmp_path / "reports"
     flags = [arg for side in SIDES for arg in ("--profile", side)]
     run = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(plan), "--trials", "2", "--reports", str(reports),
+        [sys.executable, "-m", "harness", "run", str(plan), "--trials", "1", "--reports", str(reports),
          "--dir", str(base), *flags],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
@@ -61,7 +62,7 @@ def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -
         folder = base.with_name(f"tb-{name}")
         assert result["target"]["lock"]["path"] == str(folder.resolve() / "run.lock"), "its own testbed"
         assert not (folder / "testbed.json").exists(), "the run took down the testbed it brought up"
-        assert [s["trial"] for s in result["scenarios"]] == [1, 2]
+        assert [s["trial"] for s in result["scenarios"]] == [1]
         assert all(s["metrics"] is not None for s in result["scenarios"]), "every trial was scored"
 
     turns = sorted(
@@ -69,9 +70,7 @@ def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -
         for name, (_, r) in results.items()
         for s in r["scenarios"]
     )
-    assert [(name, trial) for _, _, name, trial in turns] == [
-        ("self-managed", 1), ("managed", 1), ("managed", 2), ("self-managed", 2),
-    ]  # fmt: skip
+    assert [(name, trial) for _, _, name, trial in turns] == [("self-managed", 1), ("managed", 1)]
     for (_, ended, *_), (started, *_) in itertools.pairwise(turns):
         assert ended <= started, "trials overlapped"
 

@@ -64,17 +64,11 @@ def score_scenario_dir(
     facts = rundir.read_json(sdir / SCENARIO_FILE)
     entry = dict(facts)
     entry.update({"metrics": None, "gates": [], "passed": False})
-    timeline = sdir / "timeline.jsonl"
-    markers = rundir.read_markers(sdir / "markers.jsonl")
-    try:
-        phases = scoring.phases_from_markers(markers)
-        series = (files or SeriesFiles()).series(timeline)
-    except (ValueError, HarnessError) as exc:
-        entry["scoring_error"] = str(exc)
+    read = runview.scoring_inputs(sdir, files)
+    if isinstance(read, str):
+        entry["scoring_error"] = read
         return _scenario_entry(sdir, entry)
-    if not len(series):  # nothing to measure: an error to see, not a gate failed on nulls
-        entry["scoring_error"] = f"{timeline}: no buckets: the load never completed a request"
-        return _scenario_entry(sdir, entry)
+    series, phases = read
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(

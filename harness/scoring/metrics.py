@@ -201,7 +201,9 @@ def score_scenario(
     recovery = series.window_at(fault_hi, hi, phases.end_t)
 
     kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
-    h = _horizon(series, phases, settings.horizon_s, lo, hi, observed, baseline, recovered=recovered_at is not None)
+    h = _horizon(
+        series, phases, settings.horizon_s, lo, hi, observed, baseline, recovered=recovered_at is not None
+    )
     requests, failed = h.requests, h.failed
     kpi_lost = None
     if kpi_rate is not None and baseline.requests:  # no request in the baseline: no rate to expect from

@@ -263,7 +263,9 @@ class Controller:
         for rid, node in sorted(assignments.items()):
             raw = data.get(keys.replica_key(rid))
             status = json.loads(raw) if raw else None
-            if not status or not status.get("ready") or self.believed_ready(status, node):
+            if not status or not status.get("ready") or status.get("node") != node:
+                continue
+            if self.believed_ready(status, node):
                 continue
             reason = "node_not_ready" if not self.node_ready.get(node) else "stale_status"
             marked = {**status, "ready": False, "reason": reason}

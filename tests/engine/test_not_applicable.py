@@ -161,7 +161,11 @@ class TestManagedControlPlane:
 class TestSelfManagedControlPlane:
     @pytest.mark.parametrize(
         "facts",
-        [KUBEADM_FACTS, {"kind": "testbed", "profile": "self-managed"}, {"kind": "testbed", "profile": "managed"}],
+        [
+            KUBEADM_FACTS,
+            {"kind": "testbed", "profile": "self-managed"},
+            {"kind": "testbed", "profile": "managed"},
+        ],
         ids=["kubeadm", "testbed-self-managed", "testbed-managed"],
     )
     def test_every_trial_runs(self, tmp_path: Path, facts: dict[str, Any]) -> None:
@@ -169,7 +173,9 @@ class TestSelfManagedControlPlane:
         every trial of the scenario, after the scenarios before it."""
         engine = RecordingEngine(plan(POD_KILL, ETCD_STOP), tmp_path, facts, io.StringIO())
         engine.run()
-        assert engine.ran == [("pod-kill", 1), ("pod-kill", 2)] + [("etcd-member-stop", t) for t in range(1, 6)]
+        assert engine.ran == [("pod-kill", 1), ("pod-kill", 2)] + [
+            ("etcd-member-stop", t) for t in range(1, 6)
+        ]
 
     def test_only_the_scenario_that_requires_it_is_skipped(self, tmp_path: Path) -> None:
         """On EKS the scenarios through the Kubernetes API still run, in order."""

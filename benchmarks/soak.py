@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/soak.py --resummarize benchmarks/results/soak.json
 
 Runs `harness run` on a generated plan (the local game day's replica kill, node crash and zone
-latency, each repeated until the plan lasts about the minutes asked; a scenario takes 1.5-2 min)
+latency, each repeated until the plan lasts about the minutes asked; a scenario takes about 1.2 min)
 and samples every 10 s: the harness process's resident memory
 and open files, and the resident memory and process count of everything it started (Locust,
 the testbed, Chaos Toolkit activities). Leaks show as a slope: it prints the first and last
@@ -49,8 +49,8 @@ TABLES = ("users", "subscriptions", "charges", "renewals")
 
 
 def plan_text(minutes: float) -> str:
-    """Three scenarios repeated to add up to about `minutes` (each takes about 1.75 min)."""
-    repeats = max(1, round(minutes / 3 / 1.75))
+    """Three scenarios repeated to add up to about `minutes` (each took 1.2 min in the last two soaks)."""
+    repeats = max(1, round(minutes / 3 / 1.2))
     experiments = ROOT / "experiments" / "local"
     return f"""name: soak
 description: A game day of about {minutes:.0f} minutes, to see the harness stay flat.

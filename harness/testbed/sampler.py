@@ -25,7 +25,7 @@ thread stops by itself after `max_duration_s`.
 
 Lines (one JSON object each; `t` is Unix seconds):
 
-    {"t", "kind": "sampler", "target": "testbed", "probe_interval_s", "stale_after_s"}   first line
+    {"t", "kind": "sampler", "target": "testbed", "probe_interval_s", "stale_after_s"}   once started
     {"t", "kind": "api", "verb": "write"|"read", "resource": "probe", "seq", "latency_ms", "ok",
      "status": null, "error", "revision"}                                   as the Kubernetes api line
     {"t", "kind": "node", "name", "ready"}                         initial state, then node_ready/not_ready
@@ -144,8 +144,6 @@ class TestbedSampler:
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._out = self.path.open("a", encoding="utf-8")
-        self._write({"t": self.clock(), "kind": "sampler", "target": "testbed",
-                     "probe_interval_s": self.probe_interval_s, "stale_after_s": self.stale_after_s})  # fmt: skip
         try:
             state = tbstate.load(self.root)
             self._client = etcd.EtcdClient(state.client_endpoints(), timeout_s=self.request_timeout_s)
@@ -155,6 +153,8 @@ class TestbedSampler:
             events = self.root / "events.jsonl"
             self._events_offset = events.stat().st_size if events.exists() else 0
             t = self.clock()
+            self._write({"t": t, "kind": "sampler", "target": "testbed",
+                         "probe_interval_s": self.probe_interval_s, "stale_after_s": self.stale_after_s})  # fmt: skip
             status = tbstate.read_json(self.root / "status.json", {})
             for name, node in sorted(status.get("nodes", {}).items()):
                 self._write({"t": t, "kind": "node", "name": name, "ready": bool(node.get("ready"))})

@@ -31,7 +31,7 @@ a node coming back) often come after the method's last action has ended.
 **Repair blocked.** A `repair` line (the testbed sampler writes one at every change) says what
 the cluster needs, from ground truth: `needed` lists the reasons (a replica assigned to a node
 that is down, frozen or cut off; an endpoint the load balancer sends to whose replica is dead,
-frozen or on such a node; fewer serving endpoints than desired replicas), and whether the
+frozen, not ready or on such a node; fewer serving endpoints than desired replicas), and whether the
 controller can act: `quorum` (status.json: the controller's last view of etcd) and
 `controller_fresh` (status.json rewritten within `stale_after_s`: the controller is running). A
 line holds until the next one. The repair is **blocked** while something is needed and the

@@ -54,8 +54,8 @@ Where the testbed's lines mean something else than a cluster's:
 
 A **repair** line's `needed` lists, from ground truth: `replica R on down node N` (N crashed,
 frozen or isolated by a fault in the ledger, or its agent is not running), `stale endpoint R` (the
-load balancer sends to a replica that is dead, frozen, on a down node, or unknown), and `serving S
-of D` (fewer endpoints whose replica is healthy than desired replicas). `quorum` is the
+load balancer sends to a replica that is dead, frozen, not ready, on a down node, or unknown), and
+`serving S of D` (fewer endpoints whose replica is healthy than desired replicas). `quorum` is the
 controller's last view of etcd (status.json); `controller_fresh` is false when status.json is older
 than `stale_after_s` (the controller rewrites it every step, with or without quorum, so an old one
 means it is not running). harness.scoring.controlplane says when that is a blocked repair.
@@ -139,6 +139,8 @@ class TestbedSampler:
         self._last_repair: dict[str, Any] | None = None
         self._last_deployment: tuple[int, int] | None = None
         self._seq = 0
+        self._unready: set[str] = set()
+        """Replicas whose last readiness event (or, before any, status.json) says not ready."""
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +158,7 @@ class TestbedSampler:
             self._write({"t": t, "kind": "sampler", "target": "testbed",
                          "probe_interval_s": self.probe_interval_s, "stale_after_s": self.stale_after_s})  # fmt: skip
             status = tbstate.read_json(self.root / "status.json", {})
+            self._unready = {r for r, info in (status.get("replicas") or {}).items() if not info.get("ready")}
             for name, node in sorted(status.get("nodes", {}).items()):
                 self._write({"t": t, "kind": "node", "name": name, "ready": bool(node.get("ready"))})
         except (HarnessError, OSError) as exc:  # no testbed to sample: say so, and sample nothing
@@ -260,6 +263,11 @@ class TestbedSampler:
                 t, event = float(line["t"]), str(line["event"])
             except (ValueError, KeyError, TypeError):
                 continue
+            rid = line.get("replica")
+            if event == "replica_ready":
+                self._unready.discard(rid)
+            elif event in ("replica_not_ready", "replica_died", "replica_stopped", "replica_evicted"):
+                self._unready.add(rid)
             for out in event_lines(t, event, line):
                 self._write(out)
 
@@ -272,6 +280,7 @@ class TestbedSampler:
             replicas=faults.replicas(self.root),
             servers=_servers(self.lb),
             agents=_agents(self.root),
+            unready=self._unready,
             desired=self.desired,
             now=now,
             stale_after_s=self.stale_after_s,
@@ -339,14 +348,16 @@ def repair_line(
     servers: list[haproxy.ServerState] | None,
     agents: dict[str, bool],
     desired: int,
+    unready: set[str] | frozenset[str] = frozenset(),
     now: float,
     stale_after_s: float,
 ) -> dict[str, Any]:
     """What the cluster needs and whether the controller can act (the `repair` line without t).
 
     `replicas`: the agents' replicas.json (id -> node, pid, port, proxy_port); `agents`: node ->
-    its agent runs; `servers`: HAProxy's slots (None when its runtime API did not answer: the
-    endpoint reasons are then left out, not guessed).
+    its agent runs; `unready`: replicas whose readiness probe fails (ground-truth events);
+    `servers`: HAProxy's slots (None when its runtime API did not answer: the endpoint reasons
+    are then left out, not guessed).
     """
     down_nodes = {e["target"] for e in ledger if e.get("kind") in DOWN_NODE_FAULTS}
     down_nodes |= {n for n, running in agents.items() if not running}
@@ -354,7 +365,10 @@ def repair_line(
     healthy = {
         rid
         for rid, info in replicas.items()
-        if rid not in frozen and info.get("node") not in down_nodes and _alive(info.get("pid"))
+        if rid not in frozen
+        and rid not in unready
+        and info.get("node") not in down_nodes
+        and _alive(info.get("pid"))
     }
     needed = [
         f"replica {rid} on down node {info.get('node')}"

@@ -38,6 +38,10 @@ class TestRepairLine:
         assert out["needed"] == ["replica r2 on down node n2", "stale endpoint r1", "stale endpoint r2",
                                  "serving 0 of 2"]  # fmt: skip
 
+    def test_unready_replica_still_an_endpoint(self) -> None:
+        """A replica whose readiness fails but is still behind the load balancer is a stale endpoint."""
+        assert line(unready={"r1"})["needed"] == ["stale endpoint r1", "serving 1 of 2"]
+
     def test_stale_status_and_no_quorum(self) -> None:
         """status.json older than stale_after_s is a controller not running; its quorum is read as written."""
         status = {**STATUS, "control_plane": {"quorum": False, "leader": None}}

@@ -16,6 +16,7 @@ from harness.engine import prepare
 
 if TYPE_CHECKING:
     from harness.engine import runner
+    from harness.result import model as result_model
 
 # The runner and the history store are imported by the commands that use them, so that
 # `harness validate` loads neither Chaos Toolkit nor the testbed.
@@ -100,9 +101,21 @@ def run_plan(request: RunRequest, output: Output) -> int:
         result = engine.run()
     if not request.quiet:
         output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    else:  # `harness gate` prints no summary: say what was not run, and that it is no failure
+        for line in not_applicable_lines(result):
+            output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
+
+
+def not_applicable_lines(result: result_model.Result) -> list[str]:
+    """One line per scenario the target could not run, with why; it counts as no failure."""
+    return [
+        f"{s.name}: not applicable ({s.not_applicable}); not run, not a failure"
+        for s in result.scenarios
+        if s.not_applicable
+    ]
 
 
 def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:
@@ -148,6 +161,10 @@ def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -
         for engine in engines:
             output.print(f"## {engine.side}", highlight=False)
             output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    else:
+        for engine, result in zip(engines, results, strict=True):
+            for line in not_applicable_lines(result):
+                output.print(f"{engine.side}: {line}", highlight=False)
     for engine in engines:
         output.print(f"report ({engine.side}): {engine.run_dir / 'report.html'}", highlight=False)
     output.print("compare: " + compare_command(engines), highlight=False)

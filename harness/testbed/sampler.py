@@ -41,7 +41,8 @@ Where the testbed's lines mean something else than a cluster's:
 
 - a **pod** is a replica. `deleted` is an eviction by the controller (a replica on a node NotReady
   past `eviction_s`), `created` and `scheduled` are one instant (the controller assigns a node as it
-  creates the replica), `not_ready` is a replica that reported not ready or died (its agent restarts
+  creates the replica), `not_ready` is a replica that reported not ready, was marked not ready by the
+  controller (its node NotReady, or its report stale), or died (its agent restarts
   it in place, as a kubelet restarts a container: no deletion). A replica killed on a crashed node
   is seen only when it is evicted, as on a cluster;
 - a **node** line is the controller's verdict (`node_ready` / `node_not_ready` events), as the node
@@ -88,6 +89,7 @@ log = logging.getLogger(__name__)
 _POD_EVENTS = {
     "replica_ready": ("ready",),
     "replica_not_ready": ("not_ready",),
+    "replica_marked_not_ready": ("not_ready",),
     "replica_died": ("not_ready",),
     "replica_evicted": ("deleted",),
     "replica_scheduled": ("created", "scheduled"),

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from harness import __version__, runlock
 from harness.errors import InputError
-from harness.testbed import cluster, faults, profiles
+from harness.testbed import cluster, faults, profiles, sampler
 from harness.testbed import state as tbstate
 from harness.testbed.groundtruth import read_events
 
@@ -56,6 +56,8 @@ class TestbedTarget:
     """How long to wait for a run that holds the testbed; 0: fail at once."""
     say: Callable[[str], None] | None = None
     """Where to say that this run waits, and what it healed of a killed holder."""
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for sampler.TestbedSampler (intervals); empty: its defaults."""
     started_here: bool = field(default=False, init=False)
     lock: runlock.RunLock | None = field(default=None, init=False)
     healed_before: list[str] = field(default_factory=list, init=False)
@@ -129,8 +131,10 @@ class TestbedTarget:
 
     @contextlib.contextmanager
     def observe(self, sdir: Path) -> Iterator[None]:
-        """Nothing to sample: the testbed's ground truth (events.jsonl) already says what happened."""
-        yield
+        """Sample the control plane (probe writes and reads into etcd, ground truth, repair state)
+        into sdir/controlplane.jsonl while the block runs (harness.testbed.sampler)."""
+        with sampler.open_sampler(self.root, sdir, **self.sampler_options):
+            yield
 
     def facts(self) -> dict[str, Any]:
         state = tbstate.load(self.root)

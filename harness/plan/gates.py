@@ -45,8 +45,10 @@ from harness.errors import InputError
 from harness.result import metrics as metric_registry
 from harness.result.model import GateOutcome
 
-CONTROL_PLANE_NAMES: frozenset[str] = metric_registry.gateable(metric_registry.Scope.KUBERNETES)
+KUBERNETES_ONLY_NAMES: frozenset[str] = metric_registry.gateable(metric_registry.Scope.KUBERNETES)
 """Measured on Kubernetes targets only (harness.scoring.controlplane); a testbed plan may not gate on them."""
+TESTBED_ONLY_NAMES: frozenset[str] = metric_registry.gateable(metric_registry.Scope.TESTBED)
+"""Measured on the testbed only (its etcd probes and ground truth); a Kubernetes plan may not gate on them."""
 METRIC_NAMES: frozenset[str] = metric_registry.gateable()
 """The metric names a plan's gates may use: the gateable metrics of the registry (harness.result.metrics)."""
 

@@ -444,18 +444,18 @@ class Plan(_Model):
                     "names must be unique (they name run directories and history entries)",
                 )
             seen[scenario.name] = index
-        if isinstance(self.target, TestbedTarget):
-            places: list[tuple[tuple[str | int, ...], list[str]]] = [(("gates",), self.gates)]
-            places += [(("scenarios", i, "gates"), sc.gates) for i, sc in enumerate(self.scenarios)]
-            for where, texts in places:
-                for j, text in enumerate(texts):
-                    used = gates.parse(text).names & gates.CONTROL_PLANE_NAMES
-                    if used:
-                        raise _KeyedValueError(
-                            (*where, j),
-                            f"{sorted(used)[0]} is measured on kubernetes targets only; the testbed has "
-                            "no control-plane probes (its ground truth is events.jsonl)",
-                        )
+        refused = (
+            (gates.KUBERNETES_ONLY_NAMES, "kubernetes targets only; the testbed has no API server to probe")
+            if isinstance(self.target, TestbedTarget)
+            else (gates.TESTBED_ONLY_NAMES, "the testbed only (from its etcd probes and ground truth)")
+        )
+        places: list[tuple[tuple[str | int, ...], list[str]]] = [(("gates",), self.gates)]
+        places += [(("scenarios", i, "gates"), sc.gates) for i, sc in enumerate(self.scenarios)]
+        for where, texts in places:
+            for j, text in enumerate(texts):
+                used = gates.parse(text).names & refused[0]
+                if used:
+                    raise _KeyedValueError((*where, j), f"{sorted(used)[0]} is measured on {refused[1]}")
         if isinstance(self.target, KubernetesTarget) and self.load.host == "auto":
             raise _KeyedValueError(
                 ("load", "host"),

@@ -84,8 +84,15 @@ class Scope(StrEnum):
     """Which targets measure a metric."""
 
     ANY = "any"
+    """From the load: every target."""
+    CONTROL_PLANE = "control plane"
+    """harness.scoring.controlplane from either target's sampler (the cluster's API, or the
+    testbed's etcd probes and ground truth): every target, but only runs that sampled it."""
     KUBERNETES = "kubernetes"
     """harness.scoring.controlplane, from the cluster's own API; a testbed plan may not gate on it."""
+    TESTBED = "testbed"
+    """harness.scoring.controlplane from the testbed's sampler (probe writes into its etcd, its
+    ground truth); a Kubernetes plan may not gate on it."""
 
 
 @dataclass(frozen=True)
@@ -178,30 +185,39 @@ def _latency(family: str, corrected: bool) -> Iterator[MetricInfo]:
 
 
 def _control_plane() -> Iterator[MetricInfo]:
-    k8s = Scope.KUBERNETES
+    both, k8s, testbed = Scope.CONTROL_PLANE, Scope.KUBERNETES, Scope.TESTBED
+    probes = "(API server reads; testbed: etcd probe writes and reads)"
     for window in (Window.BASELINE, Window.FAULT):
         for key, unit, meaning in (
-            ("p50_ms", Unit.MS, "API server request latency p50"),
-            ("p99_ms", Unit.MS, "API server request latency p99"),
-            ("error_rate", Unit.FRACTION, "share of API server probes that failed"),
+            ("p50_ms", Unit.MS, f"control-plane request latency p50 {probes}"),
+            ("p99_ms", Unit.MS, f"control-plane request latency p99 {probes}"),
+            ("error_rate", Unit.FRACTION, "share of control-plane probes that failed"),
         ):
             yield MetricInfo(f"control_plane.api.{window}.{key}", unit, _LOWER, f"{meaning}, {window} window",
-                             scope=k8s)  # fmt: skip
-    for key, unit, better, meaning in (
-        ("readyz_failed_s", Unit.SECONDS, _LOWER, "time the API server's /readyz failed"),
-        ("livez_failed_s", Unit.SECONDS, _LOWER, "time the API server's /livez failed"),
-        ("node_not_ready_s", Unit.SECONDS, _LOWER, "fault start to a node reported NotReady"),
-        ("node_ready_again_s", Unit.SECONDS, _LOWER, "fault start to the node Ready again"),
-        ("pod_rescheduling_time_s", Unit.SECONDS, _LOWER, "fault start to a replacement pod scheduled"),
-        ("pod_readiness_time_s", Unit.SECONDS, _LOWER, "fault start to the replacement pod Ready"),
-        ("pods_deleted", Unit.COUNT, _LOWER, "the service's pods deleted during the fault"),
-        ("pods_replaced", Unit.COUNT, _HIGHER, "the service's pods replaced during the fault"),
-        ("deployment_unavailable_s", Unit.SECONDS, _LOWER, "time the deployment had unavailable replicas"),
-        ("watch_blind_s", Unit.SECONDS, _LOWER, "time the control-plane watcher saw nothing"),
-        ("watch_coverage", Unit.FRACTION, _HIGHER, "share of the observation the watcher saw"),
-        ("watch_failed_polls", Unit.COUNT, _LOWER, "watcher polls that failed"),
-    ):
-        yield MetricInfo(f"control_plane.{key}", unit, better, meaning, scope=k8s)
+                             scope=both)  # fmt: skip
+    for key, unit, better, scope, meaning in (
+        ("readyz_failed_s", Unit.SECONDS, _LOWER, k8s, "time the API server's /readyz failed"),
+        ("livez_failed_s", Unit.SECONDS, _LOWER, k8s, "time the API server's /livez failed"),
+        ("node_not_ready_s", Unit.SECONDS, _LOWER, both, "longest NotReady spell of a node that went NotReady in the fault window"),
+        ("node_ready_again_s", Unit.SECONDS, _LOWER, both, "fault start to the last NotReady node Ready again"),
+        ("pod_rescheduling_time_s", Unit.SECONDS, _LOWER, both, "a pod's deletion (testbed: eviction) to its replacement scheduled"),
+        ("pod_readiness_time_s", Unit.SECONDS, _LOWER, both, "a pod's deletion (testbed: eviction) to its replacement Ready"),
+        ("pods_deleted", Unit.COUNT, _LOWER, both, "the service's pods deleted (testbed: evicted) during the fault"),
+        ("pods_replaced", Unit.COUNT, _HIGHER, both, "the service's pods replaced during the fault"),
+        ("deployment_unavailable_s", Unit.SECONDS, _LOWER, both, "time the deployment had fewer available replicas than desired"),
+        ("watch_blind_s", Unit.SECONDS, _LOWER, k8s, "time the control-plane watcher saw nothing"),
+        ("watch_coverage", Unit.FRACTION, _HIGHER, k8s, "share of the observation the watcher saw"),
+        ("watch_failed_polls", Unit.COUNT, _LOWER, k8s, "watcher polls that failed"),
+        ("write_unavailable_s", Unit.SECONDS, _LOWER, testbed, "time in the fault window the harness's own control-plane probe writes failed"),
+        ("repair_blocked_s", Unit.SECONDS, _LOWER, testbed, "time in the fault window the cluster needed a repair the controller could not make"),
+        ("leader_changes", Unit.COUNT, _LOWER, testbed, "leader changes of the control-plane store (etcd) in the fault window"),
+        ("restore.rto_s", Unit.SECONDS, _LOWER, testbed, "restore drill: data loss to writes accepted and the controller reconciled again"),
+        ("restore.rpo_writes", Unit.COUNT, _LOWER, testbed, "restore drill: acknowledged probe writes lost by the restore"),
+        ("restore.rpo_revisions", Unit.COUNT, _LOWER, testbed, "restore drill: every control-plane write lost (lost revision - snapshot revision)"),
+        ("restore.rpo_age_s", Unit.SECONDS, _LOWER, testbed, "restore drill: age at the loss of the oldest lost acknowledged write"),
+        ("restore.snapshot_interval_s", Unit.SECONDS, _LOWER, testbed, "restore drill: the interval between backups (in the drill, snapshot to loss)"),
+    ):  # fmt: skip
+        yield MetricInfo(f"control_plane.{key}", unit, better, meaning, scope=scope)
 
 
 REGISTRY: tuple[MetricInfo, ...] = (

@@ -128,8 +128,19 @@ class ApiWindows(_Model):
     fault: ApiWindow
 
 
+class Restore(_Model):
+    """A restore drill's RTO and RPO (harness.scoring.restore); all null without a restore."""
+
+    rto_s: OptionalNumber = None
+    rpo_writes: Count | None = None
+    rpo_revisions: Count | None = None
+    rpo_age_s: OptionalNumber = None
+    snapshot_interval_s: OptionalNumber = None
+
+
 class ControlPlane(_Model):
-    """What a Kubernetes target's control plane did during the scenario (harness.scoring.controlplane)."""
+    """What the target's control plane did during the scenario (harness.scoring.controlplane):
+    a Kubernetes API server, or the testbed's etcd and controller."""
 
     api: ApiWindows
     readyz_failed_s: OptionalNumber = None
@@ -144,6 +155,10 @@ class ControlPlane(_Model):
     watch_blind_s: OptionalNumber = None
     watch_coverage: OptionalNumber = None
     watch_failed_polls: Count | None = None
+    write_unavailable_s: OptionalNumber = None
+    repair_blocked_s: OptionalNumber = None
+    leader_changes: Count | None = None
+    restore: Restore | None = None
 
 
 class Metrics(_Model):

@@ -1,8 +1,9 @@
-"""metrics["control_plane"]: what the Kubernetes control plane did during a scenario.
+"""metrics["control_plane"]: what the control plane did during a scenario.
 
-Pure: lines of `controlplane.jsonl` (written by harness.kubernetes.probes; shapes in its module
-docstring) and the scenario's Phases in, one dict out. Called by the engine when the scenario
-folder has the file, and so by `harness score`.
+Pure: lines of `controlplane.jsonl` (written by harness.kubernetes.probes on a cluster and by
+harness.testbed.sampler on the testbed; shapes in their module docstrings, the same where the
+meaning is the same) and the scenario's Phases in, one dict out. Called by the engine when the
+scenario folder has the file, and so by `harness score`.
 
 Windows: **baseline** is [baseline start, fault start); **fault** is [fault start, end] — the
 whole observation after the fault started, since control-plane effects (a replacement pod,
@@ -22,6 +23,27 @@ a node coming back) often come after the method's last action has ended.
 | `watch_coverage` | 1 - `watch_blind_s` / the fault window's length |
 | `watch_failed_polls` | failed watcher polls in the fault window |
 
+| `write_unavailable_s` | time in the fault window the harness's own probe writes failed: each failed write opens a span that the next successful write closes (to the end if none does) |
+| `repair_blocked_s` | time in the fault window the cluster needed a repair the controller could not make (below) |
+| `leader_changes` | leader changes of the control-plane store in the fault window |
+| `restore` | a restore drill's RTO and RPO (harness.scoring.restore) |
+
+**Repair blocked.** A `repair` line (the testbed sampler writes one at every change) says what
+the cluster needs, from ground truth: `needed` lists the reasons (a replica assigned to a node
+that is down, frozen or cut off; an endpoint the load balancer sends to whose replica is dead,
+frozen, not ready or on such a node; fewer serving endpoints than desired replicas), and whether the
+controller can act: `quorum` (status.json: the controller's last view of etcd) and
+`controller_fresh` (status.json rewritten within `stale_after_s`: the controller is running). A
+line holds until the next one. The repair is **blocked** while something is needed and the
+controller cannot act: etcd without quorum, a controller that is not running, or the harness's
+last probe write failed (the controller writes through the same etcd). A repair the controller
+is merely waiting to make (a node's grace period, the eviction toleration) is needed but not
+blocked.
+
+The `write_unavailable_s`, `repair_blocked_s` and `leader_changes` keys are null where the
+sampler does not measure them (no probe writes, no `repair` lines, no testbed `sampler` line:
+a Kubernetes target).
+
 A replacement is the earliest pod created after the deletion that no earlier deletion claimed.
 Null wherever nothing was observed: no samples in a window, no node went NotReady, no pod was
 deleted, a deletion got no replacement, no deployment line, no `poll` line (the `watch_*` keys
@@ -37,6 +59,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.scoring import restore
 from harness.scoring.windows import Phases
 
 
@@ -69,6 +92,10 @@ def summarize(lines: Sequence[Mapping[str, Any]], phases: Phases) -> dict[str, A
         "watch_blind_s": _round(blind_s),
         "watch_coverage": coverage,
         "watch_failed_polls": failed_polls,
+        "write_unavailable_s": _round(write_unavailable_s(rows, start, end)),
+        "repair_blocked_s": _round(repair_blocked_s(rows, start, end)),
+        "leader_changes": leader_changes(rows, start, end),
+        "restore": restore.summarize_restore(rows, start, end),
     }
     if coverage == 0:
         for key in WATCHED_METRICS:
@@ -81,6 +108,62 @@ WATCHED_METRICS = (
     "pods_deleted", "pods_replaced", "deployment_unavailable_s",
 )  # fmt: skip
 """The figures that come from the watcher's polls, null when it saw none of the fault window."""
+
+
+def _write_failed_spans(rows: Sequence[Mapping[str, Any]], end: float) -> list[tuple[float, float]]:
+    """Spans from a failed probe write to the next successful one (to `end` if none came)."""
+    spans: list[tuple[float, float]] = []
+    since: float | None = None
+    for r in rows:
+        if r.get("kind") != "api" or r.get("verb") != "write":
+            continue
+        if not r.get("ok"):
+            since = r["t"] if since is None else since
+        elif since is not None:
+            spans.append((since, r["t"]))
+            since = None
+    if since is not None:
+        spans.append((since, end))
+    return spans
+
+
+def write_unavailable_s(rows: Sequence[Mapping[str, Any]], start: float, end: float) -> float | None:
+    """Seconds of [start, end] the probe writes failed; None without a write that says so.
+
+    Null when no probe write was sent in the window and none that failed before it was still
+    unanswered by a success: nothing was measured there.
+    """
+    writes = [r for r in rows if r.get("kind") == "api" and r.get("verb") == "write"]
+    spans = _write_failed_spans(writes, end)
+    if not any(start <= r["t"] <= end for r in writes) and not any(lo < start < hi for lo, hi in spans):
+        return None
+    return _union_length(spans, start, end)
+
+
+def repair_blocked_s(rows: Sequence[Mapping[str, Any]], start: float, end: float) -> float | None:
+    """Seconds of [start, end] a repair was needed and the controller could not make it; None without `repair` lines."""
+    repair = [r for r in rows if r.get("kind") == "repair"]
+    if not repair:
+        return None
+    writes_down = _write_failed_spans(rows, end)
+    # The state changes only at a repair line or at a span edge of the failed writes.
+    edges = sorted({start, end, *(r["t"] for r in repair), *(t for span in writes_down for t in span)})
+    total = 0.0
+    for lo, hi in itertools.pairwise(e for e in edges if start <= e <= end):
+        current = next((r for r in reversed(repair) if r["t"] <= lo), None)
+        if current is None or not current.get("needed"):
+            continue
+        write_failed = any(a <= lo < b for a, b in writes_down)
+        if current.get("quorum") is False or current.get("controller_fresh") is False or write_failed:
+            total += hi - lo
+    return total
+
+
+def leader_changes(rows: Sequence[Mapping[str, Any]], start: float, end: float) -> int | None:
+    """`leader` lines in [start, end]; None unless the testbed sampler wrote the file (a cluster hides its etcd)."""
+    if not any(r.get("kind") == "sampler" and r.get("target") == "testbed" for r in rows):
+        return None
+    return sum(1 for r in rows if r.get("kind") == "leader" and start <= r["t"] <= end)
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:

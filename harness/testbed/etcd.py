@@ -294,8 +294,15 @@ class EtcdClient:
             raise EtcdError(endpoint, path, code, message)
         raise EtcdUnavailableError(path, problems)
 
-    def put(self, key: str, value: str) -> None:
-        self._post("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+    def put(self, key: str, value: str) -> int:
+        """Write key; the store's revision after the write (0 if the answer has none)."""
+        data = self._post("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+        return int(data.get("header", {}).get("revision", 0))
+
+    def revision(self) -> int:
+        """The store's current revision (linearizable): every write so far, by anyone."""
+        data = self._post("/v3/kv/range", {"key": _b64("/"), "count_only": True})
+        return int(data.get("header", {}).get("revision", 0))
 
     def get(self, key: str) -> str | None:
         """The value of key (linearizable), None if absent."""

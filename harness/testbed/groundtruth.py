@@ -39,6 +39,12 @@ class Event(StrEnum):
     ETCD_LEADER_CHANGED = "etcd_leader_changed"
     QUORUM_LOST = "quorum_lost"
     QUORUM_REGAINED = "quorum_regained"
+    ETCD_SNAPSHOT_TAKEN = "etcd_snapshot_taken"
+    """{revision, path}: a backup of the control plane's store."""
+    CONTROL_PLANE_DATA_LOST = "control_plane_data_lost"
+    """{revision}: the moment acknowledged control-plane state was destroyed."""
+    ETCD_RESTORED = "etcd_restored"
+    """{snapshot_t, snapshot_revision, lost_revision, interval_s}: the store is back from a snapshot."""
     TESTBED_UP = "testbed_up"
     TESTBED_DOWN = "testbed_down"
 

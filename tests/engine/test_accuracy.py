@@ -99,6 +99,16 @@ def test_recovery_time_matches_ground_truth(
     assert m["data_loss"] == 0
     assert faults.ledger(managed.root) == [], "the rollbacks undid the fault"
 
+    # The control-plane sampler ran beside the load: etcd was never touched, so its probe writes
+    # never failed and no repair was blocked, while the nodes' NotReady spells came from the ground truth.
+    cp = m["control_plane"]
+    print(f"{name}: control plane {cp}")
+    assert cp["api"]["fault"]["samples"] > 0 and cp["api"]["fault"]["error_rate"] == 0
+    assert (cp["write_unavailable_s"], cp["repair_blocked_s"], cp["leader_changes"]) == (0.0, 0.0, 0)
+    assert cp["restore"]["rto_s"] is None
+    if name in ("node-crash", "zone-outage"):
+        assert cp["node_not_ready_s"] is not None and cp["deployment_unavailable_s"] > 0
+
     # `harness score` reproduces result.json exactly from the folder alone.
     before = (engine.run_dir / rundir.RESULT).read_text()
     runner.rescore(engine.run_dir)

@@ -206,15 +206,31 @@ class TestResolvePlanArg:
 # Each case: plan text, then (line, message) for every problem expected, in order.
 PROBLEMS = [
     pytest.param(
-        MINIMAL + "gates: [error_rate < 0.01, control_plane.pod_readiness_time_s < 30]\n",
+        MINIMAL + "gates: [error_rate < 0.01, control_plane.watch_coverage > 0.9]\n",
         [
             (
                 5,
-                "gates.1: control_plane.pod_readiness_time_s is measured on kubernetes targets only; the "
-                "testbed has no control-plane probes (its ground truth is events.jsonl)",
+                "gates.1: control_plane.watch_coverage is measured on kubernetes targets only; the "
+                "testbed has no API server to probe",
             )
         ],
         id="control-plane-gate-on-the-testbed",
+    ),
+    pytest.param(
+        MINIMAL.replace(
+            "{locustfile: loadtests/subscriptions.py}",
+            "{locustfile: loadtests/subscriptions.py, host: 'https://subs.example'}",
+        )
+        + "target: {kind: kubernetes, allowed_contexts: [in-cluster], selector: app=subs}\n"
+        + "gates: [control_plane.write_unavailable_s < 5]\n",
+        [
+            (
+                6,
+                "gates.0: control_plane.write_unavailable_s is measured on the testbed only (from its "
+                "etcd probes and ground truth)",
+            )
+        ],
+        id="testbed-control-plane-gate-on-kubernetes",
     ),
     pytest.param(
         MINIMAL.replace("scenarios:", "userz: 5\nscenarios:"),

@@ -50,7 +50,8 @@ def assert_drew(visit: Any, found: list[dict], kinds: set[str]) -> None:
 
 
 def test_a_real_runs_report_draws_offline(real_run: Path, tmp_path: Path) -> None:
-    """The report of a real testbed run opens with no network, no errors, and charts that drew data."""
+    """The report of a real testbed run opens with no network, no errors, and charts that drew data (the
+    control-plane chart from the testbed sampler's etcd probes too)."""
     path = runview.write_report(real_run)
     text = path.read_text()
     assert SECRETS["plan_var_password"] not in text
@@ -60,7 +61,7 @@ def test_a_real_runs_report_draws_offline(real_run: Path, tmp_path: Path) -> Non
             path, screenshot=tmp_path / "report.png", check=lambda p: drawn_charts(p, found)
         )
         pdf = browser.pdf(path, tmp_path / "report.pdf")
-    assert_drew(visit, found, {"throughput", "errors", "latency"})
+    assert_drew(visit, found, {"throughput", "errors", "latency", "controlplane"})
     document = pdf.read_bytes()
     assert document.startswith(b"%PDF-")
     assert len(re.findall(rb"/Type\s*/Page(?!s)", document)) >= 2, "a scenario starts a new page when printed"

@@ -62,7 +62,10 @@ def test_readers_take_their_lists_from_the_registry() -> None:
     assert {m.name for m in registry.REGISTRY if m.gateable} == gates.METRIC_NAMES
     assert {
         m.name for m in registry.REGISTRY if m.scope is registry.Scope.KUBERNETES
-    } == gates.CONTROL_PLANE_NAMES
+    } == gates.KUBERNETES_ONLY_NAMES
+    assert {
+        m.name for m in registry.REGISTRY if m.scope is registry.Scope.TESTBED
+    } == gates.TESTBED_ONLY_NAMES
     assert tuple(m.name for m in registry.REGISTRY if m.compare_default) == runs.DEFAULT_METRICS
     assert tuple(m.name for m in registry.REGISTRY if m.history_default) == history.KEY_METRICS
     assert [name for name, _, _ in html.TREND_METRICS] == [
@@ -95,7 +98,19 @@ def test_readers_show_what_they_listed_by_hand() -> None:
         "time_to_impact_s": "had no impact",
     }  # fmt: skip
     assert {n for n in registry.BY_NAME if not n.startswith("latency_uncorrected_ms.")} == gates.METRIC_NAMES
-    assert {n for n in registry.BY_NAME if n.startswith("control_plane.")} == gates.CONTROL_PLANE_NAMES
+    control_plane = {n for n in registry.BY_NAME if n.startswith("control_plane.")}
+    assert control_plane == {m.name for m in registry.REGISTRY if m.scope is not registry.Scope.ANY}, (
+        "every control-plane metric, and nothing else, needs a sampler"
+    )
+    assert {
+        f"control_plane.{k}" for k in ("readyz_failed_s", "livez_failed_s", "watch_blind_s", "watch_coverage",
+                                       "watch_failed_polls")
+    } == gates.KUBERNETES_ONLY_NAMES  # fmt: skip
+    assert {
+        f"control_plane.{k}" for k in ("write_unavailable_s", "repair_blocked_s", "leader_changes", "restore.rto_s",
+                                       "restore.rpo_writes", "restore.rpo_revisions", "restore.rpo_age_s",
+                                       "restore.snapshot_interval_s")
+    } == gates.TESTBED_ONLY_NAMES  # fmt: skip
 
 
 def test_null_that_is_an_outcome_is_explained_everywhere() -> None:

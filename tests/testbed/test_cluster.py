@@ -21,7 +21,9 @@ import pytest
 from harness import children
 from harness.errors import HarnessError
 from harness.ports import free_port
-from harness.testbed import cluster, etcd, faults
+from harness.scoring import controlplane
+from harness.scoring.windows import Phases
+from harness.testbed import cluster, etcd, faults, sampler
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import FaultSpec
 from harness.testbed.groundtruth import Event
@@ -286,13 +288,38 @@ class TestControlPlane:
         assert serving(managed) and faults.ledger(managed.root) == []
 
     def test_snapshot_restore_drill_reports_recovery_and_lost_writes(
-        self, managed: tbstate.TestbedState
+        self, managed: tbstate.TestbedState, tmp_path: Path
     ) -> None:
-        """The drill restores every member from a snapshot and counts exactly the writes made after it as lost."""
-        result = faults.snapshot_restore_drill(managed.root, writes_after=15)
+        """The drill restores every member from a snapshot and counts exactly the writes made after it as lost;
+        the control-plane sampler running meanwhile measures its RTO and RPO from its own probe writes."""
+        with sampler.open_sampler(managed.root, tmp_path) as probes:
+            time.sleep(1.0)
+            start_t = time.time()
+            result = faults.snapshot_restore_drill(managed.root, writes_after=15)
+            wait_for(lambda: serving(managed), 40, "the testbed reconciled from the snapshot")
+            time.sleep(1.5)  # reconciled as the sampler sees it: a repair line after the last change
+            end_t = time.time()
         assert result["writes_lost"] == 15
         assert 0 < result["recovery_time_s"] < 30
-        wait_for(lambda: serving(managed), 40, "the testbed reconciled from the snapshot")
+        assert probes.errors == []
+        lines = [json.loads(line) for line in (tmp_path / sampler.FILE).read_text().splitlines()]
+        kinds = {line["kind"] for line in lines}
+        assert {"sampler", "api", "node", "repair", "deployment", "restore", "readback"} <= kinds, kinds
+        (readback,) = [line for line in lines if line["kind"] == "readback"]
+        assert readback["ok"] and readback["deleted"] == readback["checked"] - len(readback["missing"])
+        phases = Phases(baseline_start_t=start_t - 1.0, fault_start_t=start_t, fault_end_t=end_t, end_t=end_t)
+        cp = controlplane.summarize(lines, phases)
+        restore = cp["restore"]
+        print("restore drill:", result, cp["write_unavailable_s"], restore)
+        assert restore["rpo_revisions"] >= 15, "the drill's 15 writes after the snapshot, at least"
+        # Probe writes acknowledged between the snapshot and the loss are the lost ones (0 or 1 of them:
+        # the drill's 15 writes take tens of milliseconds, a probe write comes every 0.5 s).
+        assert restore["rpo_writes"] == len(readback["missing"])
+        assert 0 <= restore["rpo_age_s"] <= restore["snapshot_interval_s"] + 0.05
+        assert restore["rto_s"] is not None and result["recovery_time_s"] <= restore["rto_s"] + 0.6
+        # The restore takes about half a second here, so whether a probe write meets it is chance.
+        assert cp["write_unavailable_s"] is not None and cp["api"]["fault"]["samples"] > 0
+        assert cp["leader_changes"] >= 1, "every member restarted: a new leader was elected"
 
 
 def test_self_managed_control_plane_outage_stops_all_repair(tmp_path: Path) -> None:

@@ -85,10 +85,10 @@ def scoring_inputs(
     One reading for `harness score` (the engine) and the comparison's common scale, so that both
     refuse the same damaged folders with the same words."""
     path = sdir / TIMELINE
-    if not path.is_file():
-        return f"no {TIMELINE}"
     try:
         phases = scoring.phases_from_markers(rundir.read_markers(sdir / MARKERS))
+        if not path.is_file():
+            return f"no {TIMELINE}"
         series = (files or timeline.SeriesFiles()).series(path)
     except (ValueError, HarnessError) as exc:
         return str(exc)

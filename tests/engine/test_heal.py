@@ -6,7 +6,7 @@ from harness.engine.targets import TestbedTarget
 from harness.testbed import faults
 from harness.testbed import state as tbstate
 from tests.testbed.conftest import serving, wait_for
-from tests.testbed.test_cluster import busy_node, replicas_on
+from tests.testbed.test_cluster import assigned_to, busy_node, replicas_on
 
 
 def test_heal_returns_only_when_every_node_and_replica_is_back(managed: tbstate.TestbedState) -> None:
@@ -15,7 +15,7 @@ def test_heal_returns_only_when_every_node_and_replica_is_back(managed: tbstate.
     wait_for(lambda: serving(managed), 60, "a healthy testbed first")
     node = busy_node(managed).name
     faults.crash_node(managed.root, node)
-    wait_for(lambda: replicas_on(managed, node) == [], 30, "the crashed node's replicas evicted")
+    wait_for(lambda: assigned_to(managed, node) == [], 30, "the crashed node's replicas evicted")
     faults.restore_node(managed.root, node)  # the rollback, moments before the trial ends
 
     healed = TestbedTarget(managed.profile, managed.root).heal()

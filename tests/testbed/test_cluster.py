@@ -38,6 +38,13 @@ def replicas_on(state: tbstate.TestbedState, node: str) -> list[str]:
     return [rid for rid, info in seen.items() if info["node"] == node and info["ready"]]
 
 
+def assigned_to(state: tbstate.TestbedState, node: str) -> list[str]:
+    """Replicas the controller has on the node, ready or not: empty once they are evicted (a NotReady
+    node's replicas are marked not ready at once, long before eviction)."""
+    seen = faults.controller_view(state.root).get("replicas", {})
+    return [rid for rid, info in seen.items() if info["node"] == node]
+
+
 def busy_node(state: tbstate.TestbedState, avoid: str | None = None) -> tbstate.NodeState:
     """A node that runs a replica now (earlier tests may have moved replicas around)."""
     for n in state.nodes:

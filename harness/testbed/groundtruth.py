@@ -37,6 +37,13 @@ class Event(StrEnum):
     ETCD_LEADER_CHANGED = "etcd_leader_changed"
     QUORUM_LOST = "quorum_lost"
     QUORUM_REGAINED = "quorum_regained"
+    ETCD_SNAPSHOT_TAKEN = "etcd_snapshot_taken"
+    """{revision, path}: a scheduled snapshot (harness.testbed.backups)."""
+    CONTROL_PLANE_DATA_LOST = "control_plane_data_lost"
+    """{revision}: acknowledged control-plane state destroyed; revision is the last one before."""
+    ETCD_RESTORED = "etcd_restored"
+    """{snapshot_t, snapshot_revision, lost_revision, interval_s}: the control plane is back from a
+    snapshot; everything after snapshot_revision up to lost_revision is gone."""
     TESTBED_UP = "testbed_up"
     TESTBED_DOWN = "testbed_down"
 

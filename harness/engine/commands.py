@@ -8,11 +8,13 @@ raised as HarnessError, which the CLI prints with its exit code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from harness.engine import prepare
+from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.engine import runner
@@ -113,7 +115,8 @@ def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:
 
 def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -> int:
     """Several sides, trials interleaved (harness.engine.interleave); every side's folder is
-    printed, also when the run stops early, and the comparison to run on them at the end."""
+    printed, also when the run stops early. Once every side has finished, their comparison is
+    written beside the runs (REPORTS/compare-BATCH/) and the command that redoes it is printed."""
     from harness.engine import interleave, runner
     from harness.engine.progress import Progress
     from harness.store import history
@@ -150,8 +153,33 @@ def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -
             output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
     for engine in engines:
         output.print(f"report ({engine.side}): {engine.run_dir / 'report.html'}", highlight=False)
+    try:
+        html = write_side_comparison(engines, request.reports / f"compare-{batch}")
+    except HarnessError as exc:  # the sides' results stand without it; the command below redoes it
+        output.warning(f"no comparison written: {exc}")
+    else:
+        output.print(f"comparison: {html}", highlight=False)
     output.print("compare: " + compare_command(engines), highlight=False)
     return max(runner.exit_code(result) for result in results)
+
+
+class SideRun(Protocol):
+    """What a comparison needs of a side: its name and its run folder (runner.Engine has both)."""
+
+    side: str | None
+    run_dir: Path
+
+
+def write_side_comparison(sides: Sequence[SideRun], folder: Path) -> Path:
+    """Compare the sides' run folders as `harness compare --label SIDE=RUN_DIR ...` does, the first
+    side the baseline, with the plan's compare settings; compare.html and compare.md in folder.
+    Returns the HTML page's path."""
+    from harness import compare
+
+    labels = {str(side.side): [side.run_dir] for side in sides}
+    report = compare.compare_runs([], labels, alpha=0.05, metrics=None)
+    html, _ = compare.write_comparison(report, folder)
+    return html
 
 
 def compare_command(engines: list[runner.Engine]) -> str:

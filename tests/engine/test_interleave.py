@@ -6,12 +6,14 @@ Pure: no testbed is started here; tests/engine/test_interleaved_run.py runs two 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from harness.engine import interleave, prepare
+from harness.engine import commands, interleave, prepare
 from harness.errors import HarnessError, InputError
 from harness.plan import Plan, load_plan
+from tests.compare import metrics, write_run
 
 ROOT = Path(__file__).parents[2]
 PLAN = ROOT / "experiments" / "plans" / "local-quick.yaml"
@@ -194,3 +196,23 @@ class TestRunSides:
         assert engines[0].head == {"status": "failed", "error": "heal failed"}
         assert engines[1].head["status"] == "failed" and "side A" in str(engines[1].head["error"])
         assert all(e.finished for e in engines)
+
+
+class TestSideComparison:
+    def test_the_sides_comparison_is_written_beside_the_runs(self, tmp_path: Path) -> None:
+        """After the sides finish, compare.html and compare.md land in the folder given, each side
+        under its name, the first side the baseline, as `harness compare --label` writes them."""
+        reports = tmp_path / "reports"
+        slow = [metrics(recovery_time_s=20.0 + i) for i in range(5)]
+        fast = [metrics(recovery_time_s=3.0 + i / 10) for i in range(5)]
+        sides = [
+            SimpleNamespace(side="self-managed", run_dir=write_run(
+                reports / "r1", {"replica-kill": slow}, target={"kind": "testbed", "profile": "self-managed"},
+                batch="b1")),
+            SimpleNamespace(side="managed", run_dir=write_run(reports / "r2", {"replica-kill": fast}, batch="b1")),
+        ]  # fmt: skip
+        html = commands.write_side_comparison(sides, reports / "compare-b1")  # type: ignore[arg-type]
+        assert html == reports / "compare-b1" / "compare.html" and html.exists()
+        text = (reports / "compare-b1" / "compare.md").read_text()
+        assert text.startswith("# Comparison: **managed** against **self-managed**")
+        assert "better on recovery_time_s" in text

@@ -43,10 +43,11 @@ def _problems(path: Path) -> loading.PlanError:
 
 class TestBundledPlans:
     def test_the_bundled_plans(self) -> None:
-        """The local game day, the quick run and the release gate for the testbed; the cluster
-        benchmark and the EKS game day for real clusters."""
+        """The local game day, the quick run, the release gate and the control-plane drill for the
+        testbed; the cluster benchmark and the EKS game day for real clusters."""
         assert [p.stem for p in BUNDLED] == [
-            "cluster-benchmark", "eks-gameday", "local-gameday", "local-quick", "release-gate",
+            "cluster-benchmark", "control-plane-drill", "eks-gameday", "local-gameday", "local-quick",
+            "release-gate",
         ]  # fmt: skip
         assert loading.bundled_plans() == BUNDLED
 

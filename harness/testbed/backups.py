@@ -56,7 +56,7 @@ def snapshots(root: Path) -> list[Snapshot]:
         match = _NAME.match(path.name)
         if match:
             out.append(Snapshot(path, int(match[1]) / 1000, int(match[2])))
-    return sorted(out, key=lambda s: s.t)
+    return sorted(out, key=lambda s: (s.t, s.revision))
 
 
 def latest(root: Path) -> Snapshot | None:

@@ -198,8 +198,8 @@ class TestResolvePlanArg:
         """A plan that is neither bundled nor a file is an input error naming it and the bundled plans."""
         with pytest.raises(
             InputError,
-            match=rf"PLAN: {arg} does not exist \(bundled plans: cluster-benchmark, eks-gameday, local-gameday, "
-            r"local-quick, release-gate\)",
+            match=rf"PLAN: {arg} does not exist \(bundled plans: cluster-benchmark, control-plane-drill, "
+            r"eks-gameday, local-gameday, local-quick, release-gate\)",
         ):
             loading.resolve_plan_arg(arg)
 

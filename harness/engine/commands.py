@@ -17,7 +17,7 @@ from harness.engine import prepare
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.engine import runner
+    from harness.result import model as result_model
 
 # The runner and the history store are imported by the commands that use them, so that
 # `harness validate` loads neither Chaos Toolkit nor the testbed.
@@ -147,27 +147,43 @@ def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -
             for engine in engines:
                 if engine.run_dir.exists():
                     output.print(f"run folder ({engine.side}): {engine.run_dir}", highlight=False)
-    if not request.quiet:
-        for engine in engines:
-            output.print(f"## {engine.side}", highlight=False)
-            output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
-    for engine in engines:
-        output.print(f"report ({engine.side}): {engine.run_dir / 'report.html'}", highlight=False)
+    return finish_sides(engines, results, request.reports / f"compare-{batch}", output, quiet=request.quiet)
+
+
+class SideRun(Protocol):
+    """What the end of a several-sided run needs of a side: its name and its run folder
+    (runner.Engine has both)."""
+
+    side: str | None
+    run_dir: Path
+
+
+def finish_sides(
+    sides: Sequence[SideRun],
+    results: Sequence[result_model.Result],
+    compare_dir: Path,
+    output: Output,
+    quiet: bool = False,
+) -> int:
+    """After every side finished: their summaries and reports, their comparison written into
+    compare_dir, the command that redoes it; the worst side's exit code (the comparison, written
+    or not, does not change it)."""
+    from harness.engine import runner
+
+    if not quiet:
+        for side in sides:
+            output.print(f"## {side.side}", highlight=False)
+            output.print((side.run_dir / "summary.md").read_text(), highlight=False)
+    for side in sides:
+        output.print(f"report ({side.side}): {side.run_dir / 'report.html'}", highlight=False)
     try:
-        html = write_side_comparison(engines, request.reports / f"compare-{batch}")
+        html = write_side_comparison(sides, compare_dir)
     except HarnessError as exc:  # the sides' results stand without it; the command below redoes it
         output.warning(f"no comparison written: {exc}")
     else:
         output.print(f"comparison: {html}", highlight=False)
-    output.print("compare: " + compare_command(engines), highlight=False)
+    output.print("compare: " + compare_command(sides), highlight=False)
     return max(runner.exit_code(result) for result in results)
-
-
-class SideRun(Protocol):
-    """What a comparison needs of a side: its name and its run folder (runner.Engine has both)."""
-
-    side: str | None
-    run_dir: Path
 
 
 def write_side_comparison(sides: Sequence[SideRun], folder: Path) -> Path:
@@ -182,11 +198,11 @@ def write_side_comparison(sides: Sequence[SideRun], folder: Path) -> Path:
     return html
 
 
-def compare_command(engines: list[runner.Engine]) -> str:
+def compare_command(sides: Sequence[SideRun]) -> str:
     """The `harness compare` command line for the sides' folders, the first side the baseline."""
     import shlex
 
-    labels = [f"--label {shlex.quote(f'{engine.side}={engine.run_dir}')}" for engine in engines]
+    labels = [f"--label {shlex.quote(f'{side.side}={side.run_dir}')}" for side in sides]
     return "harness compare " + " ".join(labels)
 
 

@@ -197,6 +197,14 @@ def verdict_line(scenario: ScenarioComparison, label: str) -> str:
 # --- Markdown -----------------------------------------------------------------------------
 
 
+def not_applicable_lines(scenario: ScenarioComparison) -> list[tuple[str, str]]:
+    """Per side where the scenario did not apply, what it says instead of a verdict."""
+    return [
+        (label, f"not applicable ({reason}); not run there, so no verdict")
+        for label, reason in scenario.not_applicable.items()
+    ]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -226,14 +234,19 @@ def render_markdown(report: ComparisonReport) -> str:
         lines += [f"- {_cell(s.line)}" for s in report.thresholds]
     for scenario in report.scenarios:
         lines += ["", f"## {scenario.name}", ""]
-        trials = ", ".join(f"{_cell(label)}: {scenario.trials[label]}" for label in scenario.labels)
-        lines.append(f"Trials: {trials}.")
-        lines.append("")
+        if scenario.labels:
+            trials = ", ".join(f"{_cell(label)}: {scenario.trials[label]}" for label in scenario.labels)
+            lines.append(f"Trials: {trials}.")
+            lines.append("")
         for label in scenario.labels[1:]:
             lines.append(
                 f"- **{_cell(label)}** vs {_cell(scenario.labels[0])}: {_cell(verdict_line(scenario, label))}"
             )
+        for label, line in not_applicable_lines(scenario):
+            lines.append(f"- **{_cell(label)}**: {_cell(line)}")
         lines.append("")
+        if not scenario.metrics:
+            continue
         header = ["metric", *(_cell(label) for label in scenario.labels)]
         for label in scenario.labels[1:]:
             suffix = f" ({_cell(label)})" if len(scenario.labels) > 2 else ""
@@ -467,6 +480,7 @@ def render_html(report: ComparisonReport) -> str:
                 "labels": scenario.labels,
                 "trials": scenario.trials,
                 "lines": [(label, verdict_line(scenario, label)) for label in scenario.labels[1:]],
+                "not_applicable": not_applicable_lines(scenario),
                 "rows": rows,
             }
         )

@@ -209,6 +209,10 @@ class ScenarioComparison:
     metrics: tuple[MetricComparison, ...]
     primary: str = ""
     """The primary metric's name (the plan's, or recovery_time_s)."""
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    """Per label, why the scenario did not apply to that side's target (a managed control plane):
+    it was not run there, so that side has no trials, no comparison and no verdict. When the
+    baseline is one of them, no side is compared for this scenario (`labels` is empty)."""
 
     def verdicts(self, label: str) -> dict[stats.Verdict, list[MetricComparison]]:
         """The metrics of one other side grouped by verdict, for the scenario's verdict line."""
@@ -324,6 +328,15 @@ def _status_warnings(sides: Sequence[Side]) -> list[str]:
 # --- building the report ------------------------------------------------------------------
 
 
+def _not_applicable(side: Side, scenario: str) -> str | None:
+    """Why `scenario` did not apply on `side`, when none of its runs ran it for that reason; None
+    when any run has a trial of it (or never reached it)."""
+    entries = [e for run in side.runs for e in run.result.scenarios if e.name == scenario]
+    if entries and all(e.not_applicable for e in entries):
+        return "; ".join(dict.fromkeys(str(e.not_applicable) for e in entries))
+    return None
+
+
 def _entries(side: Side, scenario: str, scaled: scale.Rescored) -> list[tuple[Run, Mapping[str, Any] | None]]:
     """Each trial of `scenario` on `side` with its metrics on the comparison's scale, or as
     result.json has them where it keeps its own (None: not scored)."""
@@ -335,8 +348,12 @@ def _entries(side: Side, scenario: str, scaled: scale.Rescored) -> list[tuple[Ru
         )
         for run in side.runs
         for entry in run.result.scenarios
-        if entry.name == scenario
+        if entry.name == scenario and entry.applicable
     ]
+
+
+def _trial_count(side: Side, scenario: str) -> int:
+    return sum(1 for run in side.runs for e in run.result.scenarios if e.name == scenario and e.applicable)
 
 
 def _sample(entries: Sequence[tuple[Run, Mapping[str, Any] | None]], spec: MetricSpec) -> page.Sample:
@@ -408,6 +425,17 @@ def compare_runs(
         listing = "; ".join(f"{label}: {', '.join(names) or 'none'}" for label, names in names_of.items())
         raise InputError(f"RUN_DIR: the runs' plans have no scenario in common ({listing})")
 
+    not_applicable = {
+        name: {side.label: reason for side in sides if (reason := _not_applicable(side, name)) is not None}
+        for name in compared
+    }
+
+    def measured(name: str) -> list[Side]:
+        """The sides that ran `name`: none when the baseline could not, so nothing is compared."""
+        if baseline.label in not_applicable[name]:
+            return []
+        return [s for s in sides if name in names_of[s.label] and s.label not in not_applicable[name]]
+
     warnings: list[str] = []
     all_names = list(dict.fromkeys(n for names in names_of.values() for n in names))
     for name in all_names:
@@ -425,15 +453,28 @@ def compare_runs(
     if chosen not in {c.value for c in stats.Correction}:
         raise InputError(f"--correction: expected 'holm' or 'bh', not {chosen!r}")
     pairs = sum(
-        1 for name in compared for side in sides[1:] if name in names_of[side.label]
-    )  # the page's comparisons: alpha is shared over them
+        len(measured(name)[1:]) for name in compared
+    )  # the page's comparisons: alpha is shared over them (a side where a scenario did not apply is none)
     level = page.comparison_level(alpha, pairs)
 
     scenarios: list[ScenarioComparison] = []
     families: dict[tuple[str, str], list[page.Cell]] = {}
     scales: list[scale.ScenarioScale] = []
     for name in compared:
-        present = [side for side in sides if name in names_of[side.label]]
+        present = measured(name)
+        if len(present) < 2:  # not applicable on the baseline, or on every other side: no verdict
+            scenarios.append(
+                ScenarioComparison(
+                    name=name,
+                    labels=tuple(side.label for side in present),
+                    trials={side.label: _trial_count(side, name) for side in present},
+                    unscored={},
+                    metrics=(),
+                    primary=primaries.get(name, default_primary),
+                    not_applicable=not_applicable[name],
+                )
+            )
+            continue
         scaled = scale.own(name) if own_thresholds else scale.rescore(present, name)
         warnings += [*scaled.warnings, *scale.recorded_differences(present, name, scaled.scale)]
         scales.append(scaled.scale)
@@ -491,6 +532,7 @@ def compare_runs(
                 unscored=unscored,
                 metrics=tuple(rows),
                 primary=primary,
+                not_applicable=not_applicable[name],
             )
         )
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import scoring, timeline
-from harness.errors import HarnessError
 from harness.plan import Plan
 from harness.result import model as result_model
 from harness.store import rundir, runview
@@ -199,18 +198,7 @@ def _read(
     run: Run, entry: result_model.Scenario, files: timeline.SeriesFiles
 ) -> tuple[timeline.Series, scoring.Phases] | str:
     """A trial's Series and phases from its folder, as `harness score` reads them, or why not."""
-    sdir = rundir.scenario_dir(run.path, entry.name, entry.trial)
-    path = sdir / runview.TIMELINE
-    if not path.is_file():
-        return f"no {runview.TIMELINE}"
-    try:
-        phases = scoring.phases_from_markers(rundir.read_markers(sdir / runview.MARKERS))
-        series = files.series(path)
-    except (ValueError, HarnessError) as exc:
-        return str(exc)
-    if not len(series):
-        return f"{runview.TIMELINE} has no buckets"
-    return series, phases
+    return runview.scoring_inputs(rundir.scenario_dir(run.path, entry.name, entry.trial), files)
 
 
 def _source(policy: scoring.HealthPolicy, reference: str, trials: int) -> str:

@@ -102,9 +102,21 @@ def run_plan(request: RunRequest, output: Output) -> int:
         result = engine.run()
     if not request.quiet:
         output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    else:  # `harness gate` prints no summary: say what was not run, and that it is no failure
+        for line in not_applicable_lines(result):
+            output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
+
+
+def not_applicable_lines(result: result_model.Result) -> list[str]:
+    """One line per scenario the target could not run, with why; it counts as no failure."""
+    return [
+        f"{s.name}: not applicable ({s.not_applicable}); not run, not a failure"
+        for s in result.scenarios
+        if s.not_applicable
+    ]
 
 
 def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:
@@ -174,6 +186,10 @@ def finish_sides(
         for side in sides:
             output.print(f"## {side.side}", highlight=False)
             output.print((side.run_dir / "summary.md").read_text(), highlight=False)
+    else:
+        for side, result in zip(sides, results, strict=True):
+            for line in not_applicable_lines(result):
+                output.print(f"{side.side}: {line}", highlight=False)
     for side in sides:
         output.print(f"report ({side.side}): {side.run_dir / 'report.html'}", highlight=False)
     try:

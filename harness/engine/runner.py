@@ -34,6 +34,7 @@ from harness.engine.targets import Target, environment, make_target
 from harness.errors import HarnessError
 from harness.load import process, verify
 from harness.phases import Marker
+from harness.plan import applicability
 from harness.plan import gates as gate_lang
 from harness.result import files as result_files
 from harness.result import model as result_model
@@ -63,18 +64,16 @@ def score_scenario_dir(
     files: the timelines already read (by the engine while the scenario ran, or for the report)."""
     facts = rundir.read_json(sdir / SCENARIO_FILE)
     entry = dict(facts)
+    if entry.get("status") == result_model.NOT_APPLICABLE:
+        # Not run: nothing to score or gate, and nothing that could fail the run.
+        entry.update({"metrics": None, "gates": [], "passed": True})
+        return _scenario_entry(sdir, entry)
     entry.update({"metrics": None, "gates": [], "passed": False})
-    timeline = sdir / "timeline.jsonl"
-    markers = rundir.read_markers(sdir / "markers.jsonl")
-    try:
-        phases = scoring.phases_from_markers(markers)
-        series = (files or SeriesFiles()).series(timeline)
-    except (ValueError, HarnessError) as exc:
-        entry["scoring_error"] = str(exc)
+    read = runview.scoring_inputs(sdir, files)
+    if isinstance(read, str):
+        entry["scoring_error"] = read
         return _scenario_entry(sdir, entry)
-    if not len(series):  # nothing to measure: an error to see, not a gate failed on nulls
-        entry["scoring_error"] = f"{timeline}: no buckets: the load never completed a request"
-        return _scenario_entry(sdir, entry)
+    series, phases = read
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
     metrics = scoring.score_scenario(
@@ -257,12 +256,40 @@ class Engine:
         self.checkpoint()
 
     def run_trial(self, scenario: Any, trial: int) -> str:
-        """One trial, scored into result.json at once; Interrupted when it was stopped."""
+        """One trial, scored into result.json at once; Interrupted when it was stopped. A scenario
+        the target cannot run (its `requires` unmet by the target's facts) is recorded once, as
+        trial 1, not applicable, and none of its trials runs."""
+        reason = applicability.not_applicable(scenario.requires, self.head["target"])
+        if reason is not None:
+            if trial == 1:
+                self.record_not_applicable(scenario, reason)
+                self.checkpoint()
+            return result_model.NOT_APPLICABLE
         status = self.run_scenario(scenario, trial)
         self.checkpoint()
         if status == "interrupted":
             raise Interrupted("stopped during a scenario")
         return status
+
+    def record_not_applicable(self, scenario: Any, reason: str) -> None:
+        """The scenario's folder with its scenario.json saying why it was not run; no load, no fault."""
+        side = f"{self.side} " if self.side else ""
+        self.progress.say(f"{side}{scenario.name}: not applicable ({reason}); not run")
+        sdir = rundir.scenario_dir(self.run_dir, scenario.name, 1)
+        sdir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        rundir.write_json(
+            sdir / SCENARIO_FILE,
+            {
+                "name": scenario.name,
+                "experiment": str(scenario.experiment),
+                "trial": 1,
+                "status": result_model.NOT_APPLICABLE,
+                "not_applicable": reason,
+                "started": now,
+                "ended": now,
+            },
+        )
 
     def fail(self, exc: HarnessError) -> None:
         """Mark the run failed with the error that stopped it."""
@@ -496,7 +523,8 @@ def exit_code(result: result_model.Result) -> int:
     """0 all passed, 1 a gate failed, 3 the run could not complete."""
     if result.status != "completed":
         return 3
-    if any(s.status in ("aborted", "error", "interrupted") or s.metrics is None for s in result.scenarios):
+    ran = [s for s in result.scenarios if s.applicable]  # not applicable: not run, not failed
+    if any(s.status in ("aborted", "error", "interrupted") or s.metrics is None for s in ran):
         return 3
     return 0 if result.passed else 1
 

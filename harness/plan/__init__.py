@@ -4,12 +4,13 @@ The engine calls `load_plan` and `gates.parse` / `gates.evaluate`; `harness vali
 `validate_file`; `harness run` turns its PLAN argument into a file with `resolve_plan_arg`.
 Public modules: `gates`, `loading` (also the size- and alias-limited YAML reader experiments
 are read with), `validation`, `lint` (warnings that do not stop a run), `catalog` (the bundled
-plans and experiments, for `harness list`).
+plans and experiments, for `harness list`), `applicability` (whether a scenario's `requires` is met
+by the target's facts).
 """
 
 from __future__ import annotations
 
-from harness.plan import catalog, gates, lint, loading, validation
+from harness.plan import applicability, catalog, gates, lint, loading, validation
 from harness.plan.gates import (
     METRIC_NAMES,
     Gate,
@@ -38,6 +39,7 @@ from harness.plan.models import (
     KubernetesTarget,
     LoadSpec,
     Plan,
+    Requirement,
     Scenario,
     Slo,
     Target,
@@ -65,11 +67,13 @@ __all__ = [
     "Plan",
     "PlanError",
     "Problem",
+    "Requirement",
     "Scenario",
     "Slo",
     "Target",
     "TestbedTarget",
     "Windows",
+    "applicability",
     "bundled_plans",
     "catalog",
     "evaluate",

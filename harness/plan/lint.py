@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.plan import loading
+from harness.plan import loading, models
 from harness.plan.loading import PlanError, Problem
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -50,9 +50,11 @@ def plan_warnings(path: Path) -> list[Problem]:
     target, load = data.get("target"), data.get("load")
     if not (isinstance(target, dict) and isinstance(load, dict)):
         return []
+    found = _requirement_warnings(path, document) if target.get("kind") == "kubernetes" else []
     host = load.get("host")
     if target.get("kind") == "kubernetes" and isinstance(host, str) and is_loopback_host(host):
         return [
+            *found,
             Problem(
                 path,
                 document.lines.get(("load", "host")),
@@ -61,6 +63,40 @@ def plan_warnings(path: Path) -> list[Problem]:
                 "it: a pod-kill or node-drain then measures the tunnel, not the service. Give "
                 "load.host a LoadBalancer or Ingress address, or run the harness in the cluster "
                 "(deploy/gameday) with the Service's cluster DNS name.",
-            )
+            ),
         ]
-    return []
+    return found
+
+
+def _requirement_warnings(path: Path, document: loading._Document) -> list[Problem]:
+    """A scenario whose experiment is tagged `self-managed` (it acts on control-plane hosts) but
+    that does not declare `requires: [self-managed-control-plane]`: on a managed control plane it
+    would run and fail instead of being reported not applicable."""
+    try:
+        loaded = loading._load(path)
+    except PlanError:
+        return []
+    wanted = models.Requirement.SELF_MANAGED_CONTROL_PLANE.value
+    out = []
+    for index, scenario in enumerate(document.data.get("scenarios") or []):
+        file = loaded.files.get(("scenarios", index, "experiment"))
+        if file is None or not isinstance(scenario, dict):
+            continue
+        try:
+            experiment = loading._read_document(file, PlanError).data
+        except PlanError:
+            continue  # validation reports an unreadable experiment
+        tags = experiment.get("tags") if isinstance(experiment, dict) else None
+        requires = scenario.get("requires") or []
+        if isinstance(tags, list) and "self-managed" in tags and wanted not in requires:
+            out.append(
+                Problem(
+                    path,
+                    document.lines.get(("scenarios", index, "experiment")),
+                    f"scenarios.{index}: {file.name} acts on a self-managed control plane's hosts (its "
+                    f"tags say self-managed) but the scenario does not declare `requires: [{wanted}]`: "
+                    "on a managed control plane (EKS, GKE, AKS) it would run and fail instead of being "
+                    "reported not applicable",
+                )
+            )
+    return out

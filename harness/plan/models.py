@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -360,6 +361,26 @@ class CompareSettings(_Model):
 # --- scenarios and the plan ---------------------------------------------------------------
 
 
+class Requirement(StrEnum):
+    """What a scenario needs of its target beyond the Kubernetes API, declared in `requires`.
+
+    The engine checks each against the target's facts once the target is open; a scenario whose
+    requirement the target does not meet is not run and is reported not applicable, with the
+    reason (harness.plan.applicability)."""
+
+    SELF_MANAGED_CONTROL_PLANE = "self-managed-control-plane"
+    """The experiment acts on the control plane's own hosts (etcd and API-server static pods
+    through SSM): impossible on a managed control plane (EKS, GKE, AKS), which hides them."""
+
+
+def _requirement(value: Any) -> Any:
+    # One clear message naming the accepted values, instead of pydantic's enum wording.
+    if isinstance(value, str) and value in {r.value for r in Requirement}:
+        return value
+    accepted = ", ".join(r.value for r in Requirement)
+    raise ValueError(f"unknown requirement {value!r}; expected one of: {accepted}")
+
+
 class Scenario(_Model):
     """One experiment run under load, `trials` times."""
 
@@ -374,6 +395,19 @@ class Scenario(_Model):
     gates: list[GateText] = []
     """Gates for this scenario. Each overrides the plan's gates on the same left side
     (`recovery_time_s < 10` replaces `recovery_time_s < 30`); the others still apply."""
+    requires: list[Annotated[Requirement, BeforeValidator(_requirement)]] = []
+    """What the target must offer for this scenario to apply (`self-managed-control-plane`); on
+    a target without it the scenario is not run and is reported "not applicable" rather than
+    failed. None: it applies everywhere, as every fault through the Kubernetes API does."""
+
+    @model_validator(mode="after")
+    def _requirements_once(self) -> Scenario:
+        seen: set[Requirement] = set()
+        for index, requirement in enumerate(self.requires):
+            if requirement in seen:
+                raise _KeyedValueError(("requires", index), f"{requirement.value!r} is listed twice")
+            seen.add(requirement)
+        return self
 
 
 class Plan(_Model):

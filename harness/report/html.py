@@ -66,7 +66,9 @@ def render_report(run: inputs.RunInputs, trends: Mapping[str, list[dict]] | None
         "environment": result.get("environment") or {},
         "scenarios": scenarios,
         "not_run": missing,
-        "data_json": _script_json({"scenarios": {s["id"]: s["data"] for s in scenarios}}),
+        "data_json": _script_json(
+            {"scenarios": {s["id"]: s["data"] for s in scenarios if not s["not_applicable"]}}
+        ),
         "uplot_js": _static("uPlot.iife.min.js"),
         "uplot_css": _static("uPlot.min.css"),
         "uplot_license": _static("uPlot.LICENSE"),
@@ -89,6 +91,7 @@ def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list
     status = result.get("status")
     verdict = "passed" if result.get("passed") else ("incomplete" if status != "completed" else "failed")
     scored = [s for s in scenarios if s["metrics"]]
+    applicable = [s for s in scenarios if not s["not_applicable"]]
     worst = min(scored, key=lambda s: s["metrics"].get("resilience_score", 100.0), default=None)
     unverified = sum(1 for s in scored if s["metrics"].get("data_loss") is None)
     started, ended = result.get("started"), result.get("ended")
@@ -99,8 +102,9 @@ def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list
         "started": _utc(started),
         "ended": _utc(ended),
         "duration_s": ended - started if _num(started) and _num(ended) else None,
-        "scenarios": len(scenarios),
-        "passed": sum(1 for s in scenarios if s["passed"]),
+        "scenarios": len(applicable),
+        "passed": sum(1 for s in applicable if s["passed"]),
+        "not_applicable": len(scenarios) - len(applicable),
         "worst": worst,
         "totals": {
             t.metric: sum(metric_registry.value(s["metrics"], t.metric) or 0 for s in scored)
@@ -114,12 +118,16 @@ def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list
 
 
 def _not_run(plan: Mapping[str, Any] | None, result: Mapping[str, Any]) -> list[str]:
-    """Scenario trials the plan asks for that have no entry in result.json (an interrupted run)."""
+    """Scenario trials the plan asks for that have no entry in result.json (an interrupted run).
+    A scenario not applicable to the target has one entry for all its trials: none is missing."""
     if plan is None:
         return []
     done = {(s.get("name"), s.get("trial")) for s in result.get("scenarios") or []}
+    skipped = {s.get("name") for s in result.get("scenarios") or [] if s.get("not_applicable")}
     out = []
     for scenario in plan.get("scenarios") or []:
+        if scenario.get("name") in skipped:
+            continue
         for trial in range(1, int(scenario.get("trials") or 1) + 1):
             if (scenario.get("name"), trial) not in done:
                 out.append(f"{scenario.get('name')}#{trial}")
@@ -139,7 +147,7 @@ def _scenario(
     notes: list[str] = []
     metrics = entry.get("metrics") or None
     phases = entry.get("phases") or None
-    if metrics is None:
+    if metrics is None and not entry.get("not_applicable"):
         why = entry.get("scoring_error") or entry.get("error")
         notes.append("Not scored" + (f": {why}" if why else "") + ". Cards show what was recorded.")
     markers = _markers(files.markers, notes)
@@ -198,6 +206,7 @@ def _scenario(
         "label": f"{name}#{trial}",
         "status": entry.get("status"),
         "passed": bool(entry.get("passed")),
+        "not_applicable": entry.get("not_applicable"),
         "aborted_by": entry.get("aborted_by"),
         "deviated": entry.get("deviated"),
         "error": entry.get("error"),

@@ -18,6 +18,13 @@ def render(result: result_model.Result | Mapping[str, Any]) -> str:
     plan = result.plan.name or "harness"
     suites = ET.Element("testsuites", name=f"harness {plan}")
     for s in result.scenarios:
+        if s.not_applicable:
+            # Not run on this target: a skipped case, neither a pass nor an error.
+            suite = ET.SubElement(suites, "testsuite", name=s.name, tests="1", failures="0", errors="0",
+                                  skipped="1")  # fmt: skip
+            case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s.name}", name="scenario applicable")
+            ET.SubElement(case, "skipped", message=f"not applicable: {s.not_applicable}")
+            continue
         suite = ET.SubElement(suites, "testsuite", name=f"{s.name}#{s.trial}")
         cases = 0
         failures = 0

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.plan import applicability
 from harness.result import files as result_files
 from harness.result import metrics as metric_registry
 from harness.result import model as result_model
@@ -58,7 +59,15 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
     ]
     for s in scenarios:
         cells = " | ".join(_cell(s.metrics, c) for c in metric_registry.SUMMARY)
+        if s.not_applicable:
+            passed = applicability.label(s.not_applicable)
+            lines.append(f"| {s.name} | {s.status} | {passed} | {cells} |")
+            continue
         lines.append(f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} | {cells} |")
+    not_applicable = [s for s in scenarios if s.not_applicable]
+    if not_applicable:
+        lines += ["", "Not applicable on this target (not run, not failed):", ""]
+        lines += [f"- {s.name}: {s.not_applicable}" for s in not_applicable]
     lines += _false_alarms(scenarios)
     failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:

@@ -21,6 +21,8 @@ Number = StrictInt | StrictFloat
 result read from a file gives its bytes back."""
 Count = StrictInt
 OptionalNumber = Number | None
+NOT_APPLICABLE = "not-applicable"
+"""The status of a scenario the target could not run (its `requires` unmet); `not_applicable` says why."""
 
 
 class _Model(BaseModel):
@@ -223,7 +225,12 @@ class Scenario(_Model):
     experiment: StrictStr | None = None
     trial: Count = Field(ge=1)
     status: StrictStr
-    """running, completed, failed, aborted, interrupted or error (Chaos Toolkit's or the engine's)."""
+    """running, completed, failed, aborted, interrupted or error (Chaos Toolkit's or the engine's),
+    or not-applicable: the target cannot offer what the scenario requires, so it was not run."""
+    not_applicable: StrictStr | None = None
+    """Why the scenario was not run on this target (status not-applicable): one entry, trial 1,
+    stands for all its trials. It has no metrics and no gates, and counts as passed: it cannot
+    fail the run, and it never stands for a measurement."""
     aborted_by: StrictStr | None = None
     deviated: StrictBool | None = None
     steady_state: SteadyState = SteadyState()
@@ -239,6 +246,11 @@ class Scenario(_Model):
     passed: StrictBool
     scoring_error: StrictStr | None = None
     phases: Phases | None = None
+
+    @property
+    def applicable(self) -> bool:
+        """Whether the scenario applied to its target (it ran, or tried to)."""
+        return self.status != NOT_APPLICABLE
 
     @property
     def ran_to_completion(self) -> bool:

@@ -34,12 +34,6 @@ KPI_MIN_EXPECTED_EVENTS = 3.0
 arrivals, a window expecting 3 events is empty about 5 % of the time, so a lower rate would flag
 healthy buckets as drops by chance alone."""
 
-CONFIDENCE = defaults.HEALTH_CONFIDENCE
-"""How sure the evidence must be that a bucket breaches (harness.result.defaults says why)."""
-
-IMPACT_BUCKETS = defaults.IMPACT_BUCKETS
-"""Unhealthy buckets in a row that make an impact (harness.result.defaults says why)."""
-
 _Shares = list[tuple[np.ndarray, np.ndarray, float]]
 """Per share judged (errors, slow): per bucket its events and whether its raw share is over the
 threshold, and the threshold."""
@@ -71,11 +65,11 @@ class HealthPolicy:
     min_requests: int = 1
     """A bucket with fewer completed requests than this is unhealthy: load is running, so a bucket where
     nothing completed is a total stall, the worst case, not missing data."""
-    confidence: float = CONFIDENCE
+    confidence: float = defaults.HEALTH_CONFIDENCE
     """How sure the evidence must be that a bucket's error rate (or slow share) is above its threshold
-    (module constant CONFIDENCE says why). 0.5 judges the raw rate, as scoring did before evidence."""
-    impact_buckets: int = IMPACT_BUCKETS
-    """Unhealthy buckets in a row that make an impact (module constant IMPACT_BUCKETS says why).
+    (harness.result.defaults says why). 0.5 judges the raw rate, as scoring did before evidence."""
+    impact_buckets: int = defaults.IMPACT_BUCKETS
+    """Unhealthy buckets in a row that make an impact (harness.result.defaults says why).
     1 makes every unhealthy bucket an impact, as scoring did before evidence."""
 
     def __post_init__(self) -> None:
@@ -103,8 +97,8 @@ class Thresholds:
     """Lowest healthy KPI rate over `kpi_window_s`; None when the baseline KPI is too sparse to judge."""
     kpi_window_s: float
     min_requests: int
-    confidence: float = CONFIDENCE
-    impact_buckets: int = IMPACT_BUCKETS
+    confidence: float = defaults.HEALTH_CONFIDENCE
+    impact_buckets: int = defaults.IMPACT_BUCKETS
 
     def __post_init__(self) -> None:
         _check_evidence(self.confidence, self.impact_buckets)

@@ -201,7 +201,9 @@ def score_scenario(
     recovery = series.window_at(fault_hi, hi, phases.end_t)
 
     kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
-    h = _horizon(series, phases, settings.horizon_s, lo, hi, observed, baseline, recovered=recovered_at is not None)
+    h = _horizon(
+        series, phases, settings.horizon_s, lo, hi, observed, baseline, recovered=recovered_at is not None
+    )
     requests, failed = h.requests, h.failed
     kpi_lost = None
     if kpi_rate is not None and baseline.requests:  # no request in the baseline: no rate to expect from
@@ -433,14 +435,13 @@ def _horizon(
     all: nothing is counted (the rates are not measured).
     """
     end_t = phases.fault_start_t + horizon_s
-    ends = series.t + series.dt
-    h_hi = min(hi, max(lo, int(np.searchsorted(ends, end_t + _EPS_S, side="right"))))
+    h_hi = min(hi, max(lo, series.ends_by(end_t + _EPS_S)))
     seen = observed[: h_hi - lo]  # verdicts of the observed buckets, from position lo
     dt = series.dt[lo:h_hi]
     seen_s = float(dt.sum())
     unseen_s = 0.0
     if h_hi > lo:
-        gap = end_t - float(ends[h_hi - 1])
+        gap = end_t - float(series.t[h_hi - 1] + series.dt[h_hi - 1])
         unseen_s = max(0.0, float(np.floor(gap / series.bucket_s + 1e-6)) * series.bucket_s)
     base_rate = baseline.requests / baseline.duration_s if baseline.duration_s > 0 else 0.0
     healthy_s = float(dt[seen].sum())

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness import redaction, timeline
+from harness import redaction, scoring, timeline
 from harness.errors import HarnessError
 from harness.report import html, inputs
 from harness.result import files as result_files
@@ -75,6 +75,26 @@ def read_trial(sdir: Path, name: str, trial: int, files: timeline.SeriesFiles | 
         journal=_journal(sdir / rundir.JOURNAL),
         controlplane=rundir.read_records(sdir / CONTROL_PLANE) or [],
     )
+
+
+def scoring_inputs(
+    sdir: Path, files: timeline.SeriesFiles | None = None
+) -> tuple[timeline.Series, scoring.Phases] | str:
+    """A trial's Series and phases, as scoring needs them, or why they cannot be read.
+
+    One reading for `harness score` (the engine) and the comparison's common scale, so that both
+    refuse the same damaged folders with the same words."""
+    path = sdir / TIMELINE
+    if not path.is_file():
+        return f"no {TIMELINE}"
+    try:
+        phases = scoring.phases_from_markers(rundir.read_markers(sdir / MARKERS))
+        series = (files or timeline.SeriesFiles()).series(path)
+    except (ValueError, HarnessError) as exc:
+        return str(exc)
+    if not len(series):  # nothing to measure: an error to see, not a gate failed on nulls
+        return f"{path}: no buckets: the load never completed a request"
+    return series, phases
 
 
 def _markers(path: Path) -> list[dict[str, Any]] | inputs.Missing:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,7 +38,7 @@ from harness.testbed import state as tbstate
 from harness.testbed.etcd import EtcdClient
 from harness.testbed.faultproxy import Direction, FaultProxyClient, Route
 from harness.testbed.groundtruth import Event, EventLog
-from harness.testbed.keys import ASSIGNMENTS, heartbeat_key, replica_key
+from harness.testbed.keys import ASSIGNMENTS, REPLICAS, heartbeat_key, replica_key
 
 READY_RESET_S = 10.0
 """A replica ready this long has its restart back-off reset (kubelet: 10 min)."""
@@ -56,10 +56,14 @@ class Replica:
     backoff_s: float = 0.0
     restart_at: float | None = None
     ready_since: float | None = None
-    published: dict | None = field(default=None)
 
     def status(self, node: str) -> dict:
         return {"node": node, "port": self.proxy_port, "ready": self.ready, "restarts": self.restarts}
+
+
+def reported(stored: dict | None) -> dict | None:
+    """A status as etcd holds it, without the time of its report (compared with the agent's own)."""
+    return None if stored is None else {k: v for k, v in stored.items() if k != "t"}
 
 
 class Agent:
@@ -88,31 +92,41 @@ class Agent:
     def control_plane_loop(self) -> None:
         while not self.stopping.is_set():
             started = time.monotonic()
-            try:
-                self.etcd.put(heartbeat_key(self.node.name), json.dumps({"t": time.time()}))
-                assigned = {
-                    rid
-                    for key, value in self.etcd.get_prefix(ASSIGNMENTS).items()
-                    if json.loads(value).get("node") == self.node.name
-                    for rid in [key.removeprefix(ASSIGNMENTS)]
-                }
-                with self.lock:
-                    self.assigned = assigned
-                    pending = {
-                        rid: r.status(self.node.name)
-                        for rid, r in self.replicas.items()
-                        if r.published != r.status(self.node.name)
-                    }
-                for rid, status in pending.items():
-                    self.etcd.put(replica_key(rid), json.dumps(status))
-                    with self.lock:
-                        if rid in self.replicas:
-                            self.replicas[rid].published = status
-            except HarnessError:  # control plane unreachable: keep serving what we have
-                with self.lock:
-                    for r in self.replicas.values():
-                        r.published = None  # republish everything once it is back
+            with contextlib.suppress(HarnessError):  # control plane unreachable: keep serving what we have
+                self.sync_control_plane()
             self.stopping.wait(max(0.0, self.timings.heartbeat_s - (time.monotonic() - started)))
+
+    def sync_control_plane(self) -> None:
+        """Heartbeat, read the assignments, and report every replica whose status in etcd is not
+        what this agent sees now.
+
+        Compared against etcd, not against what this agent last wrote (a kubelet's status manager
+        does the same): the controller marks the replicas of a NotReady node not ready, and after
+        a freeze or a partition this agent still holds its old view, in which nothing changed.
+        Each report carries the heartbeat's clock reading, so the controller can tell a report
+        made since the node came back from one made before it went.
+        """
+        beat_t = time.time()
+        self.etcd.put(heartbeat_key(self.node.name), json.dumps({"t": beat_t}))
+        assigned = {
+            rid
+            for key, value in self.etcd.get_prefix(ASSIGNMENTS).items()
+            if json.loads(value).get("node") == self.node.name
+            for rid in [key.removeprefix(ASSIGNMENTS)]
+        }
+        stored = {
+            key.removeprefix(REPLICAS): json.loads(value)
+            for key, value in self.etcd.get_prefix(REPLICAS).items()
+        }
+        with self.lock:
+            self.assigned = assigned
+            pending = {
+                rid: r.status(self.node.name)
+                for rid, r in self.replicas.items()
+                if rid in assigned and reported(stored.get(rid)) != r.status(self.node.name)
+            }
+        for rid, status in pending.items():
+            self.etcd.put(replica_key(rid), json.dumps({**status, "t": beat_t}))
 
     # --- replicas (main thread) ----------------------------------------------------
     def start_replica(self, r: Replica) -> None:

@@ -26,6 +26,8 @@ class Event(StrEnum):
     REPLICA_STARTED = "replica_started"
     REPLICA_READY = "replica_ready"
     REPLICA_NOT_READY = "replica_not_ready"
+    REPLICA_MARKED_NOT_READY = "replica_marked_not_ready"
+    """The controller overwrote a ready status: its node is NotReady, or the report is stale."""
     REPLICA_DIED = "replica_died"
     REPLICA_STOPPED = "replica_stopped"
     ENDPOINT_ADDED = "endpoint_added"

@@ -2,7 +2,10 @@
 
 /testbed/nodes/NODE/heartbeat   {"t"}                       written by the node's agent
 /testbed/assignments/REPLICA    {"node"}                    written by the controller (scheduling)
-/testbed/replicas/REPLICA       {"node", "port", "ready"}   written by the agent (pod status)
+/testbed/replicas/REPLICA       {"node", "port", "ready", "restarts", "t"}
+                                                            written by the agent (pod status; t is
+                                                            its heartbeat's clock); the controller
+                                                            overwrites ready with false ("reason")
 /testbed/endpoints              [{"replica", "node", "port"}]  written by the controller
 /testbed/drill/N                markers written by the snapshot drill
 """

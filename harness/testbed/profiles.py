@@ -28,6 +28,8 @@ class Timings(BaseModel):
     """Heartbeat silence before a node is NotReady. Kubernetes: node-monitor-grace-period 40 s (50 s since 1.32)."""
     eviction_s: float = Field(30.0, ge=0)
     """NotReady time before its replicas are rescheduled. Kubernetes: 300 s not-ready/unreachable toleration."""
+    eviction_interval_s: float = Field(1.0, ge=0)
+    """At most one node's replicas evicted per zone this often. Kubernetes: node-eviction-rate 0.1 nodes/s."""
     sync_s: float = Field(0.2, gt=0)
     """Controller loop period. Kubernetes: node-monitor-period 5 s; endpoint updates are near-instant."""
     readiness_period_s: float = Field(0.25, gt=0)

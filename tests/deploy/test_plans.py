@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.plan import lint, loading, models
 from tests.deploy.rendering import render
@@ -33,8 +34,23 @@ def test_cluster_plans_load(name: str) -> None:
 def test_benchmark_has_trials_for_comparisons() -> None:
     """Every scenario of the shared weekly plan repeats enough for a rank test between clusters."""
     plan = loading.load_plan(PLANS / "cluster-benchmark.yaml")
-    assert plan.target.aws is None, "Kubernetes-level faults only, the same on any cluster"
     assert all(scenario.trials >= MIN_TRIALS_TO_COMPARE for scenario in plan.scenarios)
+
+
+def test_benchmark_touches_aws_only_where_the_control_plane_is_self_managed() -> None:
+    """The same plan on every cluster: the scenarios whose experiments act through AWS (SSM on
+    control-plane hosts) are exactly those that require a self-managed control plane, so on EKS
+    they are not applicable and everything that runs goes through the Kubernetes API."""
+    plan = loading.load_plan(PLANS / "cluster-benchmark.yaml")
+    through_aws = set()
+    for scenario in plan.scenarios:
+        tags = yaml.safe_load(Path(scenario.experiment).read_text()).get("tags") or []
+        if "aws" in tags:
+            through_aws.add(scenario.name)
+        needs = models.Requirement.SELF_MANAGED_CONTROL_PLANE in scenario.requires
+        assert needs == ("self-managed" in tags), scenario.name
+    assert through_aws == {"etcd-member-stop", "apiserver-stop"}
+    assert {s.name for s in plan.scenarios if s.requires} == through_aws
 
 
 def test_eks_gameday_has_the_aws_faults() -> None:

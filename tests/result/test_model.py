@@ -54,6 +54,21 @@ class TestRoundTrip:
         assert parsed.target.fact("lock") == {"kind": "lease", "holder": "ci-7"}
         assert list(parsed.to_json()["target"]) == list(data["target"])
 
+    def test_a_not_applicable_scenario_keeps_its_reason(self) -> None:
+        """A scenario the target could not run: status not-applicable and why, written back as
+        read; it is not applicable, where a recorded scenario without the key is."""
+        data = _fixture()
+        data["scenarios"].append(
+            {"name": "etcd-member-stop", "experiment": "experiments/kubernetes/etcd-member-stop.yaml",
+             "trial": 1, "status": "not-applicable", "not_applicable": "managed control plane: eks runs etcd",
+             "started": 1.0, "ended": 1.0, "metrics": None, "gates": [], "passed": True}
+        )  # fmt: skip
+        parsed = files.parse(data)
+        skipped = parsed.scenarios[-1]
+        assert not skipped.applicable and skipped.not_applicable == "managed control plane: eks runs etcd"
+        assert parsed.scenarios[0].applicable and "not_applicable" not in parsed.to_json()["scenarios"][0]
+        assert files.parse(json.loads(files.dumps(parsed))) == parsed
+
     def test_attributes_read_the_run(self) -> None:
         """Readers get typed attributes, not dictionaries."""
         parsed = files.read(RUNS[0] / "result.json")

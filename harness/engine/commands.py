@@ -8,14 +8,15 @@ raised as HarnessError, which the CLI prints with its exit code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from harness.engine import prepare
+from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.engine import runner
     from harness.result import model as result_model
 
 # The runner and the history store are imported by the commands that use them, so that
@@ -126,7 +127,8 @@ def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:
 
 def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -> int:
     """Several sides, trials interleaved (harness.engine.interleave); every side's folder is
-    printed, also when the run stops early, and the comparison to run on them at the end."""
+    printed, also when the run stops early. Once every side has finished, their comparison is
+    written beside the runs (REPORTS/compare-BATCH/) and the command that redoes it is printed."""
     from harness.engine import interleave, runner
     from harness.engine.progress import Progress
     from harness.store import history
@@ -157,25 +159,66 @@ def _run_sides(request: RunRequest, sides: list[prepare.Side], output: Output) -
             for engine in engines:
                 if engine.run_dir.exists():
                     output.print(f"run folder ({engine.side}): {engine.run_dir}", highlight=False)
-    if not request.quiet:
-        for engine in engines:
-            output.print(f"## {engine.side}", highlight=False)
-            output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
+    return finish_sides(engines, results, request.reports / f"compare-{batch}", output, quiet=request.quiet)
+
+
+class SideRun(Protocol):
+    """What the end of a several-sided run needs of a side: its name and its run folder
+    (runner.Engine has both)."""
+
+    side: str | None
+    run_dir: Path
+
+
+def finish_sides(
+    sides: Sequence[SideRun],
+    results: Sequence[result_model.Result],
+    compare_dir: Path,
+    output: Output,
+    quiet: bool = False,
+) -> int:
+    """After every side finished: their summaries and reports, their comparison written into
+    compare_dir, the command that redoes it; the worst side's exit code (the comparison, written
+    or not, does not change it)."""
+    from harness.engine import runner
+
+    if not quiet:
+        for side in sides:
+            output.print(f"## {side.side}", highlight=False)
+            output.print((side.run_dir / "summary.md").read_text(), highlight=False)
     else:
-        for engine, result in zip(engines, results, strict=True):
+        for side, result in zip(sides, results, strict=True):
             for line in not_applicable_lines(result):
-                output.print(f"{engine.side}: {line}", highlight=False)
-    for engine in engines:
-        output.print(f"report ({engine.side}): {engine.run_dir / 'report.html'}", highlight=False)
-    output.print("compare: " + compare_command(engines), highlight=False)
+                output.print(f"{side.side}: {line}", highlight=False)
+    for side in sides:
+        output.print(f"report ({side.side}): {side.run_dir / 'report.html'}", highlight=False)
+    try:
+        html = write_side_comparison(sides, compare_dir)
+    except HarnessError as exc:  # the sides' results stand without it; the command below redoes it
+        output.warning(f"no comparison written: {exc}")
+    else:
+        output.print(f"comparison: {html}", highlight=False)
+    output.print("compare: " + compare_command(sides), highlight=False)
     return max(runner.exit_code(result) for result in results)
 
 
-def compare_command(engines: list[runner.Engine]) -> str:
+def write_side_comparison(sides: Sequence[SideRun], folder: Path) -> Path:
+    """Compare the sides' run folders as `harness compare --label SIDE=RUN_DIR ...` does, the first
+    side the baseline, with the plan's compare settings; compare.html and compare.md in folder.
+    Returns the HTML page's path."""
+    from harness import compare
+
+    labels = {str(side.side): [side.run_dir] for side in sides}
+    report = compare.compare_runs([], labels, alpha=0.05, metrics=None)
+    html, _ = compare.write_comparison(report, folder)
+    return html
+
+
+def compare_command(sides: Sequence[SideRun]) -> str:
     """The `harness compare` command line for the sides' folders, the first side the baseline."""
     import shlex
 
-    labels = [f"--label {shlex.quote(f'{engine.side}={engine.run_dir}')}" for engine in engines]
+    labels = [f"--label {shlex.quote(f'{side.side}={side.run_dir}')}" for side in sides]
     return "harness compare " + " ".join(labels)
 
 

@@ -218,7 +218,7 @@ def running(state: TestbedState) -> bool:
 
 def all_pids(state: TestbedState) -> list[int]:
     """Every process group the testbed may have running, replicas included."""
-    pids: list[int | None] = [state.controller_pid, state.haproxy_pid]
+    pids: list[int | None] = [state.controller_pid, state.haproxy_pid, state.backups_pid]
     for n in state.nodes:
         pids += [n.agent_pid, n.proxy_pid]
         replicas = tbstate.read_json(state.root / "nodes" / n.name / "replicas.json", {})

@@ -61,6 +61,8 @@ _REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 """The gateway passes this on as gRPC metadata; a member that knows it has no leader then
 answers "no leader" at once instead of holding the request until it times out."""
 _SHA256_SIZE = 32
+PREFIX_PROBE = "/"
+"""Any key will do for reading the revision (the answer's header carries it); count_only reads no values."""
 
 
 class EtcdUnavailableError(HarnessError):
@@ -316,6 +318,11 @@ class EtcdClient:
 
     def delete(self, key: str) -> None:
         self._post("/v3/kv/deleterange", {"key": _b64(key)})
+
+    def revision(self) -> int:
+        """The cluster's current revision (the store's last committed change), read linearizably."""
+        data = self._post("/v3/kv/range", {"key": _b64(PREFIX_PROBE), "count_only": True})
+        return int(data.get("header", {}).get("revision", 0))
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key starting with prefix; how many there were."""

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from harness import children
 from harness.errors import HarnessError, InputError
-from harness.testbed import cluster, etcd, keys
+from harness.testbed import backups, cluster, etcd, keys
 from harness.testbed import state as tbstate
 from harness.testbed.faultproxy import Direction, FaultProxyClient, FaultSpec
 from harness.testbed.groundtruth import Event, EventLog
@@ -292,11 +293,47 @@ def start_etcd_members(root: Path) -> list[str]:
     return started
 
 
-def corrupt_etcd_member(root: Path, member: str | None = None) -> dict[str, Any]:
-    """Stop a member and overwrite its data file with garbage: it cannot start again as it was."""
+MEMBER_SELECTORS = ("leader", "follower")
+"""What a member argument may say instead of a name, so one experiment runs on every profile."""
+
+
+def pick_member(root: Path, member: str | None) -> str:
+    """A member by name, or `leader`, or `follower` (the only member when there is one), or the last."""
     state = _state(root)
-    m = state.member(member) if member else state.etcd[-1]
-    _add(root, "etcd_member_corrupt", m.name)
+    if member not in MEMBER_SELECTORS:
+        return state.member(member).name if member else state.etcd[-1].name
+    health = etcd.cluster_health(state.member_specs())
+    if member == "leader":
+        if health.leader is None:
+            raise HarnessError("etcd has no leader")
+        return health.leader
+    followers = [m.name for m in health.members if m.healthy and not m.leader]
+    return followers[0] if followers else state.etcd[-1].name
+
+
+def _revision(root: Path) -> int | None:
+    """The cluster's last revision, or None when the control plane cannot say (it is down)."""
+    client = etcd.EtcdClient(_state(root).client_endpoints(), timeout_s=2.0)
+    try:
+        return client.revision()
+    except HarnessError:
+        return None
+    finally:
+        client.close()
+
+
+def corrupt_etcd_member(root: Path, member: str | None = None) -> dict[str, Any]:
+    """Stop a member and overwrite its data file with garbage: it cannot start again as it was.
+
+    With peers the cluster keeps its data; the only member's corruption loses the control plane's
+    state (a `control_plane_data_lost` event) until a snapshot is restored.
+    """
+    state = _state(root)
+    name = pick_member(root, member)
+    m = state.member(name)
+    alone = len(state.etcd) == 1
+    revision = _revision(root) if alone else None
+    _add(root, "etcd_member_corrupt", m.name, revision=revision)
     if m.pid:
         children.kill_group(m.pid)
         children.wait_gone([m.pid], 3)
@@ -305,25 +342,31 @@ def corrupt_etcd_member(root: Path, member: str | None = None) -> dict[str, Any]
         size = db.stat().st_size
         with db.open("r+b") as fh:
             fh.write(os.urandom(min(size, 1 << 20)))
-    _events(root).record(Event.FAULT_APPLIED, fault="etcd_member_corruption", target=m.name)
+    events = _events(root)
+    events.record(Event.FAULT_APPLIED, fault="etcd_member_corruption", target=m.name)
+    if alone:
+        events.record(Event.CONTROL_PLANE_DATA_LOST, revision=revision)
     return {"member": m.name}
 
 
 def recover_etcd_member(root: Path, member: str | None = None) -> list[str]:
-    """Replace corrupted members from their healthy peers (remove, wipe, re-add, start)."""
+    """Replace corrupted members from their healthy peers (remove, wipe, re-add, start); the only
+    member, which has no peers, is restored from the latest scheduled snapshot instead."""
     recovered = []
     binaries = etcd.find_binaries()
     for entry in [e for e in ledger(root) if e["kind"] == "etcd_member_corrupt"]:
-        if member not in (None, entry["target"]):
+        if member not in (None, "", *MEMBER_SELECTORS, entry["target"]):
+            continue
+        if len(_state(root).etcd) == 1:
+            _restore_cluster(root, lost_revision=entry["params"].get("revision"))
+            _drop(root, "etcd_member_corrupt", entry["target"])
+            _events(root).record(Event.FAULT_REMOVED, fault="etcd_member_corruption", target=entry["target"])
+            recovered.append(entry["target"])
             continue
         with tbstate.locked(root):
             state = tbstate.load(root)
             m = state.member(entry["target"])
             spec = m.spec(root)
-            if len(state.etcd) == 1:
-                raise HarnessError(
-                    f"{m.name} is the only member: there is no peer to recover from (restore a snapshot)"
-                )
             peers = [f"http://127.0.0.1:{o.client_port}" for o in state.etcd if o.name != m.name]
             client = etcd.EtcdClient(peers, timeout_s=2.0)
             try:
@@ -337,6 +380,148 @@ def recover_etcd_member(root: Path, member: str | None = None) -> list[str]:
         _events(root).record(Event.FAULT_REMOVED, fault="etcd_member_corruption", target=entry["target"])
         recovered.append(entry["target"])
     return recovered
+
+
+# --- scheduled snapshots, data loss and restore -------------------------------------------
+FIRST_SNAPSHOT_TIMEOUT_S = 15.0
+"""How long schedule_etcd_snapshots waits for the job's first snapshot (well under 1 s when idle)."""
+RESTORE_HEALTHY_TIMEOUT_S = 30.0
+
+
+def schedule_etcd_snapshots(root: Path, interval_s: float) -> dict[str, Any]:
+    """Start the backup job (harness.testbed.backups): a snapshot now, then every interval_s.
+
+    Returns once the first snapshot exists, so a loss right after has something to restore.
+    A job already running with this interval is kept; one with another interval is replaced.
+    """
+    if interval_s <= 0:
+        raise InputError(f"snapshot_interval_s must be above 0, not {interval_s}")
+    running = [e for e in ledger(root) if e["kind"] == "etcd_snapshots"]
+    state = _state(root)
+    alive = bool(state.backups_pid and children.group_alive(state.backups_pid))
+    if alive and running and running[0]["params"]["interval_s"] == interval_s:
+        return {"interval_s": interval_s, "pid": state.backups_pid, "started": False}
+    stop_etcd_snapshots(root)
+    started_t = time.time()
+    _add(root, "etcd_snapshots", "cluster", interval_s=interval_s)
+    with tbstate.locked(root):
+        state = tbstate.load(root)
+        cmd = cluster.python_module(
+            "harness.testbed.backups", "--dir", str(root), "--interval-s", str(interval_s)
+        )
+        state.backups_pid = children.spawn_detached(cmd, root / "logs" / "backups.log")
+        tbstate.save(state)
+    _wait(lambda: (s := backups.latest(root)) is not None and s.t >= started_t - 0.01,
+          FIRST_SNAPSHOT_TIMEOUT_S, "the first scheduled etcd snapshot (see logs/backups.log)")  # fmt: skip
+    return {"interval_s": interval_s, "pid": state.backups_pid, "started": True}
+
+
+def stop_etcd_snapshots(root: Path) -> bool:
+    """Stop the backup job (undo of schedule_etcd_snapshots); whether one was running."""
+    with tbstate.locked(root):
+        state = tbstate.load(root)
+        pid, state.backups_pid = state.backups_pid, None
+        tbstate.save(state)
+    if pid:
+        children.signal_group(pid, signal.SIGTERM)
+        for left in children.wait_gone([pid], 5):
+            children.kill_group(left)
+    _drop(root, "etcd_snapshots", "cluster")
+    return pid is not None
+
+
+def wait_snapshot_age(root: Path, age_s: float, timeout_s: float | None = None) -> float:
+    """Wait until the latest scheduled snapshot is age_s old (it places a loss within the backup
+    interval); the age reached. A snapshot taken meanwhile restarts the wait, so keep age_s below
+    the interval."""
+    entry = next((e for e in ledger(root) if e["kind"] == "etcd_snapshots"), None)
+    interval_s = entry["params"]["interval_s"] if entry else None
+    if interval_s is not None and age_s >= interval_s:
+        raise InputError(f"loss_after_snapshot_s ({age_s}) must be below snapshot_interval_s ({interval_s})")
+    deadline = time.monotonic() + (timeout_s if timeout_s is not None else 2 * (interval_s or 60) + age_s)
+    while True:
+        snapshot = backups.latest(root)
+        age = time.time() - snapshot.t if snapshot else -1.0
+        if snapshot is not None and age >= age_s:
+            return round(age, 3)
+        if time.monotonic() > deadline:
+            raise HarnessError(
+                f"no scheduled snapshot reached an age of {age_s} s (is the backup job running?)"
+            )
+        time.sleep(min(0.05, max(0.005, age_s - age)) if snapshot else 0.1)
+
+
+def lose_control_plane_data(root: Path) -> dict[str, Any]:
+    """Every etcd member dies and its data is destroyed (a lost disk, a wiped volume).
+
+    The control plane stays down until restore_etcd_from_snapshot brings it back from the
+    latest scheduled snapshot; whatever was written after that snapshot is gone for good.
+    """
+    revision = _revision(root)
+    _add(root, "etcd_data_lost", "cluster", revision=revision)
+    with tbstate.locked(root):
+        state = tbstate.load(root)
+        pids = [m.pid for m in state.etcd if m.pid]
+        for pid in pids:
+            children.kill_group(pid)
+        children.wait_gone(pids, 5)
+        for m in state.etcd:
+            shutil.rmtree(m.spec(root).data_dir, ignore_errors=True)
+    events = _events(root)
+    lost = events.record(Event.CONTROL_PLANE_DATA_LOST, revision=revision)
+    events.record(Event.FAULT_APPLIED, t=lost["t"], fault="etcd_data_loss", target="cluster")
+    return {"members": [m.name for m in state.etcd], "revision": revision, "t": lost["t"]}
+
+
+def restore_etcd_from_snapshot(root: Path) -> dict[str, Any] | None:
+    """Undo of lose_control_plane_data: every member rebuilt from the latest scheduled snapshot.
+
+    None when no loss is on the books (idempotent, so it is also a rollback). The controller
+    and the agents then reconcile from the restored state, as Kubernetes' controllers do
+    after an etcd restore.
+    """
+    entry = next((e for e in ledger(root) if e["kind"] == "etcd_data_lost"), None)
+    if entry is None:
+        return None
+    restored = _restore_cluster(root, lost_revision=entry["params"].get("revision"))
+    _drop(root, "etcd_data_lost", "cluster")
+    _events(root).record(Event.FAULT_REMOVED, fault="etcd_data_loss", target="cluster")
+    return restored
+
+
+def _restore_cluster(root: Path, lost_revision: int | None) -> dict[str, Any]:
+    """Stop every member and rebuild them all from the latest scheduled snapshot; `etcd_restored`.
+
+    With no snapshot at all the members start empty: the testbed comes back (its controller
+    schedules everything anew), and the event says that nothing was restored (snapshot_t null).
+    """
+    snapshot = backups.latest(root)
+    schedule = next((e for e in ledger(root) if e["kind"] == "etcd_snapshots"), None)
+    binaries = etcd.find_binaries()
+    with tbstate.locked(root):
+        state = tbstate.load(root)
+        specs = state.member_specs()
+        pids = [m.pid for m in state.etcd if m.pid and children.group_alive(m.pid)]
+        for pid in pids:
+            children.kill_group(pid)
+        children.wait_gone(pids, 5)
+        for m in state.etcd:
+            if snapshot is not None:
+                etcd.restore_snapshot(snapshot.path, m.spec(root), specs, binaries)
+            else:
+                shutil.rmtree(m.spec(root).data_dir, ignore_errors=True)
+        for m in state.etcd:
+            m.pid = cluster.start_etcd_member(state, m, binaries)
+        tbstate.save(state)
+    etcd.wait_healthy(specs, timeout_s=RESTORE_HEALTHY_TIMEOUT_S)
+    result = {
+        "snapshot_t": snapshot.t if snapshot else None,
+        "snapshot_revision": snapshot.revision if snapshot else 0,
+        "lost_revision": lost_revision,
+        "interval_s": schedule["params"]["interval_s"] if schedule else None,
+    }
+    line = _events(root).record(Event.ETCD_RESTORED, **result)
+    return {"t": line["t"], **result, "snapshot": str(snapshot.path) if snapshot else None}
 
 
 def snapshot_restore_drill(root: Path, writes_after: int = 20) -> dict[str, Any]:
@@ -434,9 +619,12 @@ def cleanup(root: Path) -> list[str]:
     done += [f"thawed {r}" for r in thaw_replica(root)]
     for n in state.nodes:
         done += [f"{k} on {n.name} undone" for k in restore_node(root, n.name)]
+    if restore_etcd_from_snapshot(root) is not None:
+        done.append("restored etcd from the latest snapshot")
     done += [f"restarted {m}" for m in start_etcd_members(root)]
-    if len(state.etcd) > 1:
-        done += [f"replaced {m}" for m in recover_etcd_member(root)]
+    done += [f"replaced {m}" for m in recover_etcd_member(root)]
+    if stop_etcd_snapshots(root):
+        done.append("stopped the scheduled etcd snapshots")
     for entry in ledger(root):  # anything else (a drill cut short): take it off the books
         _drop(root, entry["kind"], entry["target"])
         done.append(f"dropped {entry['kind']} on {entry['target']} from the ledger")

@@ -40,11 +40,12 @@ class Event(StrEnum):
     QUORUM_LOST = "quorum_lost"
     QUORUM_REGAINED = "quorum_regained"
     ETCD_SNAPSHOT_TAKEN = "etcd_snapshot_taken"
-    """{revision, path}: a backup of the control plane's store."""
+    """{revision, path}: a scheduled snapshot (harness.testbed.backups)."""
     CONTROL_PLANE_DATA_LOST = "control_plane_data_lost"
-    """{revision}: the moment acknowledged control-plane state was destroyed."""
+    """{revision}: acknowledged control-plane state destroyed; revision is the last one before."""
     ETCD_RESTORED = "etcd_restored"
-    """{snapshot_t, snapshot_revision, lost_revision, interval_s}: the store is back from a snapshot."""
+    """{snapshot_t, snapshot_revision, lost_revision, interval_s}: the control plane is back from a
+    snapshot; everything after snapshot_revision up to lost_revision is gone."""
     TESTBED_UP = "testbed_up"
     TESTBED_DOWN = "testbed_down"
 

@@ -6,6 +6,7 @@
     DIR/status.json         the controller's view: nodes, replicas, endpoints
     DIR/service.db          the reference service's database (outside every node)
     DIR/etcd/NAME/          etcd data
+    DIR/etcd-backups/       scheduled snapshots (harness.testbed.backups)
     DIR/nodes/NODE/         the node agent's files: replicas.json, proxy state, logs
     DIR/logs/               logs of etcd, HAProxy, the controller
 
@@ -72,6 +73,8 @@ class TestbedState(BaseModel):
     lb_port: int
     haproxy_pid: int | None = None
     controller_pid: int | None = None
+    backups_pid: int | None = None
+    """The scheduled-snapshot job (harness.testbed.backups) while an experiment runs one."""
     etcd: list[EtcdMemberState]
     nodes: list[NodeState]
     created_t: float

@@ -15,6 +15,7 @@ LOCAL = Path(__file__).parents[2] / "experiments" / "local"
 EXPECTED = {
     "replica-kill", "node-crash", "node-freeze", "zone-outage", "zone-latency", "zone-partition",
     "etcd-leader-kill", "etcd-quorum-loss", "etcd-member-corruption", "etcd-snapshot-restore",
+    "etcd-outage-node-crash", "etcd-outage-replica-kill", "etcd-outage-zone-outage",
 }  # fmt: skip
 
 

@@ -5,13 +5,18 @@ Pure: no testbed is started here; tests/engine/test_interleaved_run.py runs two 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from harness.engine import interleave, prepare
+from harness.engine import commands, interleave, prepare
 from harness.errors import HarnessError, InputError
 from harness.plan import Plan, load_plan
+from harness.result import files as result_files
+from tests.compare import metrics, write_run
+from tests.engine.test_commands import Recorder
 
 ROOT = Path(__file__).parents[2]
 PLAN = ROOT / "experiments" / "plans" / "local-quick.yaml"
@@ -144,6 +149,8 @@ class FakeEngine:
         self.log = log
         self.stop_at = stop_at
         self.finished = False
+        self.run_dir = Path(f"/nonexistent/{name}")
+        """Where its result would be; tests that read results point it at a written run."""
 
     def start(self) -> None:
         self.log.append(f"start {self.side}")
@@ -194,3 +201,74 @@ class TestRunSides:
         assert engines[0].head == {"status": "failed", "error": "heal failed"}
         assert engines[1].head["status"] == "failed" and "side A" in str(engines[1].head["error"])
         assert all(e.finished for e in engines)
+
+
+class TestSideComparison:
+    def test_the_sides_comparison_is_written_beside_the_runs(self, tmp_path: Path) -> None:
+        """After the sides finish, compare.html and compare.md land in the folder given, each side
+        under its name, the first side the baseline, as `harness compare --label` writes them."""
+        reports = tmp_path / "reports"
+        slow = [metrics(recovery_time_s=20.0 + i) for i in range(5)]
+        fast = [metrics(recovery_time_s=3.0 + i / 10) for i in range(5)]
+        sides = [
+            SimpleNamespace(side="self-managed", run_dir=write_run(
+                reports / "r1", {"replica-kill": slow}, target={"kind": "testbed", "profile": "self-managed"},
+                batch="b1")),
+            SimpleNamespace(side="managed", run_dir=write_run(reports / "r2", {"replica-kill": fast}, batch="b1")),
+        ]  # fmt: skip
+        html = commands.write_side_comparison(sides, reports / "compare-b1")  # type: ignore[arg-type]
+        assert html == reports / "compare-b1" / "compare.html" and html.exists()
+        text = (reports / "compare-b1" / "compare.md").read_text()
+        assert text.startswith("# Comparison: **managed** against **self-managed**")
+        assert "better on recovery_time_s" in text
+
+    def test_a_finished_run_of_sides_ends_with_their_comparison_and_the_worst_exit_code(
+        self, tmp_path: Path
+    ) -> None:
+        """Stand-in engines run their turns; the end prints each report, writes the comparison in
+        compare-BATCH beside the runs and prints its path, then the redo command; a gate failed on
+        one side makes the exit code 1 (the comparison does not change it)."""
+        reports = tmp_path / "reports"
+        log: list[str] = []
+        good = [metrics(recovery_time_s=3.0 + i / 10) for i in range(5)]
+        engines = []
+        for name, trials, passed in (
+            ("self-managed", [metrics(recovery_time_s=25.0)] * 5, False),
+            ("managed", good, True),
+        ):
+            engine = FakeEngine(name, log, trials=5)
+            engine.run_dir = write_run(reports / name, {"replica-kill": trials}, batch="b1")
+            (engine.run_dir / "summary.md").write_text(f"summary of {name}")
+            if not passed:
+                data = json.loads((engine.run_dir / "result.json").read_text())
+                data["passed"] = False
+                (engine.run_dir / "result.json").write_text(json.dumps(data))
+            engines.append(engine)
+        interleave.run_sides(engines)  # type: ignore[arg-type]
+        results = [result_files.read(e.run_dir / "result.json") for e in engines]
+        output = Recorder()
+        code = commands.finish_sides(engines, results, reports / "compare-b1", output)  # type: ignore[arg-type]
+        assert code == 1, "the worst side's: a gate failed on self-managed"
+        printed = [text for stream, text in output.lines if stream == "out"]
+        html = reports / "compare-b1" / "compare.html"
+        assert html.exists() and (reports / "compare-b1" / "compare.md").exists()
+        assert printed[-2:] == [f"comparison: {html}", "compare: " + commands.compare_command(engines)]  # type: ignore[arg-type]
+        assert (
+            "summary of managed" in printed
+            and f"report (managed): {reports / 'managed' / 'report.html'}" in printed
+        )
+
+    def test_a_comparison_that_cannot_be_made_is_a_warning(self, tmp_path: Path) -> None:
+        """Sides with no scenario in common: no comparison, a warning naming why; the exit code is the sides'."""
+        reports = tmp_path / "reports"
+        sides = [
+            SimpleNamespace(side="a", run_dir=write_run(reports / "a", {"replica-kill": [metrics()]})),
+            SimpleNamespace(side="b", run_dir=write_run(reports / "b", {"node-crash": [metrics()]})),
+        ]
+        for side in sides:
+            (side.run_dir / "summary.md").write_text("")
+        results = [result_files.read(side.run_dir / "result.json") for side in sides]
+        output = Recorder()
+        assert commands.finish_sides(sides, results, reports / "compare-x", output, quiet=True) == 0  # type: ignore[arg-type]
+        assert any(stream == "warning" and "no comparison written" in text for stream, text in output.lines)
+        assert not (reports / "compare-x").exists()

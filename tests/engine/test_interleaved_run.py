@@ -76,3 +76,6 @@ def test_two_profiles_take_turns_and_share_a_batch(base: Path, tmp_path: Path) -
 
     labels = " ".join(f"--label {name}={results[name][0]}" for name in SIDES)
     assert f"compare: harness compare {labels}" in output
+    batch = batches.pop()
+    assert f"comparison: {reports / f'compare-{batch}' / 'compare.html'}" in output
+    assert (reports / f"compare-{batch}" / "compare.md").exists(), "the comparison beside the runs"

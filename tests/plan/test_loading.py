@@ -43,10 +43,11 @@ def _problems(path: Path) -> loading.PlanError:
 
 class TestBundledPlans:
     def test_the_bundled_plans(self) -> None:
-        """The local game day, the quick run and the release gate for the testbed; the cluster
-        benchmark and the EKS game day for real clusters."""
+        """The local game day, the quick run, the release gate and the control-plane drill for the
+        testbed; the cluster benchmark and the EKS game day for real clusters."""
         assert [p.stem for p in BUNDLED] == [
-            "cluster-benchmark", "eks-gameday", "local-gameday", "local-quick", "release-gate",
+            "cluster-benchmark", "control-plane-drill", "eks-gameday", "local-gameday", "local-quick",
+            "release-gate",
         ]  # fmt: skip
         assert loading.bundled_plans() == BUNDLED
 
@@ -197,8 +198,8 @@ class TestResolvePlanArg:
         """A plan that is neither bundled nor a file is an input error naming it and the bundled plans."""
         with pytest.raises(
             InputError,
-            match=rf"PLAN: {arg} does not exist \(bundled plans: cluster-benchmark, eks-gameday, local-gameday, "
-            r"local-quick, release-gate\)",
+            match=rf"PLAN: {arg} does not exist \(bundled plans: cluster-benchmark, control-plane-drill, "
+            r"eks-gameday, local-gameday, local-quick, release-gate\)",
         ):
             loading.resolve_plan_arg(arg)
 

@@ -133,13 +133,44 @@ def start_etcd_members(configuration: Configuration = None) -> list[str]:
 
 
 def corrupt_etcd_member(member: str | None = None, configuration: Configuration = None) -> dict[str, Any]:
-    """Corrupt a member's data file (it is stopped first)."""
+    """Corrupt a member's data file (it is stopped first): a name, `leader` or `follower`."""
     return faults.corrupt_etcd_member(_root(configuration), member)
 
 
 def recover_etcd_member(member: str | None = None, configuration: Configuration = None) -> list[str]:
-    """Rollback of corrupt_etcd_member: replace the member from its healthy peers."""
+    """Rollback of corrupt_etcd_member: replace the member from its healthy peers (the only member:
+    restore the latest scheduled snapshot)."""
     return faults.recover_etcd_member(_root(configuration), member)
+
+
+def schedule_etcd_snapshots(interval_s: float, configuration: Configuration = None) -> dict[str, Any]:
+    """Start the etcd backup job: a snapshot now and every interval_s (returns after the first).
+
+    Use it as a probe: the backup schedule is the system's normal state, not a fault, and the
+    harness places the fault at the method's first action.
+    """
+    return faults.schedule_etcd_snapshots(_root(configuration), float(interval_s))
+
+
+def stop_etcd_snapshots(configuration: Configuration = None) -> bool:
+    """Rollback of schedule_etcd_snapshots: stop the backup job."""
+    return faults.stop_etcd_snapshots(_root(configuration))
+
+
+def wait_snapshot_age(age_s: float, configuration: Configuration = None) -> float:
+    """Probe: wait until the latest scheduled snapshot is age_s old (where in the backup interval
+    the loss falls); the age reached."""
+    return faults.wait_snapshot_age(_root(configuration), float(age_s))
+
+
+def lose_control_plane_data(configuration: Configuration = None) -> dict[str, Any]:
+    """Every etcd member dies and its data is destroyed; the control plane is down until restored."""
+    return faults.lose_control_plane_data(_root(configuration))
+
+
+def restore_etcd_from_snapshot(configuration: Configuration = None) -> dict[str, Any] | None:
+    """Rollback of lose_control_plane_data: every member rebuilt from the latest scheduled snapshot."""
+    return faults.restore_etcd_from_snapshot(_root(configuration))
 
 
 def snapshot_restore_drill(writes_after: int = 20, configuration: Configuration = None) -> dict[str, Any]:

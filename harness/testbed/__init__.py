@@ -12,4 +12,14 @@ The public modules are not imported here: the node agents and the controller run
 processes (`python -m harness.testbed.agent`) and load only what they use.
 """
 
-__all__ = ["backups", "cluster", "etcd", "faultproxy", "faults", "groundtruth", "profiles", "sampler", "state"]
+__all__ = [
+    "backups",
+    "cluster",
+    "etcd",
+    "faultproxy",
+    "faults",
+    "groundtruth",
+    "profiles",
+    "sampler",
+    "state",
+]

@@ -303,7 +303,7 @@ class EtcdClient:
 
     def revision(self) -> int:
         """The store's current revision (linearizable): every write so far, by anyone."""
-        data = self._post("/v3/kv/range", {"key": _b64("/"), "count_only": True})
+        data = self._post("/v3/kv/range", {"key": _b64(PREFIX_PROBE), "count_only": True})
         return int(data.get("header", {}).get("revision", 0))
 
     def get(self, key: str) -> str | None:
@@ -318,11 +318,6 @@ class EtcdClient:
 
     def delete(self, key: str) -> None:
         self._post("/v3/kv/deleterange", {"key": _b64(key)})
-
-    def revision(self) -> int:
-        """The cluster's current revision (the store's last committed change), read linearizably."""
-        data = self._post("/v3/kv/range", {"key": _b64(PREFIX_PROBE), "count_only": True})
-        return int(data.get("header", {}).get("revision", 0))
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key starting with prefix; how many there were."""

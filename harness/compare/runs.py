@@ -375,8 +375,9 @@ def _sample(entries: Sequence[tuple[Run, Mapping[str, Any] | None]], spec: Metri
     return page.Sample(tuple(values), tuple(runs), tuple(batches), missing)
 
 
-def _compare_settings(run: Run) -> tuple[str, dict[str, float], str, dict[str, str]]:
-    """The plan's compare settings (primary, margins, correction) and each scenario's primary.
+def _compare_settings(run: Run) -> tuple[str, dict[str, float], str, dict[str, str], tuple[str, ...]]:
+    """The plan's compare settings (primary, margins, correction), each scenario's primary, and
+    the metrics the plan compares (empty: the defaults).
 
     Older plan.json files have none: the model's defaults. A plan.json edited by hand is
     validated as the plan loader would, so a wrong metric name is an input error here too."""
@@ -392,7 +393,7 @@ def _compare_settings(run: Run) -> tuple[str, dict[str, float], str, dict[str, s
             name = str(scenario["primary"])
             metric_spec(name)  # an unknown or uncompared name: InputError naming the metric
             primaries[str(scenario.get("name"))] = name
-    return settings.primary, dict(settings.margins), settings.correction, primaries
+    return settings.primary, dict(settings.margins), settings.correction, primaries, settings.metrics
 
 
 def compare_runs(
@@ -411,9 +412,10 @@ def compare_runs(
         raise InputError(f"--alpha: must be between 0 and 1, not {alpha}")
     if not 0 < confidence < 1:
         raise InputError(f"--confidence: must be between 0 and 1, not {confidence}")
-    specs = [metric_spec(name) for name in dict.fromkeys(metrics or DEFAULT_METRICS)]
     sides = assign_sides(run_dirs, labels)
     baseline = sides[0]
+    default_primary, margins, plan_correction, primaries, plan_metrics = _compare_settings(baseline.runs[0])
+    specs = [metric_spec(name) for name in dict.fromkeys(metrics or plan_metrics or DEFAULT_METRICS)]
 
     names_of = {
         side.label: list(dict.fromkeys(n for r in side.runs for n in r.scenario_names)) for side in sides
@@ -448,7 +450,6 @@ def compare_runs(
     warnings += _plan_warnings(sides, compared)
     warnings += _status_warnings(sides)
 
-    default_primary, margins, plan_correction, primaries = _compare_settings(baseline.runs[0])
     chosen = correction or plan_correction
     if chosen not in {c.value for c in stats.Correction}:
         raise InputError(f"--correction: expected 'holm' or 'bh', not {chosen!r}")

@@ -356,6 +356,10 @@ class CompareSettings(_Model):
     correction: Literal["holm", "bh"] = "holm"
     """Holm keeps the chance of any false "better" or "worse" on the page under alpha; "bh"
     (Benjamini-Hochberg) bounds only their expected share, and finds more."""
+    metrics: tuple[ComparedMetric, ...] = ()
+    """The metrics a comparison of this plan's runs reads (`harness compare` without `--metric`,
+    and the comparison a several-sided `harness run` writes); empty: the registry's defaults. A
+    plan about the control plane names its control-plane metrics here."""
 
 
 # --- scenarios and the plan ---------------------------------------------------------------

@@ -303,6 +303,16 @@ class TestValues:
         with pytest.raises(FileInputError, match="recovery_time_s"):
             runs.compare_runs([], {"a": [a], "b": [b]})
 
+    def test_the_plan_names_the_metrics_it_compares(self, tmp_path: Path) -> None:
+        """compare.metrics in the plan: those metrics (the primary first), unless --metric says otherwise."""
+        chosen = {"metrics": ["error_rate", "downtime_cost_usd"]}
+        a = write_run(tmp_path / "a", {"r": [metrics()]}, compare=chosen)
+        b = write_run(tmp_path / "b", {"r": [metrics()]}, compare=chosen)
+        report = runs.compare_runs([], {"a": [a], "b": [b]})
+        assert report.metrics == ("error_rate", "downtime_cost_usd")
+        assert [m.name for m in report.scenarios[0].metrics] == ["recovery_time_s", "error_rate", "downtime_cost_usd"]
+        assert runs.compare_runs([], {"a": [a], "b": [b]}, metrics=["kpi_lost"]).metrics == ("kpi_lost",)
+
     def test_unknown_correction(self, tmp_path: Path) -> None:
         """--correction takes holm or bh."""
         a = write_run(tmp_path / "a", {"r": [metrics()]})

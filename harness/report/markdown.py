@@ -69,6 +69,7 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
         lines += ["", "Not applicable on this target (not run, not failed):", ""]
         lines += [f"- {s.name}: {s.not_applicable}" for s in not_applicable]
     lines += _false_alarms(scenarios)
+    lines += _control_plane(scenarios)
     failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:
         lines += ["", "Failed gates:", ""]
@@ -117,6 +118,33 @@ def _false_alarms(scenarios: list[result_model.Scenario]) -> list[str]:
                 "so impact and recovery are not their noise."]  # fmt: skip
     return ["", f"Baseline false alarms (baseline buckets judged unhealthy with no fault running): "
             f"{', '.join(alarmed)}. Impact and recovery times there carry that much noise."]  # fmt: skip
+
+
+def _control_plane(scenarios: list[result_model.Scenario]) -> list[str]:
+    """What the control plane itself went through, for the scenarios where it did: writes refused,
+    repairs it could not make, and a restore's RTO and RPO (the figures a backup schedule is set by)."""
+    out = []
+    for s in scenarios:
+        cp = s.metrics.control_plane if s.metrics is not None else None
+        if cp is None:
+            continue
+        parts = []
+        if cp.write_unavailable_s:
+            parts.append(f"writes refused for {_fmt(cp.write_unavailable_s, ' s')}")
+        if cp.repair_blocked_s:
+            parts.append(f"repairs blocked for {_fmt(cp.repair_blocked_s, ' s')}")
+        if cp.leader_changes:
+            parts.append(f"{cp.leader_changes} leader change{'s' if cp.leader_changes != 1 else ''}")
+        restore = cp.restore
+        if restore is not None and restore.rto_s is not None:
+            parts.append(
+                f"restored from a snapshot: RTO {_fmt(restore.rto_s, ' s')}, RPO {_fmt(restore.rpo_age_s, ' s')} "
+                f"of writes ({_fmt(restore.rpo_revisions)} revisions, {_fmt(restore.rpo_writes)} of the harness's "
+                f"acknowledged probe writes) with snapshots every {_fmt(restore.snapshot_interval_s, ' s', 0)}"
+            )
+        if parts:
+            out.append(f"- {s.name}#{s.trial}: " + "; ".join(parts))
+    return ["", "Control plane:", "", *out] if out else []
 
 
 def _cell(metrics: result_model.Metrics | None, column: metric_registry.Shown) -> str:

@@ -79,3 +79,40 @@ def test_a_quiet_baseline_says_so_and_an_old_result_says_nothing(result: dict) -
     for s in result["scenarios"]:
         del s["metrics"]["false_alarm_rate"]
     assert "false alarms" not in markdown.summary(result)
+
+
+def test_the_control_plane_line_gives_a_restores_rto_and_rpo(result: dict) -> None:
+    """A restore drill's RTO and RPO, and how long writes were refused, are in the summary; a
+    scenario whose control plane went through nothing gets no line."""
+    result["scenarios"][0]["metrics"]["control_plane"] = {
+        "api": {
+            "baseline": {"samples": 0, "throttled_own_load": 0},
+            "fault": {"samples": 0, "throttled_own_load": 0},
+        },
+        "write_unavailable_s": 10.6,
+        "repair_blocked_s": 0.0,
+        "leader_changes": 2,
+        "restore": {
+            "rto_s": 10.8,
+            "rpo_writes": 40,
+            "rpo_revisions": 160,
+            "rpo_age_s": 19.9,
+            "snapshot_interval_s": 30.0,
+        },
+    }
+    result["scenarios"][1]["metrics"]["control_plane"] = {
+        "api": {
+            "baseline": {"samples": 0, "throttled_own_load": 0},
+            "fault": {"samples": 0, "throttled_own_load": 0},
+        },
+        "write_unavailable_s": 0.0,
+        "repair_blocked_s": 0.0,
+        "leader_changes": 0,
+    }
+    lines = markdown.summary(result).splitlines()
+    cp = [x for x in lines if x.startswith("- ") and ("RTO" in x or "writes refused" in x)]
+    assert cp == [
+        "- kill#1: writes refused for 10.6 s; 2 leader changes; restored from a snapshot: RTO 10.8 s, "
+        "RPO 19.9 s of writes (160 revisions, 40 of the harness's acknowledged probe writes) with "
+        "snapshots every 30 s"
+    ]

@@ -451,6 +451,14 @@ def wait_snapshot_age(root: Path, age_s: float, timeout_s: float | None = None) 
         time.sleep(min(0.05, max(0.005, age_s - age)) if snapshot else 0.1)
 
 
+def _kill_members(state: tbstate.TestbedState) -> None:
+    """Every etcd member killed, and gone, before its data is touched."""
+    pids = [m.pid for m in state.etcd if m.pid]
+    for pid in pids:
+        children.kill_group(pid)
+    children.wait_gone(pids, 5)
+
+
 def lose_control_plane_data(root: Path) -> dict[str, Any]:
     """Every etcd member dies and its data is destroyed (a lost disk, a wiped volume).
 
@@ -461,10 +469,7 @@ def lose_control_plane_data(root: Path) -> dict[str, Any]:
     _add(root, "etcd_data_lost", "cluster", revision=revision)
     with tbstate.locked(root):
         state = tbstate.load(root)
-        pids = [m.pid for m in state.etcd if m.pid]
-        for pid in pids:
-            children.kill_group(pid)
-        children.wait_gone(pids, 5)
+        _kill_members(state)
         for m in state.etcd:
             shutil.rmtree(m.spec(root).data_dir, ignore_errors=True)
     events = _events(root)
@@ -559,10 +564,7 @@ def snapshot_restore_drill(root: Path, writes_after: int = 20) -> dict[str, Any]
     binaries = etcd.find_binaries()
     with tbstate.locked(root):
         state = tbstate.load(root)
-        pids = [m.pid for m in state.etcd if m.pid]
-        for pid in pids:
-            children.kill_group(pid)
-        children.wait_gone(pids, 5)
+        _kill_members(state)
         for m in state.etcd:
             etcd.restore_snapshot(snapshot, m.spec(root), specs, binaries)
         for m in state.etcd:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from harness.engine.stopping import Interrupted
 from harness.errors import HarnessError
 from harness.timeline import Series, TimelineFile
 
@@ -43,6 +44,8 @@ class LiveSeries:
         try:
             if self.file.update(final) or self.series is None:
                 self.series = self.file.series()
+        except Interrupted:
+            raise  # SIGTERM landed while reading: a stop, not a broken file
         except HarnessError:  # not written yet, or broken: scoring reports it when the scenario ends
             return
 

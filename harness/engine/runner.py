@@ -27,7 +27,7 @@ from typing import Any
 from harness import scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
-from harness.engine import abort
+from harness.engine import abort, stopping
 from harness.engine.progress import Progress
 from harness.engine.stopping import Interrupted, open_signal_handlers
 from harness.engine.targets import Target, environment, make_target
@@ -267,6 +267,7 @@ class Engine:
             return result_model.NOT_APPLICABLE
         status = self.run_scenario(scenario, trial)
         self.checkpoint()
+        stopping.check()  # a SIGTERM swallowed on the way (a clean-up's broad except) still stops the run
         if status == "interrupted":
             raise Interrupted("stopped during a scenario")
         return status
@@ -414,6 +415,7 @@ class Engine:
                     f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}"
                 )
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            stopping.check()
             self._tick(live)
 
     def _tick(self, live: abort.LiveSeries) -> None:
@@ -446,6 +448,7 @@ class Engine:
             if locust.poll() is not None:
                 raise HarnessError("Locust exited during the observation window")
             time.sleep(1.0)
+            stopping.check()
             now = time.time()
             closed_until = (
                 now - 2.0 * self.plan.load.bucket_s - 1.0

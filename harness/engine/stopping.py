@@ -23,15 +23,32 @@ class Interrupted(HarnessError):
     exit_code = 3
 
 
+_received: list[str] = []
+"""Signals received while the handlers were open: the raise may land inside code that catches
+HarnessError (Interrupted is one, for its exit code), so the engine also checks this at its
+own safe points (`check`)."""
+
+
 def _raise(signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+    name = signal.Signals(signum).name
+    _received.append(name)
+    raise Interrupted(f"stopped by {name}")
+
+
+def check() -> None:
+    """Raise Interrupted if SIGTERM came while the handlers were open, even if its first raise was
+    swallowed by a handler for HarnessError on the way (reading a half-written file, say)."""
+    if _received:
+        raise Interrupted(f"stopped by {_received[0]}")
 
 
 @contextmanager
 def open_signal_handlers() -> Iterator[None]:
     """SIGTERM raises Interrupted for the duration; the previous handler comes back after."""
+    _received.clear()
     previous = signal.signal(signal.SIGTERM, _raise)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _received.clear()

@@ -310,7 +310,11 @@ class TestValues:
         b = write_run(tmp_path / "b", {"r": [metrics()]}, compare=chosen)
         report = runs.compare_runs([], {"a": [a], "b": [b]})
         assert report.metrics == ("error_rate", "downtime_cost_usd")
-        assert [m.name for m in report.scenarios[0].metrics] == ["recovery_time_s", "error_rate", "downtime_cost_usd"]
+        assert [m.name for m in report.scenarios[0].metrics] == [
+            "recovery_time_s",
+            "error_rate",
+            "downtime_cost_usd",
+        ]
         assert runs.compare_runs([], {"a": [a], "b": [b]}, metrics=["kpi_lost"]).metrics == ("kpi_lost",)
 
     def test_unknown_correction(self, tmp_path: Path) -> None:

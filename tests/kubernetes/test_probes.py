@@ -49,6 +49,22 @@ def read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def pods_polled(path: Path) -> bool:
+    """Whether the watcher has listed the pods once (its first successful poll writes a line)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    for line in lines:
+        try:
+            p = json.loads(line)
+        except json.JSONDecodeError:  # the line being written
+            continue
+        if p.get("kind") == "poll" and p.get("resource") == "pods" and p.get("ok"):
+            return True
+    return False
+
+
 def phases(start: float, fault: float, end: float) -> Phases:
     return Phases(baseline_start_t=start, fault_start_t=fault, fault_end_t=fault, end_t=end)
 
@@ -133,7 +149,12 @@ def test_pod_rescheduling_and_readiness_match_the_controller(
         probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, **FAST),
     ):
         start = time.time()
-        time.sleep(0.8)
+        # The watcher must have seen the pods once before one goes (on a busy machine its first
+        # list can take longer than any fixed pause); then a little of a baseline.
+        seen_deadline = time.time() + 10
+        while time.time() < seen_deadline and not pods_polled(tmp_path / probes.FILE):
+            time.sleep(0.05)
+        time.sleep(0.3)
         fault = time.time()
         k8s_client.CoreV1Api(api).delete_namespaced_pod("subs-1", NAMESPACE)
         deleted_at = time.time()

@@ -453,10 +453,30 @@ def wait_snapshot_age(root: Path, age_s: float, timeout_s: float | None = None) 
 
 def _kill_members(state: tbstate.TestbedState) -> None:
     """Every etcd member killed, and gone, before its data is touched."""
-    pids = [m.pid for m in state.etcd if m.pid]
+    pids = [m.pid for m in state.etcd if m.pid and children.group_alive(m.pid)]
     for pid in pids:
         children.kill_group(pid)
     children.wait_gone(pids, 5)
+
+
+def _rebuild_members(root: Path, snapshot: Path | None) -> list[etcd.MemberSpec]:
+    """Every member killed and started again from `snapshot` (None: empty); their specs.
+
+    The one way both restores (the scheduled-snapshot drill and the synthetic one) rebuild etcd."""
+    binaries = etcd.find_binaries()
+    with tbstate.locked(root):
+        state = tbstate.load(root)
+        specs = state.member_specs()
+        _kill_members(state)
+        for m in state.etcd:
+            if snapshot is not None:
+                etcd.restore_snapshot(snapshot, m.spec(root), specs, binaries)
+            else:
+                shutil.rmtree(m.spec(root).data_dir, ignore_errors=True)
+        for m in state.etcd:
+            m.pid = cluster.start_etcd_member(state, m, binaries)
+        tbstate.save(state)
+    return specs
 
 
 def lose_control_plane_data(root: Path) -> dict[str, Any]:
@@ -502,22 +522,7 @@ def _restore_cluster(root: Path, lost_revision: int | None) -> dict[str, Any]:
     """
     snapshot = backups.latest(root)
     schedule = next((e for e in ledger(root) if e["kind"] == "etcd_snapshots"), None)
-    binaries = etcd.find_binaries()
-    with tbstate.locked(root):
-        state = tbstate.load(root)
-        specs = state.member_specs()
-        pids = [m.pid for m in state.etcd if m.pid and children.group_alive(m.pid)]
-        for pid in pids:
-            children.kill_group(pid)
-        children.wait_gone(pids, 5)
-        for m in state.etcd:
-            if snapshot is not None:
-                etcd.restore_snapshot(snapshot.path, m.spec(root), specs, binaries)
-            else:
-                shutil.rmtree(m.spec(root).data_dir, ignore_errors=True)
-        for m in state.etcd:
-            m.pid = cluster.start_etcd_member(state, m, binaries)
-        tbstate.save(state)
+    specs = _rebuild_members(root, snapshot.path if snapshot is not None else None)
     etcd.wait_healthy(specs, timeout_s=RESTORE_HEALTHY_TIMEOUT_S)
     result = {
         "snapshot_t": snapshot.t if snapshot else None,
@@ -536,7 +541,6 @@ def snapshot_restore_drill(root: Path, writes_after: int = 20) -> dict[str, Any]
     snapshot were lost — the numbers a team needs for its etcd backup schedule.
     """
     state = _state(root)
-    specs = state.member_specs()
     client = etcd.EtcdClient(state.client_endpoints(), timeout_s=2.0)
     events = _events(root)
     run = secrets.token_hex(3)
@@ -561,15 +565,7 @@ def snapshot_restore_drill(root: Path, writes_after: int = 20) -> dict[str, Any]
     disaster_t = time.time()
     events.record(Event.FAULT_APPLIED, fault="etcd_snapshot_restore", target="cluster", snapshot_t=snapshot_t)
     events.record(Event.CONTROL_PLANE_DATA_LOST, t=disaster_t, revision=lost_revision)
-    binaries = etcd.find_binaries()
-    with tbstate.locked(root):
-        state = tbstate.load(root)
-        _kill_members(state)
-        for m in state.etcd:
-            etcd.restore_snapshot(snapshot, m.spec(root), specs, binaries)
-        for m in state.etcd:
-            m.pid = cluster.start_etcd_member(state, m, binaries)
-        tbstate.save(state)
+    specs = _rebuild_members(root, snapshot)
     etcd.wait_healthy(specs, timeout_s=30)
     recovered_t = time.time()
     # The drill's one snapshot stands for a backup schedule: a loss comes at most an interval after

@@ -14,6 +14,10 @@ In order, each check one line (checklist.py), stopping where the rest cannot be 
 6. the target's selector is set and matches ready pods in the namespace;
 7. with AWS in the plan: credentials, region, EC2 dry runs and the IAM policy (awscheck.py).
 
+Before the permissions, the cluster's facts decide which scenarios apply (harness.plan.applicability,
+as the run decides): one that does not (a control-plane fault on EKS) is listed as not applicable,
+a warning, and what only it would need is not asked for: the run will report it, not run or fail it.
+
 Nothing is created, patched or deleted: the only POSTs are SelfSubjectAccessReviews, which the
 API server answers without storing anything. Exit 0 when nothing blocks, 2 when something does,
 3 when the cluster (or AWS) cannot be reached.
@@ -21,7 +25,7 @@ API server answers without storing anything. Exit 0 when nothing blocks, 2 when 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import urllib3
 from rich.console import Console
 
 from harness.errors import HarnessError, InputError
-from harness.kubernetes import awscheck, checklist, permissions
+from harness.kubernetes import awscheck, checklist, facts, permissions
 from harness.kubernetes.checklist import Check, Status
 
 TIMEOUT = (5.0, 15.0)
@@ -111,8 +115,9 @@ def _checks(plan: Any, environ: Mapping[str, str] | None) -> Iterator[Check]:
         yield Check(
             "API server", Status.OK, f"{connection.server} answers {_version(connection)} ({context})"
         )
+        skipped = yield from _applicability(plan, connection)
         try:
-            calls, others = _calls(plan, experiments)
+            calls, others = _calls(plan, experiments, skipped)
         except Exception as exc:  # chaoslib: a configuration value it cannot resolve (an unset env var)
             yield Check("plan", Status.BLOCKED, f"cannot resolve the experiments' configuration: {exc}",
                         "set what the configuration names, or give the value in the scenario's vars")  # fmt: skip
@@ -148,11 +153,34 @@ def _version(connection: Any) -> str:
         return "/version"
 
 
+def _applicability(plan: Any, connection: Any) -> Generator[Check, None, set[str]]:
+    """A warning for each scenario the cluster's facts rule out; the names of those scenarios."""
+    from harness.plan import applicability
+
+    if not any(s.requires for s in plan.scenarios):
+        return set()
+    cluster = facts.cluster_facts(connection, plan.target.selector)
+    skipped = set()
+    for scenario in plan.scenarios:
+        reason = applicability.not_applicable(scenario.requires, cluster)
+        if reason is None:
+            continue
+        skipped.add(scenario.name)
+        yield Check(
+            "applicability",
+            Status.WARNING,
+            f"{scenario.name}: {applicability.label(reason)}: {reason}",
+            "the run reports it as not applicable: not run, not failed; what only it needs is not checked",
+        )
+    return skipped
+
+
 def _calls(
-    plan: Any, experiments: Mapping[str, Any]
+    plan: Any, experiments: Mapping[str, Any], skipped: set[str] | None = None
 ) -> tuple[list[permissions.Call], list[tuple[str, str, str]]]:
     """Every activity of every scenario (steady state, method, rollbacks) with its arguments
-    substituted as the run substitutes them: target configuration, then the scenario's vars."""
+    substituted as the run substitutes them: target configuration, then the scenario's vars.
+    Scenarios in `skipped` (not applicable to the cluster) are left out."""
     from chaoslib import substitute
     from chaoslib.configuration import load_configuration
 
@@ -163,6 +191,8 @@ def _calls(
     calls: list[permissions.Call] = []
     others: list[tuple[str, str, str]] = []
     for scenario in plan.scenarios:
+        if scenario.name in (skipped or ()):
+            continue
         experiment = experiments[str(scenario.experiment)]
         variables = {**target_config, **dict(scenario.vars)}
         configuration = load_configuration(

@@ -286,3 +286,41 @@ class TestPreflight:
         assert result.exit_code == 0, result.output
         assert any("chaosk8s.node.probes.get_nodes is not in the preflight's table" in line
                    for line in lines(result.output, "warning"))  # fmt: skip
+
+    def test_a_control_plane_scenario_on_a_managed_cluster_is_listed_not_applicable(
+        self, clusters: Clusters, tmp_path: Path
+    ) -> None:
+        """On EKS an etcd member stop cannot run: preflight says so as the run will (not applicable,
+        not failed) and does not demand the SSM and EC2 permissions only that scenario would use."""
+        grant(clusters)
+        plan = write_plan(tmp_path, ("pod-kill",))
+        content = yaml.safe_load(plan.read_text())
+        content["scenarios"].append({
+            "name": "etcd-member-stop",
+            "experiment": str(ROOT / "experiments/kubernetes/etcd-member-stop.yaml"),
+            "requires": ["self-managed-control-plane"],
+        })  # fmt: skip
+        plan.write_text(yaml.safe_dump(content, sort_keys=False))
+        result = run(plan)
+        assert result.exit_code == 0, result.output
+        warned = lines(result.output, "warning")
+        assert any("etcd-member-stop: not applicable (managed control plane)" in line and "eks" in line
+                   for line in warned), result.output  # fmt: skip
+        assert lines(result.output, "blocked") == []
+        assert "AWS" not in result.output and "ssm:" not in result.output
+
+    def test_without_requires_the_scenario_is_checked_in_full(
+        self, clusters: Clusters, tmp_path: Path
+    ) -> None:
+        """The same scenario without `requires` is checked like any other: its AWS needs are asked for."""
+        grant(clusters)
+        plan = write_plan(tmp_path, ("pod-kill",))
+        content = yaml.safe_load(plan.read_text())
+        content["scenarios"].append({
+            "name": "etcd-member-stop",
+            "experiment": str(ROOT / "experiments/kubernetes/etcd-member-stop.yaml"),
+        })  # fmt: skip
+        plan.write_text(yaml.safe_dump(content, sort_keys=False))
+        result = run(plan)
+        assert "not applicable" not in result.output
+        assert "ssm:SendCommand" in result.output or "AWS" in result.output, result.output

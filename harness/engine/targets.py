@@ -56,6 +56,9 @@ class TestbedTarget:
     """How long to wait for a run that holds the testbed; 0: fail at once."""
     say: Callable[[str], None] | None = None
     """Where to say that this run waits, and what it healed of a killed holder."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """What the plan changed of the profile (target.settings, as profiles.builtin takes them): a
+    running testbed must have these values to be used."""
     sampler_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for sampler.TestbedSampler (intervals); empty: its defaults."""
     started_here: bool = field(default=False, init=False)
@@ -88,6 +91,11 @@ class TestbedTarget:
             raise InputError(
                 f"target: the plan wants a {self.profile.name} testbed but a {state.profile.name} one is running "
                 f"in {self.root}; run `harness testbed down` first"
+            )
+        if running and (differ := _differences(self.settings, state.profile)):
+            raise InputError(
+                f"target.settings: the plan wants {', '.join(differ)} but the testbed running in {self.root} "
+                "has other values; run `harness testbed down` first"
             )
         assert self.lock is not None
         if running and self.lock.previous:
@@ -157,6 +165,17 @@ class TestbedTarget:
         }
 
 
+def _differences(settings: dict[str, Any], running: profiles.Profile) -> list[str]:
+    """The plan's settings (`name=value`) that the running testbed's profile does not have."""
+    out = []
+    for name, wanted in settings.items():
+        if name == "timings":
+            out += [f"{k}={v}" for k, v in wanted.items() if getattr(running.timings, k) != v]
+        elif getattr(running, name) != wanted:
+            out.append(f"{name}={wanted}")
+    return out
+
+
 def environment() -> dict[str, Any]:
     """Versions that explain a result, for the report."""
     from importlib.metadata import PackageNotFoundError, version
@@ -190,9 +209,10 @@ def make_target(
     With a `run_id` the target holds its lock (testbed folder, or Lease) while open, waiting up to `wait_s`."""
     kind = getattr(plan_target, "kind", None)
     if kind == "testbed":
+        settings = plan_target.settings.overrides()
         return TestbedTarget(
-            profiles.builtin(plan_target.profile), testbed_dir, keep=keep_testbed, run_id=run_id,
-            wait_s=wait_s, say=say,
+            profiles.builtin(plan_target.profile, **settings), testbed_dir, keep=keep_testbed, run_id=run_id,
+            wait_s=wait_s, say=say, settings=settings,
         )  # fmt: skip
     if kind == "kubernetes":
         from harness.kubernetes import KubernetesTarget  # the kubernetes client only when asked for

@@ -15,7 +15,7 @@ import math
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -92,6 +92,36 @@ class _Model(BaseModel):
 # --- target -------------------------------------------------------------------------------
 
 
+class TestbedSettings(_Model):
+    """What a plan changes of its testbed profile (harness.testbed.profiles; docs/testbed.md has
+    each setting's Kubernetes counterpart): a finding's recommended change tried on the testbed,
+    such as the load balancer's health checks on or a shorter eviction timeout. Unset: the
+    profile's value."""
+
+    lb_health_checks: bool | None = None
+    """HAProxy checks /readyz itself (a cloud load balancer's target health checks)."""
+    replicas: int | None = Field(None, ge=1, le=12)
+    nodes_per_zone: int | None = Field(None, ge=1, le=4)
+    node_grace_s: float | None = Field(None, gt=0)
+    """Heartbeat silence before a node is NotReady (node-monitor-grace-period)."""
+    eviction_s: float | None = Field(None, ge=0)
+    """NotReady time before its replicas are rescheduled (the pods' tolerationSeconds)."""
+    heartbeat_s: float | None = Field(None, gt=0)
+    readiness_period_s: float | None = Field(None, gt=0)
+    readiness_failures: int | None = Field(None, ge=1)
+    restart_backoff_s: float | None = Field(None, gt=0)
+
+    PROFILE_FIELDS: ClassVar[tuple[str, ...]] = ("lb_health_checks", "replicas", "nodes_per_zone")
+    """The rest are timings (harness.testbed.profiles.Timings)."""
+
+    def overrides(self) -> dict[str, Any]:
+        """The set fields as harness.testbed.profiles.builtin takes them: timings nested."""
+        given = self.model_dump(exclude_none=True)
+        timings = {k: v for k, v in given.items() if k not in self.PROFILE_FIELDS}
+        out = {k: v for k, v in given.items() if k in self.PROFILE_FIELDS}
+        return {**out, **({"timings": timings} if timings else {})}
+
+
 class TestbedTarget(_Model):
     """The embedded local testbed (`harness testbed up`)."""
 
@@ -99,6 +129,8 @@ class TestbedTarget(_Model):
     profile: Literal["managed", "self-managed"] = "managed"
     """Three etcd members in three zones, as EKS runs its control plane: the set-up the project
     moved to, so game days run against it unless they ask for the old one."""
+    settings: TestbedSettings = TestbedSettings()
+    """What the plan changes of the profile; a running testbed that differs in one of them is refused."""
 
 
 class AwsSettings(_Model):

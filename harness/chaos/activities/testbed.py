@@ -196,9 +196,21 @@ def service_answers(
         return False
 
 
-def endpoints_count(configuration: Configuration = None) -> int:
-    """Replicas currently behind the load balancer."""
-    return faults.endpoints(_root(configuration))
+def endpoints_count(settle_s: float = 0.0, configuration: Configuration = None) -> int:
+    """Replicas behind the load balancer; with `settle_s`, once every replica is (or when that
+    long has passed). A restarted replica's start-up takes longer on a busy machine than a fixed
+    pause allows for, and the steady state asks whether the service came back, not how fast
+    (the timeline measures that)."""
+    root = _root(configuration)
+    count = faults.endpoints(root)
+    if settle_s <= 0:
+        return count
+    wanted = tbstate.load(root).profile.replicas
+    deadline = time.monotonic() + settle_s
+    while count < wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = faults.endpoints(root)
+    return count
 
 
 def ready_nodes(configuration: Configuration = None) -> int:

@@ -296,6 +296,7 @@ REGISTRY: tuple[MetricInfo, ...] = (
         "faults_without_effect", Unit.COUNT, _LOWER,
         "fault activities with no evidence they happened (no ground-truth event, control-plane change or user impact); null if no source could tell",
         label="faults without effect",
+        null_reason="no ground truth, control-plane sample or user impact could tell whether every fault took effect",
     ),
     *_control_plane(),
 )  # fmt: skip

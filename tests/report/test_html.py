@@ -246,6 +246,30 @@ class TestReport:
         for p in entry["recovery_phases"]:
             assert (p["reason"] if p["t"] is None else f"+{p['at_s']:.1f} s") in section
 
+    def test_a_fault_without_evidence_is_named_and_one_with_evidence_is_not(
+        self, run: tuple[Path, dict]
+    ) -> None:
+        """A scenario whose fault no evidence shows gets a warning naming the activity and why;
+        a fault that took effect gets none."""
+        run_dir, result = run
+        result["scenarios"][0]["fault_effect"] = {
+            "outcome": "no-effect-observed",
+            "activities": [{"name": "kill-a-replica", "observed": False, "source": "ground-truth",
+                            "evidence": "no fault or effect event in the ground truth, no user impact"}],
+        }  # fmt: skip
+        result["scenarios"][1]["fault_effect"] = {
+            "outcome": "effect-observed",
+            "activities": [{"name": "crash-a-node", "observed": True, "source": "timeline",
+                            "evidence": "users affected +0.6 s after the fault start"}],
+        }  # fmt: skip
+        text = htmllib.unescape(render(run_dir, result))
+        kill = text.split('id="s-kill-1"')[1].split("</section>")[0]
+        crash = text.split('id="s-crash-1"')[1].split("</section>")[0]
+        assert (
+            "No effect observed" in kill and "<code>kill-a-replica</code> (no fault or effect event" in kill
+        )
+        assert "No effect observed" not in crash and "Fault effect unknown" not in crash
+
     def test_secrets_never_appear(self, tmp_path: Path) -> None:
         """Secrets a run folder holds unmasked (journal, activity arguments and outputs, plan vars,
         target token and URL password, control plane) stay out of the page; their keys stay in."""

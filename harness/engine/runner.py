@@ -91,7 +91,7 @@ def score_scenario_dir(
         # On a cluster the key is always there (nulls if the sampler wrote nothing), so a gate
         # on it fails with a reason rather than as an unknown metric.
         metrics["control_plane"] = controlplane.summarize(control_plane or [], phases)
-    explained = _explained(sdir, phases, metrics, settings, control_plane)
+    explained = _explained(sdir, phases, metrics, settings, control_plane, plan.target.kind == "testbed")
     metrics["faults_without_effect"] = explained["fault_effect"].without_effect
     entry["phases"] = dataclasses.asdict(phases)
     entry["metrics"] = metrics
@@ -120,10 +120,14 @@ def _explained(
     metrics: dict[str, Any],
     settings: scoring.ScoringSettings,
     control_plane: list[dict[str, Any]] | None,
+    testbed: bool,
 ) -> dict[str, Any]:
-    """The recovery phases and the fault-effect check, from the ground truth, samples and scores."""
+    """The recovery phases and the fault-effect check, from the ground truth, samples and scores.
+
+    Only the testbed's events.jsonl is ground truth; a cluster's holds its Kubernetes Events,
+    whose reasons are not the testbed's event names, so they are not read as if they were."""
     markers = rundir.read_records(sdir / "markers.jsonl") or []
-    events = rundir.read_records(sdir / EVENTS_FILE)
+    events = rundir.read_records(sdir / EVENTS_FILE) if testbed else None
     users = stages.UserView(
         metrics.get("time_to_impact_s"), metrics.get("recovery_time_s"), settings.stability_s
     )

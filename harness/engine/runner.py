@@ -38,7 +38,7 @@ from harness.plan import applicability
 from harness.plan import gates as gate_lang
 from harness.result import files as result_files
 from harness.result import model as result_model
-from harness.scoring import controlplane
+from harness.scoring import controlplane, stages
 from harness.store import history, rundir, runview
 from harness.timeline import SeriesFiles
 
@@ -48,6 +48,8 @@ EXPERIMENT_BUDGET_S = 900.0
 SCENARIO_FILE = "scenario.json"
 CONTROL_PLANE_FILE = "controlplane.jsonl"
 """Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
+EVENTS_FILE = "events.jsonl"
+"""The testbed's ground truth during the scenario."""
 
 
 # --- scoring a scenario folder (also `harness score`) -------------------------------------
@@ -76,10 +78,11 @@ def score_scenario_dir(
     series, phases = read
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
+    settings = scoring.settings_for(plan)
     metrics = scoring.score_scenario(
         series,
         phases,
-        scoring.settings_for(plan),
+        settings,
         data_loss=data_loss,
         data_loss_unverified=verify.unverified(verified),
     ).to_dict()
@@ -88,8 +91,12 @@ def score_scenario_dir(
         # On a cluster the key is always there (nulls if the sampler wrote nothing), so a gate
         # on it fails with a reason rather than as an unknown metric.
         metrics["control_plane"] = controlplane.summarize(control_plane or [], phases)
+    explained = _explained(sdir, phases, metrics, settings, control_plane, plan.target.kind == "testbed")
+    metrics["faults_without_effect"] = explained["fault_effect"].without_effect
     entry["phases"] = dataclasses.asdict(phases)
     entry["metrics"] = metrics
+    entry["recovery_phases"] = explained["recovery_phases"]
+    entry["fault_effect"] = explained["fault_effect"].to_dict()
     head = head or {}
     target = history.target_key(head.get("target") or {})
     results = []
@@ -105,6 +112,33 @@ def score_scenario_dir(
     scenario_entry = _scenario_entry(sdir, entry)
     passed = scenario_entry.ran_to_completion and all(r.passed for r in results)
     return scenario_entry.model_copy(update={"passed": passed})
+
+
+def _explained(
+    sdir: Path,
+    phases: scoring.Phases,
+    metrics: dict[str, Any],
+    settings: scoring.ScoringSettings,
+    control_plane: list[dict[str, Any]] | None,
+    testbed: bool,
+) -> dict[str, Any]:
+    """The recovery phases and the fault-effect check, from the ground truth, samples and scores.
+
+    Only the testbed's events.jsonl is ground truth; a cluster's holds its Kubernetes Events,
+    whose reasons are not the testbed's event names, so they are not read as if they were."""
+    markers = rundir.read_records(sdir / "markers.jsonl") or []
+    events = rundir.read_records(sdir / EVENTS_FILE) if testbed else None
+    users = stages.UserView(
+        metrics.get("time_to_impact_s"), metrics.get("recovery_time_s"), settings.stability_s
+    )
+    activities = stages.fault_activities(markers)
+    found = stages.recovery_phases(
+        phases, users, events, control_plane, activities[0][0] if activities else None
+    )
+    return {
+        "recovery_phases": stages.to_dicts(found, phases.fault_start_t),
+        "fault_effect": stages.fault_effect(phases, markers, users, events, control_plane),
+    }
 
 
 def _scenario_entry(sdir: Path, entry: dict[str, Any]) -> result_model.Scenario:

@@ -185,7 +185,8 @@ class Mark:
     """Something that happened at an instant (and maybe lasted): a vertical line on every chart."""
 
     kind: str
-    """fault (a method action), probe (a method probe), rollback, recovery; control-plane kinds too."""
+    """fault (a method action), probe (a method probe), rollback, recovery, phase (a recovery phase);
+    control-plane kinds too."""
     t_s: float
     label: str
     end_s: float | None = None
@@ -268,6 +269,27 @@ def recovery_mark(
         return None
     return Mark("recovery", phases["fault_start_t"] + recovery_time_s - origin_t,
                 f"recovered after {recovery_time_s:g} s")  # fmt: skip
+
+
+STAGE_LABELS = {
+    "users_affected": "users affected",
+    "detected": "detected",
+    "rerouted": "rerouted",
+    "capacity_restored": "capacity back",
+    "steady": "steady",
+}
+"""Recovery phases drawn as lines, with their words; the fault and the recovery point have their own marks."""
+
+
+def stage_marks(recovery_phases: Sequence[Mapping[str, Any]] | None, origin_t: float) -> list[Mark]:
+    """A mark per recovery phase that was seen (result.json's `recovery_phases`)."""
+    out = []
+    for p in recovery_phases or ():
+        label, t = STAGE_LABELS.get(str(p.get("name"))), p.get("t")
+        if label is None or not isinstance(t, int | float):
+            continue
+        out.append(Mark("phase", float(t) - origin_t, label, status=str(p.get("name"))))
+    return out
 
 
 # --- control plane -------------------------------------------------------------------------

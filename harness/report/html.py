@@ -166,7 +166,8 @@ def _scenario(
     recovered = display.recovery_mark(phases, recovery_s, origin)
     if recovered is not None:
         marks = sorted([*marks, recovered], key=lambda m: m.t_s)
-    shared = {"bands": [vars(b) for b in bands], "marks": [_mark(m) for m in marks]}
+    drawn = sorted([*marks, *display.stage_marks(entry.get("recovery_phases"), origin)], key=lambda m: m.t_s)
+    shared = {"bands": [vars(b) for b in bands], "marks": [_mark(m) for m in drawn]}
     points = {}
     if series is not None and len(series):
         observed = (phases["fault_start_t"], phases["end_t"]) if phases else None
@@ -218,6 +219,8 @@ def _scenario(
         "gates": [_gate(g) for g in entry.get("gates") or []],
         "control_plane": _flat((metrics or {}).get("control_plane")) if metrics else [],
         "phases": phases,
+        "recovery_phases": [_stage(p) for p in entry.get("recovery_phases") or []],
+        "fault_effect": entry.get("fault_effect"),
         "started": _utc(entry.get("started")),
         "notes": notes,
         "points": points,
@@ -285,6 +288,23 @@ def _timeline_json(shown: display.Display, metrics: Mapping[str, Any] | None) ->
         "err_limit": None if limits.get("error_rate") is None else 100.0 * limits["error_rate"],
         "p95_limit": limits.get("p95_ms"),
     }
+
+
+_STAGE_TITLES = {
+    "fault_applied": "fault applied",
+    "users_affected": "users affected",
+    "detected": "platform detected it",
+    "rerouted": "traffic rerouted",
+    "users_back": "users back",
+    "capacity_restored": "capacity restored",
+    "steady": "steady state",
+}
+
+
+def _stage(phase: Mapping[str, Any]) -> dict[str, Any]:
+    """A recovery phase as the page lists it."""
+    name = str(phase.get("name"))
+    return {**phase, "title": _STAGE_TITLES.get(name, name)}
 
 
 def _mark(m: display.Mark) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
         lines += ["", "Not applicable on this target (not run, not failed):", ""]
         lines += [f"- {s.name}: {s.not_applicable}" for s in not_applicable]
     lines += _false_alarms(scenarios)
+    lines += _recovery_phases(scenarios)
+    lines += _fault_effects(scenarios)
     lines += _control_plane(scenarios)
     failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
     if failed:
@@ -118,6 +120,65 @@ def _false_alarms(scenarios: list[result_model.Scenario]) -> list[str]:
                 "so impact and recovery are not their noise."]  # fmt: skip
     return ["", f"Baseline false alarms (baseline buckets judged unhealthy with no fault running): "
             f"{', '.join(alarmed)}. Impact and recovery times there carry that much noise."]  # fmt: skip
+
+
+_STAGE_WORDS = {
+    "users_affected": "users affected",
+    "detected": "detected",
+    "rerouted": "rerouted",
+    "users_back": "users back",
+    "capacity_restored": "capacity restored",
+    "steady": "steady",
+}
+"""summary.md's words for the recovery phases after the fault (harness.scoring.stages)."""
+
+
+def _recovery_phases(scenarios: list[result_model.Scenario]) -> list[str]:
+    """One line per scenario: each phase's time after the fault, with the platform's evidence."""
+    out = []
+    for s in scenarios:
+        if not s.recovery_phases:
+            continue
+        seen: list[tuple[float, str]] = []
+        missing: list[str] = []
+        for p in s.recovery_phases:
+            words = _STAGE_WORDS.get(p.name)
+            if words is None:
+                continue
+            if p.at_s is None:
+                missing.append(words)
+                continue
+            part = f"{words} +{p.at_s:.1f} s"
+            if p.evidence and p.source in ("ground-truth", "control-plane", "aws"):
+                part += f" ({p.evidence.split(': ')[0]})"
+            seen.append((p.at_s, part))
+        seen.sort(key=lambda item: item[0])  # in time: capacity often comes back after users
+        line = f"- {s.name}#{s.trial}: " + (", ".join(part for _, part in seen) or "no phase seen")
+        if missing:
+            line += "; not seen: " + ", ".join(missing)
+        out.append(line)
+    if not out:
+        return []
+    return ["", "Recovery phases (seconds after the fault was applied; evidence from the ground truth or the "
+            "control plane):", "", *out]  # fmt: skip
+
+
+def _fault_effects(scenarios: list[result_model.Scenario]) -> list[str]:
+    """The scenarios whose faults no evidence shows to have happened: their clean results prove nothing."""
+    out = []
+    for s in scenarios:
+        effect = s.fault_effect
+        if effect is None or effect.outcome == "effect-observed":
+            continue
+        words = "no effect observed" if effect.outcome == "no-effect-observed" else "effect unknown"
+        detail = "; ".join(f"{a.name}: {a.evidence}" for a in effect.activities if a.observed is not True)
+        out.append(
+            f"- {s.name}#{s.trial}: **{words}**" + (f" ({detail})" if detail else " (no fault action)")
+        )
+    if not out:
+        return []
+    return ["", "Faults without evidence that they took effect (a scenario without impact there is not shown "
+            "resilient, only untested):", "", *out]  # fmt: skip
 
 
 def _control_plane(scenarios: list[result_model.Scenario]) -> list[str]:

@@ -292,6 +292,12 @@ REGISTRY: tuple[MetricInfo, ...] = (
         "resilience_score", Unit.SCORE, _HIGHER, "0-100 from recovery, availability, errors, horizon latency and data loss (a failed check caps it)",
         label="resilience score", compare_default=True, history_default=True, report_trend=True,
     ),
+    MetricInfo(
+        "faults_without_effect", Unit.COUNT, _LOWER,
+        "fault activities with no evidence they happened (no ground-truth event, control-plane change or user impact); null if no source could tell",
+        label="faults without effect",
+        null_reason="no ground truth, control-plane sample or user impact could tell whether every fault took effect",
+    ),
     *_control_plane(),
 )  # fmt: skip
 """Every metric, in the order comparisons, trends and the docs list them."""

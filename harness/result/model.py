@@ -9,7 +9,7 @@ does not know is an error, except in `target`, whose facts depend on the backend
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -194,6 +194,9 @@ class Metrics(_Model):
     thresholds: Thresholds | None = None
     control_plane: ControlPlane | None = None
     """Kubernetes targets only."""
+    faults_without_effect: Count | None = None
+    """Fault activities that a source could have confirmed and did not (the scenario's
+    `fault_effect`); None when no source could judge some activity."""
 
     def as_mapping(self) -> dict[str, Any]:
         """The metrics as result.json holds them, for what walks them by dotted name (gates)."""
@@ -233,6 +236,45 @@ class Phases(_Model):
     end_t: Number
 
 
+StageName = Literal[
+    "fault_applied", "users_affected", "detected", "rerouted", "users_back", "capacity_restored", "steady"
+]
+EvidenceSource = Literal["markers", "ground-truth", "control-plane", "timeline", "aws"]
+
+
+class RecoveryPhase(_Model):
+    """One step of a recovery (harness.scoring.stages): when, for how long, and on what evidence."""
+
+    name: StageName
+    t: OptionalNumber
+    """Unix seconds; None when no source showed it (then `reason` says why)."""
+    at_s: OptionalNumber
+    """Seconds after the fault was applied (the `fault_applied` phase)."""
+    duration_s: OptionalNumber
+    """Seconds until the next phase in time; None for the last one and for nulls."""
+    source: EvidenceSource | None
+    evidence: StrictStr | None
+    reason: StrictStr | None = None
+    """Why t is null; written only then."""
+
+
+class FaultActivity(_Model):
+    """One fault activity of the method and whether evidence shows it happened."""
+
+    name: StrictStr
+    observed: StrictBool | None
+    """True: evidence shows it; False: a source was there and showed nothing; None: no source could tell."""
+    source: EvidenceSource | None
+    evidence: StrictStr | None
+
+
+class FaultEffect(_Model):
+    """Whether the scenario's faults demonstrably happened (harness.scoring.stages)."""
+
+    outcome: Literal["effect-observed", "no-effect-observed", "unknown"]
+    activities: list[FaultActivity]
+
+
 class Scenario(_Model):
     """One trial of one scenario: what ran, how it ended, what it measured, whether it passed."""
 
@@ -261,6 +303,10 @@ class Scenario(_Model):
     passed: StrictBool
     scoring_error: StrictStr | None = None
     phases: Phases | None = None
+    recovery_phases: list[RecoveryPhase] | None = None
+    """Fault applied to steady state, in harness.scoring.stages' order; absent in results scored before it."""
+    fault_effect: FaultEffect | None = None
+    """Whether each fault activity demonstrably happened; absent in results scored before it."""
 
     @property
     def applicable(self) -> bool:

@@ -14,10 +14,11 @@ judges unhealthy. Definitions in docs/scoring.md.
 `settings_for(plan)` is a plan's ScoringSettings; `pooled_thresholds` resolves one scale for
 several trials from their baselines pooled (harness compare). `controlplane` summarises a
 Kubernetes target's control-plane samples over the same phases; `health` is the healthy-bucket
-test, which the report draws too.
+test, which the report draws too; `stages` explains a recovery: its phases from the fault to steady
+state, from ground truth and control-plane samples, and whether each fault took effect.
 """
 
-from harness.scoring import controlplane, health
+from harness.scoring import controlplane, health, stages
 from harness.scoring.health import HealthPolicy
 from harness.scoring.metrics import (
     RecoveryWatch,
@@ -43,4 +44,5 @@ __all__ = [
     "recovered",
     "score_scenario",
     "settings_for",
+    "stages",
 ]

@@ -226,8 +226,49 @@ class TestReport:
         fault = next(b for b in data["bands"] if b["kind"] == "fault")
         assert fault["start_s"] == pytest.approx(entry["phases"]["fault_start_t"] - origin)
         assert fault["end_s"] - fault["start_s"] == pytest.approx(entry["metrics"]["recovery_time_s"])
-        assert [m["kind"] for m in data["marks"]] == ["fault", "recovery", "rollback"]
+        assert [m["kind"] for m in data["marks"] if m["kind"] != "phase"] == ["fault", "recovery", "rollback"]
         assert len(data["timeline"]["t"]) == len(data["timeline"]["p99"]) == 120
+
+    def test_recovery_phases_are_drawn_and_listed(self, run: tuple[Path, dict]) -> None:
+        """Every recovery phase that was seen is a line on the charts at its time, and the page
+        lists all of them: the seen ones with their time, the others with why they are missing."""
+        run_dir, result = run
+        text = render(run_dir)
+        data = page_data(text)["scenarios"]["s-kill-1"]
+        entry = result["scenarios"][0]
+        drawn = {m["status"]: m["t"] for m in data["marks"] if m["kind"] == "phase"}
+        seen = {p["name"]: p["t"] for p in entry["recovery_phases"] if p["t"] is not None}
+        assert "steady" in drawn
+        for name, t in drawn.items():
+            assert t == pytest.approx(seen[name] - data["origin_t"], abs=1e-3)
+        section = htmllib.unescape(text.split('id="s-kill-1"')[1].split("</section>")[0])
+        assert "Recovery phases" in section
+        for p in entry["recovery_phases"]:
+            assert (p["reason"] if p["t"] is None else f"+{p['at_s']:.1f} s") in section
+
+    def test_a_fault_without_evidence_is_named_and_one_with_evidence_is_not(
+        self, run: tuple[Path, dict]
+    ) -> None:
+        """A scenario whose fault no evidence shows gets a warning naming the activity and why;
+        a fault that took effect gets none."""
+        run_dir, result = run
+        result["scenarios"][0]["fault_effect"] = {
+            "outcome": "no-effect-observed",
+            "activities": [{"name": "kill-a-replica", "observed": False, "source": "ground-truth",
+                            "evidence": "no fault or effect event in the ground truth, no user impact"}],
+        }  # fmt: skip
+        result["scenarios"][1]["fault_effect"] = {
+            "outcome": "effect-observed",
+            "activities": [{"name": "crash-a-node", "observed": True, "source": "timeline",
+                            "evidence": "users affected +0.6 s after the fault start"}],
+        }  # fmt: skip
+        text = htmllib.unescape(render(run_dir, result))
+        kill = text.split('id="s-kill-1"')[1].split("</section>")[0]
+        crash = text.split('id="s-crash-1"')[1].split("</section>")[0]
+        assert (
+            "No effect observed" in kill and "<code>kill-a-replica</code> (no fault or effect event" in kill
+        )
+        assert "No effect observed" not in crash and "Fault effect unknown" not in crash
 
     def test_secrets_never_appear(self, tmp_path: Path) -> None:
         """Secrets a run folder holds unmasked (journal, activity arguments and outputs, plan vars,

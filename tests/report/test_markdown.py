@@ -3,6 +3,7 @@ skipped gates with their reasons, and links to the full report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,36 @@ def test_the_control_plane_line_gives_a_restores_rto_and_rpo(result: dict) -> No
         "RPO 19.9 s of writes (160 revisions, 40 of the harness's acknowledged probe writes) with "
         "snapshots every 30 s"
     ]
+
+
+GAMEDAY = Path(__file__).parents[1] / "fixtures/runs/20261202T174601Z-local-gameday-8afa/result.json"
+
+
+def test_one_recovery_phase_line_per_scenario_in_time_order() -> None:
+    """Each scenario's phases after the fault, in time order, with the platform's evidence; the
+    phases not seen are named."""
+    lines = markdown.summary(json.loads(GAMEDAY.read_text())).splitlines()
+    crash = next(x for x in lines if x.startswith("- node-crash#1: "))
+    assert crash == (
+        "- node-crash#1: users affected +0.0 s, detected +3.8 s (node_not_ready node-b1), rerouted +3.8 s "
+        "(endpoint_removed subs-91cbc8), users back +7.4 s, steady +17.4 s, capacity restored +35.8 s "
+        "(endpoint_added subs-d7c7f5 on node-a1)"
+    )
+    latency = next(x for x in lines if x.startswith("- zone-latency#1: "))
+    assert latency.endswith("; not seen: detected, rerouted, capacity restored")
+
+
+def test_faults_without_evidence_are_named_and_others_are_not() -> None:
+    """A fault no evidence shows is named with its activity and why; faults that took effect are not."""
+    result = json.loads(GAMEDAY.read_text())
+    assert "Faults without evidence" not in markdown.summary(result)
+    result["scenarios"][2]["fault_effect"] = {
+        "outcome": "no-effect-observed",
+        "activities": [{"name": "slow-down-a-zone", "observed": False, "source": "ground-truth",
+                        "evidence": "no fault or effect event in the ground truth, no user impact"}],
+    }  # fmt: skip
+    line = next(x for x in markdown.summary(result).splitlines() if x.startswith("- zone-latency#1: **"))
+    assert line == (
+        "- zone-latency#1: **no effect observed** (slow-down-a-zone: no fault or effect event in the "
+        "ground truth, no user impact)"
+    )

@@ -10,7 +10,7 @@
                fault: "rgba(214,48,39,0.11)", recovery: "rgba(30,150,70,0.10)" };
   var MARK = { fault: ["#c0392b", [], 2], rollback: ["#1e8449", [6, 4], 2], recovery: ["#1e8449", [], 2],
                probe: ["#6b7785", [2, 3], 1], health: ["#d35400", [], 1.5], node: ["#7d3c98", [], 1.5],
-               pod: ["#95a5a6", [2, 2], 1] };
+               pod: ["#95a5a6", [2, 2], 1], phase: ["#148f77", [3, 3], 1.5] };
   var charts = [];
   var RIGHT = 50;
   /* An empty right axis, so that every chart of a scenario has the same plot edges (one time axis). */

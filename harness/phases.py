@@ -1,7 +1,7 @@
 """The names of a scenario's phases: the engine's phase markers and the windows metrics are given for.
 
 Low level on purpose: the engine writes the markers, scoring reads them, the report draws them,
-and plans, gates and comparisons name the windows (`latency_ms.fault.p95`). Members are StrEnums, so
+and plans, gates and comparisons name the windows (`latency_ms.applied.p95`). Members are StrEnums, so
 they compare equal to, format as and serialise as the plain strings in markers.jsonl and
 result.json; parse with `Marker(value)`.
 """
@@ -31,11 +31,21 @@ class Marker(StrEnum):
 
 
 class Window(StrEnum):
-    """A window of the timeline that metrics are given for (`latency_ms.<window>.p95`)."""
+    """A window of the timeline that metrics are given for (`latency_ms.<window>.p95`).
+
+    `applied` and `fault` both start at the fault but end differently: `applied` is while the fault
+    was in place (to its rollback), `fault` is its impact (to recovery). A fault that never made
+    users unhealthy recovers at once, so its `fault` window is empty while `applied` holds every
+    second it was in place: gate on `applied` for what users felt while the fault was active.
+    """
 
     BASELINE = "baseline"
     """From the baseline marker to the fault's start."""
+    APPLIED = "applied"
+    """While the fault was applied: from its start to its undo (the rollback), or to the end of the
+    method when nothing undoes it (`fault_start_t` to `fault_end_t`)."""
     FAULT = "fault"
-    """From the fault's start to recovery (or the end, without recovery)."""
+    """The impact window: from the fault's start to recovery (or the end, without recovery); empty
+    when the fault had no impact."""
     RECOVERY = "recovery"
     """From recovery to the end of observation."""

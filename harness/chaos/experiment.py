@@ -12,11 +12,13 @@ which chaoslib treats as "stop now, but run the rollbacks".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +64,52 @@ def prepared(experiment: dict[str, Any], markers: Path, variables: dict[str, Any
     return exp
 
 
-def run(experiment: dict[str, Any], markers: Path, variables: dict[str, Any]) -> dict[str, Any]:
-    """Run it and return the journal (never raises for the experiment's own failures)."""
+LOG_FILE = "chaostoolkit.log"
+"""chaoslib's own log lines, in the scenario folder beside its journal."""
+
+
+def run(
+    experiment: dict[str, Any], markers: Path, variables: dict[str, Any], log: Path | None = None
+) -> dict[str, Any]:
+    """Run it and return the journal (never raises for the experiment's own failures).
+
+    chaoslib logs to the "chaostoolkit" logger, and with no handler set Python prints its warnings
+    ("Rollbacks were explicitly requested to be played") on the console, in the middle of the
+    harness's progress. They go to `log` instead (default: chaostoolkit.log beside the markers)."""
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    logging.getLogger("chaostoolkit").setLevel(logging.WARNING)
-    _running.set()
-    try:
-        journal = run_experiment(
-            prepared(experiment, markers, variables),
-            settings=settings,
-            experiment_vars=(dict(variables), {}),  # (configuration vars, secret vars), as `chaos run --var`
-        )
-    finally:
-        _running.clear()
+    with _logging_to(log or markers.parent / LOG_FILE):
+        _running.set()
+        try:
+            journal = run_experiment(
+                prepared(experiment, markers, variables),
+                settings=settings,
+                experiment_vars=(
+                    dict(variables),
+                    {},
+                ),  # (configuration vars, secret vars), as `chaos run --var`
+            )
+        finally:
+            _running.clear()
     return judged(journal)
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """chaoslib's log lines (INFO and up) into `path` and nowhere else while the block runs."""
+    logger = logging.getLogger("chaostoolkit")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def judged(journal: dict[str, Any]) -> dict[str, Any]:

@@ -102,12 +102,20 @@ def run_plan(request: RunRequest, output: Output) -> int:
         result = engine.run()
     if not request.quiet:
         output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
-    else:  # `harness gate` prints no summary: say what was not run, and that it is no failure
-        for line in not_applicable_lines(result):
+    else:  # `harness gate` prints no summary: what failed and why, what was not run (no failure)
+        for line in why_lines(engine.run_dir, result) + not_applicable_lines(result):
             output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
     return runner.exit_code(result)
+
+
+def why_lines(run_dir: Path, result: result_model.Result) -> list[str]:
+    """One terse line per reason a trial did not pass (gate, steady state, error), for CI logs."""
+    from harness.report import why
+    from harness.store import runview
+
+    return why.console_lines(why.failures(result, runview.failed_journals(run_dir, result)))
 
 
 def not_applicable_lines(result: result_model.Result) -> list[str]:
@@ -188,7 +196,7 @@ def finish_sides(
             output.print((side.run_dir / "summary.md").read_text(), highlight=False)
     else:
         for side, result in zip(sides, results, strict=True):
-            for line in not_applicable_lines(result):
+            for line in why_lines(side.run_dir, result) + not_applicable_lines(result):
                 output.print(f"{side.side}: {line}", highlight=False)
     for side in sides:
         output.print(f"report ({side.side}): {side.run_dir / 'report.html'}", highlight=False)

@@ -190,7 +190,8 @@ def write_outputs(
     from harness.report import junit, markdown
 
     rundir.write_text(run_dir / rundir.RESULT, result_files.dumps(result))
-    rundir.write_text(run_dir / "summary.md", markdown.summary(result))
+    journals = runview.failed_journals(run_dir, result)
+    rundir.write_text(run_dir / "summary.md", markdown.summary(result, journals=journals))
     rundir.write_text(run_dir / "junit.xml", junit.render(result))
     # The HTML report's templates walk result.json's content by key.
     content = result.to_json()

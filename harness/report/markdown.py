@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.plan import applicability
+from harness.report import inputs, why
 from harness.result import files as result_files
 from harness.result import metrics as metric_registry
 from harness.result import model as result_model
@@ -26,9 +27,14 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{100 * value:.{digits}f} %"
 
 
-def summary(result: result_model.Result | Mapping[str, Any], report_url: str | None = None) -> str:
+def summary(
+    result: result_model.Result | Mapping[str, Any],
+    report_url: str | None = None,
+    journals: Mapping[tuple[str, int], inputs.Journal] | None = None,
+) -> str:
     """The Markdown summary; links point at `report_url` (or $HARNESS_REPORT_URL: where CI
-    publishes the run folder), else relative to the run folder itself."""
+    publishes the run folder), else relative to the run folder itself. `journals` (by scenario
+    and trial) name the steady-state probes that failed in "Why it failed"."""
     result = result_files.as_result(result)
     scenarios = result.scenarios
     verdict = "PASSED" if result.passed else ("INCOMPLETE" if result.status != "completed" else "FAILED")
@@ -72,15 +78,7 @@ def summary(result: result_model.Result | Mapping[str, Any], report_url: str | N
     lines += _recovery_phases(scenarios)
     lines += _fault_effects(scenarios)
     lines += _control_plane(scenarios)
-    failed = [(s, g) for s in scenarios for g in s.gates if not g.passed]
-    if failed:
-        lines += ["", "Failed gates:", ""]
-        for s, g in failed:
-            reason = f" ({g.reason})" if g.reason else ""
-            lines.append(f"- {s.name}#{s.trial}: `{g.expression}` — value {_fmt(g.value, '', 3)}{reason}")
-    for s in scenarios:
-        if s.aborted_by:
-            lines.append(f"- {s.name}#{s.trial} was aborted: {s.aborted_by}")
+    lines += why.markdown_lines(why.failures(result, journals))
     skipped = [(s, g) for s in scenarios for g in s.gates if g.skipped]
     if skipped:
         lines += ["", "Skipped gates (nothing to compare with yet):", ""]

@@ -155,7 +155,8 @@ _NOT_RECOVERED = "the scenario did not recover within the observation window"
 
 _WINDOWS = {
     Window.BASELINE: "before the fault",
-    Window.FAULT: "from the fault start to recovery",
+    Window.APPLIED: "while the fault was applied (fault start to its rollback)",
+    Window.FAULT: "in the impact window (fault start to recovery; empty without impact)",
     Window.RECOVERY: "from recovery to the end",
 }
 
@@ -259,6 +260,16 @@ REGISTRY: tuple[MetricInfo, ...] = (
     ),
     *_latency("latency_ms", corrected=True),
     *_latency("latency_uncorrected_ms", corrected=False),
+    MetricInfo("applied.duration_s", Unit.SECONDS, _LOWER, "how long the fault was applied: fault start to its rollback (or the method's end)",
+               label="fault applied for"),
+    MetricInfo("applied.requests", Unit.COUNT, _HIGHER, "requests while the fault was applied", label="requests (applied)"),
+    MetricInfo("applied.failed_requests", Unit.COUNT, _LOWER, "failed requests while the fault was applied",
+               label="failed (applied)"),
+    MetricInfo(
+        "applied.error_rate", Unit.FRACTION, _LOWER,
+        "failed / requests while the fault was applied, however soon users recovered; null for a window without requests",
+        label="error rate (applied)",
+    ),
     MetricInfo("peak_p99_ms", Unit.MS, _LOWER, "highest corrected p99 of an observed bucket; grows with the observation's length, not scored"),
     MetricInfo(
         "horizon_s", Unit.SECONDS, _LOWER, "the fixed window from the fault start that the rates and the score count over",
@@ -445,6 +456,7 @@ OVERVIEW: tuple[Shown, ...] = (
     Shown("time_to_impact_s", "seconds", label="impact after"),
     Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
     Shown("error_rate", "pct"),
+    Shown("latency_ms.applied.p95", "ms", label="p95 (applied)"),
     Shown("latency_ms.fault.p99", "ms", label="p99 (fault)"),
     Shown("kpi_lost", "num", 1),
     Shown("downtime_cost_usd", "usd", label="cost"),
@@ -457,6 +469,7 @@ SUMMARY: tuple[Shown, ...] = (
     Shown("time_to_impact_s", "seconds", label="impact after"),
     Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT, label="recovered after"),
     Shown("error_rate", "pct"),
+    Shown("latency_ms.applied.p95", "ms", 0, label="p95 (applied)"),
     Shown("latency_ms.fault.p99", "ms", 0, label="p99 (fault)"),
     Shown("kpi_lost", "num"),
     Shown("downtime_cost_usd", "num", 0, label="cost"),
@@ -470,6 +483,7 @@ CARDS: tuple[Card, ...] = (
         Shown("time_to_impact_s", "seconds"),
         Shown("recovery_time_s", "seconds", null_text=_NOT_RECOVERED_SHORT),
         Shown("recovery_after_fault_end_s", "seconds", label="after fault end"),
+        Shown("applied.duration_s", "seconds"),
         Shown("downtime_s", "seconds"),
         Shown("availability", "pct", 1),
         Shown("false_alarm_rate", "pct", 1),
@@ -480,6 +494,7 @@ CARDS: tuple[Card, ...] = (
         Shown("requests", "num"),
         Shown("failed_requests", "num", label="failed"),
         Shown("error_rate", "pct"),
+        Shown("applied.error_rate", "pct", label="error rate while applied"),
         Shown("peak_error_rate", "pct", 1),
         Shown("kpi", "num"),
         Shown("kpi_baseline_per_s", "num", 2, suffix="/s", label="KPI baseline"),

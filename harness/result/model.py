@@ -92,11 +92,25 @@ class Percentiles(_Model):
 
 
 class Latency(_Model):
-    """Latency per window of the scenario."""
+    """Latency per window of the scenario (harness.phases.Window says which is which)."""
 
     baseline: Percentiles | None = None
+    applied: Percentiles | None = None
+    """While the fault was applied; absent in results scored before the window existed."""
     fault: Percentiles | None = None
+    """The impact window, fault start to recovery."""
     recovery: Percentiles | None = None
+
+
+class Applied(_Model):
+    """Traffic while the fault was applied (fault start to its undo), however soon users recovered."""
+
+    duration_s: OptionalNumber = None
+    """How long the fault was applied: fault start to its undo (or the method's end)."""
+    requests: Count | None = None
+    failed_requests: Count | None = None
+    error_rate: OptionalNumber = None
+    """failed_requests / requests; None when the window held no request."""
 
 
 class Thresholds(_Model):
@@ -179,6 +193,7 @@ class Metrics(_Model):
     false_alarm_rate: OptionalNumber = None
     latency_ms: Latency | None = None
     latency_uncorrected_ms: Latency | None = None
+    applied: Applied | None = None
     peak_p99_ms: OptionalNumber = None
     horizon_s: Number | None = None
     horizon_p99_ms: OptionalNumber = None

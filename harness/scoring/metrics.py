@@ -11,8 +11,10 @@ intended send time. The baseline is the buckets wholly inside [baseline start, f
 The observation is the buckets that end after the fault start and by the end: the bucket in
 which the fault starts is the first one observed (the fault hit part of it), and a bucket
 cut short by the end of the load is left out (it would look like a stall). The fault window
-runs from the first observed bucket to the recovery point, the recovery window from there
-to the end of the observation. docs/scoring.md has the definitions of every metric.
+(the impact) runs from the first observed bucket to the recovery point, the recovery window from
+there to the end of the observation. The applied window runs from the first observed bucket to
+the last one that starts before the fault's undo: what users met while the fault was in place,
+however soon they were judged recovered. docs/scoring.md has the definitions of every metric.
 
 The horizon. Recovery is judged over the observation, which ends where the outcome says (the
 engine stops once it has seen recovery and stability). Rates that summarise the trial
@@ -107,6 +109,9 @@ class ScenarioMetrics:
     """Share of baseline buckets the same rules judge unhealthy (no fault was running); None without baseline."""
     latency_ms: dict[str, dict[str, float | None]]
     latency_uncorrected_ms: dict[str, dict[str, float | None]]
+    applied: dict[str, float | int | None]
+    """Traffic while the fault was applied (`applied_window`): duration_s, requests,
+    failed_requests, error_rate."""
     peak_p99_ms: float | None
     horizon_s: float
     """The horizon the rates were counted over (settings.horizon_s)."""
@@ -143,6 +148,7 @@ class ScenarioMetrics:
             "false_alarm_rate": self.false_alarm_rate,
             "latency_ms": {w: dict(p) for w, p in self.latency_ms.items()},
             "latency_uncorrected_ms": {w: dict(p) for w, p in self.latency_uncorrected_ms.items()},
+            "applied": dict(self.applied),
             "peak_p99_ms": self.peak_p99_ms,
             "horizon_s": self.horizon_s,
             "horizon_p99_ms": self.horizon_p99_ms,
@@ -199,6 +205,7 @@ def score_scenario(
         fault_hi = recovered_at
     fault = series.window_at(lo, fault_hi, phases.fault_start_t)
     recovery = series.window_at(fault_hi, hi, phases.end_t)
+    applied = series.window_at(lo, applied_end(series, phases, lo, hi), phases.fault_start_t)
 
     kpi_rate = baseline.kpi / baseline.duration_s if baseline.duration_s > 0 else None
     h = _horizon(
@@ -237,8 +244,14 @@ def score_scenario(
         peak_error_rate=_round(_peak(series.error_rate[lo:hi]), 6),
         availability=_round(availability, 6),
         false_alarm_rate=_round(false_alarm_rate, 6),
-        latency_ms=_latency(baseline, fault, recovery, corrected=True),
-        latency_uncorrected_ms=_latency(baseline, fault, recovery, corrected=False),
+        latency_ms=_latency(baseline, applied, fault, recovery, corrected=True),
+        latency_uncorrected_ms=_latency(baseline, applied, fault, recovery, corrected=False),
+        applied={
+            "duration_s": round(phases.fault_end_t - phases.fault_start_t, 3),
+            "requests": applied.requests,
+            "failed_requests": applied.failures,
+            "error_rate": _round(applied.failures / applied.requests, 6) if applied.requests else None,
+        },
         peak_p99_ms=_round(peak_p99_ms, 3),
         horizon_s=round(settings.horizon_s, 3),
         horizon_p99_ms=_round(horizon_p99_ms, 3),
@@ -472,6 +485,14 @@ def _bounds(series: Series, phases: Phases, end_t: float) -> tuple[int, int, int
     return base_lo, lo, hi
 
 
+def applied_end(series: Series, phases: Phases, lo: int, hi: int) -> int:
+    """One past the last observed bucket (from `lo`, the first) that starts before the fault's undo:
+    the applied window's end. The bucket the fault starts in is always in it, so a fault undone
+    within a bucket is still measured; never past `hi`, the end of the observation."""
+    end = int(np.searchsorted(series.t, phases.fault_end_t - _EPS_S, side="left"))
+    return min(hi, max(end, lo + 1))
+
+
 def _recovered_t(series: Series, phases: Phases, at: int, impacted: np.ndarray, hi: int) -> float:
     """The recovery point of a recovery found at position `at` (`_recovery_position`)."""
     if not impacted.size:
@@ -500,13 +521,18 @@ def _recovery_position(
 
 
 def _latency(
-    baseline: Window, fault: Window, recovery: Window, corrected: bool
+    baseline: Window, applied: Window, fault: Window, recovery: Window, corrected: bool
 ) -> dict[str, dict[str, float | None]]:
     def pick(w: Window) -> dict[str, float | None]:
         values = w.latency_corrected_ms if corrected else w.latency_ms
         return {label: _round(v, 3) for label, v in values.items()}
 
-    return {"baseline": pick(baseline), "fault": pick(fault), "recovery": pick(recovery)}
+    return {
+        "baseline": pick(baseline),
+        "applied": pick(applied),
+        "fault": pick(fault),
+        "recovery": pick(recovery),
+    }
 
 
 def _peak(values: np.ndarray) -> float | None:

@@ -25,6 +25,7 @@ from harness import redaction, scoring, timeline
 from harness.errors import HarnessError
 from harness.report import html, inputs
 from harness.result import files as result_files
+from harness.result import model as result_model
 from harness.store import rundir
 
 MARKERS = "markers.jsonl"
@@ -63,6 +64,19 @@ def write_report(
     path = Path(run_dir) / html.REPORT
     rundir.write_text(path, html.render_report(read(run_dir, result, files), trends))
     return path
+
+
+def failed_journals(run_dir: Path, result: result_model.Result) -> dict[tuple[str, int], inputs.Journal]:
+    """The journals of the trials that did not pass, by (scenario, trial): what summary.md's and
+    the console's "why it failed" read for the steady-state probes. An unreadable one is left out."""
+    out = {}
+    for s in result.scenarios:
+        if s.passed or not s.applicable:
+            continue
+        journal = _journal(rundir.scenario_dir(Path(run_dir), s.name, s.trial) / rundir.JOURNAL)
+        if isinstance(journal, inputs.Journal):
+            out[(s.name, s.trial)] = journal
+    return out
 
 
 def read_trial(sdir: Path, name: str, trial: int, files: timeline.SeriesFiles | None = None) -> inputs.Trial:

@@ -86,3 +86,18 @@ def test_a_dry_run_exits_2_only_when_refused() -> None:
     """The dry run's exit code: 2 when an experiment would leave the plan's context, else 0."""
     assert prepare.DryRun("table", []).exit_code == 0
     assert prepare.DryRun("table", ["leaves the context"]).exit_code == 2
+
+
+def test_gate_output_names_why_each_failed_trial_failed(tmp_path: Path) -> None:
+    """`harness gate`'s lines for a run folder: one per reason, each naming the trial and the gate."""
+    from harness.result import files as result_files
+
+    fixture = ROOT / "tests" / "fixtures" / "runs" / "20261202T174501Z-release-gate-8bf8"
+    result = result_files.read(fixture / "result.json")
+    [trial] = result.scenarios
+    gate = trial.gates[0].model_copy(update={"passed": False})
+    failed = trial.model_copy(update={"passed": False, "gates": [gate, *trial.gates[1:]]})
+    result = result.model_copy(update={"scenarios": [failed], "passed": False})
+    assert commands.why_lines(tmp_path, result) == [
+        f"FAILED zone-latency-light#1: gate `{gate.expression}`: value {gate.value}, threshold 300"
+    ]

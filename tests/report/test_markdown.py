@@ -26,8 +26,10 @@ def test_verdict_rows_and_failed_gates(result: dict) -> None:
     crash = next(s for s in result["scenarios"] if s["name"] == "crash")
     failed = [g for g in crash["gates"] if not g["passed"]]
     assert failed, "the long outage must break a gate"
+    why = text.split("## Why it failed", 1)[1]
+    assert "**crash#1**" in why
     for gate in failed:
-        assert f"crash#1: `{gate['expression']}`" in text
+        assert f"gate `{gate['expression']}`: value" in why
 
 
 def test_links_are_relative_or_under_the_published_url(result: dict, monkeypatch: pytest.MonkeyPatch) -> None:

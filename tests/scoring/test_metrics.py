@@ -34,6 +34,7 @@ KEYS = {
     "false_alarm_rate",
     "latency_ms",
     "latency_uncorrected_ms",
+    "applied",
     "peak_p99_ms",
     "horizon_s",
     "horizon_p99_ms",
@@ -244,6 +245,36 @@ class TestLatencyOnlyImpact:
         assert m.score_breakdown["latency"] == 10.0  # peak p99 ≥ twice the p95 threshold (~100 ms)
 
 
+class TestAppliedWindow:
+    """The applied window: from the fault start to its undo, whatever the impact and recovery."""
+
+    def test_a_slow_fault_without_impact_is_measured_while_applied(self, tmp_path: Path) -> None:
+        """90 ms while the fault is applied stays under the ~100 ms health limit: no impact, an empty
+        fault window, yet the applied window's p95 shows what users met (the release-gate case)."""
+        slow = {s: {"catalog": {"corrected_ms": 90.0, "latency_ms": 90.0}} for s in range(60, 71)}
+        m = score(tmp_path, slow)
+        assert (m.time_to_impact_s, m.recovery_time_s) == (None, 0.0)
+        assert m.latency_ms["fault"] == {"p50": None, "p95": None, "p99": None}
+        assert m.latency_ms["applied"]["p95"] == pytest.approx(90.0, rel=0.01)
+        assert m.latency_uncorrected_ms["applied"]["p95"] == pytest.approx(90.0, rel=0.01)
+        assert m.latency_ms["baseline"]["p95"] == pytest.approx(50.0, rel=0.01)
+        # buckets 60 (where the fault starts) to 70 (where it is undone, at 70.2 s): 11 of 30 requests
+        assert m.applied == {"duration_s": 9.7, "requests": 330, "failed_requests": 0, "error_rate": 0.0}
+
+    def test_failures_after_the_undo_are_not_counted_as_applied(self, tmp_path: Path) -> None:
+        """Failures at 62-64 s (fault applied) count; those at 80-84 s (after the undo at 70.2 s) do not."""
+        m = score(tmp_path, bad([62, 63, 64, 80, 81, 82, 83, 84]))
+        assert m.applied["failed_requests"] == 30
+        assert m.applied["error_rate"] == pytest.approx(30 / 330, abs=1e-6)
+        assert m.failed_requests == 80  # the horizon counts both
+
+    def test_a_fault_undone_within_its_bucket_is_still_measured(self, tmp_path: Path) -> None:
+        """A kill that starts and ends in the same second: the bucket it happened in is the applied window."""
+        m = score(tmp_path, at=phases(fault_s=60.5, fault_end_s=60.5))
+        assert m.applied == {"duration_s": 0.0, "requests": 30, "failed_requests": 0, "error_rate": 0.0}
+        assert m.latency_ms["applied"]["p50"] is not None
+
+
 class TestKpiOnlyImpact:
     def test_no_subscriptions_is_impact_even_when_every_request_succeeds(self, tmp_path: Path) -> None:
         """KPI at zero for 10 s: the 5 s KPI rate is below half the baseline from 64 s to 73 s."""
@@ -437,7 +468,11 @@ class TestResultShape:
         """to_dict() gives the metric names of result.json, plain JSON values, and not the per-bucket health."""
         d = score(tmp_path, bad(range(62, 72))).to_dict()
         assert set(d) == KEYS
-        assert set(d["latency_ms"]) == set(d["latency_uncorrected_ms"]) == {"baseline", "fault", "recovery"}
+        assert (
+            set(d["latency_ms"])
+            == set(d["latency_uncorrected_ms"])
+            == {"baseline", "applied", "fault", "recovery"}
+        )
         assert json.loads(json.dumps(d)) == d
 
     def test_scoring_is_deterministic(self, tmp_path: Path) -> None:

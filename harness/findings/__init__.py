@@ -3,9 +3,9 @@ each with its evidence, the change it recommends and, where the harness can esti
 change's expected effect (docs/findings.md).
 
 Pure: values in, `harness.result.Finding`s out. The engine stores them in result.json when it
-scores a scenario (`for_scenario`) and a run (`for_run`); the report, summary.md, `harness compare`
-and `harness findings` read them back (`of_result`, which works them out for results written
-before findings existed).
+scores a scenario (`for_scenario`) and a run (`for_run`); report.html and summary.md show those
+result.json holds (`stored`), and `harness compare` and `harness findings` read them with
+`of_result`, which works them out for results written before findings existed.
 """
 
 from harness.findings import recovery, registry, run, traffic, validity

@@ -509,6 +509,17 @@ def report(run_dir: RunDirArgument, history: HistoryOption = None) -> None:
     raise typer.Exit(commands.render_run(run_dir, history, _OUTPUT))
 
 
+@app.command("findings")
+def findings_cmd(
+    run_dir: RunDirArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """List a run's findings (docs/findings.md): what each rule read, the change it recommends, its effect."""
+    from harness.engine import commands
+
+    raise typer.Exit(commands.list_findings(run_dir, as_json, _OUTPUT))
+
+
 @app.command("compare")
 def compare_cmd(
     run_dirs: Annotated[

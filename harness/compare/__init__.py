@@ -16,7 +16,7 @@ list of values; `page` decides units (batches, runs) and shares alpha over a pag
 "One scale"); `compare_runs(..., own_thresholds=True)` keeps each trial's own.
 """
 
-from harness.compare import page, scale, stats
+from harness.compare import differences, page, scale, stats
 from harness.compare.render import render_html, render_markdown, write_comparison
 from harness.compare.runs import (
     DEFAULT_METRICS,
@@ -44,6 +44,7 @@ __all__ = [
     "Verdict",
     "compare",
     "compare_runs",
+    "differences",
     "metric_spec",
     "min_trials_for",
     "page",

@@ -209,6 +209,26 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def findings_lines(report: ComparisonReport) -> list[str]:
+    """compare.md's table of findings that differ between the sides (docs/findings.md)."""
+    if not report.findings:
+        return []
+    labels = report.labels
+    lines = [
+        "",
+        "**Findings that differ between the sides**",
+        "",
+        "| scenario | finding | severity | " + " | ".join(_cell(label) for label in labels) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in labels) + " |",
+    ]
+    for d in report.findings:
+        shares = " | ".join(d.share_text(label) for label in labels)
+        lines.append(
+            f"| {_cell(d.scenario or 'run')} | {_cell(d.title)} `{d.id}` | {d.severity} | {shares} |"
+        )
+    return lines
+
+
 def render_markdown(report: ComparisonReport) -> str:
     """compare.md: sides, warnings, and per scenario a verdict line per side and a compact table."""
     others = report.labels[1:]
@@ -229,6 +249,7 @@ def render_markdown(report: ComparisonReport) -> str:
     if report.warnings:
         lines += ["", "**Warnings**", ""]
         lines += [f"- {_cell(w)}" for w in report.warnings]
+    lines += findings_lines(report)
     if report.thresholds:
         lines += ["", "**Health thresholds**", ""]
         lines += [f"- {_cell(s.line)}" for s in report.thresholds]

@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 
 from harness import plan as plan_package
-from harness.compare import page, scale, stats
+from harness.compare import differences, page, scale, stats
 from harness.errors import FileInputError, InputError
 from harness.plan import gates
 from harness.result import files as result_files
@@ -243,6 +243,8 @@ class ComparisonReport:
 
     thresholds: tuple[scale.ScenarioScale, ...] = field(default=())
     """Per scenario, the health thresholds its trials were compared on and where they came from."""
+    findings: tuple[differences.FindingDifference, ...] = field(default=())
+    """Findings (docs/findings.md) fired in a different share of trials or runs on some side."""
 
     @property
     def baseline(self) -> str:
@@ -562,4 +564,5 @@ def compare_runs(
         correction=chosen,
         comparisons=pairs,
         thresholds=tuple(scales),
+        findings=differences.differing(sides, compared),
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.engine import prepare
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InputError
 
 if TYPE_CHECKING:
     from harness.result import model as result_model
@@ -263,6 +263,55 @@ def render_run(run_dir: Path, history_url: str | None, output: Output) -> int:
         runner.rerender(folder, store)
     output.print(f"report: {folder / 'report.html'}")
     return 0
+
+
+def list_findings(run_dir: Path, as_json: bool, output: Output) -> int:
+    """`harness findings`: a run's findings, most severe first (docs/findings.md); exit 0 whatever
+    they say. Worked out from result.json and plan.json for runs written before findings existed."""
+    import json
+
+    from harness import findings
+    from harness.result import files as result_files
+    from harness.store import rundir
+
+    folder = checked_run_dir(run_dir)
+    if not (folder / rundir.RESULT).is_file():
+        raise InputError(f"RUN_DIR: {folder} has no {rundir.RESULT}; is it a run directory?")
+    result = result_files.read(folder / rundir.RESULT)
+    plan = rundir.read_json(folder / rundir.PLAN)
+    listed = findings.of_result(result, plan if isinstance(plan, dict) else None)
+    if as_json:
+        rows = [
+            {
+                "scenario": x.scenario,
+                "trial": x.trial,
+                **x.finding.model_dump(mode="json", exclude_unset=True),
+            }
+            for x in listed
+        ]
+        output.print(json.dumps(rows, indent=2), highlight=False)
+        return 0
+    output.print(f"run {result.run_id}: {_count_findings(listed)}", highlight=False)
+    for x in listed:
+        f = x.finding
+        output.print(f"\n{f.severity.upper()} {x.where}: {f.title} [{f.id}]", highlight=False)
+        output.print(f"  evidence: {f.evidence}", highlight=False)
+        output.print(f"  change: {f.recommendation}", highlight=False)
+        if f.expected_effect is not None:
+            e = f.expected_effect
+            output.print(f"  expected: {e.metric} {e.change:+g} ({e.text})", highlight=False)
+    return 0
+
+
+def _count_findings(listed: list[Any]) -> str:
+    """`3 findings (1 critical, 2 info)`, or `no findings`."""
+    if not listed:
+        return "no findings"
+    counts: dict[str, int] = {}
+    for x in listed:
+        counts[x.finding.severity] = counts.get(x.finding.severity, 0) + 1
+    parts = ", ".join(f"{n} {severity}" for severity, n in counts.items())
+    return f"{len(listed)} finding{'s' if len(listed) != 1 else ''} ({parts})"
 
 
 def checked_run_dir(path: Path) -> Path:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import scoring
+from harness import findings, scoring
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
 from harness.engine import abort, stopping
@@ -74,7 +74,7 @@ def score_scenario_dir(
     read = runview.scoring_inputs(sdir, files)
     if isinstance(read, str):
         entry["scoring_error"] = read
-        return _scenario_entry(sdir, entry)
+        return _scenario_entry(sdir, _with_findings(entry, plan, head))
     series, phases = read
     verified = _read_optional(sdir / "verify.json")
     data_loss = verify.data_loss(verified)
@@ -109,7 +109,7 @@ def score_scenario_dir(
     entry["gates"] = [r.to_json() for r in results]
     # A scenario whose steady state did not hold before the fault measured nothing about the
     # fault: it cannot pass, whatever its gates say.
-    scenario_entry = _scenario_entry(sdir, entry)
+    scenario_entry = _scenario_entry(sdir, _with_findings(entry, plan, head))
     passed = scenario_entry.ran_to_completion and all(r.passed for r in results)
     return scenario_entry.model_copy(update={"passed": passed})
 
@@ -141,6 +141,12 @@ def _explained(
     }
 
 
+def _with_findings(entry: dict[str, Any], plan: Any, head: dict[str, Any] | None) -> dict[str, Any]:
+    """The entry with what the rules of harness.findings read in it (docs/findings.md)."""
+    found = findings.for_scenario(entry, plan.model_dump(mode="json"), (head or {}).get("target"))
+    return {**entry, "findings": [f.model_dump(mode="python", exclude_unset=True) for f in found]}
+
+
 def _scenario_entry(sdir: Path, entry: dict[str, Any]) -> result_model.Scenario:
     """The entry as the model; scenario.json that does not fit it is refused naming the field."""
     return result_files.parse_scenario(entry, sdir / SCENARIO_FILE)
@@ -170,11 +176,14 @@ def assemble_result(
             if (sdir / SCENARIO_FILE).exists():
                 scenarios.append(score_scenario_dir(plan, scenario, sdir, head, store, files))
     complete = head.get("status") == "completed"
+    entries = [s.model_dump(mode="python", exclude_unset=True) for s in scenarios]
+    overall = findings.for_run(entries, plan.model_dump(mode="json"), head.get("target"))
     content = {
         **rundir.redacted_facts(head),  # the target's facts may hold a token or a URL password
         "schema": SCHEMA,
         "passed": complete and bool(scenarios) and all(s.passed for s in scenarios),
         "scenarios": scenarios,
+        "findings": [f.model_dump(mode="python", exclude_unset=True) for f in overall],
     }
     return result_files.parse(content, run_dir / rundir.RESULT)
 

@@ -59,6 +59,7 @@ def render_report(run: inputs.RunInputs, trends: Mapping[str, list[dict]] | None
     scenarios = [_scenario(entry, run.trials, plan, trends) for entry in result.get("scenarios") or []]
     missing = _not_run(plan, result)
     context = {
+        "findings": _findings(result, scenarios),
         "result": result,
         "run": _run_summary(result, scenarios, missing),
         "plan": plan,
@@ -115,6 +116,43 @@ def _run_summary(result: Mapping[str, Any], scenarios: list[dict], not_run: list
         "unverified": unverified,
         "not_run": not_run,
     }
+
+
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def _findings(result: Mapping[str, Any], scenarios: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The findings result.json holds, most severe first, each with the scenario section and the
+    time range (seconds on its charts) it points at; None for a result written before findings."""
+    if "findings" not in result and not any("findings" in s for s in result.get("scenarios") or []):
+        return None
+    by_trial = {(s["name"], s["trial"]): s for s in scenarios}
+    first = {}
+    for s in scenarios:
+        first.setdefault(s["name"], s)
+    listed = []
+    for entry in result.get("scenarios") or []:
+        shown = by_trial.get((str(entry.get("name")), entry.get("trial") or 1))
+        for f in entry.get("findings") or []:
+            listed.append(_finding(f, shown, shown["label"] if shown else str(entry.get("name"))))
+    for f in result.get("findings") or []:
+        shown = first.get(f.get("scenario")) if f.get("scenario") else None
+        listed.append(_finding(f, shown, f.get("scenario") or "run"))
+    listed.sort(key=lambda f: _SEVERITY_ORDER.get(f["severity"], 3))
+    return listed
+
+
+def _finding(f: Mapping[str, Any], scenario: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """One finding as the page shows it: a link to its scenario's charts, zoomed to its range."""
+    out = {**f, "where": where, "href": None, "scenario_id": None, "from_s": None, "to_s": None}
+    if scenario is None:
+        return out
+    out["scenario_id"] = scenario["id"]
+    out["href"] = f"#{scenario['id']}-charts" if scenario["points"] else f"#{scenario['id']}"
+    origin = scenario["data"]["origin_t"]
+    if _num(f.get("t_from")) and _num(f.get("t_to")):
+        out["from_s"], out["to_s"] = round(f["t_from"] - origin, 1), round(f["t_to"] - origin, 1)
+    return out
 
 
 def _not_run(plan: Mapping[str, Any] | None, result: Mapping[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness import findings
 from harness.plan import applicability
 from harness.report import inputs, why
 from harness.result import files as result_files
@@ -48,6 +49,7 @@ def summary(
     ]
     if result.error:
         lines += ["", f"Error: {result.error}"]
+    lines += _findings(result)
     scored = [(s, s.metrics) for s in scenarios if s.metrics is not None]
     if scored:
         cost = sum(m.downtime_cost_usd or 0 for _, m in scored)
@@ -93,6 +95,22 @@ def summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _findings(result: result_model.Result) -> list[str]:
+    """The findings, most severe first, one line each: what was seen and what to change
+    (docs/findings.md). Near the top, so a CI job summary shows them."""
+    listed = findings.stored(result)
+    if not listed:
+        return []
+    lines = ["", "## Findings", ""]
+    for x in listed:
+        f = x.finding
+        line = f"- **{f.severity}** {x.where}: {f.title} — {f.evidence} *Change:* {f.recommendation}"
+        if f.expected_effect is not None:
+            line += f" *Expected:* {f.expected_effect.text}."
+        lines.append(line + f" `{f.id}`")
+    return lines
 
 
 FORMATS: dict[str, Callable[[Any, int | None], str]] = {

@@ -242,6 +242,34 @@ class GateOutcome(_Model):
         return entry
 
 
+class ExpectedEffect(_Model):
+    """What a finding's recommended change should do, where the harness can estimate it."""
+
+    metric: StrictStr
+    """A metric of the registry (dotted), or a recovery phase's `recovery_phases.NAME.at_s`."""
+    change: Number
+    """Signed, in the metric's unit: -20 on `recovery_time_s` is 20 s faster."""
+    text: StrictStr
+
+
+class Finding(_Model):
+    """What a rule of harness.findings read in a scenario (or across a run's trials): the
+    evidence, the change it recommends and, when it can be estimated, that change's effect."""
+
+    id: StrictStr
+    """The rule's stable, kebab-case id (docs/findings.md)."""
+    severity: Literal["info", "warning", "critical"]
+    title: StrictStr
+    evidence: StrictStr
+    t_from: OptionalNumber = None
+    """Unix seconds: where on the scenario's charts the evidence starts; None for run-level facts."""
+    t_to: OptionalNumber = None
+    recommendation: StrictStr
+    expected_effect: ExpectedEffect | None = None
+    scenario: StrictStr | None = None
+    """Run-level findings only: the scenario they are about (scenario-level ones sit in its entry)."""
+
+
 class Phases(_Model):
     """The instants (Unix seconds) that split the scenario's timeline into windows."""
 
@@ -315,6 +343,8 @@ class Scenario(_Model):
     metrics: Metrics | None = None
     """None: the scenario could not be scored (see scoring_error)."""
     gates: list[GateOutcome] = []
+    findings: list[Finding] = []
+    """What harness.findings read in this trial; absent in results written before findings existed."""
     passed: StrictBool
     scoring_error: StrictStr | None = None
     phases: Phases | None = None
@@ -351,6 +381,8 @@ class Result(_Model):
     """Why a failed run stopped."""
     passed: StrictBool
     scenarios: list[Scenario]
+    findings: list[Finding] = []
+    """Findings over the run as a whole (its trials per scenario, its target), from harness.findings."""
     batch: StrictStr | None = None
     """Runs made by one command that ran several targets with their trials interleaved share this
     id: trial k of a scenario in each of them ran in the same slot of time (a block)."""

@@ -242,6 +242,17 @@
     }
   });
 
+  /* A finding's link shows its scenario's charts zoomed to the finding's time range. */
+  document.querySelectorAll("a[data-t-from][data-scenario]").forEach(function (a) {
+    a.addEventListener("click", function () {
+      var sc = DATA.scenarios[a.getAttribute("data-scenario")];
+      var lo = parseFloat(a.getAttribute("data-t-from")), hi = parseFloat(a.getAttribute("data-t-to"));
+      if (!sc || !sc.charts || !sc.charts.length || !isFinite(lo) || !isFinite(hi)) return;
+      var pad = Math.max(2, 0.25 * (hi - lo));
+      sc.charts[0].setScale("x", { min: lo - pad, max: hi + pad });
+    });
+  });
+
   function resize(width) {
     charts.forEach(function (c) { c.u.setSize({ width: width || Math.max(240, c.el.clientWidth), height: c.height }); });
   }

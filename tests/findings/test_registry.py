@@ -66,6 +66,9 @@ def test_findings_of_a_recorded_run(tmp_path: Path) -> None:
     where = {(x.where, x.finding.id) for x in listed}
     assert ("zone-latency#1", "latency-only-impact") in where
     assert ("run", "too-few-trials") in where
+    # The node crash: detection took the node grace period, capacity came back only at eviction.
+    assert ("node-crash#1", "detection-dominates-recovery") in where
+    assert ("node-crash#1", "capacity-reduced-until-eviction") in where
     old = tmp_path / "old"
     shutil.copytree(source, old)
     content = result.to_json()

@@ -89,7 +89,10 @@ class TestEviction:
         """Users back at 9 s, capacity only at 34 s, after the 30 s eviction toleration."""
         entry = scenario(recovery_phases=recovery_phases(users_back=9.0, capacity_restored=34.0))
         f = found(entry, target={**TESTBED, "eviction_s": 30.0})["capacity-reduced-until-eviction"]
-        assert "25.0 s" in f.evidence and f.expected_effect is None  # 30 s is already the suggestion
+        assert "25.0 s" in f.evidence
+        # 30 s is already the suggestion (the testbed's scaled-down toleration): a third of it.
+        assert f.expected_effect is not None and f.expected_effect.change == -20.0
+        assert "for example 10 s" in f.recommendation
 
     def test_estimates_the_effect_of_a_shorter_toleration(self) -> None:
         """A cluster's 300 s default toleration: capacity would be back 270 s sooner at 30 s."""

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from harness import children
+from harness.chaos.activities import testbed as activities
 from harness.errors import HarnessError
 from harness.ports import free_port
 from harness.scoring import controlplane
@@ -128,7 +129,10 @@ class TestReplicaFaults:
         """A SIGKILLed replica dies, restarts, turns ready and returns to the load balancer."""
         t0 = time.time()
         victim = faults.kill_replica(managed.root)["replica"]
-        wait_for(lambda: events_since(managed, t0, Event.ENDPOINT_ADDED), 20, "the endpoint to come back")
+        wait_for(lambda: events_since(managed, t0, Event.ENDPOINT_REMOVED), 10, "the endpoint to go")
+        # The experiments' steady-state probe waits (bounded) for the restarted replica.
+        settled = activities.endpoints_count(settle_s=20, configuration={"testbed_dir": str(managed.root)})
+        assert settled == 3 and events_since(managed, t0, Event.ENDPOINT_ADDED)
         wait_for(lambda: serving(managed), 20, "all replicas serving")
         log = events_since(managed, t0)
         kinds = [(r.event, r.get("replica")) for r in log]

@@ -14,10 +14,11 @@ judges unhealthy. Definitions in docs/scoring.md.
 `settings_for(plan)` is a plan's ScoringSettings; `pooled_thresholds` resolves one scale for
 several trials from their baselines pooled (harness compare). `controlplane` summarises a
 Kubernetes target's control-plane samples over the same phases; `health` is the healthy-bucket
-test, which the report draws too.
+test, which the report draws too; `baseline` judges whether the load was steady before the fault
+(the engine asks it before injecting, `harness score` again).
 """
 
-from harness.scoring import controlplane, health
+from harness.scoring import baseline, controlplane, health
 from harness.scoring.health import HealthPolicy
 from harness.scoring.metrics import (
     RecoveryWatch,
@@ -36,6 +37,7 @@ __all__ = [
     "RecoveryWatch",
     "ScenarioMetrics",
     "ScoringSettings",
+    "baseline",
     "controlplane",
     "health",
     "phases_from_markers",

@@ -208,6 +208,7 @@ def _scenario(
         "passed": bool(entry.get("passed")),
         "not_applicable": entry.get("not_applicable"),
         "aborted_by": entry.get("aborted_by"),
+        "baseline_check": entry.get("baseline_check"),
         "deviated": entry.get("deviated"),
         "error": entry.get("error"),
         "healed": entry.get("healed") or [],

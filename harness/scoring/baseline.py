@@ -17,7 +17,8 @@ check", says why each threshold is what it is):
   drift) does not fire it.
 - `generator_late_share`: the load generator kept its schedule (harness.load.pacing's generator
   lag): at most `max_generator_late_share` of the requests sent late by the generator itself.
-- `errors`, `latency`, `kpi`: the baseline within the plan's SLO (when it sets an absolute one),
+- `errors`, `latency`, `kpi`: the baseline within the plan's SLO (when it sets an absolute one;
+  errors under `max_error_rate` when it does not),
   and no impact inside it (a run of `impact_buckets` unhealthy buckets under the thresholds
   scoring resolves from this baseline, harness.scoring.health): the same rules that judge the
   fault, with no fault running.
@@ -62,6 +63,10 @@ class BaselineSettings:
     """Health judges a bucket by its p95, which the slowest 5 % of requests decide: when more than 5 %
     were sent late by the generator itself, the generator (not the service) can set that p95 and the
     load delivered is not the load planned."""
+    max_error_rate: float = 0.05
+    """Without an error-rate SLO in the plan, the baseline's error rate (its Wilson lower bound)
+    must stay under this: a service failing more than one request in 20 with no fault running is
+    already in an incident, and thresholds derived from it (twice its rate) would hide most faults."""
     trend_confidence: float = 0.99
     """One-sided confidence that the p95 rose by more than the minimum rise: 1 % false alarms on
     a flat baseline of independent buckets, and the same rule at every baseline length."""
@@ -167,7 +172,7 @@ def judge(
             _coverage(series, window.duration_s, start_t, end_t, settings),
             _trend(series, lo, hi, settings, span),
             _generator(series, lo, hi, settings, span),
-            _errors(series, lo, hi, policy, limits, span),
+            _errors(series, lo, hi, policy, limits, settings, span),
             _latency(series, lo, hi, policy, limits, span),
             _kpi(series, lo, hi, limits, span),
         )
@@ -235,20 +240,26 @@ def _generator(series: Series, lo: int, hi: int, settings: BaselineSettings, spa
 
 
 def _errors(
-    series: Series, lo: int, hi: int, policy: HealthPolicy, limits: health.Thresholds, span: str
+    series: Series,
+    lo: int,
+    hi: int,
+    policy: HealthPolicy,
+    limits: health.Thresholds,
+    settings: BaselineSettings,
+    span: str,
 ) -> Check:
     only = health.Thresholds(limits.error_rate, None, None, limits.kpi_window_s, limits.min_requests,
                              limits.confidence, limits.impact_buckets)  # fmt: skip
     requests, failures = int(series.requests[lo:hi].sum()), int(series.failures[lo:hi].sum())
     rate = failures / requests if requests else None
-    over_slo = (
-        policy.error_rate is not None and _lower(failures, requests, limits.confidence) > policy.error_rate
-    )
+    ceiling = policy.error_rate if policy.error_rate is not None else settings.max_error_rate
+    over = _lower(failures, requests, limits.confidence) > ceiling
     said = (
         f"{failures} of {requests} requests failed ({100 * (rate or 0.0):.2f} %) in {span}"
-        f"{', above the SLO' if over_slo else ''}"
+        f"{(', above the SLO' if policy.error_rate is not None else ', above the ceiling') if over else ''}"
+        f"; a bucket is unhealthy above {100 * limits.error_rate:.2f} %"
     )
-    return _judged("errors", series, lo, hi, only, over_slo, rate, limits.error_rate, said, "error rate")
+    return _judged("errors", series, lo, hi, only, over, rate, ceiling, said, "error rate")
 
 
 def _latency(

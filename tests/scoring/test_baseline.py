@@ -139,11 +139,17 @@ class TestWithinSlo:
         assert not errors.passed and "judged unhealthy on error rate" in errors.evidence
 
     def test_errors_above_the_plans_slo_fail(self, tmp_path: Path) -> None:
-        """2 of 30 requests failing every second is steady, but above an absolute SLO of 1 %."""
-        steady_errors = {s: {"failures": 2} for s in range(30)}
+        """1 of 30 requests failing every second is steady, but above an absolute SLO of 1 %."""
+        steady_errors = {s: {"failures": 1} for s in range(30)}
         assert check(judge(series(tmp_path, steady_errors)), "errors").passed
         errors = check(judge(series(tmp_path, steady_errors), HealthPolicy(error_rate=0.01)), "errors")
         assert not errors.passed and "above the SLO" in errors.evidence and errors.threshold == 0.01
+
+    def test_a_failing_baseline_without_an_slo_fails(self, tmp_path: Path) -> None:
+        """A quarter of the requests failing with no fault running is over the 5 % ceiling, SLO or not."""
+        failing = {s: {"failures": 8} for s in range(30)}
+        errors = check(judge(series(tmp_path, failing)), "errors")
+        assert not errors.passed and errors.threshold == 0.05 and "above the ceiling" in errors.evidence
 
     def test_latency_above_the_plans_slo_fails(self, tmp_path: Path) -> None:
         """purchase's 50 ms p95 is over a 40 ms SLO in every bucket."""

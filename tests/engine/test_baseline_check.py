@@ -21,7 +21,7 @@ import pytest
 
 from harness.chaos import experiment as chaos_experiment
 from harness.chaos.control import write_marker
-from harness.engine import runner
+from harness.engine import commands, runner
 from harness.load import process
 from harness.plan import Plan
 from harness.result import files as result_files
@@ -107,7 +107,8 @@ def test_a_generator_behind_its_schedule_stops_the_scenario_before_the_fault(
     tmp_path: Path, injected: list[str]
 ) -> None:
     """Nothing is injected; status baseline-not-steady, exit 3; the failed check with its evidence in
-    scenario.json, result.json, the console, summary.md, junit.xml and report.html; `harness score` agrees."""
+    scenario.json, result.json, the console, summary.md, junit.xml, report.html and `harness gate`'s lines;
+    `harness score` agrees."""
     engine, result, console = run(plan(), tmp_path)
     assert injected == []
     (scenario,) = result.scenarios
@@ -128,6 +129,10 @@ def test_a_generator_behind_its_schedule_stops_the_scenario_before_the_fault(
         in (engine.run_dir / "junit.xml").read_text()
     )
     assert "Baseline not steady" in (engine.run_dir / "report.html").read_text()
+    (line,) = commands.unsteady_lines(result)  # what `harness gate`, which prints no summary, says
+    assert line.startswith("pod-kill#1: baseline not steady (generator_late_share: ") and line.endswith(
+        "no fault injected"
+    )
     again = runner.rescore(engine.run_dir, warn=lambda _: None)
     assert again.scenarios[0].baseline_check == check
 

@@ -103,7 +103,7 @@ def run_plan(request: RunRequest, output: Output) -> int:
     if not request.quiet:
         output.print((engine.run_dir / "summary.md").read_text(), highlight=False)
     else:  # `harness gate` prints no summary: what failed and why, what was not run (no failure)
-        for line in why_lines(engine.run_dir, result) + not_applicable_lines(result):
+        for line in why_lines(engine.run_dir, result) + not_applicable_lines(result) + unsteady_lines(result):
             output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
@@ -125,6 +125,17 @@ def not_applicable_lines(result: result_model.Result) -> list[str]:
         for s in result.scenarios
         if s.not_applicable
     ]
+
+
+def unsteady_lines(result: result_model.Result) -> list[str]:
+    """One line per scenario whose load was not steady before the fault, with the failed checks."""
+    out = []
+    for s in result.scenarios:
+        check = s.baseline_check
+        if check is not None and not check.steady:
+            then = "fault injected anyway" if check.went_on else "no fault injected"
+            out.append(f"{s.name}#{s.trial}: baseline not steady ({check.reasons()}); {then}")
+    return out
 
 
 def side_testbed_dir(testbed_dir: Path, side: prepare.Side) -> Path:

@@ -45,6 +45,10 @@ from harness.timeline import SeriesFiles
 SCHEMA = result_model.SCHEMA
 EXPERIMENT_BUDGET_S = 900.0
 """The longest an experiment may run; Locust's own run time is bounded by it (the engine stops it sooner)."""
+RECORDER_CATCH_UP_S = 5.0
+"""How long the baseline check waits for the recorder to write the window's last buckets (it
+normally has: it writes a bucket about a second after it ends). Longer behind, the load generator
+is itself short of CPU, and the check's `load_running` says what was missing."""
 SCENARIO_FILE = "scenario.json"
 CONTROL_PLANE_FILE = "controlplane.jsonl"
 """Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
@@ -70,7 +74,16 @@ def score_scenario_dir(
         # Not run: nothing to score or gate, and nothing that could fail the run.
         entry.update({"metrics": None, "gates": [], "passed": True})
         return _scenario_entry(sdir, entry)
+    files = files or SeriesFiles()
     entry.update({"metrics": None, "gates": [], "passed": False})
+    check = _baseline_check(
+        plan, sdir, files, went_on=entry.get("status") != result_model.BASELINE_NOT_STEADY
+    )
+    if check is not None:
+        entry["baseline_check"] = check
+    if entry.get("status") == result_model.BASELINE_NOT_STEADY:
+        # No fault: nothing to score or gate, and not passed; the findings say why.
+        return _scenario_entry(sdir, _with_findings(entry, plan, head))
     read = runview.scoring_inputs(sdir, files)
     if isinstance(read, str):
         entry["scoring_error"] = read
@@ -145,6 +158,23 @@ def _with_findings(entry: dict[str, Any], plan: Any, head: dict[str, Any] | None
     """The entry with what the rules of harness.findings read in it (docs/findings.md)."""
     found = findings.for_scenario(entry, plan.model_dump(mode="json"), (head or {}).get("target"))
     return {**entry, "findings": [f.model_dump(mode="python", exclude_unset=True) for f in found]}
+
+
+def _baseline_check(plan: Any, sdir: Path, files: SeriesFiles, went_on: bool) -> dict[str, Any] | None:
+    """The baseline check judged again from the folder (the window the engine marked, or in older
+    runs the baseline up to the fault); None when the baseline or the timeline cannot be read.
+    went_on: the fault was injected (the scenario did not stop at the check)."""
+    try:
+        window = scoring.baseline.window_from_markers(rundir.read_markers(sdir / "markers.jsonl"))
+        path = sdir / "timeline.jsonl"
+        series = files.series(path) if window is not None and path.is_file() else None
+    except (HarnessError, ValueError):
+        return None  # scoring reports the broken file
+    if series is None or window is None or not len(series):
+        return None
+    settings = scoring.settings_for(plan)
+    verdict = scoring.baseline.judge(series, *window, settings.policy, settings.baseline)
+    return verdict.to_dict(went_on=went_on and not verdict.steady)
 
 
 def _scenario_entry(sdir: Path, entry: dict[str, Any]) -> result_model.Scenario:
@@ -405,6 +435,10 @@ class Engine:
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
                 self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live)
                 self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live)
+                if not self._baseline_steady(markers, live, facts, label):
+                    status = result_model.BASELINE_NOT_STEADY
+                    write_marker(str(markers), kind="phase", phase=Marker.STOPPED)
+                    return status
                 write_marker(str(markers), kind="phase", phase=Marker.EXPERIMENT)
                 self.progress.enter(Marker.EXPERIMENT)
                 with abort.AbortWatcher(live, plan.abort, lambda _r: chaos_experiment.interrupt_for_abort(),
@@ -446,6 +480,39 @@ class Engine:
             self._after_load(sdir, facts)
             rundir.write_json(sdir / SCENARIO_FILE, facts)
         return status
+
+    def _baseline_steady(
+        self, markers: Path, live: abort.LiveSeries, facts: dict[str, Any], label: str
+    ) -> bool:
+        """Judge the baseline's closed buckets (scoring.baseline) before any fault; False: do not inject.
+
+        The window ends where the recorder has surely written its buckets (it writes one about a
+        second after it ends), marked in markers.jsonl so that `harness score` judges the same."""
+        settings = scoring.settings_for(self.plan)
+        end_t = time.time() - 2.0 * self.plan.load.bucket_s - 1.0
+        write_marker(str(markers), kind=scoring.baseline.CHECK_MARKER, t=round(end_t, 6))
+        window = scoring.baseline.window_from_markers(rundir.read_markers(markers))
+        deadline = time.monotonic() + RECORDER_CATCH_UP_S
+        while True:
+            with live.lock:
+                live.update()
+                series = live.series
+                written = series is not None and len(series) and series.t[-1] + series.dt[-1] >= end_t
+                if written or time.monotonic() >= deadline:
+                    if series is None or window is None:
+                        return True  # nothing written: the timeline is broken, which scoring reports
+                    verdict = scoring.baseline.judge(series, *window, settings.policy, settings.baseline)
+                    break
+            time.sleep(0.2)
+            stopping.check()
+        went_on = not verdict.steady and not settings.baseline.require_steady
+        facts["baseline_check"] = verdict.to_dict(went_on=went_on)
+        rundir.write_json(markers.parent / SCENARIO_FILE, facts)
+        if not verdict.steady:
+            reasons = "; ".join(f"{c.name}: {c.evidence}" for c in verdict.failed)
+            then = "injecting anyway, as the plan asks" if went_on else "no fault injected"
+            self.progress.say(f"{label}: BASELINE NOT STEADY ({reasons}); {then}")
+        return verdict.steady or went_on
 
     def _phase(
         self, markers: Path, phase: Marker, seconds: float, locust: Any, live: abort.LiveSeries
@@ -567,11 +634,13 @@ def _steady_states(journal: dict[str, Any]) -> dict[str, bool | None]:
 
 
 def exit_code(result: result_model.Result) -> int:
-    """0 all passed, 1 a gate failed, 3 the run could not complete."""
+    """0 all passed, 1 a gate failed, 3 the run could not complete (a scenario aborted, failed, was
+    interrupted, or found its baseline not steady and injected nothing)."""
     if result.status != "completed":
         return 3
     ran = [s for s in result.scenarios if s.applicable]  # not applicable: not run, not failed
-    if any(s.status in ("aborted", "error", "interrupted") or s.metrics is None for s in ran):
+    stopped = ("aborted", "error", "interrupted", result_model.BASELINE_NOT_STEADY)
+    if any(s.status in stopped or s.metrics is None for s in ran):
         return 3
     return 0 if result.passed else 1
 

@@ -326,6 +326,19 @@ class Slo(_Model):
     bad bucket is noise, three seconds of trouble is an outage. 1: every unhealthy bucket is one."""
 
 
+class Baseline(_Model):
+    """The check that the load is steady before the first fault (harness.scoring.baseline)."""
+
+    require_steady: bool = True
+    """A fault injected into load that is already breaking down measures the overload, not the
+    fault: such a scenario ends `baseline-not-steady` (exit 3) without injecting. False: inject
+    anyway; the result then says on every page that the baseline was not steady, and why."""
+    max_generator_late_share: float = Field(0.05, ge=0, le=1)
+    """Health judges buckets by their p95, which the slowest 5 % of requests decide: when more
+    than 5 % were sent late by the load generator itself, the generator can set that p95 and the
+    load delivered is not the load planned."""
+
+
 class AbortCondition(_Model):
     """Stop the experiment (rollbacks run, exit 3) when a live SLI stays past a limit."""
 
@@ -459,6 +472,8 @@ class Plan(_Model):
     """DESIGN's stability window and phases long enough for the bundled experiments."""
     slo: Slo = Slo()
     """Every threshold derived from the baseline, so a plan works on a service it knows nothing about."""
+    baseline: Baseline = Baseline()
+    """A steady baseline is required before any fault, with the documented thresholds."""
     abort: list[AbortCondition] = []
     """Empty: a game day measures a bad outcome rather than cutting it short."""
     scenarios: list[Scenario] = Field(min_length=1)

@@ -33,6 +33,7 @@ from harness.errors import HarnessError
 from harness.plan import gates as gate_lang
 from harness.report import display, inputs
 from harness.result import metrics as metric_registry
+from harness.result import model as result_model
 
 REPORT = "report.html"
 HERE = Path(__file__).parent
@@ -185,7 +186,8 @@ def _scenario(
     notes: list[str] = []
     metrics = entry.get("metrics") or None
     phases = entry.get("phases") or None
-    if metrics is None and not entry.get("not_applicable"):
+    refused = entry.get("status") == result_model.BASELINE_NOT_STEADY  # its own note says why: no fault
+    if metrics is None and not entry.get("not_applicable") and not refused:
         why = entry.get("scoring_error") or entry.get("error")
         notes.append("Not scored" + (f": {why}" if why else "") + ". Cards show what was recorded.")
     markers = _markers(files.markers, notes)
@@ -196,7 +198,7 @@ def _scenario(
             phases = None
     series = _series(files.series, notes)
     origin = _origin(entry, markers, series)
-    journal = _journal(files.journal, notes, origin)
+    journal = _journal(files.journal, [] if refused else notes, origin)  # refused: no experiment, no journal
     recovery_s = (metrics or {}).get("recovery_time_s")
     data: dict[str, Any] = {"origin_t": origin, "timeline": None, "controlplane": None, "trend": None}
     bands = display.bands(phases, recovery_s, origin, markers)
@@ -247,6 +249,7 @@ def _scenario(
         "passed": bool(entry.get("passed")),
         "not_applicable": entry.get("not_applicable"),
         "aborted_by": entry.get("aborted_by"),
+        "baseline_check": entry.get("baseline_check"),
         "deviated": entry.get("deviated"),
         "error": entry.get("error"),
         "healed": entry.get("healed") or [],

@@ -32,7 +32,11 @@ def render(result: result_model.Result | Mapping[str, Any]) -> str:
         skipped = 0
         if s.status not in ("completed", None) or s.metrics is None:
             case = ET.SubElement(suite, "testcase", classname=f"{plan}.{s.name}", name="scenario completed")
-            problem = s.aborted_by or s.error or s.scoring_error or f"status {s.status}"
+            unsteady = s.baseline_check is not None and not s.baseline_check.steady
+            baseline = (
+                f"baseline not steady, no fault injected: {s.baseline_check.reasons()}" if unsteady else None
+            )
+            problem = s.aborted_by or s.error or baseline or s.scoring_error or f"status {s.status}"
             ET.SubElement(case, "error", message=str(problem))
             cases += 1
             errors += 1

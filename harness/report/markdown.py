@@ -49,6 +49,7 @@ def summary(
     ]
     if result.error:
         lines += ["", f"Error: {result.error}"]
+    lines += _unsteady(scenarios)
     lines += _findings(result)
     scored = [(s, s.metrics) for s in scenarios if s.metrics is not None]
     if scored:
@@ -71,7 +72,12 @@ def summary(
             passed = applicability.label(s.not_applicable)
             lines.append(f"| {s.name} | {s.status} | {passed} | {cells} |")
             continue
-        lines.append(f"| {s.name}#{s.trial} | {s.status} | {'yes' if s.passed else '**no**'} | {cells} |")
+        went_on = (
+            " (baseline not steady)" if s.baseline_check is not None and s.baseline_check.went_on else ""
+        )
+        lines.append(
+            f"| {s.name}#{s.trial} | {s.status}{went_on} | {'yes' if s.passed else '**no**'} | {cells} |"
+        )
     not_applicable = [s for s in scenarios if s.not_applicable]
     if not_applicable:
         lines += ["", "Not applicable on this target (not run, not failed):", ""]
@@ -122,6 +128,24 @@ FORMATS: dict[str, Callable[[Any, int | None], str]] = {
     "num": lambda v, d: _fmt(v, "", 1 if d is None else d),
 }
 """The registry's formats (harness.result.metrics.Shown) as summary.md writes them."""
+
+
+def _unsteady(scenarios: list[result_model.Scenario]) -> list[str]:
+    """Scenarios whose load was not steady before the fault, first: their numbers mean little or nothing."""
+    out = []
+    for s in scenarios:
+        check = s.baseline_check
+        if check is None or check.steady:
+            continue
+        if check.went_on:
+            then = "the fault was injected anyway (`baseline.require_steady: false`): every number is about an unsteady load"
+        else:
+            then = "no fault was injected"
+        out += [f"- **{s.name}#{s.trial}**: {then}."]
+        out += [f"  - `{c.name}`: {c.evidence}" for c in check.failed]
+    return (
+        ["", "**Baseline not steady** (the load was not steady before the fault):", "", *out] if out else []
+    )
 
 
 def _false_alarms(scenarios: list[result_model.Scenario]) -> list[str]:

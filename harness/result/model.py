@@ -21,6 +21,9 @@ Number = StrictInt | StrictFloat
 result read from a file gives its bytes back."""
 Count = StrictInt
 OptionalNumber = Number | None
+BASELINE_NOT_STEADY = "baseline-not-steady"
+"""The status of a scenario whose load was not steady before the fault: no fault was injected,
+and `baseline_check` says which criteria failed."""
 NOT_APPLICABLE = "not-applicable"
 """The status of a scenario the target could not run (its `requires` unmet); `not_applicable` says why."""
 
@@ -71,6 +74,35 @@ class SteadyState(_Model):
 
     before: StrictBool | None = None
     after: StrictBool | None = None
+
+
+class BaselineCheckItem(_Model):
+    """One criterion of the baseline check (harness.scoring.baseline)."""
+
+    name: StrictStr
+    passed: StrictBool
+    value: OptionalNumber = None
+    """What was measured; None: not judged (too little data), which passes."""
+    threshold: OptionalNumber = None
+    evidence: StrictStr
+
+
+class BaselineCheck(_Model):
+    """Whether the load was steady before the fault, criterion by criterion."""
+
+    steady: StrictBool
+    went_on: StrictBool
+    """The baseline was not steady and the fault was injected anyway (the plan's
+    `baseline.require_steady: false`): every number of the scenario carries that finding."""
+    checks: list[BaselineCheckItem]
+
+    @property
+    def failed(self) -> list[BaselineCheckItem]:
+        return [c for c in self.checks if not c.passed]
+
+    def reasons(self) -> str:
+        """The failed checks' evidence, for a sentence on a page or the console."""
+        return "; ".join(f"{c.name}: {c.evidence}" for c in self.failed)
 
 
 class Load(_Model):
@@ -326,7 +358,7 @@ class Scenario(_Model):
     trial: Count = Field(ge=1)
     status: StrictStr
     """running, completed, failed, aborted, interrupted or error (Chaos Toolkit's or the engine's),
-    or not-applicable: the target cannot offer what the scenario requires, so it was not run."""
+    baseline-not-steady (the load was not steady before the fault, so none was injected), or not-applicable: the target cannot offer what the scenario requires, so it was not run."""
     not_applicable: StrictStr | None = None
     """Why the scenario was not run on this target (status not-applicable): one entry, trial 1,
     stands for all its trials. It has no metrics and no gates, and counts as passed: it cannot
@@ -334,6 +366,9 @@ class Scenario(_Model):
     aborted_by: StrictStr | None = None
     deviated: StrictBool | None = None
     steady_state: SteadyState = SteadyState()
+    baseline_check: BaselineCheck | None = None
+    """Whether the load was steady before the fault; None: the baseline was never reached (or a
+    result written before the check existed)."""
     started: OptionalNumber = None
     ended: OptionalNumber = None
     healed: list[StrictStr] = []

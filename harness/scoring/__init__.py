@@ -15,10 +15,12 @@ judges unhealthy. Definitions in docs/scoring.md.
 several trials from their baselines pooled (harness compare). `controlplane` summarises a
 Kubernetes target's control-plane samples over the same phases; `health` is the healthy-bucket
 test, which the report draws too; `stages` explains a recovery: its phases from the fault to steady
-state, from ground truth and control-plane samples, and whether each fault took effect.
+state, from ground truth and control-plane samples, and whether each fault took effect; `baseline`
+judges whether the load was steady before the fault (the engine asks it before injecting, `harness
+score` again).
 """
 
-from harness.scoring import controlplane, health, stages
+from harness.scoring import baseline, controlplane, health, stages
 from harness.scoring.health import HealthPolicy
 from harness.scoring.metrics import (
     RecoveryWatch,
@@ -37,6 +39,7 @@ __all__ = [
     "RecoveryWatch",
     "ScenarioMetrics",
     "ScoringSettings",
+    "baseline",
     "controlplane",
     "health",
     "phases_from_markers",

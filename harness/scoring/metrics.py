@@ -34,6 +34,7 @@ import numpy as np
 
 from harness.result import defaults
 from harness.scoring import health, resilience
+from harness.scoring.baseline import BaselineSettings
 from harness.scoring.health import HealthPolicy
 from harness.scoring.windows import Phases
 from harness.timeline import Series, Window, pooled_window
@@ -55,6 +56,8 @@ class ScoringSettings:
     horizon_s: float = defaults.HORIZON_S
     """The fixed window from the fault start for availability, error rate, downtime and KPI lost
     (harness.result.defaults says why the default)."""
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+    """How steady the load must be before the fault (harness.scoring.baseline)."""
 
     def __post_init__(self) -> None:
         if self.stability_s < 0.0:
@@ -81,6 +84,10 @@ def settings_for(plan: Any) -> ScoringSettings:
         stability_s=plan.windows.stability_s,
         cost_per_hour_usd=plan.cost.per_hour_usd,
         horizon_s=plan.windows.horizon,
+        baseline=BaselineSettings(
+            require_steady=plan.baseline.require_steady,
+            max_generator_late_share=plan.baseline.max_generator_late_share,
+        ),
     )
 
 

@@ -87,6 +87,15 @@ class TestDefaults:
         policy = scoring.settings_for(plan).policy
         assert (policy.confidence, policy.impact_buckets) == (0.9, 5)
 
+    def test_the_baseline_settings_reach_scoring(self, write_plan: WritePlan) -> None:
+        """A steady baseline is required by default; the plan may go on anyway or move the late-share limit."""
+        from harness import scoring
+
+        assert scoring.settings_for(loading.load_plan(write_plan(MINIMAL))).baseline.require_steady
+        text = MINIMAL + "baseline: {require_steady: false, max_generator_late_share: 0.02}\n"
+        settings = scoring.settings_for(loading.load_plan(write_plan(text))).baseline
+        assert (settings.require_steady, settings.max_generator_late_share) == (False, 0.02)
+
     def test_minimal_plan_gets_documented_defaults(self, write_plan: WritePlan) -> None:
         """A plan with only name, load and scenarios gets the defaults DESIGN.md names."""
         plan = loading.load_plan(write_plan(MINIMAL))
@@ -238,7 +247,7 @@ PROBLEMS = [
         [
             (
                 3,
-                "userz: unknown key 'userz'; allowed: name, description, target, load, windows, slo, abort, scenarios, gates, cost",
+                "userz: unknown key 'userz'; allowed: name, description, target, load, windows, slo, baseline, abort, scenarios, gates, cost",
             )
         ],
         id="unknown-top-level-key",
@@ -481,6 +490,24 @@ class TestProblems:
             f"  {path}:2: load.users: expected a number >= 1 (got 0)",
             f"  {path}:2: load.spawn_rate: expected a number > 0 (got 0)",
         ]
+
+    @pytest.mark.parametrize(
+        ("baseline", "message"),
+        [
+            ("{require_steady: maybe}", "baseline.require_steady: expected true or false"),
+            (
+                "{max_generator_late_share: 5}",
+                "baseline.max_generator_late_share: expected a number <= 1 (got 5)",
+            ),
+            ("{require_stedy: false}", "baseline.require_stedy: unknown key"),
+        ],
+    )
+    def test_a_bad_baseline_section_names_its_line(
+        self, write_plan: WritePlan, baseline: str, message: str
+    ) -> None:
+        """A wrong value or key under `baseline` is refused with the file, the line and the key."""
+        path = write_plan(MINIMAL + f"baseline: {baseline}\n")
+        assert f"{path}:5: {message}" in str(_problems(path))
 
     def test_unreadable_file(self, tmp_path: Path) -> None:
         """A plan that does not exist is an input error naming it."""

@@ -28,7 +28,7 @@ from harness.plan.models import Plan
 from harness.store import rundir
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, Histogram
-from tests.testbed.conftest import managed, serving, wait_for  # noqa: F401
+from tests.testbed.conftest import serving, wait_for
 
 ROOT = Path(__file__).parents[2]
 EXPERIMENT = ROOT / "tests/engine/experiments/replica-kill.yaml"
@@ -272,7 +272,7 @@ def build_run(
 
 
 @pytest.fixture(scope="module")
-def real_run(managed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:  # noqa: F811
+def real_run(managed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real run on the testbed: one short replica kill under load (~30 s), its run folder."""
     tmp = tmp_path_factory.mktemp("report-run")
     plan_path = tmp / "plan.yaml"

@@ -66,10 +66,15 @@ def ground_truth_recovery(events: list[dict], fault_t: float) -> float:
     return recovered - fault_t
 
 
+def test_replica_kill_recovery_time_matches_ground_truth(managed, replica_kill_run) -> None:
+    """The measured recovery time is within max(1 s, 10 %) of the ground truth, and the run is complete
+    (the run is shared with test_distributed_load: tests/engine/conftest.py)."""
+    check_accuracy(managed, "replica-kill", *replica_kill_run)
+
+
 @pytest.mark.parametrize(
     ("name", "experiment", "pick"),
     [
-        ("replica-kill", "replica-kill.yaml", None),
         ("node-crash", "node-crash.yaml", "node"),
         ("zone-partition", "zone-partition.yaml", "zone"),
     ],
@@ -80,8 +85,13 @@ def test_recovery_time_matches_ground_truth(
     """The measured recovery time is within max(1 s, 10 %) of the ground truth, and the run is complete."""
     wait_for(lambda: serving(managed), 60, "a healthy testbed before the scenario")
     node = busy(managed)
-    variables = {"node": node.name} if pick == "node" else {"zone": node.zone} if pick == "zone" else {}
-    engine, scenario, events = run_scenario(managed, tmp_path, name, experiment, variables)
+    variables = {"node": node.name} if pick == "node" else {"zone": node.zone}
+    check_accuracy(managed, name, *run_scenario(managed, tmp_path, name, experiment, variables))
+
+
+def check_accuracy(
+    managed: tbstate.TestbedState, name: str, engine: runner.Engine, scenario: dict, events: list[dict]
+) -> None:
     m = scenario["metrics"]
     fault_t = scenario["phases"]["fault_start_t"]
     truth = ground_truth_recovery(events, fault_t)

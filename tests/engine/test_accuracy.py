@@ -23,6 +23,7 @@ from harness.plan import loading
 from harness.store import rundir
 from harness.testbed import faults
 from harness.testbed import state as tbstate
+from tests.conftest import SharedRun
 from tests.testbed.conftest import serving, wait_for
 
 pytestmark = pytest.mark.slow
@@ -66,10 +67,11 @@ def ground_truth_recovery(events: list[dict], fault_t: float) -> float:
     return recovered - fault_t
 
 
-def test_replica_kill_recovery_time_matches_ground_truth(managed, replica_kill_run) -> None:
+def test_replica_kill_recovery_time_matches_ground_truth(managed, replica_kill_run: SharedRun) -> None:
     """The measured recovery time is within max(1 s, 10 %) of the ground truth, and the run is complete
-    (the run is shared with test_distributed_load: tests/engine/conftest.py)."""
-    check_accuracy(managed, "replica-kill", *replica_kill_run)
+    (the accuracy plan's run, shared with other tests: tests/conftest.py)."""
+    run = replica_kill_run
+    check_accuracy(managed, "replica-kill", run.engine, run.scenario, run.events)
 
 
 @pytest.mark.parametrize(

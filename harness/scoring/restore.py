@@ -11,7 +11,7 @@ harness.scoring.controlplane.summarize. The ground-truth events the sampler copi
 
 | key | definition |
 | --- | --- |
-| `rto_s` | from the loss to the first instant at which the control plane accepts the harness's probe writes again **and** the controller has reconciled: the first successful probe write after the loss (and after the last failed one before the restore finished), or the first `repair` line after it, whichever is first to show quorum, a fresh controller, nothing to repair and serving endpoints equal to the desired replicas; null if that was not seen by the end |
+| `rto_s` | from the loss to the first instant at which the control plane accepts the harness's probe writes again **and** the controller has reconciled: the acknowledgement (`t` + `latency_ms`) of the first successful probe write sent after the loss (and after the last failed one before the restore finished), or the first `repair` line after it, whichever is first to show quorum, a fresh controller, nothing to repair and serving endpoints equal to the desired replicas; null if that was not seen by the end |
 | `rpo_writes` | acknowledged probe writes missing at the read-back after the scenario: lost by the restore; null without a read-back |
 | `rpo_revisions` | `lost_revision - snapshot_revision`: every control-plane write (the controller's, the agents', the probes') the restore undid |
 | `rpo_age_s` | at the loss, the age of the oldest lost acknowledged probe write (0 when none was lost; null without a read-back) |
@@ -87,12 +87,21 @@ def _rto(
     # control plane: count from after the last failed write before the restore finished.
     failed = [float(w["t"]) for w in writes if not w.get("ok") and loss_t <= w["t"] <= restored_t]
     after = max([loss_t, *failed])
-    accepted = next((float(w["t"]) for w in writes if w.get("ok") and after < w["t"] <= end), None)
-    if accepted is None:
+    first = next((w for w in writes if w.get("ok") and after < w["t"] <= end), None)
+    if first is None:
         return None
+    # Writes are accepted again when that write was acknowledged, not when it was sent: a write
+    # sent while the members were down waits (up to the client's timeout) for them to come back.
+    accepted = _acknowledged(first)
     repair = [r for r in rows if r.get("kind") == "repair"]
     current = next((r for r in reversed(repair) if r["t"] <= accepted), None)
     if current is not None and reconciled(current):
         return accepted - loss_t
     again = next((float(r["t"]) for r in repair if accepted < r["t"] <= end and reconciled(r)), None)
     return None if again is None else again - loss_t
+
+
+def _acknowledged(write: Mapping[str, Any]) -> float:
+    """When a probe write was acknowledged: its `t` (sent) plus its `latency_ms`."""
+    latency_ms = write.get("latency_ms")
+    return float(write["t"]) + (float(latency_ms) / 1000.0 if isinstance(latency_ms, int | float) else 0.0)

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -459,15 +460,21 @@ def _kill_members(state: tbstate.TestbedState) -> None:
     children.wait_gone(pids, 5)
 
 
-def _rebuild_members(root: Path, snapshot: Path | None) -> list[etcd.MemberSpec]:
+def _rebuild_members(
+    root: Path, snapshot: Path | None, killed: Callable[[], None] | None = None
+) -> list[etcd.MemberSpec]:
     """Every member killed and started again from `snapshot` (None: empty); their specs.
 
-    The one way both restores (the scheduled-snapshot drill and the synthetic one) rebuild etcd."""
+    `killed`, when given, is called once every member is gone and before any is rebuilt (the
+    drill records its loss there). The one way both restores (the scheduled-snapshot drill and
+    the synthetic one) rebuild etcd."""
     binaries = etcd.find_binaries()
     with tbstate.locked(root):
         state = tbstate.load(root)
         specs = state.member_specs()
         _kill_members(state)
+        if killed is not None:
+            killed()
         for m in state.etcd:
             if snapshot is not None:
                 etcd.restore_snapshot(snapshot, m.spec(root), specs, binaries)
@@ -562,10 +569,16 @@ def snapshot_restore_drill(root: Path, writes_after: int = 20) -> dict[str, Any]
     finally:
         client.close()
     _add(root, "etcd_restore_drill", "cluster", snapshot=str(snapshot))
-    disaster_t = time.time()
     events.record(Event.FAULT_APPLIED, fault="etcd_snapshot_restore", target="cluster", snapshot_t=snapshot_t)
-    events.record(Event.CONTROL_PLANE_DATA_LOST, t=disaster_t, revision=lost_revision)
-    specs = _rebuild_members(root, snapshot)
+    lost: dict[str, Any] = {}
+
+    def members_killed() -> None:
+        # The kill is the loss: until the members are gone they still acknowledge writes, which
+        # the restore then undoes. So the loss is recorded here, not before the kill.
+        lost.update(events.record(Event.CONTROL_PLANE_DATA_LOST, revision=lost_revision))
+
+    specs = _rebuild_members(root, snapshot, killed=members_killed)
+    disaster_t = float(lost["t"])
     etcd.wait_healthy(specs, timeout_s=30)
     recovered_t = time.time()
     # The drill's one snapshot stands for a backup schedule: a loss comes at most an interval after

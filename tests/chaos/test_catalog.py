@@ -5,11 +5,13 @@ and ships FIS templates that AWS would accept."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import string
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from botocore.validate import validate_parameters
 from chaoslib import substitute
 from chaoslib.experiment import ensure_experiment_is_valid
 from chaoslib.loader import load_experiment
+from click.testing import CliRunner, Result
 
 from harness.chaos.activities import aws as aws_activities
 
@@ -114,26 +117,56 @@ def test_valid_for_chaoslib_with_the_real_extensions(path: Path) -> None:
     assert experiment["steady-state-hypothesis"]["probes"] and experiment["method"]
 
 
+VALID = "experiment syntax and semantic look valid"
+
+
+def chaos_validate(path: Path) -> Result:
+    """`chaos --no-log-file validate PATH` in this process: the `chaos` script's own command, with
+    the chaostoolkit logger (which the command configures) and sys.modules put back as they were."""
+    logger = logging.getLogger("chaostoolkit")
+    saved = (logger.handlers[:], logger.filters[:], logger.level, logger.propagate, dict(sys.modules))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # pythonjsonlogger's, on import
+        from chaostoolkit.cli import cli
+
+        try:
+            return CliRunner().invoke(cli, ["--no-log-file", "validate", str(path)])
+        finally:
+            logger.handlers[:], logger.filters[:], logger.level, logger.propagate, modules = saved
+            if sys.modules.get("logzero") is not modules.get("logzero"):  # chaoslib swaps it for a stub
+                if "logzero" in modules:
+                    sys.modules["logzero"] = modules["logzero"]
+                else:
+                    sys.modules.pop("logzero", None)
+
+
 def test_chaos_validate_cli_accepts_every_file() -> None:
-    """The `chaos validate` command (what a user runs) accepts every file; run side by side to keep it quick."""
+    """The `chaos validate` command (what a user runs) accepts every file: the installed `chaos`
+    script in a process of its own for one file, and its command (the script's entry point,
+    chaostoolkit.cli:cli) in this process for every file, which spares a Python start-up and the
+    extensions' imports per file."""
     chaos = Path(sys.executable).parent / "chaos"
     env = {**os.environ, "PYTHONPATH": str(EXPERIMENTS.parent)}
-    procs = {
-        p: subprocess.Popen(
-            [str(chaos), "--no-log-file", "validate", str(p)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        for p in FILES
-    }
+    done = subprocess.run([str(chaos), "--no-log-file", "validate", str(FILES[0])],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and VALID in done.stdout + done.stderr, (done.stdout + done.stderr)[-800:]
     failures = {}
-    for path, proc in procs.items():
-        out, _ = proc.communicate(timeout=120)
-        if proc.returncode != 0 or "experiment syntax and semantic look valid" not in out:
-            failures[path.name] = out[-800:]
+    for path in FILES:
+        out = chaos_validate(path)
+        if out.exit_code != 0 or VALID not in out.output:
+            failures[path.name] = out.output[-800:] or repr(out.exception)
     assert failures == {}
+
+
+def test_chaos_validate_cli_in_this_process_refuses_a_broken_file(tmp_path: Path) -> None:
+    """The in-process `chaos validate` above can fail: an activity that does not exist is refused."""
+    broken = tmp_path / "broken.yaml"
+    text = FILES[0].read_text()
+    func = re.search(r"func: (\w+)", text)
+    assert func is not None
+    broken.write_text(text.replace(func.group(0), "func: no_such_activity"))
+    out = chaos_validate(broken)
+    assert out.exit_code != 0 and "no_such_activity" in out.output and VALID not in out.output
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)

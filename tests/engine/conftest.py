@@ -1,3 +1,2 @@
-"""The engine's tests share one managed testbed per module (the fixture lives with the testbed tests)."""
-
-from tests.testbed.conftest import managed  # noqa: F401
+"""The engine's tests on a testbed use the session's shared managed testbed and its shared
+replica-kill run (tests/conftest.py)."""

@@ -23,6 +23,7 @@ from harness.plan import loading
 from harness.store import rundir
 from harness.testbed import faults
 from harness.testbed import state as tbstate
+from tests.conftest import SharedRun
 from tests.testbed.conftest import serving, wait_for
 
 pytestmark = pytest.mark.slow
@@ -66,10 +67,16 @@ def ground_truth_recovery(events: list[dict], fault_t: float) -> float:
     return recovered - fault_t
 
 
+def test_replica_kill_recovery_time_matches_ground_truth(managed, replica_kill_run: SharedRun) -> None:
+    """The measured recovery time is within max(1 s, 10 %) of the ground truth, and the run is complete
+    (the accuracy plan's run, shared with other tests: tests/conftest.py)."""
+    run = replica_kill_run
+    check_accuracy(managed, "replica-kill", run.engine, run.scenario, run.events)
+
+
 @pytest.mark.parametrize(
     ("name", "experiment", "pick"),
     [
-        ("replica-kill", "replica-kill.yaml", None),
         ("node-crash", "node-crash.yaml", "node"),
         ("zone-partition", "zone-partition.yaml", "zone"),
     ],
@@ -80,8 +87,13 @@ def test_recovery_time_matches_ground_truth(
     """The measured recovery time is within max(1 s, 10 %) of the ground truth, and the run is complete."""
     wait_for(lambda: serving(managed), 60, "a healthy testbed before the scenario")
     node = busy(managed)
-    variables = {"node": node.name} if pick == "node" else {"zone": node.zone} if pick == "zone" else {}
-    engine, scenario, events = run_scenario(managed, tmp_path, name, experiment, variables)
+    variables = {"node": node.name} if pick == "node" else {"zone": node.zone}
+    check_accuracy(managed, name, *run_scenario(managed, tmp_path, name, experiment, variables))
+
+
+def check_accuracy(
+    managed: tbstate.TestbedState, name: str, engine: runner.Engine, scenario: dict, events: list[dict]
+) -> None:
     m = scenario["metrics"]
     fault_t = scenario["phases"]["fault_start_t"]
     truth = ground_truth_recovery(events, fault_t)

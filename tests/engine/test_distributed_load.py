@@ -1,7 +1,7 @@
 """The engine with load from Locust workers in processes of their own, on the real testbed.
 
-The same replica-kill scenario runs twice on one testbed: load from one Locust process, then
-from a master and two workers (`harness load worker`, separate processes on 127.0.0.1). The
+The same replica-kill scenario runs twice on one testbed: load from one Locust process (the
+accuracy tests' run, shared with them: tests/conftest.py), then from a master and two workers (`harness load worker`, separate processes on 127.0.0.1). The
 distributed run must score like the single one: its timeline's totals equal Locust's exactly,
 the acknowledged writes (shipped by the workers) are verified with no loss, and its recovery
 time is as far from the testbed's ground truth as the single run's is, within one bucket.
@@ -30,6 +30,7 @@ from harness.plan import loading
 from harness.store import rundir
 from harness.testbed import faults
 from harness.timeline import read_timeline
+from tests.conftest import SharedRun
 from tests.engine.test_accuracy import ground_truth_recovery
 from tests.testbed.conftest import serving, wait_for
 
@@ -115,10 +116,11 @@ def check_totals_and_data(scenario: dict, sdir: Path) -> None:
     assert scenario["passed"], scenario["gates"]
 
 
-def test_two_workers_score_like_one_process(managed, tmp_path: Path) -> None:
+def test_two_workers_score_like_one_process(managed, replica_kill_run: SharedRun, tmp_path: Path) -> None:
     """A replica kill under load from a master and two worker processes is scored as under one
     process: totals exact, data loss verified, recovery error within one bucket of the single run's."""
-    single, single_dir = run_scored(managed, write_plan(tmp_path, "single"), tmp_path / "reports")
+    # The single-process side: the shared run's plan is write_plan's, load.workers aside.
+    single, single_dir = replica_kill_run.scenario, replica_kill_run.sdir
     check_totals_and_data(single, single_dir)
     assert single["load"] == {
         "processes": 1, "workers_expected": 0, "workers_joined": 0, "workers_took_part": None,

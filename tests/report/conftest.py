@@ -6,14 +6,15 @@ and scores it with the engine's own `assemble_result`, so result.json has the re
 are planted where a careless report would show them (SECRETS) and written unmasked, as older
 versions of the harness wrote run folders: what reads them for the report must mask them.
 
-`real_run` runs the engine on the local testbed with a short plan (one replica kill, ~30 s).
+`real_run` is the folder of the session's one real run on the local testbed (tests/conftest.py: a
+replica kill under load, ~30 s).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,11 @@ import numpy as np
 import pytest
 
 from harness.engine import runner
-from harness.engine.progress import Progress
-from harness.plan import loading
 from harness.plan.models import Plan
 from harness.store import rundir
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, Histogram
-from tests.testbed.conftest import managed, serving, wait_for  # noqa: F401
+from tests.conftest import PLAN_VAR_SECRET, SharedRun
 
 ROOT = Path(__file__).parents[2]
 EXPERIMENT = ROOT / "tests/engine/experiments/replica-kill.yaml"
@@ -38,7 +37,7 @@ SECRETS = {
     "journal_config_token": "tok-8b3e5d1f0c9a",
     "activity_password": "pw-2c7a9e4b6d1f",
     "nested_config_key": "nk-5e0b3c8a2f7d",
-    "plan_var_password": "pv-9d4f1a6c3e8b",
+    "plan_var_password": PLAN_VAR_SECRET,
     "target_token": "tt-1a2b3c4d5e6f",
     "controlplane_token": "ct-6f5e4d3c2b1a",
     "target_url_password": "tu-0c9b8a7f6e5d",
@@ -272,20 +271,7 @@ def build_run(
 
 
 @pytest.fixture(scope="module")
-def real_run(managed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:  # noqa: F811
-    """A real run on the testbed: one short replica kill under load (~30 s), its run folder."""
-    tmp = tmp_path_factory.mktemp("report-run")
-    plan_path = tmp / "plan.yaml"
-    plan_path.write_text(f"""name: report-real
-target: {{kind: testbed, profile: managed}}
-load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, host: auto, users: 10, spawn_rate: 10, pacing_s: 0.25, bucket_s: 0.5, request_timeout_s: 1.0}}
-windows: {{warmup_s: 3, baseline_s: 6, observe_s: 15, stability_s: 3}}
-scenarios:
-  - {{name: replica-kill, experiment: {EXPERIMENT}, vars: {{api_token: {SECRETS["plan_var_password"]}}}}}
-gates: ["data_loss == 0", "recovery_time_s < 20"]
-""")
-    wait_for(lambda: serving(managed), 60, "a healthy testbed before the run")
-    plan = loading.load_plan(plan_path)
-    engine = runner.Engine(plan, tmp / "reports", managed.root, Progress(quiet=True))
-    engine.run()
-    yield engine.run_dir
+def real_run(replica_kill_run: SharedRun) -> Path:
+    """A real run on the testbed: one short replica kill under load (~30 s), its run folder (the
+    session's shared run, tests/conftest.py; its plan has a secret variable, SECRETS["plan_var_password"])."""
+    return replica_kill_run.engine.run_dir

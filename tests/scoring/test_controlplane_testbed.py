@@ -165,9 +165,18 @@ class TestRestore:
                        "snapshot_interval_s": 3.0}  # fmt: skip
 
     def test_rto_is_the_later_of_writes_and_reconcile(self) -> None:
-        """Reconciled before writes are accepted again: the RTO waits for the writes."""
+        """Reconciled before writes are accepted again: the RTO waits for the writes (the first one sent
+        at 121 and acknowledged 2 ms later)."""
         lines = [line for line in drill(rto_write_t=121.0, reconciled_t=119.0)]
-        assert summary(lines)["restore"]["rto_s"] == 6.0
+        assert summary(lines)["restore"]["rto_s"] == 6.002
+
+    def test_a_write_sent_during_the_outage_counts_when_it_was_acknowledged(self) -> None:
+        """A probe write sent at 116, while the members were down, that waited 1.5 s for them: the control
+        plane accepted writes again at 117.5, not 116 (the controller reconciled at 116.5)."""
+        lines = [line for line in drill(rto_write_t=115.0, reconciled_t=116.5)
+                 if not (line.get("verb") == "write" and line["t"] == 116.0) and line["t"] != 117.5]  # fmt: skip
+        lines.append(write(116.0, seq=16, ms=1500.0))
+        assert summary(lines)["restore"]["rto_s"] == 2.5
 
     def test_never_recovered_is_null(self) -> None:
         """Writes never accepted again by the end: no RTO (write_unavailable_s still says how long)."""

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
-from harness.testbed import cluster, faults, profiles
+from harness.testbed import faults, profiles
 from harness.testbed.groundtruth import Event, Record, read_events
 from harness.testbed.state import TestbedState
 
@@ -27,14 +26,6 @@ FAST = profiles.Timings(
 
 def make_profile(name: str, **overrides: object) -> profiles.Profile:
     return profiles.builtin(name, timings=FAST, **overrides)
-
-
-@pytest.fixture(scope="module")
-def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestbedState]:
-    """One managed testbed (3 etcd members, 3 zones) shared by a module's tests; each test heals what it breaks."""
-    root = tmp_path_factory.mktemp("managed")
-    with cluster.open_testbed(make_profile("managed"), root) as state:
-        yield state
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, what: str, step_s: float = 0.1) -> object:

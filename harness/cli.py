@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from harness import __version__, redaction
+from harness import __version__, bundle, redaction
 from harness.errors import HarnessError, InputError
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ err = Console(stderr=True, soft_wrap=True, markup=False)
 out = Console(soft_wrap=True, markup=False)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "subscriptions.py"
+DEFAULT_LOCUSTFILE = bundle.LOCUSTFILE
 
 
 def _version(value: bool) -> None:
@@ -605,7 +605,9 @@ def history_list(
 
 
 @app.command("validate")
-def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Plan or experiment files, or bundled plans' names.")],
+) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
     from harness.engine import commands
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from harness.engine import prepare
 from harness.errors import HarnessError
+from harness.plan import loading
 
 if TYPE_CHECKING:
     from harness.result import model as result_model
@@ -223,9 +224,11 @@ def compare_command(sides: Sequence[SideRun]) -> str:
 
 
 def validate(files: list[Path], output: Output) -> int:
-    """`harness validate`: each file checked in turn; the first problem raises (exit 2)."""
+    """`harness validate`: each file (or bundled plan's name) checked in turn; the first problem
+    raises (exit 2)."""
     for path in files:
-        checked = prepare.validate(path)
+        bundled = None if path.exists() else loading.bundled_plan(str(path))
+        checked = prepare.validate(bundled or path)
         output.print(f"{path}: valid {checked.kind}")
         for warning in checked.warnings:
             output.warning(warning)

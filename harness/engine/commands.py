@@ -108,7 +108,22 @@ def run_plan(request: RunRequest, output: Output) -> int:
             output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
+    if request.quiet:
+        _publish_for_ci(engine.run_dir, output)
     return runner.exit_code(result)
+
+
+def _publish_for_ci(run_dir: Path, output: Output) -> None:
+    """`harness gate`: the paths a CI step publishes, and summary.md on the job's page when the
+    CI offers one ($GITHUB_STEP_SUMMARY); a summary that cannot be written does not change the verdict."""
+    from harness.engine import ci
+
+    for line in ci.path_lines(run_dir):
+        output.print(line, highlight=False)
+    try:
+        ci.append_step_summary(run_dir)
+    except OSError as exc:
+        output.warning(f"${ci.STEP_SUMMARY_ENV}: could not append the summary: {exc}")
 
 
 def not_applicable_lines(result: result_model.Result) -> list[str]:

@@ -5,10 +5,15 @@ take them as they are and plans name them by those paths; a wheel carries the sa
 harness/_bundle/, where an installed harness looks for them (harness.plan.loading.BUNDLE_ROOT).
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
-BUNDLE = {"harness._bundle.experiments": "experiments", "harness._bundle.loadtests": "loadtests"}
-"""Package name in the wheel → folder in the checkout."""
+HERE = Path(__file__).resolve().parent
+FOLDERS = {"harness._bundle.experiments": "experiments", "harness._bundle.loadtests": "loadtests"}
+BUNDLE = {name: folder for name, folder in FOLDERS.items() if (HERE / folder).is_dir()}
+"""Package name in the wheel → folder in the checkout; a build from the package alone (an image
+layer copying harness/ first) goes on without them."""
 
 setup(
     packages=find_packages(include=["harness", "harness.*"]) + list(BUNDLE),

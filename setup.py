@@ -2,7 +2,7 @@
 
 They stay at the top of the checkout (experiments/, loadtests/), where `chaos run` and `locust -f`
 take them as they are and plans name them by those paths; a wheel carries the same folders as
-harness/_bundle/, where an installed harness looks for them (harness.plan.loading.BUNDLE_ROOT).
+harness/_bundle/, where an installed harness looks for them (harness.bundle.ROOT).
 """
 
 from pathlib import Path

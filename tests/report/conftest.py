@@ -1,4 +1,4 @@
-"""Run folders for the report's tests: synthetic ones built in milliseconds, and one real run.
+"""Run folders for the report's tests, synthetic, built in milliseconds.
 
 `build_run` writes what the engine writes (plan.json, per scenario trial scenario.json,
 timeline.jsonl, markers.jsonl, journal.json, optionally controlplane.jsonl) with a known fault,
@@ -6,29 +6,26 @@ and scores it with the engine's own `assemble_result`, so result.json has the re
 are planted where a careless report would show them (SECRETS) and written unmasked, as older
 versions of the harness wrote run folders: what reads them for the report must mask them.
 
-`real_run` runs the engine on the local testbed with a short plan (one replica kill, ~30 s).
+A real testbed run's report is opened in a browser by tests/cli/test_ci_recipe.py, which runs
+docs/ci.md's recipe (the bundled release gate) and checks the report it leaves.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from harness.engine import runner
-from harness.engine.progress import Progress
-from harness.plan import loading
 from harness.plan.models import Plan
 from harness.store import rundir
 from harness.timeline.buckets import SCHEMA, Bucket
 from harness.timeline.histogram import DEFAULT_RELATIVE_ACCURACY, Histogram
-from tests.testbed.conftest import managed, serving, wait_for  # noqa: F401
 
 ROOT = Path(__file__).parents[2]
 EXPERIMENT = ROOT / "tests/engine/experiments/replica-kill.yaml"
@@ -269,23 +266,3 @@ def build_run(
     result = runner.assemble_result(run_dir, model, head).to_json()
     rundir.write_json(run_dir / rundir.RESULT, {**result, "target": head["target"]})  # unmasked, as of old
     return run_dir, result
-
-
-@pytest.fixture(scope="module")
-def real_run(managed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:  # noqa: F811
-    """A real run on the testbed: one short replica kill under load (~30 s), its run folder."""
-    tmp = tmp_path_factory.mktemp("report-run")
-    plan_path = tmp / "plan.yaml"
-    plan_path.write_text(f"""name: report-real
-target: {{kind: testbed, profile: managed}}
-load: {{locustfile: {ROOT / "loadtests/subscriptions.py"}, host: auto, users: 10, spawn_rate: 10, pacing_s: 0.25, bucket_s: 0.5, request_timeout_s: 1.0}}
-windows: {{warmup_s: 3, baseline_s: 6, observe_s: 15, stability_s: 3}}
-scenarios:
-  - {{name: replica-kill, experiment: {EXPERIMENT}, vars: {{api_token: {SECRETS["plan_var_password"]}}}}}
-gates: ["data_loss == 0", "recovery_time_s < 20"]
-""")
-    wait_for(lambda: serving(managed), 60, "a healthy testbed before the run")
-    plan = loading.load_plan(plan_path)
-    engine = runner.Engine(plan, tmp / "reports", managed.root, Progress(quiet=True))
-    engine.run()
-    yield engine.run_dir

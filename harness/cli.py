@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from harness import __version__, redaction
+from harness import __version__, bundle, redaction
 from harness.errors import HarnessError, InputError
 
 app = typer.Typer(
@@ -40,8 +40,9 @@ app.add_typer(timeline_cmd, name="timeline")
 err = Console(stderr=True, soft_wrap=True, markup=False)
 out = Console(soft_wrap=True, markup=False)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LOCUSTFILE = PROJECT_ROOT / "loadtests" / "subscriptions.py"
+DEFAULT_LOCUSTFILE = bundle.LOCUSTFILE
+DEFAULT_REPORTS = Path("reports")
+"""Run folders go under the working directory, as a CI job's artifacts do, not where the harness is installed."""
 
 
 def _version(value: bool) -> None:
@@ -118,7 +119,7 @@ def load_run(
     if not locustfile.is_file():
         raise InputError(f"--locustfile: {locustfile} does not exist")
     run_id = dt.datetime.now(dt.UTC).strftime("load-%Y%m%dT%H%M%SZ")
-    out_dir = out_dir or PROJECT_ROOT / "reports" / run_id
+    out_dir = out_dir or DEFAULT_REPORTS / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def run(url: str) -> process.LoadResult:
@@ -360,8 +361,9 @@ HistoryOption = Annotated[
     str | None,
     typer.Option(
         "--history",
-        metavar="URL",
-        help="History store, a SQLAlchemy URL (default: $HARNESS_HISTORY_URL or sqlite in --reports).",
+        metavar="URL|FILE",
+        help="History store: an SQLAlchemy URL, or an SQLite file's path such as a CI cache's "
+        "ci-cache/history.sqlite (default: $HARNESS_HISTORY_URL, else history.sqlite in --reports).",
     ),
 ]
 TrialsOption = Annotated[
@@ -423,7 +425,7 @@ def run(
     plan: Annotated[
         str | None, typer.Argument(help="Plan file or bundled plan name (default: local-gameday).")
     ] = None,
-    reports: ReportsOption = PROJECT_ROOT / "reports",
+    reports: ReportsOption = DEFAULT_REPORTS,
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
@@ -444,7 +446,7 @@ def run(
 @app.command("gate")
 def gate(
     plan: Annotated[str, typer.Argument(help="Plan file or bundled plan name.")],
-    reports: ReportsOption = PROJECT_ROOT / "reports",
+    reports: ReportsOption = DEFAULT_REPORTS,
     dir: DirOption = None,
     keep_testbed: KeepOption = False,
     trials: TrialsOption = None,
@@ -558,7 +560,7 @@ def compare_cmd(
             "(default: every trial scored again on one scale per scenario).",
         ),
     ] = False,
-    reports: ReportsOption = PROJECT_ROOT / "reports",
+    reports: ReportsOption = DEFAULT_REPORTS,
 ) -> None:
     """Put runs side by side: medians with exact intervals, shifts, exact rank tests, a verdict per metric."""
     from harness import compare
@@ -586,7 +588,7 @@ def history_list(
         typer.Option("--target", help="Only runs on this target (testbed/managed, kubernetes/CTX)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 20,
-    reports: ReportsOption = PROJECT_ROOT / "reports",
+    reports: ReportsOption = DEFAULT_REPORTS,
     history: HistoryOption = None,
 ) -> None:
     """Past runs from the history store, newest first."""
@@ -616,7 +618,9 @@ def history_list(
 
 
 @app.command("validate")
-def validate(files: Annotated[list[Path], typer.Argument(help="Plan or experiment files.")]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Plan or experiment files, or bundled plans' names.")],
+) -> None:
     """Check plans and experiments without running anything; exit 2 on the first problem."""
     from harness.engine import commands
 

@@ -1,5 +1,6 @@
 """The engine: turns a plan into measured, scored, gated scenarios.
 
+ci         what a CI job reads from `harness gate`: file paths, the job summary
 commands   what `harness run`, `gate`, `validate`, `score`, `report` and `cleanup` do
 prepare    before anything is injected: the plan loaded and checked, or a dry run
 cleanup    undo the faults a crashed or killed run left applied
@@ -11,4 +12,4 @@ The public modules are not imported here: importing the runner loads Chaos Toolk
 testbed, which `harness validate` does not need.
 """
 
-__all__ = ["cleanup", "commands", "interleave", "prepare", "runner"]
+__all__ = ["ci", "cleanup", "commands", "interleave", "prepare", "runner"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.engine import prepare
 from harness.errors import HarnessError, InputError
+from harness.plan import loading
 
 if TYPE_CHECKING:
     from harness.result import model as result_model
@@ -107,6 +108,8 @@ def run_plan(request: RunRequest, output: Output) -> int:
             output.print(line, highlight=False)
     output.print(f"run folder: {engine.run_dir}")
     output.print(f"report: {engine.run_dir / 'report.html'}")
+    if request.quiet:
+        _publish_for_ci(engine.run_dir, output)
     return runner.exit_code(result)
 
 
@@ -116,6 +119,19 @@ def why_lines(run_dir: Path, result: result_model.Result) -> list[str]:
     from harness.store import runview
 
     return why.console_lines(why.failures(result, runview.failed_journals(run_dir, result)))
+
+
+def _publish_for_ci(run_dir: Path, output: Output) -> None:
+    """`harness gate`: the paths a CI step publishes, and summary.md on the job's page when the
+    CI offers one ($GITHUB_STEP_SUMMARY); a summary that cannot be written does not change the verdict."""
+    from harness.engine import ci
+
+    for line in ci.path_lines(run_dir):
+        output.print(line, highlight=False)
+    try:
+        ci.append_step_summary(run_dir)
+    except OSError as exc:
+        output.warning(f"${ci.STEP_SUMMARY_ENV}: could not append the summary: {exc}")
 
 
 def not_applicable_lines(result: result_model.Result) -> list[str]:
@@ -242,9 +258,11 @@ def compare_command(sides: Sequence[SideRun]) -> str:
 
 
 def validate(files: list[Path], output: Output) -> int:
-    """`harness validate`: each file checked in turn; the first problem raises (exit 2)."""
+    """`harness validate`: each file (or bundled plan's name) checked in turn; the first problem
+    raises (exit 2)."""
     for path in files:
-        checked = prepare.validate(path)
+        bundled = None if path.exists() else loading.bundled_plan(str(path))
+        checked = prepare.validate(bundled or path)
         output.print(f"{path}: valid {checked.kind}")
         for warning in checked.warnings:
             output.warning(warning)

@@ -6,8 +6,10 @@ the key path; the two meet in `_Document.locate`. All problems are collected bef
 is raised, so one round of editing fixes a plan.
 
 Relative paths in a plan (load.locustfile, scenarios[].experiment) are tried against the
-plan's folder, then the working directory, then the project root, so the bundled plans work
-from anywhere and a plan next to its own experiments works too.
+plan's folder, then the working directory, then the bundle (BUNDLE_ROOT), so a plan next to its
+own experiments works and a team's plan may name the bundled ones. A bundled plan's paths are
+tried against the bundle only: a folder named experiments/ where the harness is run cannot
+change what `harness run local-quick` runs.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-import harness
-from harness import redaction
+from harness import bundle, redaction
 from harness.errors import FileInputError, InputError
 from harness.plan import models
 
-PROJECT_ROOT = Path(harness.__file__).resolve().parents[1]
-PLANS_DIR = PROJECT_ROOT / "experiments" / "plans"
+BUNDLE_ROOT = bundle.ROOT
+"""The folder the bundled plans' relative paths (experiments/local/..., loadtests/...) start from."""
+PLANS_DIR = BUNDLE_ROOT / "experiments" / "plans"
 DEFAULT_PLAN = PLANS_DIR / "local-gameday.yaml"
 """What `harness run` runs without a PLAN: the local game day on the testbed (DESIGN.md)."""
 
@@ -601,7 +603,12 @@ def _problem(document: _Document, error: Any) -> tuple[Key, Problem]:
 def _resolve(value: str, plan_dir: Path) -> tuple[Path | None, list[Path]]:
     """The first existing file among the candidates for a relative path, and all tried."""
     given = expanded(value)
-    bases = [Path()] if given.is_absolute() else [plan_dir, Path.cwd(), PROJECT_ROOT]
+    if given.is_absolute():
+        bases = [Path()]
+    elif plan_dir.is_relative_to(BUNDLE_ROOT / "experiments"):  # a bundled plan
+        bases = [plan_dir, BUNDLE_ROOT]
+    else:
+        bases = [plan_dir, Path.cwd(), BUNDLE_ROOT]
     tried: list[Path] = []
     for base in bases:
         candidate = base / given
@@ -701,6 +708,14 @@ def bundled_plans() -> list[Path]:
     return sorted(PLANS_DIR.glob("*.yaml"))
 
 
+def bundled_plan(name: str) -> Path | None:
+    """The bundled plan a bare name such as `local-quick` means, or None (a path, no such plan)."""
+    if "/" in name or Path(name).suffix or path_problem(name) is not None:
+        return None
+    path = PLANS_DIR / f"{name}.yaml"
+    return path if path_problem(path) is None and path.is_file() else None
+
+
 def resolve_plan_arg(arg: str | None) -> Path:
     """The plan file a PLAN argument means: none → the local game day; a bare name such as
     `local-quick` → that bundled plan; else the path as given."""
@@ -710,10 +725,9 @@ def resolve_plan_arg(arg: str | None) -> Path:
     if reason is not None:
         raise InputError(f"PLAN: {arg!r}: {reason}")
     given = expanded(arg)
-    if given.name == arg and not given.suffix:
-        bundled = PLANS_DIR / f"{arg}.yaml"
-        if path_problem(bundled) is None and bundled.is_file():
-            return bundled
+    bundled = bundled_plan(arg)
+    if bundled is not None:
+        return bundled
     try:
         if given.is_file():
             return given

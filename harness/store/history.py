@@ -6,9 +6,11 @@ trend; and gates compare with the past through `history_functions`
 (`recovery_time_s <= 1.2 * median_last(5)`), so a release gate catches a regression and not
 only an absolute breach.
 
-By default the store is `reports/history.sqlite`: WAL and a busy timeout let two harness
-processes on one machine record into the same file. A team points `--history` or
-HARNESS_HISTORY_URL at PostgreSQL (`postgresql://user@host/harness`, driven by psycopg 3).
+By default the store is `reports/history.sqlite` under the working directory (beside the run
+folders of `--reports`): WAL and a busy timeout let two harness processes on one machine record
+into the same file. `--history` or HARNESS_HISTORY_URL name another: an SQLite file by its path
+(`ci-cache/history.sqlite`, such as a file a CI cache restores between throwaway runners), or a
+database URL; a team points them at PostgreSQL (`postgresql://user@host/harness`, driven by psycopg 3).
 
 History is kept per plan name and target key (`testbed/managed`, `kubernetes/<context>`):
 comparing a self-managed cluster's recovery with a managed one's is a comparison, not a trend.
@@ -46,6 +48,9 @@ from harness.sqlite import durable_and_shared
 ENV_VAR = "HARNESS_HISTORY_URL"
 FLAG = "--history"
 FILE_NAME = "history.sqlite"
+FILE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+"""A --history value without `://` ending in one of these is an SQLite file's path; any other is
+taken for a mistyped URL and refused, rather than quietly starting an empty history in a new file."""
 
 KEY_METRICS: tuple[str, ...] = metric_registry.history_defaults()
 """The metrics a trend shows by default: how long, how bad, what it cost, what was lost."""
@@ -117,16 +122,24 @@ def _show(url: sa.URL) -> str:
     return _redact(url.render_as_string(hide_password=True))
 
 
+def as_url(text: str) -> str:
+    """A --history or HARNESS_HISTORY_URL value as a URL: the path of an SQLite file (no `://`,
+    named *.sqlite, *.sqlite3 or *.db) becomes sqlite:/// with its absolute path; else unchanged."""
+    if "://" in text or not text.strip().lower().endswith(FILE_SUFFIXES):
+        return text
+    return f"sqlite:///{Path(text.strip()).expanduser().absolute()}"
+
+
 def default_url(reports_dir: Path) -> str:
     """HARNESS_HISTORY_URL when set, else the SQLite file `reports_dir/history.sqlite`."""
-    return os.environ.get(ENV_VAR) or f"sqlite:///{Path(reports_dir).absolute() / FILE_NAME}"
+    return as_url(os.environ.get(ENV_VAR) or "") or f"sqlite:///{Path(reports_dir).absolute() / FILE_NAME}"
 
 
 def _parse_url(text: str, source: str) -> sa.URL:
     """The URL, with the psycopg 3 driver for plain postgresql://; InputError naming `source`."""
     expected = (
-        "expected an SQLAlchemy database URL such as "
-        "sqlite:///reports/history.sqlite or postgresql://user@host:5432/harness"
+        "expected an SQLAlchemy database URL such as sqlite:///reports/history.sqlite or "
+        "postgresql://user@host:5432/harness, or an SQLite file's path ending in .sqlite"
     )
     try:
         url = sa.make_url(text)
@@ -400,7 +413,7 @@ def _create_engine(url: sa.URL) -> Engine:
 
 
 def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
-    """The history store of `--history URL`, else HARNESS_HISTORY_URL, else reports_dir/history.sqlite.
+    """The history store of `--history URL|FILE`, else HARNESS_HISTORY_URL, else reports_dir/history.sqlite.
 
     InputError for a URL that is not one (naming the flag or variable it came from);
     HarnessError for a database that cannot be reached. Use it as a context manager.
@@ -411,7 +424,7 @@ def open_history(url: str | None, reports_dir: Path) -> HistoryStore:
         source = ENV_VAR
     else:
         source = f"the default ({Path(reports_dir) / FILE_NAME}; set {FLAG} or {ENV_VAR} to change it)"
-    return HistoryStore(url if url is not None else default_url(reports_dir), source=source)
+    return HistoryStore(as_url(url) if url is not None else default_url(reports_dir), source=source)
 
 
 def target_key(target: result_model.Target | Mapping[str, Any]) -> str:

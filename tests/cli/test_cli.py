@@ -93,3 +93,19 @@ def test_trials_out_of_range_is_refused_before_anything_runs(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "--trials" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_reports_and_history_default_to_the_working_directory(tmp_path: Path) -> None:
+    """Without --reports or --history, the history is ./reports/history.sqlite where the command
+    runs (a CI job's workspace), not in the folder the harness is installed in."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_HISTORY_URL"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    listed = subprocess.run(
+        [sys.executable, "-m", "harness", "history"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "history: no runs recorded" in listed.stdout
+    assert (tmp_path / "reports" / "history.sqlite").is_file()

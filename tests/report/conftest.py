@@ -1,4 +1,4 @@
-"""Run folders for the report's tests: synthetic ones built in milliseconds, and one real run.
+"""Run folders for the report's tests, synthetic, built in milliseconds.
 
 `build_run` writes what the engine writes (plan.json, per scenario trial scenario.json,
 timeline.jsonl, markers.jsonl, journal.json, optionally controlplane.jsonl) with a known fault,

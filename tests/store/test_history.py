@@ -360,10 +360,29 @@ class TestOpening:
         assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["env.sqlite", "flag.sqlite"]
         assert not (tmp_path / "reports" / "history.sqlite").exists()
 
+    def test_a_file_path_is_an_sqlite_file_there(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--history or HARNESS_HISTORY_URL may name an SQLite file by its path, such as a file a CI
+        cache restores; a relative path is taken from the working directory."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv(history.ENV_VAR, "cache/env.sqlite")
+        with history.open_history(None, tmp_path / "reports") as store:
+            store.record(result("e", 1.0, [scenario("s")]))
+        with history.open_history("cache/flag.db", tmp_path / "reports") as store:
+            store.record(result("f", 1.0, [scenario("s")]))
+        assert sorted(p.name for p in (tmp_path / "cache").iterdir() if "-" not in p.name) == [
+            "env.sqlite",
+            "flag.db",
+        ]
+        with history.open_history(str(tmp_path / "cache" / "env.sqlite"), tmp_path) as store:
+            assert [r.run_id for r in store.runs()] == ["e"]
+
     @pytest.mark.parametrize(
         "url",
         [
             "not a url",
+            "history.sqlite.bak",
             "user:s3cret@db.example/harness",
             "nosuchdb://u:s3cret@host/db",
             "postgresql://u:s3cret@[::1/h",

@@ -49,6 +49,8 @@ RECORDER_CATCH_UP_S = 5.0
 """How long the baseline check waits for the recorder to write the window's last buckets (it
 normally has: it writes a bucket about a second after it ends). Longer behind, the load generator
 is itself short of CPU, and the check's `load_running` says what was missing."""
+LOAD_START_TIMEOUT_S = 60.0
+"""How long the warm-up waits for the load's first timeline bucket before the scenario is an error."""
 SCENARIO_FILE = "scenario.json"
 CONTROL_PLANE_FILE = "controlplane.jsonl"
 """Control-plane probes a target sampled during the scenario (Kubernetes; none on the testbed)."""
@@ -434,6 +436,7 @@ class Engine:
                 facts["load"] = _load_facts(spec, load)
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
                 self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live)
+                self._until_load_flows(w.warmup_s, locust, live)
                 self._phase(markers, Marker.BASELINE, w.baseline_s, locust, live)
                 if not self._baseline_steady(markers, live, facts, label):
                     status = result_model.BASELINE_NOT_STEADY
@@ -526,6 +529,28 @@ class Engine:
                     f"Locust exited early (code {locust.returncode}); see {markers.parent / 'locust.log'}"
                 )
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            stopping.check()
+            self._tick(live)
+
+    def _until_load_flows(self, warmup_s: float, locust: Any, live: abort.LiveSeries) -> None:
+        """Extend the warm-up until load has flowed for half of it: the warm-up counts from Locust's
+        start, and on a starved machine Locust has been seen to send its first request 15 s late,
+        which left the baseline empty and the fault injected before any load. Normally the first
+        bucket is seen before the warm-up ends and this waits for nothing."""
+        deadline = time.monotonic() + LOAD_START_TIMEOUT_S
+        while True:
+            with live.lock:
+                first_t = float(live.series.t[0]) if live.series is not None and len(live.series) else None
+            if first_t is not None and time.time() >= first_t + warmup_s / 2:
+                return
+            if locust.poll() is not None:
+                raise HarnessError(f"Locust exited early (code {locust.returncode}); see its locust.log")
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"no load within {LOAD_START_TIMEOUT_S:g} s of starting Locust (no timeline bucket); "
+                    "see the scenario's locust.log"
+                )
+            time.sleep(0.25)
             stopping.check()
             self._tick(live)
 

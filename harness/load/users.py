@@ -98,14 +98,15 @@ class ArrivalUser(PacedUser):
     A PacedUser runs its tasks one after another and catches up after a stall. That suits one
     person's session, not a stream of different people such as new customers: each would wait
     for the strangers before it. When a task takes most of the interval, the backlog a stall
-    leaves drains at (1 - task/interval) of real time, and grows while the task takes longer
-    than the interval (every user catching up at once on a busy load generator). Its requests
-    land in the buckets of their intended time, so the buckets after the fault got none of them:
-    the KPI collapsed with no failed request, long after the service had recovered (a node crash
-    at 0.2 s pacing: 390 sign-ups per 5 s before, 15 after). Real arrivals do not wait for each
-    other; here each visitor runs in its own greenlet (`arrive`), at most `max_in_flight` at once,
-    sharing the user's connection pool. Every request of a visitor carries the lags of its own
-    arrival, so it lands in the bucket of the moment that visitor arrived.
+    leaves shrinks by only (interval - task) / task seconds a second, and grows while the task
+    takes longer than the interval (every user catching up at once on a busy load generator).
+    Its requests land in the buckets of their intended time, so the buckets after the fault got
+    almost none of them: the KPI collapsed with no failed request after the service had recovered
+    (a node crash at 0.2 s pacing: 390 subscriptions completed per 5 s before, 15 after; see
+    docs/service.md). Real arrivals do not wait for each other; here each visitor runs in its own
+    greenlet (`arrive`), at most `max_in_flight` at once, sharing the user's connection pool.
+    Every request of a visitor carries the lags of its own arrival, so it lands in the bucket of
+    the moment that visitor arrived.
     """
 
     abstract = True

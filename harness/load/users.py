@@ -105,8 +105,8 @@ class ArrivalUser(PacedUser):
     (a node crash at 0.2 s pacing: 390 subscriptions completed per 5 s before, 15 after; see
     docs/service.md). Real arrivals do not wait for each other; here each visitor runs in its own
     greenlet (`arrive`), at most `max_in_flight` at once, sharing the user's connection pool.
-    Every request of a visitor carries the lags of its own arrival, so it lands in the bucket of
-    the moment that visitor arrived.
+    Every request of a visitor carries the lags of its own arrival: it lands in the bucket of its
+    send time less how late that visitor arrived, never behind a stranger's delay.
     """
 
     abstract = True

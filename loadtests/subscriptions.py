@@ -8,7 +8,9 @@ Journeys (weights are users of each kind):
 - Subscriber (3): signs up and subscribes once, then mostly checks entitlement and streams
   premium content; renews now and then; rarely cancels and later subscribes again.
 - NewCustomer (1): the funnel — sign up, look at plans, purchase with an Idempotency-Key
-  (retried with the same key on timeout or 5xx), then check the entitlement exists.
+  (retried with the same key on timeout or 5xx), then check the entitlement exists. Every
+  funnel is a different customer, and customers arrive on schedule without waiting for each
+  other (harness.load.users.ArrivalUser): one stuck at a dead replica holds up no one else.
 
 Business checks, not only status codes: a purchase answered 2xx whose entitlement is then
 missing is a failure of kind `check`. A purchase confirmed by its entitlement counts one
@@ -26,7 +28,7 @@ import gevent
 from locust import events, task
 
 from harness.load import acks, recorder, users
-from harness.load.users import PacedUser
+from harness.load.users import ArrivalUser, PacedUser, VisitorSession
 
 recorder.register(events)
 users.register(events)
@@ -63,18 +65,11 @@ def check(resp, condition, message):
         resp.failure(message)
 
 
-class Account(PacedUser):
-    """A user with an account: sign-up, token, purchase and entitlement helpers."""
+class Journeys:
+    """Sign-up, purchase and entitlement steps over `self.client`, for a user or one visitor."""
 
-    abstract = True
-
-    def on_start(self):
-        super().on_start()
-        self.subscription_id = None
-        self.token = None
-        self.email = None
-        self.unsure = False
-        """A cancellation got no answer: whether it happened is unknown until the service says."""
+    token = None
+    email = None
 
     def sign_up(self):
         self.email = f"u{uuid.uuid4().hex[:16]}@example.test"
@@ -124,20 +119,6 @@ class Account(PacedUser):
             gevent.sleep(0.2 * (attempt + 1))
         return None
 
-    def resync(self):
-        """After an unanswered cancellation, learn from the service whether the user is subscribed.
-
-        A request that timed out may still have been carried out (held in a partition and
-        delivered later, say). A real client re-reads its state; asserting the old belief would
-        report the service's correct answer as lost data.
-        """
-        with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
-            body = _json(resp) or {}
-            if _ok(resp):
-                sub = body.get("subscription") or {}
-                self.subscription_id = sub.get("subscription_id") if body.get("active") is True else None
-                self.unsure = False
-
     def current_subscription(self):
         with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
             sub = (_json(resp) or {}).get("subscription") or {}
@@ -154,6 +135,34 @@ class Account(PacedUser):
                 resp.request_meta["context"]["kpi"] = 1
                 return True
         return False
+
+
+class Account(Journeys, PacedUser):
+    """A user with an account, kept across tasks: token, subscription, and what it is unsure of."""
+
+    abstract = True
+
+    def on_start(self):
+        super().on_start()
+        self.subscription_id = None
+        self.token = None
+        self.email = None
+        self.unsure = False
+        """A cancellation got no answer: whether it happened is unknown until the service says."""
+
+    def resync(self):
+        """After an unanswered cancellation, learn from the service whether the user is subscribed.
+
+        A request that timed out may still have been carried out (held in a partition and
+        delivered later, say). A real client re-reads its state; asserting the old belief would
+        report the service's correct answer as lost data.
+        """
+        with self.client.get("/v1/entitlements", name="entitlement", catch_response=True) as resp:
+            body = _json(resp) or {}
+            if _ok(resp):
+                sub = body.get("subscription") or {}
+                self.subscription_id = sub.get("subscription_id") if body.get("active") is True else None
+                self.unsure = False
 
 
 class Browser(PacedUser):
@@ -254,16 +263,27 @@ class Subscriber(Account):
                 self.unsure = True
 
 
-class NewCustomer(Account):
-    """The subscription funnel, start to finish, once per task."""
+class Customer(Journeys):
+    """One new customer, once through the funnel, with an account and token of its own."""
 
-    weight = 1
+    def __init__(self, client, environment):
+        self.client = client
+        self.environment = environment
 
-    @task
-    def subscribe_funnel(self):
+    def funnel(self):
         if not self.sign_up():
             return
         self.client.get("/v1/plans", name="plans")
         subscription_id = self.purchase(random.choice(PLANS))
         if subscription_id:
             self.confirm_entitlement(subscription_id)
+
+
+class NewCustomer(ArrivalUser):
+    """New customers arriving on schedule, each going through the subscription funnel once."""
+
+    weight = 1
+
+    @task
+    def subscribe_funnel(self):
+        self.arrive(lambda lags: Customer(VisitorSession(self.client, lags), self.environment).funnel())

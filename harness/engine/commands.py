@@ -261,8 +261,10 @@ def validate(files: list[Path], output: Output) -> int:
     """`harness validate`: each file (or bundled plan's name) checked in turn; the first problem
     raises (exit 2)."""
     for path in files:
-        bundled = None if path.exists() else loading.bundled_plan(str(path))
-        checked = prepare.validate(bundled or path)
+        # A bare name (no slash, no suffix) is a bundled plan unless a file of that name is here;
+        # only such short names are looked up, so an over-long path never reaches stat().
+        bundled = loading.bundled_plan(str(path))
+        checked = prepare.validate(path if bundled is None or path.exists() else bundled)
         output.print(f"{path}: valid {checked.kind}")
         for warning in checked.warnings:
             output.warning(warning)

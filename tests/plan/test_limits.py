@@ -59,7 +59,7 @@ BAD_FILES: dict[str, tuple[str, str, str]] = {
     "control-character": (
         "plan.yaml",
         QUICK.read_text() + "\x01\n",
-        ":19: control character U+0001 at column 1",
+        f":{len(QUICK.read_text().splitlines()) + 1}: control character U+0001 at column 1",
     ),
     "nul": ("plan.yaml", QUICK.read_text().replace("\n", "\n\x00", 1), ":2: a NUL character at column 1"),
     "recursive-alias": ("plan.yaml", "x: &a [*a]\n", ":1: expected no recursive alias"),

@@ -275,9 +275,14 @@ def _rerouted(
     if not samples:
         return _null(Stage.REROUTED, "the control-plane samples hold no endpoints (EndpointSlices): "
                      "rerouting is not observed")  # fmt: skip
-    before = next((r for r in reversed(samples) if r["t"] < start), None)
-    previous = before
-    for r in (r for r in samples if r["t"] >= start):
+    after = [r for r in samples if r["t"] >= start]
+    if not after:
+        return _null(
+            Stage.REROUTED,
+            "no endpoints sample after the fault start was answered: rerouting is not observed",
+        )
+    previous = next((r for r in reversed(samples) if r["t"] < start), None)
+    for r in after:
         if previous is not None and (why := _endpoints_dropped(previous, r)) is not None:
             return RecoveryPhase(Stage.REROUTED, float(r["t"]), Source.CONTROL_PLANE, why)
         previous = r

@@ -168,6 +168,12 @@ class TestRerouted:
         p = phase(run(controlplane=[slices(99.0, 3), failed, slices(102.0, 3)]), "rerouted")
         assert p.t is None
 
+    def test_no_answered_sample_after_the_fault_is_not_a_quiet_one(self) -> None:
+        """Samples before the fault only (the API server stopped answering): not observed, rather than no rerouting."""
+        failed = {**slices(101.0, 0), "ok": False, "ready": None, "nodes": None, "error": "500 Internal"}
+        p = phase(run(controlplane=[slices(99.0, 3), failed]), "rerouted")
+        assert p.t is None and "no endpoints sample after the fault start" in p.reason
+
 
 def slices(t: float, ready: int, gone: str | None = None) -> dict[str, Any]:
     """An `endpoints` sample line: `ready` endpoints spread over node-a..c, none on `gone`."""

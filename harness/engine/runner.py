@@ -432,7 +432,10 @@ class Engine:
         self.progress.begin(label)
         status = "running"
         try:
-            with self.target.observe(sdir), process.open_load(spec, sdir) as (locust, load):
+            with (
+                self.target.observe(sdir, _service_name(experiment, variables)),
+                process.open_load(spec, sdir) as (locust, load),
+            ):
                 facts["load"] = _load_facts(spec, load)
                 rundir.write_json(sdir / SCENARIO_FILE, facts)
                 self._phase(markers, Marker.WARMUP, w.warmup_s, locust, live)
@@ -614,6 +617,14 @@ class Engine:
         rundir.write_json(sdir / "verify.json", result)
         events = self.target.ground_truth(facts["started"] - 1, time.time())
         rundir.write_text(sdir / "events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+
+
+def _service_name(experiment: dict[str, Any], variables: dict[str, Any]) -> str | None:
+    """The scenario's Service: its `service_name` var, else the experiment's default; None if neither is a name."""
+    for value in (variables.get("service_name"), (experiment.get("configuration") or {}).get("service_name")):
+        if isinstance(value, str) and value and "$" not in value:
+            return value
+    return None
 
 
 def _distributed(load: Any) -> dict[str, Any]:

@@ -32,8 +32,9 @@ class Target(Protocol):
     def heal(self) -> list[str]: ...
     def ground_truth(self, start_t: float, end_t: float) -> list[dict[str, Any]]: ...
     def facts(self) -> dict[str, Any]: ...
-    def observe(self, sdir: Path) -> contextlib.AbstractContextManager[None]:
-        """Sample the target's own health (control plane) into `sdir` while a scenario runs."""
+    def observe(self, sdir: Path, service: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """Sample the target's own health (control plane) into `sdir` while a scenario runs;
+        `service` is the scenario's Service name (its `service_name`), where it has one."""
         ...
 
 
@@ -138,7 +139,7 @@ class TestbedTarget:
         ]
 
     @contextlib.contextmanager
-    def observe(self, sdir: Path) -> Iterator[None]:
+    def observe(self, sdir: Path, service: str | None = None) -> Iterator[None]:
         """Sample the control plane (probe writes and reads into etcd, ground truth, repair state)
         into sdir/controlplane.jsonl while the block runs (harness.testbed.sampler)."""
         with sampler.open_sampler(self.root, sdir, **self.sampler_options):

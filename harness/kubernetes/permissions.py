@@ -231,6 +231,8 @@ ENGINE: tuple[EngineNeed, ...] = (
     EngineNeed(Need("get", "/livez", namespace=CLUSTER), "control-plane sampler"),
     EngineNeed(Need("list", "nodes", namespace=CLUSTER), "control-plane sampler"),
     EngineNeed(Need("list", "deployments", "apps"), "control-plane sampler"),
+    # the Service's ready endpoints; its Endpoints (get) only where slices cannot be listed
+    EngineNeed(Need("list", "endpointslices", "discovery.k8s.io"), "control-plane sampler (endpoints)"),
     EngineNeed(Need("get", "/version", namespace=CLUSTER), "cluster facts"),
     EngineNeed(Need("list", "pods", namespace="kube-system"), "cluster facts"),
     EngineNeed(Need("list", "events"), "ground truth"),

@@ -9,7 +9,15 @@ The Kubernetes target opens a `ControlPlaneSampler` around each scenario's load 
   has one, and it is the cheapest namespaced read), and `/readyz?verbose` and
   `/livez?verbose` (which include the etcd checks). The timed LIST and GET are deliberately
   quorum reads (no resourceVersion): one small namespaced read a second is what shows an etcd
-  that stops answering;
+  that stops answering. With a `service`, it also LISTs that Service's EndpointSlices
+  (`kubernetes.io/service-name=<service>`, from the watch cache) and writes its ready endpoints
+  every sample: what the load balancer sends to, so the scoring sees rerouting. Where slices
+  cannot be listed (404: no discovery API; 403: not granted) it reads the core/v1 Endpoints of
+  that name from then on;
+- the **instances** thread, only with `aws` (the target's AWS configuration), every `aws_poll_s`
+  (2 s): DescribeInstances of the EC2 instances behind the cluster's nodes (their providerIDs,
+  every one seen during the scenario, so a terminated node's instance stays followed), and
+  writes their state changes (harness.kubernetes.instances);
 - the **watcher**, every `poll_s` (0.5 s): lists nodes, the selector's pods and the
   deployments whose pod template the selector matches, and writes their transitions. These
   LISTs carry `resourceVersion=0`, so the API server answers them from its watch cache, not
@@ -35,9 +43,12 @@ Lines (one JSON object each; harness.report reads them, so the keys are fixed):
     {"t", "kind": "deployment", "name", "available", "desired"}  initial state and every change
     {"t", "kind": "poll", "resource": "nodes"|"pods"|"deployments"|"*", "ok", "latency_ms", "status",
      "error", "last_ok_t", "blind_after_s"}
+    {"t", "kind": "endpoints", "service", "source": "endpointslices"|"endpoints", "ok", "ready",
+     "not_ready", "nodes": {node: ready}, "error"}              every sample, with a service
+    {"t", "kind": "instance", "id", "node", "state", "error"}    initial state and every change, with aws
 
-`t` is Unix seconds: for api, health and poll lines when the request was sent, for the others
-when the change was seen. `own_load` is true when the harness's own API-server load
+`t` is Unix seconds: for api, health, poll and endpoints lines when the request was sent, for
+the others when the change was seen. `own_load` is true when the harness's own API-server load
 (`apiserver_load`) was running under this same identity: a 429 then is the load's flow being
 throttled by API Priority and Fairness, not the API server failing (the scoring keeps it
 apart). What a successful poll saw counts as current for `blind_after_s` (2 s, four polls);
@@ -120,8 +131,18 @@ class ControlPlaneSampler:
         blind_after_s: float = 2.0,
         max_duration_s: float = 4 * 3600.0,
         clock: Callable[[], float] = time.time,
+        service: str | None = None,
+        aws: dict[str, Any] | None = None,
+        aws_poll_s: float = 2.0,
     ) -> None:
         self.namespace = namespace
+        self.service = service or None
+        """The Service whose ready endpoints each sample records; None: none recorded."""
+        self.aws = aws
+        """The target's AWS configuration (chaosaws keys); None: no instance states followed."""
+        self.aws_poll_s = aws_poll_s
+        self._slices = True
+        """EndpointSlices can be listed; False after a 404 or 403: the core/v1 Endpoints instead."""
         self.selector = selector or None
         self.path = path
         self.interval_s = interval_s
@@ -147,7 +168,11 @@ class ControlPlaneSampler:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._out = self.path.open("a", encoding="utf-8")
         deadline = time.monotonic() + self.max_duration_s
-        for name, loop in (("sampler", self._sample_loop), ("watcher", self._watch_loop)):
+        loops: list[tuple[str, Callable[[k8s_client.ApiClient, float], None]]] = [
+            ("sampler", self._sample_loop), ("watcher", self._watch_loop)]  # fmt: skip
+        if self.aws is not None:
+            loops.append(("instances", self._instances_loop))
+        for name, loop in loops:
             thread = threading.Thread(
                 target=self._guarded, args=(name, loop, deadline), name=f"controlplane-{name}", daemon=True
             )
@@ -209,6 +234,8 @@ class ControlPlaneSampler:
                 "default", self.namespace, _request_timeout=self.timeout))  # fmt: skip
             for endpoint in ("readyz", "livez"):
                 self._health(api, endpoint)
+            if self.service:
+                self._endpoints(api, self.service)
             wait = max(0.0, self.interval_s - (time.monotonic() - started))
 
     def _timed(self, verb: str, resource: str, call: Callable[[], Any]) -> None:
@@ -239,6 +266,43 @@ class ControlPlaneSampler:
         latency_ms = (time.perf_counter() - start) * 1000.0
         self._write({"t": t, "kind": "health", "endpoint": endpoint, "ok": ok,
                      "latency_ms": round(latency_ms, 3), "failed_checks": failed})  # fmt: skip
+
+    def _endpoints(self, api: k8s_client.ApiClient, service: str) -> None:
+        """One `endpoints` line: the Service's ready endpoints, from its EndpointSlices (or Endpoints)."""
+        t = self.clock()
+        counts: tuple[int, int, dict[str, int]] | None = None
+
+        def slices() -> None:
+            nonlocal counts
+            items = client.list_all(k8s_client.DiscoveryV1Api(api).list_namespaced_endpoint_slice,
+                                    self.namespace, label_selector=f"kubernetes.io/service-name={service}",
+                                    resource_version="0", _request_timeout=self.timeout)  # fmt: skip
+            counts = slice_counts(items)
+
+        def endpoints() -> None:
+            nonlocal counts
+            counts = endpoints_counts(k8s_client.CoreV1Api(api).read_namespaced_endpoints(
+                service, self.namespace, _request_timeout=self.timeout))  # fmt: skip
+
+        if self._slices:
+            status, error = _outcome(slices)
+            if status in (403, 404):  # from now on, the Endpoints
+                log.info("EndpointSlices of %s not listable (%s): reading its Endpoints", service, error)
+                self._slices = False
+        source = "endpointslices" if self._slices else "endpoints"
+        if not self._slices:
+            _, error = _outcome(endpoints)
+        ready, not_ready, nodes = counts if counts is not None else (None, None, None)
+        self._write({"t": t, "kind": "endpoints", "service": service, "source": source, "ok": error is None,
+                     "ready": ready, "not_ready": not_ready, "nodes": nodes, "error": error})  # fmt: skip
+
+    # --- the instances --------------------------------------------------------------------
+    def _instances_loop(self, api: k8s_client.ApiClient, deadline: float) -> None:
+        from harness.kubernetes import instances
+
+        assert self.aws is not None
+        instances.follow(self.aws, k8s_client.CoreV1Api(api), lambda wait: self._running(deadline, wait),
+                         self._write, self.clock, self.aws_poll_s, self.timeout)  # fmt: skip
 
     # --- the watcher ----------------------------------------------------------------------
     def _watch_loop(self, api: k8s_client.ApiClient, deadline: float) -> None:
@@ -365,6 +429,32 @@ class ControlPlaneSampler:
             if before.get(name) != (available, desired):
                 self._write({"t": t, "kind": "deployment", "name": name, "available": available,
                              "desired": desired})  # fmt: skip
+
+
+def slice_counts(items: Any) -> tuple[int, int, dict[str, int]]:
+    """(ready, not ready, ready per node) over EndpointSlices; an unset `ready` condition means ready."""
+    ready, not_ready, nodes = 0, 0, {}
+    for s in items:
+        for e in s.endpoints or []:
+            if e.conditions is None or e.conditions.ready is not False:
+                ready += 1
+                node = e.node_name or ""
+                nodes[node] = nodes.get(node, 0) + 1
+            else:
+                not_ready += 1
+    return ready, not_ready, dict(sorted(nodes.items()))
+
+
+def endpoints_counts(endpoints: Any) -> tuple[int, int, dict[str, int]]:
+    """(ready, not ready, ready per node) of a core/v1 Endpoints object."""
+    ready, not_ready, nodes = 0, 0, {}
+    for subset in endpoints.subsets or []:
+        for a in subset.addresses or []:
+            ready += 1
+            node = a.node_name or ""
+            nodes[node] = nodes.get(node, 0) + 1
+        not_ready += len(subset.not_ready_addresses or [])
+    return ready, not_ready, dict(sorted(nodes.items()))
 
 
 def _condition(status: Any, kind: str) -> bool:

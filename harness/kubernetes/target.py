@@ -40,6 +40,8 @@ MANAGED_BY_LABEL, MANAGED_BY = next(iter(activities.MANAGED_BY.items()))
 CORDONED_LABEL = activities.CORDONED
 """The label (value "true") our own activities put on a node they cordon."""
 PREVIOUS_REPLICAS = activities.PREVIOUS_REPLICAS
+DEFAULT_SERVICE = "subs"
+"""The Service sampled when a scenario names none: the catalog experiments' `service_name` default."""
 DNS_NAMESPACE, DNS_DEPLOYMENT = "kube-system", "coredns"
 """What experiments/kubernetes/dns-disruption.yaml scales by default."""
 """The annotation on a deployment our activities scaled: the count to restore."""
@@ -287,13 +289,19 @@ class KubernetesTarget:
         }
 
     @contextlib.contextmanager
-    def observe(self, sdir: Path) -> Iterator[None]:
-        """Sample the control plane into sdir/controlplane.jsonl while the block runs."""
+    def observe(self, sdir: Path, service: str | None = None) -> Iterator[None]:
+        """Sample the control plane into sdir/controlplane.jsonl while the block runs.
+
+        `service`: the scenario's Service (its `service_name`), whose ready endpoints are
+        sampled; None: the reference service's name, `subs`, as the catalog's default. With
+        `aws` settings, the EC2 instances behind the nodes are followed too.
+        """
         if self.connection is None:
             yield
             return
-        with probes.open_sampler(self._api(), self.spec.namespace, self.spec.selector, sdir,
-                                 **self.sampler_options):  # fmt: skip
+        aws = self.configuration() if self.spec.aws is not None else None
+        options = {"service": service or DEFAULT_SERVICE, "aws": aws, **self.sampler_options}
+        with probes.open_sampler(self._api(), self.spec.namespace, self.spec.selector, sdir, **options):
             yield
 
 

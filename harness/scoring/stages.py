@@ -9,12 +9,12 @@ control-plane samples, `controlplane.jsonl`) in; plain values out. Called by the
 
 | phase | instant | source |
 | --- | --- | --- |
-| `fault_applied` | the fault start (the method's first action) | markers |
+| `fault_applied` | the fault start (the method's first action) | markers; aws when an instance line after it shows a machine stopping, stopped or terminated |
 | `users_affected` | fault start + `time_to_impact_s` | timeline |
 | `detected` | the platform noticed: a node NotReady, a replica not ready or dead, the etcd leader or quorum lost | ground truth, else control plane (node NotReady, pod not ready or deleted, leader lost) |
-| `rerouted` | an endpoint left the load balancer | ground truth (the control-plane samples hold no endpoints) |
+| `rerouted` | an endpoint left the load balancer | ground truth, else control plane (the first `endpoints` sample with fewer ready endpoints than the one before, or none left on a node that had some) |
 | `users_back` | the recovery point: fault start + `recovery_time_s` | timeline |
-| `capacity_restored` | the endpoints (on a cluster: available replicas) back to their count before the fault | ground truth, else control plane (deployments) |
+| `capacity_restored` | the endpoints (on a cluster: available replicas) back to their count before the fault | ground truth, else control plane (deployments; where they show no return, ready endpoints back to the last sample's count before the fault) |
 | `steady` | the end of the stability window after the recovery point | timeline |
 
 Only evidence from the fault start to the end of the observation counts (what the harness did
@@ -26,7 +26,8 @@ replacement can become ready after users are back).
 **Fault effect.** Each fault activity (a method action that is not the undo) is confirmed by the
 first evidence within its span (its start to the next fault activity's start, the last one to the
 end of the observation): a ground-truth event (`fault_applied`, a node NotReady, a replica dead,
-the leader lost...), a control-plane change (a node NotReady, a pod not ready or deleted, a
+the leader lost...), an EC2 instance stopping, stopped or terminated (`instance` lines, source
+aws), a control-plane change (a node NotReady, a pod not ready or deleted, a
 deployment short, failed health or API samples, a leader change), or user impact that started
 in its span. `observed` is False when a source was there and showed nothing, None when no source
 could tell (no ground truth, no samples, no impact).
@@ -156,12 +157,12 @@ def recovery_phases(
     gt = _rows(events, "event", start, end)
     cp = _rows(controlplane, "kind", start, end)
     return [
-        RecoveryPhase(Stage.FAULT_APPLIED, start, Source.MARKERS, f"{first_action or 'the first method action'} started"),
+        _fault_applied(start, first_action, cp),
         _users_affected(phases, users),
         _detected(gt, cp),
-        _rerouted(gt, controlplane is not None),
+        _rerouted(gt, controlplane, start, end),
         _users_back(phases, users),
-        _capacity_restored(gt, cp, start),
+        _capacity_restored(gt, cp, start, controlplane, end),
         _steady(phases, users),
     ]  # fmt: skip
 
@@ -191,6 +192,18 @@ def to_dicts(stages: Sequence[RecoveryPhase], fault_start_t: float) -> list[dict
             entry["reason"] = p.reason
         out.append(entry)
     return out
+
+
+def _fault_applied(
+    start: float, first_action: str | None, cp: list[Mapping[str, Any]] | None
+) -> RecoveryPhase:
+    """The fault start; with the instance it stopped or terminated when EC2 says so (source aws)."""
+    started = f"{first_action or 'the first method action'} started"
+    hit = next((r for r in cp or [] if _instance_down(r)), None)
+    if hit is None:
+        return RecoveryPhase(Stage.FAULT_APPLIED, start, Source.MARKERS, started)
+    return RecoveryPhase(Stage.FAULT_APPLIED, start, Source.AWS,
+                         f"{started}; {_instance_words(hit)} +{float(hit['t']) - start:.1f} s")  # fmt: skip
 
 
 def _users_affected(phases: Phases, users: UserView) -> RecoveryPhase:
@@ -242,7 +255,12 @@ def _detected(gt: list[Mapping[str, Any]] | None, cp: list[Mapping[str, Any]] | 
     return _null(Stage.DETECTED, _NO_SOURCE)
 
 
-def _rerouted(gt: list[Mapping[str, Any]] | None, has_controlplane: bool) -> RecoveryPhase:
+def _rerouted(
+    gt: list[Mapping[str, Any]] | None,
+    controlplane: Sequence[Mapping[str, Any]] | None,
+    start: float,
+    end: float,
+) -> RecoveryPhase:
     if gt is not None:
         hit = next((e for e in gt if e["event"] == "endpoint_removed"), None)
         if hit is not None:
@@ -251,16 +269,56 @@ def _rerouted(gt: list[Mapping[str, Any]] | None, has_controlplane: bool) -> Rec
             Stage.REROUTED,
             "the ground truth shows no endpoint leaving the load balancer after the fault start",
         )
-    if has_controlplane:
+    if controlplane is None:
+        return _null(Stage.REROUTED, _NO_SOURCE)
+    samples = endpoint_samples(controlplane, end)
+    if not samples:
+        return _null(Stage.REROUTED, "the control-plane samples hold no endpoints (EndpointSlices): "
+                     "rerouting is not observed")  # fmt: skip
+    after = [r for r in samples if r["t"] >= start]
+    if not after:
         return _null(
             Stage.REROUTED,
-            "the control-plane samples hold no endpoints (EndpointSlices): rerouting is not observed",
+            "no endpoints sample after the fault start was answered: rerouting is not observed",
         )
-    return _null(Stage.REROUTED, _NO_SOURCE)
+    previous = next((r for r in reversed(samples) if r["t"] < start), None)
+    for r in after:
+        if previous is not None and (why := _endpoints_dropped(previous, r)) is not None:
+            return RecoveryPhase(Stage.REROUTED, float(r["t"]), Source.CONTROL_PLANE, why)
+        previous = r
+    return _null(Stage.REROUTED, "the control-plane samples show no ready endpoint of the service leaving "
+                 "after the fault start")  # fmt: skip
+
+
+def endpoint_samples(lines: Sequence[Mapping[str, Any]], end: float) -> list[Mapping[str, Any]]:
+    """The successful `endpoints` samples up to `end` (before the fault too: the count to return to), by time."""
+    rows = [
+        r
+        for r in lines
+        if r.get("kind") == "endpoints" and r.get("ok") and isinstance(r.get("ready"), int)
+        and isinstance(r.get("t"), int | float) and not isinstance(r.get("t"), bool) and r["t"] <= end
+    ]  # fmt: skip
+    return sorted(rows, key=lambda r: r["t"])
+
+
+def _endpoints_dropped(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
+    """Words for a drop of ready endpoints between two samples (fewer, or a node's removed); None if none."""
+    service, was, ready = now.get("service"), int(before["ready"]), int(now["ready"])
+    source = "endpointslice" if now.get("source") == "endpointslices" else "endpoints"
+    old, new = before.get("nodes") or {}, now.get("nodes") or {}
+    gone = sorted(n for n, k in old.items() if n and int(k) > 0 and int(new.get(n) or 0) == 0)
+    on = f" (node {', '.join(gone)} removed)" if gone else ""
+    if ready < was or gone:
+        return f"{source} {service}: {was} → {ready} ready{on}"
+    return None
 
 
 def _capacity_restored(
-    gt: list[Mapping[str, Any]] | None, cp: list[Mapping[str, Any]] | None, start: float
+    gt: list[Mapping[str, Any]] | None,
+    cp: list[Mapping[str, Any]] | None,
+    start: float,
+    controlplane: Sequence[Mapping[str, Any]] | None = None,
+    end: float = float("inf"),
 ) -> RecoveryPhase:
     if gt is not None:
         # Endpoints counted from the fault start: back when as many were added as removed (the
@@ -281,30 +339,60 @@ def _capacity_restored(
         return _null(Stage.CAPACITY_RESTORED, f"endpoints still {-net} short of their count before the fault "
                      "at the end of the observation")  # fmt: skip
     if cp is not None:
-        deployments = [r for r in cp if r["kind"] == "deployment"]
-        if not deployments:
-            return _null(
-                Stage.CAPACITY_RESTORED, "the control-plane samples hold no deployment after the fault start"
-            )
-        state: dict[Any, bool] = {}
-        was_short = False
-        for r in deployments:
-            state[r.get("name")] = int(r.get("available") or 0) < int(r.get("desired") or 0)
-            if any(state.values()):
-                was_short = True
-            elif was_short:
-                return RecoveryPhase(Stage.CAPACITY_RESTORED, float(r["t"]), Source.CONTROL_PLANE,
-                                     f"deployment {r.get('name')} {r.get('available')} of {r.get('desired')} available")  # fmt: skip
-        if not was_short:
-            return _null(
-                Stage.CAPACITY_RESTORED,
-                "no deployment fell below its desired replicas: capacity was never reduced",
-            )
+        from_pods = _capacity_from_deployments(cp)
+        if from_pods.t is not None or controlplane is None:
+            return from_pods
+        from_endpoints = _capacity_from_endpoints(controlplane, start, end)
+        return from_endpoints if from_endpoints is not None else from_pods
+    return _null(Stage.CAPACITY_RESTORED, _NO_SOURCE)
+
+
+def _capacity_from_deployments(cp: list[Mapping[str, Any]]) -> RecoveryPhase:
+    deployments = [r for r in cp if r["kind"] == "deployment"]
+    if not deployments:
+        return _null(
+            Stage.CAPACITY_RESTORED, "the control-plane samples hold no deployment after the fault start"
+        )
+    state: dict[Any, bool] = {}
+    was_short = False
+    for r in deployments:
+        state[r.get("name")] = int(r.get("available") or 0) < int(r.get("desired") or 0)
+        if any(state.values()):
+            was_short = True
+        elif was_short:
+            return RecoveryPhase(Stage.CAPACITY_RESTORED, float(r["t"]), Source.CONTROL_PLANE,
+                                 f"deployment {r.get('name')} {r.get('available')} of {r.get('desired')} available")  # fmt: skip
+    if not was_short:
         return _null(
             Stage.CAPACITY_RESTORED,
-            "a deployment was still below its desired replicas at the end of the observation",
+            "no deployment fell below its desired replicas: capacity was never reduced",
         )
-    return _null(Stage.CAPACITY_RESTORED, _NO_SOURCE)
+    return _null(
+        Stage.CAPACITY_RESTORED,
+        "a deployment was still below its desired replicas at the end of the observation",
+    )
+
+
+def _capacity_from_endpoints(
+    controlplane: Sequence[Mapping[str, Any]], start: float, end: float
+) -> RecoveryPhase | None:
+    """Ready endpoints back to their count before the fault; None when no sample shows them fall below it."""
+    samples = endpoint_samples(controlplane, end)
+    before = next((r for r in reversed(samples) if r["t"] < start), None)
+    if before is None:
+        return None
+    desired, short = int(before["ready"]), False
+    for r in (r for r in samples if r["t"] >= start):
+        if int(r["ready"]) < desired:
+            short = True
+        elif short:
+            source = "endpointslice" if r.get("source") == "endpointslices" else "endpoints"
+            return RecoveryPhase(Stage.CAPACITY_RESTORED, float(r["t"]), Source.CONTROL_PLANE,
+                                 f"{source} {r.get('service')}: {r['ready']} ready, as before the fault")  # fmt: skip
+    if not short:
+        return None
+    return _null(Stage.CAPACITY_RESTORED, f"ready endpoints still below their {desired} before the fault "
+                 "at the end of the observation")  # fmt: skip
 
 
 # --- fault effect ---------------------------------------------------------------------------
@@ -378,6 +466,11 @@ def _activity(
             if follow is not None:
                 parts[-1] += f" +{follow['t'] - start:.1f} s"
             return FaultActivity(name, True, Source.GROUND_TRUTH, "; ".join(parts))
+    down = next((r for r in cp or [] if _instance_down(r)), None)
+    if down is not None:
+        return FaultActivity(
+            name, True, Source.AWS, f"{_instance_words(down)} +{float(down['t']) - start:.1f} s"
+        )
     if cp is not None:
         change = next((c for c in (_cp_change(r) for r in cp) if c is not None), None)
         if change is not None:
@@ -428,6 +521,18 @@ def _cp_change(r: Mapping[str, Any]) -> tuple[float, str] | None:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+INSTANCE_DOWN = frozenset({"stopping", "stopped", "shutting-down", "terminated"})
+"""EC2 instance states of a machine going or gone: a node fault on AWS took effect."""
+
+
+def _instance_down(row: Mapping[str, Any]) -> bool:
+    return row.get("kind") == "instance" and row.get("state") in INSTANCE_DOWN
+
+
+def _instance_words(row: Mapping[str, Any]) -> str:
+    node = f" (node {row['node']})" if row.get("node") else ""
+    return f"EC2 instance {row.get('id')}{node} {row.get('state')}"
 
 
 def describe(event: Mapping[str, Any]) -> str:

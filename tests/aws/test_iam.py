@@ -1,5 +1,5 @@
 """deploy/iam/ against the code: every AWS call the activities, the catalog's chaosaws functions,
-the dry run and the preflight make is allowed by harness-policy.json, and the policy allows
+the dry run, the sampler's instance states and the preflight make is allowed by harness-policy.json, and the policy allows
 nothing else; every document is a well-formed IAM policy (or trust policy) document."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ IAM = ROOT / "deploy" / "iam"
 SOURCES = (
     ROOT / "harness" / "chaos" / "activities" / "aws.py",
     ROOT / "harness" / "kubernetes" / "dryrun.py",
+    ROOT / "harness" / "kubernetes" / "instances.py",  # the sampler's instance states
 )
 CHAOSAWS = {
     # the chaosaws functions the catalog calls directly, and the calls they make

@@ -78,7 +78,7 @@ class StandInTarget:
         return dict(self._facts)
 
     @contextlib.contextmanager
-    def observe(self, sdir: Path) -> Iterator[None]:
+    def observe(self, sdir: Path, service: str | None = None) -> Iterator[None]:
         yield
 
 

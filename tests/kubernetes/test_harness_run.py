@@ -98,6 +98,13 @@ def test_a_pod_kill_game_day_on_kubernetes(clusters: Clusters, tmp_path: Path) -
         controller.first("scheduled") - deletes_time(engine, scenario), abs=0.8
     )
     assert summary["pod_readiness_time_s"] is not None and summary["pods_replaced"] == 1
+    endpoints = [line for line in lines if line["kind"] == "endpoints"]
+    assert endpoints and all((e["service"], e["ok"]) == ("subs", True) for e in endpoints), (
+        "the experiment's service_name"
+    )
+    # no EndpointSlice controller runs here: the slice keeps its 3 ready endpoints, and the phase says so
+    rerouted = next(p for p in scenario["recovery_phases"] if p["name"] == "rerouted")
+    assert rerouted["t"] is None and "no ready endpoint" in rerouted["reason"]
     if "control_plane" in scenario["metrics"]:  # once the engine scores controlplane.jsonl itself
         assert scenario["metrics"]["control_plane"] == summary
 

@@ -122,6 +122,15 @@ class TestThePermissionTable:
                   if not access_allowed(rules, preflight.access_review_body(r)["spec"])]  # fmt: skip
         assert denied == []
 
+    def test_the_samplers_endpoint_slices_are_an_engine_need(self) -> None:
+        """With no experiment needing them, listing EndpointSlices is still the sampler's: a warning, not a block."""
+        needs = permissions.requirements([], "subs")
+        engine = {r.describe(): r.needed_by for r in needs.engine}
+        assert engine["list endpointslices.discovery.k8s.io in subs"] == (
+            "control-plane sampler (endpoints)",
+        )
+        assert "list endpointslices.discovery.k8s.io in subs" not in [r.describe() for r in needs.kubernetes]
+
     def test_a_drain_needs_evictions_in_every_namespace_and_a_cordon_alone_does_not(self) -> None:
         """`when` arguments switch needs on: a drain evicts pods of any namespace."""
         call = "harness.chaos.activities.kubernetes.cordon_nodes_hosting"

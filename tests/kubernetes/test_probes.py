@@ -408,3 +408,87 @@ class TestOwnLoad:
         assert result["lists"] >= 2 and len(seconds) >= result["lists"]
         assert len(firsts) - len(seconds) <= 2, "each thread may stop between a list's two pages"
         assert result["list_latency_ms"]["p50"] is not None
+
+
+# --- the Service's endpoints --------------------------------------------------------------------
+ENDPOINT_KEYS = {"t", "kind", "service", "source", "ok", "ready", "not_ready", "nodes", "error"}
+
+
+def place_endpoints(api: k8s_client.ApiClient, ready_on: dict[str, bool]) -> None:
+    """Play the EndpointSlice controller: the Service's slice holds one endpoint per node, ready or not."""
+    endpoints = [{"addresses": [f"10.0.{i}.10"], "nodeName": node, "conditions": {"ready": ready}}
+                 for i, (node, ready) in enumerate(sorted(ready_on.items()))]  # fmt: skip
+    k8s_client.DiscoveryV1Api(api).patch_namespaced_endpoint_slice(
+        "subs-abcde", NAMESPACE, {"endpoints": endpoints}
+    )
+
+
+def test_each_sample_records_the_services_ready_endpoints_and_a_node_loss_is_rerouted(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """Every sample has an `endpoints` line; node-b's endpoint turned not ready is `rerouted`, its return `capacity_restored`."""
+    from harness.scoring import stages
+
+    all_ready = {"node-a": True, "node-b": True, "node-c": True}
+    with clusters.allowed.api() as api:
+        place_endpoints(api, all_ready)
+        with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, service="subs", **FAST):
+            start = time.time()
+            time.sleep(0.6)
+            fault = time.time()
+            k8s_client.CoreV1Api(api).patch_node_status(
+                "node-b", {"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}})  # fmt: skip
+            place_endpoints(api, {**all_ready, "node-b": False})
+            dropped = time.time()
+            time.sleep(1.0)
+            place_endpoints(api, all_ready)
+            back = time.time()
+            time.sleep(0.6)
+            end = time.time()
+    lines = read(tmp_path / probes.FILE)
+    samples = [line for line in lines if line["kind"] == "endpoints"]
+    health = [line for line in lines if line["kind"] == "health" and line["endpoint"] == "readyz"]
+    assert samples and len(samples) == len(health), "one endpoints line per sample"
+    assert all(set(s) == ENDPOINT_KEYS and s["ok"] and s["source"] == "endpointslices" for s in samples)
+    assert {(s["ready"], s["not_ready"]) for s in samples} == {(3, 0), (2, 1)}
+    lost = next(s for s in samples if s["ready"] == 2)
+    assert lost["nodes"] == {"node-a": 1, "node-c": 1}
+    found = stages.recovery_phases(phases(start, fault, end), stages.UserView(None, 0.0, 1.0), None, lines)
+    rerouted = next(p for p in found if p.name == "rerouted")
+    assert rerouted.source is stages.Source.CONTROL_PLANE
+    assert rerouted.evidence == "endpointslice subs: 3 → 2 ready (node node-b removed)"
+    assert dropped <= rerouted.t <= back, "the sample that saw the drop"
+    restored = next(p for p in found if p.name == "capacity_restored")
+    assert restored.t is not None and back <= restored.t <= end, "the first sample after the return"
+
+
+def test_endpoints_are_read_where_endpoint_slices_cannot_be_listed(
+    clusters: Clusters, connection: client.Connection, tmp_path: Path
+) -> None:
+    """EndpointSlices forbidden (403): the core/v1 Endpoints of the Service are read instead, and only they."""
+    emulator = clusters.allowed.emulator
+    assert emulator is not None
+    with clusters.allowed.api() as api:
+        k8s_client.CoreV1Api(api).create_namespaced_endpoints(NAMESPACE, {
+            "metadata": {"name": "subs"},
+            "subsets": [{"addresses": [{"ip": "10.0.0.10", "nodeName": "node-a"}, {"ip": "10.0.1.10", "nodeName": "node-b"}],
+                         "notReadyAddresses": [{"ip": "10.0.2.10", "nodeName": "node-c"}],
+                         "ports": [{"name": "http", "port": 8000}]}],
+        })  # fmt: skip
+    emulator.forbidden = lambda request: "endpointslices" in request.url.path
+    before = len(clusters.allowed.requests)
+    try:
+        with probes.open_sampler(connection.api, NAMESPACE, SELECTOR, tmp_path, service="subs", **FAST):
+            time.sleep(0.8)
+    finally:
+        emulator.forbidden = None
+    samples = [line for line in read(tmp_path / probes.FILE) if line["kind"] == "endpoints"]
+    assert len(samples) >= 2
+    assert all(s["source"] == "endpoints" and s["ok"] for s in samples)
+    assert (samples[0]["ready"], samples[0]["not_ready"], samples[0]["nodes"]) == (
+        2,
+        1,
+        {"node-a": 1, "node-b": 1},
+    )
+    slice_lists = [r for r in clusters.allowed.requests[before:] if "endpointslices" in r.url.path]
+    assert len(slice_lists) == 1, "asked once, then the Endpoints"

@@ -271,6 +271,30 @@ class TestTarget:
         finally:
             target.close()
 
+    def test_observe_samples_the_scenarios_service_endpoints(
+        self, clusters: Clusters, tmp_path: Path
+    ) -> None:
+        """The scenario's `service_name` (its vars over the experiment's default) is the Service sampled; `subs` without one."""
+        import json
+
+        from harness.engine.runner import _service_name
+
+        experiment = {"configuration": {"service_name": "subs"}}
+        assert _service_name(experiment, {"service_name": "orders"}) == "orders"
+        assert _service_name(experiment, {}) == "subs"
+        assert _service_name({"configuration": {"service_name": {"type": "env", "key": "S"}}}, {}) is None
+        target = KubernetesTarget(target_spec(), sampler_options={"interval_s": 0.2, "poll_s": 0.2})
+        target.open()
+        try:
+            with target.observe(tmp_path, None):
+                time.sleep(0.5)
+        finally:
+            target.close()
+        lines = [json.loads(line) for line in (tmp_path / "controlplane.jsonl").read_text().splitlines()]
+        samples = [line for line in lines if line["kind"] == "endpoints"]
+        assert samples and all((s["service"], s["ready"]) == ("subs", 3) for s in samples)
+        assert not [line for line in lines if line["kind"] == "instance"], "no target.aws: no EC2 calls"
+
 
 def pod_with(*tolerations: dict[str, object]) -> k8s_client.V1Pod:
     return k8s_client.V1Pod(

@@ -143,6 +143,47 @@ class TestRerouted:
         p = phase(run(controlplane=cp), "rerouted")
         assert p.t is None and "EndpointSlices" in p.reason
 
+    def test_from_the_endpoint_samples_after_a_node_loss(self) -> None:
+        """node-b lost: the first sample after the fault with fewer ready endpoints is the rerouting."""
+        cp = [slices(99.0, 3), slices(100.5, 3), {"t": 102.0, "kind": "node", "name": "node-b", "ready": False},
+              slices(102.5, 3), slices(103.5, 2, gone="node-b"), slices(104.5, 2, gone="node-b")]  # fmt: skip
+        p = phase(run(controlplane=cp), "rerouted")
+        assert (p.t, p.source) == (103.5, stages.Source.CONTROL_PLANE)
+        assert p.evidence == "endpointslice subs: 3 → 2 ready (node node-b removed)"
+
+    def test_a_node_whose_endpoints_moved_in_one_sample_is_rerouted_too(self) -> None:
+        """Same count, but the failed node's endpoint replaced elsewhere between two samples: still rerouted."""
+        moved = {**slices(103.0, 3), "nodes": {"node-a": 2, "node-c": 1}}
+        p = phase(run(controlplane=[slices(99.0, 3), moved]), "rerouted")
+        assert p.t == 103.0 and "node node-b removed" in p.evidence
+
+    def test_endpoint_samples_without_a_drop(self) -> None:
+        """The endpoints were sampled and none left: null, saying the samples show none leaving."""
+        p = phase(run(controlplane=[slices(99.0, 3), slices(101.0, 3), slices(102.0, 3)]), "rerouted")
+        assert p.t is None and "no ready endpoint" in p.reason
+
+    def test_a_failed_sample_is_not_a_drop(self) -> None:
+        """An endpoints sample the API did not answer counts for nothing (no 3 → 0)."""
+        failed = {**slices(101.0, 0), "ok": False, "ready": None, "nodes": None, "error": "500 Internal"}
+        p = phase(run(controlplane=[slices(99.0, 3), failed, slices(102.0, 3)]), "rerouted")
+        assert p.t is None
+
+    def test_no_answered_sample_after_the_fault_is_not_a_quiet_one(self) -> None:
+        """Samples before the fault only (the API server stopped answering): not observed, rather than no rerouting."""
+        failed = {**slices(101.0, 0), "ok": False, "ready": None, "nodes": None, "error": "500 Internal"}
+        p = phase(run(controlplane=[slices(99.0, 3), failed]), "rerouted")
+        assert p.t is None and "no endpoints sample after the fault start" in p.reason
+
+
+def slices(t: float, ready: int, gone: str | None = None) -> dict[str, Any]:
+    """An `endpoints` sample line: `ready` endpoints spread over node-a..c, none on `gone`."""
+    names = [n for n in ("node-a", "node-b", "node-c") if n != gone]
+    nodes: dict[str, int] = {}
+    for i in range(ready):
+        nodes[names[i % len(names)]] = nodes.get(names[i % len(names)], 0) + 1
+    return {"t": t, "kind": "endpoints", "service": "subs", "source": "endpointslices", "ok": True,
+            "ready": ready, "not_ready": 0, "nodes": nodes, "error": None}  # fmt: skip
+
 
 class TestCapacityRestored:
     def test_endpoints_back_to_their_count(self) -> None:
@@ -176,6 +217,26 @@ class TestCapacityRestored:
     def test_no_source(self) -> None:
         """Neither ground truth nor samples: null, with the reason."""
         assert "events.jsonl" in phase(run(), "capacity_restored").reason
+
+    def test_from_the_endpoints_when_no_deployment_changed(self) -> None:
+        """No deployment line in the window: ready endpoints back to their count before the fault."""
+        cp = [slices(99.0, 3), slices(103.5, 2, gone="node-b"), slices(130.0, 3)]
+        p = phase(run(controlplane=cp), "capacity_restored")
+        assert (p.t, p.source) == (130.0, stages.Source.CONTROL_PLANE)
+        assert p.evidence == "endpointslice subs: 3 ready, as before the fault"
+
+    def test_endpoints_still_short_at_the_end(self) -> None:
+        """Endpoints that never came back: null, with the count they were short of."""
+        cp = [slices(99.0, 3), slices(103.5, 2, gone="node-b"), slices(150.0, 2, gone="node-b")]
+        p = phase(run(controlplane=cp), "capacity_restored")
+        assert p.t is None and "below their 3" in p.reason
+
+    def test_the_deployments_come_first(self) -> None:
+        """Where the deployments show the capacity back, that is the phase (derived from pods)."""
+        cp = [slices(99.0, 3), slices(103.5, 2), slices(128.0, 3),
+              {"t": 101.0, "kind": "deployment", "name": "subs", "available": 2, "desired": 3},
+              {"t": 125.0, "kind": "deployment", "name": "subs", "available": 3, "desired": 3}]  # fmt: skip
+        assert phase(run(controlplane=cp), "capacity_restored").t == 125.0
 
 
 def markers(*actions: tuple[str, float, bool]) -> list[dict[str, Any]]:
@@ -226,6 +287,30 @@ class TestFaultEffect:
         effect = stages.fault_effect(PHASES, markers(("kill", 100.0, False)), CLEAN, None, cp)
         assert effect.activities[0].source is stages.Source.CONTROL_PLANE
         assert effect.activities[0].evidence == "pod subs-1 deleted +0.6 s"
+
+    def test_an_instance_stopped_is_aws_evidence(self) -> None:
+        """EC2 says the targeted instance is shutting down: the fault took effect, before the node is NotReady."""
+        cp = [{"t": 99.0, "kind": "instance", "id": "i-0b", "node": "node-b", "state": "running", "error": None},
+              {"t": 100.8, "kind": "instance", "id": "i-0b", "node": "node-b", "state": "shutting-down", "error": None},
+              {"t": 140.0, "kind": "node", "name": "node-b", "ready": False}]  # fmt: skip
+        effect = stages.fault_effect(PHASES, markers(("terminate", 100.0, False)), CLEAN, None, cp)
+        assert effect.outcome is stages.Outcome.EFFECT_OBSERVED
+        assert (effect.activities[0].source, effect.activities[0].evidence) == (
+            stages.Source.AWS,
+            "EC2 instance i-0b (node node-b) shutting-down +0.8 s",
+        )
+        applied = phase(run(controlplane=cp), "fault_applied")
+        assert (applied.t, applied.source) == (100.0, stages.Source.AWS)
+        assert (
+            applied.evidence == "crash-a-node started; EC2 instance i-0b (node node-b) shutting-down +0.8 s"
+        )
+
+    def test_an_instance_running_is_no_evidence(self) -> None:
+        """A replacement instance starting is not the fault: without other evidence the fault is unconfirmed."""
+        cp = [{"t": 101.0, "kind": "instance", "id": "i-0n", "node": "node-d", "state": "running"}]
+        effect = stages.fault_effect(PHASES, markers(("terminate", 100.0, False)), CLEAN, None, cp)
+        assert effect.outcome is stages.Outcome.NO_EFFECT_OBSERVED
+        assert phase(run(controlplane=cp), "fault_applied").source is stages.Source.MARKERS
 
     def test_each_activity_needs_evidence_in_its_own_span(self) -> None:
         """Two faults: the second's events do not confirm the first; undo actions are not faults."""

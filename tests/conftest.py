@@ -66,9 +66,23 @@ def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestbedState]:
         yield state
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-loop",
+        action="store_true",
+        help="run the `loop` tests: findings' recommended changes tried on real testbeds (minutes)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests on the shared managed testbed after all others, each group in its own order:
-    one testbed start-up for all of them instead of one per module."""
+    one testbed start-up for all of them instead of one per module. The `loop` tests
+    (tests/findings/test_loop.py) only when asked for: --run-loop or HARNESS_LOOP_TESTS=1."""
+    if not (config.getoption("--run-loop") or os.environ.get("HARNESS_LOOP_TESTS") == "1"):
+        skip = pytest.mark.skip(reason="a loop test: run with --run-loop or HARNESS_LOOP_TESTS=1")
+        for item in items:
+            if item.get_closest_marker("loop") is not None:
+                item.add_marker(skip)
     on_testbed = [item for item in items if "managed" in getattr(item, "fixturenames", ())]
     if on_testbed:
         rest = [item for item in items if "managed" not in getattr(item, "fixturenames", ())]

@@ -46,7 +46,8 @@ def test_only_findings_that_differ_are_listed(tmp_path: Path) -> None:
     found = differences.differing([runs.Side("managed", (a,)), runs.Side("self-managed", (b,))], names)
     assert [(d.scenario, d.id) for d in found] == [
         ("node-crash", "repair-blocked-by-control-plane"),  # critical first
-        ("node-crash", "detection-dominates-recovery"),  # then warnings, on side a only
+        ("node-crash", "client-timeouts-dominate-recovery"),  # then warnings, on side a only
+        ("node-crash", "detection-dominates-recovery"),
         ("node-crash", "capacity-reduced-until-eviction"),
         ("zone-latency", "latency-only-impact"),
     ]

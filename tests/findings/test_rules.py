@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from harness import findings
 from harness.result import Finding
 from tests.findings.conftest import PLAN, T0, TESTBED, recovery_phases, scenario
@@ -51,6 +53,21 @@ class TestClientTimeouts:
         assert f.expected_effect is not None and f.expected_effect.metric == "recovery_time_s"
         assert f.expected_effect.change == -4.0  # 5 s down to 1 s (3 x 80 ms p99, at least 1 s)
 
+    def test_fires_when_the_last_timeouts_are_too_sparse_to_count(self) -> None:
+        """Rerouted at 4.2 s, back at 7.3 s with a 5 s timeout (a zone partition on the testbed): the
+        stragglers' timeouts after 7.3 s were too few to keep a bucket unhealthy, but the timeout
+        still set the 3.2 s tail; a 1 s timeout saves the tail less the second."""
+        entry = scenario(
+            metrics={"time_to_impact_s": 0.0, "recovery_time_s": 7.3},
+            recovery_phases=recovery_phases(detected=4.2, rerouted=4.2, users_back=7.3),
+        )
+        f = found(entry)["client-timeouts-dominate-recovery"]
+        assert f.expected_effect is not None and f.expected_effect.change == pytest.approx(-2.1)
+
+    def test_silent_when_users_are_back_less_than_half_a_timeout_after_rerouting(self) -> None:
+        """Back 2.2 s after the rerouting with a 5 s timeout: something else ended the impact."""
+        assert "client-timeouts-dominate-recovery" not in found(self.entry(6.0))
+
     def test_silent_when_users_are_back_soon_after_rerouting(self) -> None:
         """Back 0.5 s after the rerouting: the timeout played no part."""
         assert "client-timeouts-dominate-recovery" not in found(self.entry(4.3))
@@ -76,6 +93,18 @@ class TestDetection:
         f = found(entry)["detection-dominates-recovery"]
         assert "node grace period (4 s)" in f.evidence and "lb_health_checks: false" in f.recommendation
         assert f.expected_effect is not None and f.expected_effect.change == -2.0
+
+    def test_the_effect_gives_back_the_timeout_tail_that_grows(self) -> None:
+        """Detected and rerouted at 3.7 s, users back at 7.1 s with a 5 s request timeout (a node
+        crash on the testbed): the grace halved reroutes 2 s sooner, but users then wait out more
+        of the timeout (the 1.6 s gap before it shrinks in proportion to the rerouting: by 2/3.7 of
+        itself), so recovery is about 1.1 s shorter, as measured, not 2 s."""
+        entry = scenario(metrics={"time_to_impact_s": 0.0, "recovery_time_s": 7.1},
+                         recovery_phases=recovery_phases(detected=3.7, rerouted=3.7, users_back=7.1))  # fmt: skip
+        f = found(entry)["detection-dominates-recovery"]
+        assert f.expected_effect is not None
+        assert f.expected_effect.change == pytest.approx(-(2.0 - 1.6 * 2.0 / 3.7), abs=1e-6)
+        assert "about 1.1 s faster" in f.expected_effect.text and "timeout" in f.expected_effect.text
 
     def test_silent_when_detection_is_a_small_part(self) -> None:
         """Detected after 1.5 s of a 20 s recovery: something else took the time."""

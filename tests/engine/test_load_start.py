@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ def engine() -> Any:
 
 def first_bucket_later(path: Path, after_s: float) -> float:
     """Write the recorder's first seconds of load `after_s` from now; the load's start time."""
-    start = time.time() + after_s
+    start = float(math.ceil(time.time() + after_s))  # on the bucket grid, as the recorder's buckets are
+    after_s = start - time.time()
     staged = path.with_suffix(".staged")
     write_timeline(staged, Spec("warm", seconds=1), seed=1)
     lines = [json.loads(line) for line in staged.read_text().splitlines()]

@@ -69,7 +69,9 @@ class TestBundledPlans:
             "replica-kill", "node-crash", "zone-latency", "zone-partition", "etcd-leader-kill",
         ]  # fmt: skip
         assert plan.target == models.TestbedTarget(kind="testbed", profile="managed")
-        assert plan.gates == ["recovery_time_s < 30", "error_rate < 0.05", "data_loss == 0"]
+        assert plan.gates == [
+            "recovery_time_s < 30", "error_rate < 0.05", "data_loss == 0", "faults_without_effect == 0"
+        ]  # fmt: skip
 
     def test_local_quick_windows(self) -> None:
         """The quick plan runs one replica kill with the short windows."""

@@ -85,6 +85,10 @@ class PacedUser(FastHttpUser):
         return self.schedule.next_delay()
 
     def context(self) -> dict[str, Any]:
+        return self.lags()
+
+    def lags(self) -> dict[str, float]:
+        """How late this task starts: the schedule's lag and the part of it the generator caused."""
         return {"lag_s": self.schedule.lag_s(), "gen_lag_s": self.schedule.generator_lag_s()}
 
 
@@ -126,8 +130,7 @@ class ArrivalUser(PacedUser):
 
     def arrive(self, visit: Callable[[Lags], object]) -> None:
         """Start one visitor now, in its own greenlet; `visit` gets the lags of this arrival."""
-        lags = {"lag_s": self.schedule.lag_s(), "gen_lag_s": self.schedule.generator_lag_s()}
-        self.visitors.spawn(visit, lags)
+        self.visitors.spawn(visit, self.lags())
 
     def on_stop(self) -> None:
         self.visitors.kill()
